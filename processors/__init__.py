@@ -1,0 +1,1 @@
+"""Domain logic: features, scoring, triggers, messages. Plain typed Python, no faust import."""

@@ -1,0 +1,38 @@
+"""The envelope every input event shares: ids, customer, event time, schema version."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+#: The schema version this code writes and the highest it accepts.
+SCHEMA_VERSION = 1
+
+#: Identifiers: non-empty, bounded, no surrounding whitespace.
+Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^\S(.*\S)?$")]
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+#: A timezone-aware instant, normalised to UTC. Naive timestamps are refused:
+#: an event whose zone is unknown cannot be placed on the timeline.
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+
+
+class Contract(BaseModel):
+    """Base for every topic value: strict about unknown fields, immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_max_length=20_000)
+
+
+class Event(Contract):
+    """Fields every input event carries (clickstream, orders, chat, consent)."""
+
+    event_id: Identifier = Field(description="Unique id; a replayed row's id is derived from its content.")
+    customer_id: Identifier = Field(description="The customer (or pseudonymous visitor) the event belongs to.")
+    event_time: UtcDatetime = Field(description="When it happened, ISO 8601 with a zone; stored in UTC.")
+    schema_version: int = Field(SCHEMA_VERSION, ge=1, le=SCHEMA_VERSION)

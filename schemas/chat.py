@@ -1,0 +1,20 @@
+"""Chat: customer, agent and bot messages from live chat, email, social and reviews."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from schemas.base import Event, Identifier
+
+
+class ChatMessage(Event):
+    type: Literal["chat_message"]
+    conversation_id: Identifier
+    sender_role: Literal["customer", "agent", "bot"]
+    channel: Literal["live_chat", "email", "social", "review"]
+    text: str = Field(max_length=10_000)
+    language: str | None = Field(None, pattern=r"^[a-z]{2}$", description="ISO 639-1 code when known.")
+    rating: int | None = Field(None, ge=1, le=5, description="A review's star rating, when the message is a review.")
+    in_reply_to: Identifier | None = Field(None, description="event_id of the message this one answers.")

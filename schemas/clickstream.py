@@ -1,0 +1,72 @@
+"""Clickstream: page and product views, searches, cart and wishlist changes, checkout steps."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from schemas.base import Event, Identifier
+
+Channel = Literal["web", "app", "mobile_web", "marketplace", "other"]
+Money = Annotated[float, Field(ge=0, le=1e9)]
+
+
+class ClickstreamBase(Event):
+    session_id: Identifier | None = Field(None, description="The shop's session id when it has one.")
+    channel: Channel = "web"
+    device: Literal["desktop", "mobile", "tablet", "other"] | None = None
+    page_url: str | None = Field(None, max_length=2048)
+    referrer: str | None = Field(None, max_length=2048)
+    utm_source: str | None = Field(None, max_length=256)
+    utm_medium: str | None = Field(None, max_length=256)
+    utm_campaign: str | None = Field(None, max_length=256)
+
+
+class ProductFields(ClickstreamBase):
+    product_id: Identifier
+    category_id: Identifier | None = None
+    brand: str | None = Field(None, max_length=256)
+    price: Money | None = Field(None, description="Unit price; null when the source does not know it.")
+    currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
+
+
+class PageView(ClickstreamBase):
+    type: Literal["page_view"]
+
+
+class ProductView(ProductFields):
+    type: Literal["product_view"]
+
+
+class Search(ClickstreamBase):
+    type: Literal["search"]
+    query: str = Field(min_length=1, max_length=512)
+    results: int | None = Field(None, ge=0)
+
+
+class AddToCart(ProductFields):
+    type: Literal["add_to_cart"]
+    quantity: int = Field(1, ge=1, le=10_000)
+
+
+class RemoveFromCart(ProductFields):
+    type: Literal["remove_from_cart"]
+    quantity: int = Field(1, ge=1, le=10_000)
+
+
+class AddToWishlist(ProductFields):
+    type: Literal["add_to_wishlist"]
+
+
+class CheckoutStarted(ClickstreamBase):
+    type: Literal["checkout_started"]
+    cart_value: Money | None = None
+    currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
+    items: int | None = Field(None, ge=0)
+
+
+ClickstreamEvent = Annotated[
+    PageView | ProductView | Search | AddToCart | RemoveFromCart | AddToWishlist | CheckoutStarted,
+    Field(discriminator="type"),
+]

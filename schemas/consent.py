@@ -1,0 +1,19 @@
+"""Consent: a customer grants or withdraws permission to be contacted on a channel."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from schemas.base import Event
+
+ContactChannel = Literal["email", "sms", "push", "in_app"]
+
+
+class ConsentChanged(Event):
+    type: Literal["consent_changed"]
+    channel: ContactChannel
+    status: Literal["granted", "withdrawn"]
+    purpose: Literal["marketing", "service"] = "marketing"
+    source: str | None = Field(None, max_length=256, description="Where the change was made (preference centre, ...).")

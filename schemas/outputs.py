@@ -1,0 +1,102 @@
+"""Contracts of what the pipeline emits: features, scores, triggers, messages.
+
+These are the topics automation and other teams code against. Fields are added in
+a backward-compatible way (optional, with defaults); anything else bumps
+``schema_version``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from schemas.base import SCHEMA_VERSION, Contract, Identifier, UtcDatetime
+from schemas.consent import ContactChannel
+
+
+class CustomerFeatures(Contract):
+    """The latest profile of one customer (compacted topic ``customer-features``)."""
+
+    customer_id: Identifier
+    as_of: UtcDatetime = Field(description="Event time of the newest event the profile includes.")
+    schema_version: int = SCHEMA_VERSION
+    events_total: int = Field(0, ge=0)
+    last_seen: UtcDatetime | None = None
+    stage: str | None = Field(None, description="Journey stage (see processors.features).")
+    segments: list[str] = Field(default_factory=list)
+    features: dict[str, float | int | str | None] = Field(
+        default_factory=dict, description="Named feature values; names are documented with their definitions."
+    )
+
+
+class Score(Contract):
+    """A model's probability for one customer (topic ``scores``)."""
+
+    score_id: Identifier
+    customer_id: Identifier
+    model: Literal["purchase_propensity", "churn"]
+    model_version: int = Field(ge=0)
+    scored_at: UtcDatetime
+    probability: float = Field(ge=0, le=1)
+    band: Literal["low", "medium", "high"]
+    cold_start: bool = False
+    top_features: dict[str, float] = Field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+
+TriggerType = Literal[
+    "cart_abandoned",
+    "browse_abandoned",
+    "checkout_abandoned",
+    "high_intent",
+    "churn_risk",
+    "unhappy_customer",
+    "review_request",
+    "welcome",
+    "win_back",
+]
+
+
+class Trigger(Contract):
+    """Something automation should react to (topic ``triggers``)."""
+
+    trigger_id: Identifier
+    customer_id: Identifier
+    trigger: TriggerType
+    fired_at: UtcDatetime = Field(description="Event time at which the rule fired.")
+    reason: str = Field(max_length=1024, description="Human-readable why.")
+    service: bool = Field(False, description="A service message (exempt from marketing consent).")
+    context: dict[str, float | int | str | None] = Field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+
+class Message(Contract):
+    """A personalised message ready for a delivery adapter (topic ``messages``)."""
+
+    message_id: Identifier
+    trigger_id: Identifier
+    customer_id: Identifier
+    channel: ContactChannel
+    template: str
+    locale: str = "en"
+    subject: str | None = None
+    body: str
+    send_at: UtcDatetime
+    recommendations: list[str] = Field(default_factory=list)
+    schema_version: int = SCHEMA_VERSION
+
+
+class DeadLetter(Contract):
+    """An input that could not be accepted, with why and the original bytes (topic ``dead-letters``)."""
+
+    dead_letter_id: Identifier = Field(description="Derived from the source topic and the original bytes.")
+    source_topic: str
+    source_partition: int = Field(ge=0)
+    source_offset: int = Field(ge=0)
+    reason: str = Field(description="Machine-readable reason code, e.g. malformed_json, invalid_field.")
+    detail: str = Field(max_length=4096, description="What exactly was wrong.")
+    key: str | None = Field(None, description="The record key, base64.")
+    original: str = Field(description="The original value bytes, base64.")
+    received_at: UtcDatetime
+    schema_version: int = SCHEMA_VERSION

@@ -1,0 +1,86 @@
+"""Which contract each topic carries, and JSON Schema export of all of them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from schemas.base import SCHEMA_VERSION
+from schemas.chat import ChatMessage
+from schemas.clickstream import ClickstreamEvent
+from schemas.consent import ConsentChanged
+from schemas.orders import OrderEvent
+from schemas.outputs import CustomerFeatures, DeadLetter, Message, Score, Trigger
+
+
+@dataclass(frozen=True)
+class TopicContract:
+    """A topic's name, the contract of its values and whether it is an input topic."""
+
+    topic: str
+    adapter: TypeAdapter[Any]
+    is_input: bool
+    description: str
+
+    @property
+    def event_types(self) -> tuple[str, ...]:
+        """The ``type`` values this topic accepts (inputs only)."""
+        schema = self.adapter.json_schema()
+        mapping = schema.get("discriminator", {}).get("mapping")
+        if mapping:
+            return tuple(mapping)
+        const = schema.get("properties", {}).get("type", {}).get("const")
+        return (const,) if const else ()
+
+
+INPUT_TOPICS: dict[str, TopicContract] = {
+    c.topic: c
+    for c in (
+        TopicContract("clickstream", TypeAdapter(ClickstreamEvent), True, "Views, searches, cart and checkout steps."),
+        TopicContract("orders", TypeAdapter(OrderEvent), True, "Order lifecycle: placed to refunded."),
+        TopicContract("chat", TypeAdapter(ChatMessage), True, "Customer, agent and bot messages."),
+        TopicContract("consent", TypeAdapter(ConsentChanged), True, "Consent granted or withdrawn per channel."),
+    )
+}
+
+OUTPUT_TOPICS: dict[str, TopicContract] = {
+    c.topic: c
+    for c in (
+        TopicContract("customer-features", TypeAdapter(CustomerFeatures), False, "Latest profile per customer."),
+        TopicContract("scores", TypeAdapter(Score), False, "Churn and purchase-propensity scores."),
+        TopicContract("triggers", TypeAdapter(Trigger), False, "Trigger events for automation."),
+        TopicContract("messages", TypeAdapter(Message), False, "Personalised messages for delivery."),
+        TopicContract("dead-letters", TypeAdapter(DeadLetter), False, "Rejected input with reason and bytes."),
+    )
+}
+
+ALL_TOPICS: dict[str, TopicContract] = {**INPUT_TOPICS, **OUTPUT_TOPICS}
+
+#: Event ``type`` -> the input topic it belongs on.
+TOPIC_OF_TYPE: dict[str, str] = {t: c.topic for c in INPUT_TOPICS.values() for t in c.event_types}
+
+
+def json_schema(topic: str) -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of one topic's values."""
+    contract = ALL_TOPICS[topic]
+    schema = contract.adapter.json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = f"journey/{topic}/v{SCHEMA_VERSION}.json"
+    schema.setdefault("title", topic)
+    schema["description"] = contract.description
+    return schema
+
+
+def export_json_schemas(directory: Path) -> list[Path]:
+    """Write one ``<topic>.v<version>.json`` file per topic into ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for topic in ALL_TOPICS:
+        path = directory / f"{topic}.v{SCHEMA_VERSION}.json"
+        path.write_text(json.dumps(json_schema(topic), indent=2, sort_keys=True) + "\n")
+        written.append(path)
+    return written

@@ -1,0 +1,111 @@
+"""Turning accepted events into Arrow tables, one per ClickHouse raw table.
+
+Columns are built column-wise from the validated contract instances (no per-row
+dicts), which is what keeps the sink's per-event cost in the microseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+
+from schemas.outputs import DeadLetter
+
+TIMESTAMP = pa.timestamp("ms", tz="UTC")
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A validated event with where it came from."""
+
+    event: Any
+    partition: int
+    offset: int
+
+
+#: A column read from the events' field dicts (``None`` name: computed by ``compute``).
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    dtype: pa.DataType
+    compute: Callable[[Sequence[Accepted], list[dict[str, Any]]], list[Any]] | None = None
+
+
+def _items(attr: str) -> Callable[[Sequence[Accepted], list[dict[str, Any]]], list[Any]]:
+    return lambda _, fields: [[getattr(item, attr) for item in f.get("items") or ()] for f in fields]
+
+
+def _plain(*fields: tuple[str, pa.DataType]) -> list[Column]:
+    return [Column(name, dtype) for name, dtype in fields]
+
+
+S, F, U32 = pa.string(), pa.float64(), pa.uint32()
+_ENVELOPE = _plain(("event_id", S), ("customer_id", S), ("event_time", TIMESTAMP), ("type", S))
+_SOURCE = [
+    Column("schema_version", pa.uint8()),
+    Column("source_partition", pa.uint16(), lambda acc, _: [a.partition for a in acc]),
+    Column("source_offset", pa.uint64(), lambda acc, _: [a.offset for a in acc]),
+]
+
+#: topic -> the columns of its raw table, in table order.
+COLUMNS: dict[str, list[Column]] = {
+    "clickstream": _ENVELOPE + _plain(
+        ("session_id", S), ("channel", S), ("device", S), ("page_url", S), ("referrer", S),
+        ("utm_source", S), ("utm_medium", S), ("utm_campaign", S), ("product_id", S), ("category_id", S),
+        ("brand", S), ("price", F), ("currency", S), ("quantity", U32), ("query", S), ("results", U32),
+        ("cart_value", F), ("items", U32),
+    ) + _SOURCE,
+    "orders": _ENVELOPE + _plain(
+        ("order_id", S), ("currency", S), ("amount", F), ("freight", F), ("channel", S), ("session_id", S),
+        ("payment_type", S), ("installments", pa.uint16()), ("reason", S),
+    ) + [
+        Column("item_product_ids", pa.list_(S), _items("product_id")),
+        Column("item_category_ids", pa.list_(S), _items("category_id")),
+        Column("item_quantities", pa.list_(U32), _items("quantity")),
+        Column("item_unit_prices", pa.list_(F), _items("unit_price")),
+    ] + _SOURCE,
+    "chat": _ENVELOPE + _plain(
+        ("conversation_id", S), ("sender_role", S), ("channel", S), ("text", S), ("language", S),
+        ("rating", pa.uint8()), ("in_reply_to", S),
+    ) + _SOURCE,
+    "consent": _ENVELOPE + _plain(("channel", S), ("status", S), ("purpose", S), ("source", S)) + _SOURCE,
+}
+
+
+def _timestamps(values: list[datetime]) -> pa.Array:
+    # Aware datetimes convert ~50x faster through epoch milliseconds than directly.
+    return pa.array([round(v.timestamp() * 1000) for v in values], pa.int64()).cast(TIMESTAMP)
+
+
+def events_table(topic: str, accepted: Sequence[Accepted], ingested_at: datetime) -> pa.Table:
+    """The Arrow table of ``accepted`` events for ``topic``'s raw table."""
+    # Models keep their fields in __dict__; reading it avoids pydantic's slow __getattr__ for
+    # fields one event type lacks.
+    fields = [a.event.__dict__ for a in accepted]
+    arrays: dict[str, pa.Array] = {}
+    for column in COLUMNS[topic]:
+        values = column.compute(accepted, fields) if column.compute else [f.get(column.name) for f in fields]
+        arrays[column.name] = _timestamps(values) if column.dtype == TIMESTAMP else pa.array(values, column.dtype)
+    arrays["ingested_at"] = _timestamps([ingested_at]).take(pa.array([0] * len(accepted)))
+    return pa.table(arrays)
+
+
+def dead_letters_table(letters: Sequence[DeadLetter]) -> pa.Table:
+    """The Arrow table for ``dead_letters``; key and original are stored decoded (raw bytes)."""
+    import base64
+
+    return pa.table({
+        "dead_letter_id": pa.array([d.dead_letter_id for d in letters], S),
+        "source_topic": pa.array([d.source_topic for d in letters], S),
+        "source_partition": pa.array([d.source_partition for d in letters], pa.uint16()),
+        "source_offset": pa.array([d.source_offset for d in letters], pa.uint64()),
+        "reason": pa.array([d.reason for d in letters], S),
+        "detail": pa.array([d.detail for d in letters], S),
+        "key": pa.array([base64.b64decode(d.key) if d.key is not None else None for d in letters], pa.binary()),
+        "original": pa.array([base64.b64decode(d.original) for d in letters], pa.binary()),
+        "received_at": _timestamps([d.received_at for d in letters]),
+    })

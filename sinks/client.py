@@ -1,0 +1,62 @@
+"""One ClickHouse client for embedded (chDB) and server alike, chosen by the DSN."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+
+
+class ClickHouseUnavailable(RuntimeError):
+    """The configured ClickHouse could not be opened or reached."""
+
+
+def connect(dsn: str, username: str | None = None, password: str | None = None) -> Client:
+    """A clickhouse-connect client: ``chdb:///path`` or ``chdb://memory`` in-process, ``http(s)://`` to a server.
+
+    chDB lets one process own a data path at a time; a second process gets a clear error.
+    """
+    kwargs: dict[str, Any] = {}
+    if username:
+        kwargs["username"] = username
+    if password:
+        kwargs["password"] = password
+    if dsn.startswith("chdb://") and dsn != "chdb://memory":
+        Path(dsn.removeprefix("chdb://")).mkdir(parents=True, exist_ok=True)
+    try:
+        return clickhouse_connect.get_client(dsn=dsn, **kwargs)
+    except ImportError as exc:
+        raise ClickHouseUnavailable("embedded ClickHouse needs the 'embedded' extra (chdb)") from exc
+    except Exception as exc:
+        where = dsn.split("@")[-1]  # never echo credentials embedded in a DSN
+        raise ClickHouseUnavailable(f"cannot open ClickHouse at {where}: {exc}") from exc
+
+
+def schema_statements() -> list[str]:
+    """The statements of ``schema.sql``, in order, without comments."""
+    text = resources.files("sinks").joinpath("schema.sql").read_text()
+    statements = []
+    for chunk in text.split("\n;\n"):
+        lines = [line for line in chunk.splitlines() if not line.strip().startswith("--")]
+        statement = "\n".join(lines).strip().rstrip(";").strip()
+        if statement:
+            statements.append(statement)
+    return statements
+
+
+def apply_schema(client: Client) -> None:
+    """Create every table and view that does not exist yet (safe to run at every start)."""
+    for statement in schema_statements():
+        client.command(statement)
+
+
+RAW_TABLES = {
+    "clickstream": "clickstream_events",
+    "orders": "order_events",
+    "chat": "chat_messages",
+    "consent": "consent_events",
+}
+DEAD_LETTER_TABLE = "dead_letters"

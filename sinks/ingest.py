@@ -1,0 +1,259 @@
+"""The ingestion sink: input topics -> validation -> ClickHouse raw tables, bad input -> dead letters.
+
+Commit protocol, per batch (at least ``sink_batch_rows`` events or ``sink_batch_seconds``):
+
+1. Every record is validated (:func:`streams.decode.validate`). A valid event whose id
+   is already stored or already in this batch is a duplicate and is skipped; an
+   invalid one becomes a dead letter with the reason.
+2. Accepted events are inserted, one columnar (Arrow) insert per raw table.
+3. New dead letters are inserted into ``dead_letters`` and produced to the
+   ``dead-letters`` topic; the producer is flushed.
+4. Only then are the consumed offsets committed.
+
+A crash before step 4 redelivers the batch. Nothing is stored twice because the
+"already stored" ids are rebuilt from ClickHouse whenever a partition is assigned:
+the raw tables themselves are the record of what landed (a customer's partition is
+``kafkaMurmurHash(customer_id) % partitions``, Kafka's own partitioner). The
+dead-letter topic is at-least-once; its records carry a stable ``dead_letter_id``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+
+from schemas.outputs import DeadLetter
+from schemas.registry import INPUT_TOPICS
+from sinks.batches import Accepted, dead_letters_table, events_table
+from sinks.client import DEAD_LETTER_TABLE, RAW_TABLES
+from streams.decode import Limits, Rejected, dead_letter, validate
+from streams.produce import TrackingProducer
+from streams.topics import DEAD_LETTERS
+
+log = logging.getLogger(__name__)
+
+
+class InsertFailed(RuntimeError):
+    """ClickHouse kept refusing a batch; offsets were not committed, so nothing is lost."""
+
+
+@dataclass
+class SinkStats:
+    """What the sink has done since it started."""
+
+    consumed: Counter[str] = field(default_factory=Counter)
+    inserted: Counter[str] = field(default_factory=Counter)
+    duplicates: Counter[str] = field(default_factory=Counter)
+    dead_letters: Counter[str] = field(default_factory=Counter)
+    batches: int = 0
+    insert_seconds: float = 0.0
+
+
+@dataclass
+class SinkConfig:
+    group_id: str
+    batch_rows: int = 10_000
+    batch_seconds: float = 1.0
+    limits: Limits = field(default_factory=Limits)
+    topics: tuple[str, ...] = tuple(INPUT_TOPICS)
+    insert_retries: int = 8
+    consumer_overrides: dict[str, Any] = field(default_factory=dict)
+
+
+def consumer_config(kafka_config: dict[str, str], group_id: str, **overrides: Any) -> dict[str, Any]:
+    """Consumer settings that work on Apache Kafka and on the embedded broker (see DESIGN.md)."""
+    return {
+        **kafka_config,
+        "group.id": group_id,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "partition.assignment.strategy": "range",  # eager; cooperative-sticky loses partitions on Tansu
+        "session.timeout.ms": 6000,  # Tansu group joins take session.timeout.ms / 2
+        "heartbeat.interval.ms": 1000,
+        "fetch.queue.backoff.ms": 10,  # the 1000 ms default stalls a consumer catching up
+        **overrides,
+    }
+
+
+class StoredIds:
+    """Ids already in ClickHouse, per assigned partition: the sink's memory of what landed."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        self._events: dict[tuple[str, int], set[str]] = {}
+        self.dead_letters: set[str] = set()
+
+    def load_dead_letters(self) -> None:
+        rows = self._client.query(f"SELECT dead_letter_id FROM {DEAD_LETTER_TABLE}").result_rows
+        self.dead_letters = {r[0] for r in rows}
+
+    def load(self, topic: str, partition: int, partitions: int) -> set[str]:
+        query = (f"SELECT event_id FROM {RAW_TABLES[topic]} "
+                 f"WHERE kafkaMurmurHash(customer_id) % {int(partitions)} = {int(partition)}")
+        ids = {r[0] for r in self._client.query(query).result_rows}
+        self._events[(topic, partition)] = ids
+        return ids
+
+    def forget(self, topic: str, partition: int) -> None:
+        self._events.pop((topic, partition), None)
+
+    def of(self, topic: str, partition: int) -> set[str]:
+        return self._events.setdefault((topic, partition), set())
+
+
+class IngestSink:
+    """One sink worker: a member of the sink consumer group that owns some input partitions."""
+
+    def __init__(self, kafka_config: dict[str, str], client: Client, config: SinkConfig) -> None:
+        self.client = client
+        self.config = config
+        self.stats = SinkStats()
+        self.stored = StoredIds(client)
+        self._kafka_config = kafka_config
+        self._consumer: Consumer | None = None
+        self._producer = TrackingProducer(kafka_config, **{"linger.ms": 5})
+        self._pending: dict[str, list[Accepted]] = defaultdict(list)
+        self._pending_letters: list[DeadLetter] = []
+        self._positions: dict[tuple[str, int], int] = {}
+        self._batch_started: float | None = None
+        self._partition_counts: dict[str, int] = {}
+
+    # -- group membership -------------------------------------------------------------------
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        started = time.monotonic()
+        for tp in partitions:
+            count = self._partition_counts.get(tp.topic)
+            if count is None:
+                count = len(consumer.list_topics(tp.topic, timeout=10).topics[tp.topic].partitions)
+                self._partition_counts[tp.topic] = count
+            self.stored.load(tp.topic, tp.partition, count)
+        log.info("assigned %d partitions; stored ids loaded in %.2fs", len(partitions), time.monotonic() - started)
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.flush()
+        for tp in partitions:
+            self.stored.forget(tp.topic, tp.partition)
+
+    # -- the loop ---------------------------------------------------------------------------
+    def start(self) -> None:
+        self.stored.load_dead_letters()
+        overrides = self.config.consumer_overrides
+        self._consumer = Consumer(consumer_config(self._kafka_config, self.config.group_id, **overrides))
+        self._consumer.subscribe(list(self.config.topics), on_assign=self._on_assign, on_revoke=self._on_revoke)
+
+    def run(self, stop: threading.Event) -> SinkStats:
+        """Consume until ``stop`` is set; the last batch is flushed and committed before returning."""
+        self.start()
+        try:
+            while not stop.is_set():
+                self.poll(0.2)
+            self.flush()
+        finally:
+            self.close()
+        return self.stats
+
+    def poll(self, timeout: float) -> int:
+        """Consume what is available (up to one batch), and flush when the batch is full or old."""
+        assert self._consumer is not None, "start() first"
+        messages = self._consumer.consume(num_messages=self.config.batch_rows, timeout=timeout)
+        if messages:
+            self.handle(messages)
+        if self._batch_started is not None and (
+            self._row_count() >= self.config.batch_rows
+            or time.monotonic() - self._batch_started >= self.config.batch_seconds
+        ):
+            self.flush()
+        return len(messages)
+
+    def handle(self, messages: list[Message]) -> None:
+        """Validate and stage a list of records (step 1 of the protocol)."""
+        if self._batch_started is None:
+            self._batch_started = time.monotonic()
+        now = datetime.now(UTC)
+        limits = self.config.limits
+        received = now
+        for msg in messages:
+            error = msg.error()
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    log.warning("consumer error: %s", error.str())
+                continue
+            topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+            self._positions[(topic, partition)] = offset + 1
+            self.stats.consumed[topic] += 1
+            value, key = msg.value(), msg.key()
+            try:
+                event = validate(topic, value, key, limits, now)
+            except Rejected as rejected:
+                letter = dead_letter(topic, partition, offset, key, value, rejected.reason, rejected.detail, received)
+                if letter.dead_letter_id in self.stored.dead_letters:
+                    self.stats.duplicates[DEAD_LETTERS] += 1
+                else:
+                    self.stored.dead_letters.add(letter.dead_letter_id)
+                    self._pending_letters.append(letter)
+                continue
+            seen = self.stored.of(topic, partition)
+            if event.event_id in seen:
+                self.stats.duplicates[topic] += 1
+                continue
+            seen.add(event.event_id)
+            self._pending[topic].append(Accepted(event, partition, offset))
+
+    def _row_count(self) -> int:
+        return sum(map(len, self._pending.values())) + len(self._pending_letters)
+
+    def flush(self) -> None:
+        """Steps 2-4: insert, publish dead letters, then commit offsets."""
+        if not self._positions:
+            self._batch_started = None
+            return
+        started = time.monotonic()
+        ingested_at = datetime.now(UTC)
+        for topic, accepted in self._pending.items():
+            if accepted:
+                self._insert(RAW_TABLES[topic], events_table(topic, accepted, ingested_at))
+                self.stats.inserted[RAW_TABLES[topic]] += len(accepted)
+        if self._pending_letters:
+            self._insert(DEAD_LETTER_TABLE, dead_letters_table(self._pending_letters))
+            for letter in self._pending_letters:
+                self._producer.send(DEAD_LETTERS, letter, key=letter.dead_letter_id)
+                self.stats.dead_letters[letter.reason] += 1
+            self._producer.flush()
+            self.stats.inserted[DEAD_LETTER_TABLE] += len(self._pending_letters)
+        if self._consumer is not None:
+            offsets = [TopicPartition(t, p, o) for (t, p), o in self._positions.items()]
+            self._consumer.commit(offsets=offsets, asynchronous=False)
+        self.stats.batches += 1
+        self.stats.insert_seconds += time.monotonic() - started
+        self._pending.clear()
+        self._pending_letters = []
+        self._positions = {}
+        self._batch_started = None
+
+    def _insert(self, table: str, data: Any) -> None:
+        delay = 0.2
+        for attempt in range(1, self.config.insert_retries + 1):
+            try:
+                self.client.insert_arrow(table, data)
+                return
+            except Exception as exc:  # the driver raises several types; all mean "not stored"
+                if attempt == self.config.insert_retries:
+                    raise InsertFailed(f"insert into {table} failed {attempt} times: {exc}") from exc
+                log.warning("insert into %s failed (attempt %d), retrying in %.1fs: %s", table, attempt, delay, exc)
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None
+
+

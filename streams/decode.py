@@ -1,0 +1,124 @@
+"""Decode and validate one input record: an accepted event, or a dead letter with the reason.
+
+One function serves the sink, the processors, replays and tests, so every place
+agrees on what is valid. Error details name the field and the rule broken, never
+the offending value (it may be personal data).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from schemas.outputs import DeadLetter
+from schemas.registry import INPUT_TOPICS, TOPIC_OF_TYPE
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What ingestion refuses: payloads over ``max_bytes``; events further than ``max_future`` ahead."""
+
+    max_bytes: int = 64 * 1024
+    max_future: timedelta = timedelta(minutes=5)
+
+
+class Rejected(Exception):
+    """Raised inside decoding with a reason code; turned into a dead letter."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+_ERROR_REASONS = {
+    "json_invalid": "malformed_json",
+    "json_type": "malformed_json",
+    "missing": "missing_field",
+    "union_tag_not_found": "missing_field",
+    "extra_forbidden": "unknown_field",
+    "union_tag_invalid": "unknown_event_type",
+    "model_attributes_type": "not_an_object",
+    "model_type": "not_an_object",
+    "dict_type": "not_an_object",
+    "timezone_aware": "invalid_timestamp",
+    "datetime_parsing": "invalid_timestamp",
+    "datetime_from_date_parsing": "invalid_timestamp",
+    "datetime_type": "invalid_timestamp",
+}
+
+
+def _describe(exc: ValidationError) -> tuple[str, str]:
+    errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    first = errors[0]
+    loc = tuple(first["loc"])
+    reason = _ERROR_REASONS.get(first["type"], "invalid_field")
+    if loc and loc[-1] == "schema_version" and first["type"] == "less_than_equal":
+        reason = "unsupported_schema_version"
+    elif loc and str(loc[-1]).endswith("_id") and first["type"] in ("missing", "string_too_short"):
+        reason = "missing_id"
+    detail = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in errors[:10])
+    return reason, detail[:4096]
+
+
+def validate(topic: str, value: bytes | None, key: bytes | None, limits: Limits,
+             now: datetime | None = None) -> Any:
+    """The validated event for ``value`` on input ``topic``; raises :class:`Rejected` otherwise."""
+    if value is None or len(value) == 0:
+        raise Rejected("empty_value", "record has no value")
+    if len(value) > limits.max_bytes:
+        raise Rejected("oversized", f"{len(value)} bytes exceeds the limit of {limits.max_bytes}")
+    contract = INPUT_TOPICS[topic]
+    try:
+        event = contract.adapter.validate_json(value)
+    except ValidationError as exc:
+        reason, detail = _describe(exc)
+        if reason == "unknown_event_type":
+            reason, detail = _wrong_topic_or_unknown(topic, value, detail)
+        raise Rejected(reason, detail) from None
+    if event.event_time > (now or datetime.now(UTC)) + limits.max_future:
+        raise Rejected("future_timestamp", f"event_time is more than {limits.max_future} ahead of now")
+    if key is not None and key.decode("utf-8", "replace") != event.customer_id:
+        raise Rejected("key_mismatch", "record key must equal the customer_id (per-customer ordering)")
+    return event
+
+
+def _wrong_topic_or_unknown(topic: str, value: bytes, detail: str) -> tuple[str, str]:
+    try:
+        event_type = orjson.loads(value).get("type")
+    except (orjson.JSONDecodeError, AttributeError):
+        return "unknown_event_type", detail
+    home = TOPIC_OF_TYPE.get(event_type) if isinstance(event_type, str) else None
+    if home and home != topic:
+        return "wrong_topic", f"type {event_type!r} belongs on topic {home!r}, not {topic!r}"
+    return "unknown_event_type", f"type is not one of {', '.join(INPUT_TOPICS[topic].event_types)}"
+
+
+def dead_letter_id(topic: str, key: bytes | None, value: bytes | None) -> str:
+    """Stable id from where and what: the same bad record replayed twice is one dead letter."""
+    digest = hashlib.blake2b(digest_size=16)
+    for part in (topic.encode(), key or b"", value or b""):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return f"dl-{digest.hexdigest()}"
+
+
+def dead_letter(topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
+                reason: str, detail: str, received_at: datetime | None = None) -> DeadLetter:
+    return DeadLetter(
+        dead_letter_id=dead_letter_id(topic, key, value),
+        source_topic=topic,
+        source_partition=partition,
+        source_offset=offset,
+        reason=reason,
+        detail=detail,
+        key=base64.b64encode(key).decode() if key is not None else None,
+        original=base64.b64encode(value or b"").decode(),
+        received_at=received_at or datetime.now(UTC),
+    )

@@ -1,0 +1,85 @@
+"""Producing events with confluent-kafka, tracking what the broker acknowledged.
+
+The producer remembers, per partition, the offset after the last acknowledged
+record. That is the true end of what was fed (the embedded broker's high
+watermark can be wrong), so progress compares consumer commits with it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+from confluent_kafka import KafkaError, Message, Producer
+from pydantic import BaseModel
+
+#: Kafka's default (Java) partitioner, so any producer puts a customer on the same partition.
+PARTITIONER = "murmur2_random"
+
+
+class DeliveryFailed(RuntimeError):
+    """The broker refused or lost records after the producer's retries."""
+
+
+class TrackingProducer:
+    """A confluent-kafka producer that counts acknowledged records and their end offsets."""
+
+    def __init__(self, kafka_config: dict[str, str], **overrides: Any) -> None:
+        config: dict[str, Any] = {
+            **kafka_config,
+            "partitioner": PARTITIONER,
+            "linger.ms": 20,
+            "batch.num.messages": 10_000,
+            "queue.buffering.max.messages": 500_000,
+            "enable.idempotence": False,  # the embedded broker has no idempotent producer support
+            **overrides,
+        }
+        self._producer = Producer(config)
+        self.end_offsets: dict[tuple[str, int], int] = {}
+        self.delivered: Counter[str] = Counter()
+        self.errors: list[str] = []
+
+    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        if err is not None:
+            self.errors.append(f"{msg.topic()}: {err.str()}")
+            return
+        topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+        self.delivered[topic] += 1
+        tp = (topic, partition)
+        if offset + 1 > self.end_offsets.get(tp, 0):
+            self.end_offsets[tp] = offset + 1
+
+    def send_raw(self, topic: str, key: bytes | None, value: bytes | None) -> None:
+        """Queue one record, waiting for room when the local queue is full."""
+        while True:
+            try:
+                self._producer.produce(topic, value, key, on_delivery=self._on_delivery)
+                break
+            except BufferError:
+                self._producer.poll(0.05)
+        self._producer.poll(0)
+
+    def send(self, topic: str, event: BaseModel, key: str | None = None) -> None:
+        """Queue a contract instance as JSON, keyed by its customer id unless ``key`` is given."""
+        record_key = key if key is not None else getattr(event, "customer_id", None)
+        self.send_raw(topic, record_key.encode() if record_key is not None else None,
+                      event.__pydantic_serializer__.to_json(event))
+
+    def send_all(self, records: Iterable[tuple[str, BaseModel]]) -> int:
+        count = 0
+        for topic, event in records:
+            self.send(topic, event)
+            count += 1
+        return count
+
+    def poll(self, timeout: float = 0) -> None:
+        self._producer.poll(timeout)
+
+    def flush(self, timeout: float = 60.0) -> None:
+        """Wait for every queued record; raise :class:`DeliveryFailed` if any was not stored."""
+        remaining = self._producer.flush(timeout)
+        if remaining:
+            raise DeliveryFailed(f"{remaining} records still unacknowledged after {timeout:.0f}s")
+        if self.errors:
+            raise DeliveryFailed(f"{len(self.errors)} records failed, first: {self.errors[0]}")

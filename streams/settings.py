@@ -1,0 +1,109 @@
+"""Configuration from environment variables (``JOURNEY_*``) and an optional TOML settings file.
+
+Precedence: explicit arguments > environment > settings file > defaults. The settings
+file is ``journey.toml`` in the working directory, or the path in ``JOURNEY_SETTINGS``.
+Secrets are ``SecretStr``: they never appear in ``repr`` or logs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def _settings_file() -> Path:
+    return Path(os.environ.get("JOURNEY_SETTINGS", "journey.toml"))
+
+
+class Settings(BaseSettings):
+    """Everything a deployment can configure; see the README's Configuration section."""
+
+    model_config = SettingsConfigDict(env_prefix="JOURNEY_", extra="forbid", validate_default=True)
+
+    data_dir: Path = Field(Path(".journey"), description="Local state: embedded database, logs.")
+
+    # Kafka
+    kafka_bootstrap: str | None = Field(None, description="host:port,...; unset starts the embedded broker.")
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_ca_location: Path | None = None
+    topic_partitions: int = Field(4, ge=1, le=1024)
+    topic_replication: int = Field(1, ge=1, le=16)
+    group_prefix: str = Field("journey", min_length=1)
+
+    # ClickHouse
+    clickhouse_dsn: str | None = Field(
+        None, description="chdb:///path (embedded), chdb://memory, or http(s)://host:port/db; unset: embedded."
+    )
+    clickhouse_user: str | None = None
+    clickhouse_password: SecretStr | None = None
+
+    # Sink
+    sink_batch_rows: int = Field(10_000, ge=1)
+    sink_batch_seconds: float = Field(1.0, gt=0)
+
+    # Ingestion
+    max_event_bytes: int = Field(64 * 1024, ge=256)
+    max_future_skew_seconds: float = Field(300.0, ge=0)
+
+    @field_validator("clickhouse_dsn")
+    @classmethod
+    def _known_scheme(cls, dsn: str | None) -> str | None:
+        if dsn is not None and not dsn.startswith(("chdb://", "http://", "https://", "clickhouse://")):
+            raise ValueError("must start with chdb://, http://, https:// or clickhouse://")
+        return dsn
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=_settings_file())
+        return (init_settings, env_settings, toml, file_secret_settings)
+
+    @property
+    def embedded_broker(self) -> bool:
+        return not self.kafka_bootstrap
+
+    @property
+    def resolved_clickhouse_dsn(self) -> str:
+        """The DSN in use: the configured one, or the embedded database in the data directory."""
+        if self.clickhouse_dsn:
+            return self.clickhouse_dsn
+        return f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+
+    def kafka_config(self, bootstrap: str | None = None) -> dict[str, str]:
+        """librdkafka client settings shared by producers, consumers and admin clients."""
+        servers = bootstrap or self.kafka_bootstrap
+        if not servers:
+            raise ValueError("no Kafka bootstrap address: start the embedded broker or set JOURNEY_KAFKA_BOOTSTRAP")
+        config = {"bootstrap.servers": servers, "security.protocol": self.kafka_security_protocol}
+        if self.kafka_sasl_mechanism:
+            config["sasl.mechanism"] = self.kafka_sasl_mechanism
+        if self.kafka_sasl_username:
+            config["sasl.username"] = self.kafka_sasl_username
+        if self.kafka_sasl_password:
+            config["sasl.password"] = self.kafka_sasl_password.get_secret_value()
+        if self.kafka_ssl_ca_location:
+            config["ssl.ca.location"] = str(self.kafka_ssl_ca_location)
+        return config
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment and settings file, with explicit overrides on top."""
+    return Settings(**overrides)  # type: ignore[arg-type]

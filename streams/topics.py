@@ -1,0 +1,58 @@
+"""Topic definitions and their idempotent creation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from schemas.registry import ALL_TOPICS, INPUT_TOPICS
+
+DEAD_LETTERS = "dead-letters"
+# Explicit retention: Tansu's DescribeConfigs returns only configs set at creation.
+_RETAIN = {"retention.ms": str(7 * 24 * 3600 * 1000), "retention.bytes": "-1"}
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    config: dict[str, str] = field(default_factory=dict)
+
+
+def topic_specs(partitions: int) -> list[TopicSpec]:
+    """Every topic the pipeline uses. Inputs are keyed by customer id; the profile topic is compacted."""
+    specs = []
+    for name in ALL_TOPICS:
+        config = dict(_RETAIN)
+        if name == "customer-features":
+            config["cleanup.policy"] = "compact"
+        specs.append(TopicSpec(name, partitions, config))
+    return specs
+
+
+def input_topic_names() -> list[str]:
+    return list(INPUT_TOPICS)
+
+
+def ensure_topics(kafka_config: dict[str, str], specs: list[TopicSpec], replication: int = 1,
+                  timeout: float = 15.0) -> list[str]:
+    """Create the topics that do not exist yet; return the names created."""
+    admin = AdminClient(kafka_config)
+    existing = set(admin.list_topics(timeout=timeout).topics)
+    missing = [s for s in specs if s.name not in existing]
+    if not missing:
+        return []
+    futures = admin.create_topics(
+        [NewTopic(s.name, s.partitions, replication, config=s.config) for s in missing], request_timeout=timeout
+    )
+    created = []
+    for name, future in futures.items():
+        try:
+            future.result()
+            created.append(name)
+        except KafkaException as exc:
+            if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
+                raise
+    return created

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from schemas.base import SCHEMA_VERSION, Contract, Identifier, UtcDatetime
 from schemas.consent import ContactChannel
@@ -89,6 +89,9 @@ class Message(Contract):
 
 class DeadLetter(Contract):
     """An input that could not be accepted, with why and the original bytes (topic ``dead-letters``)."""
+
+    # No length cap: the original must be kept whole, however large the rejected input was.
+    model_config = ConfigDict(extra="forbid", frozen=True, str_max_length=None)
 
     dead_letter_id: Identifier = Field(description="Derived from the source topic and the original bytes.")
     source_topic: str

@@ -35,7 +35,7 @@ from schemas.registry import INPUT_TOPICS
 from sinks.batches import Accepted, dead_letters_table, events_table
 from sinks.client import DEAD_LETTER_TABLE, RAW_TABLES
 from streams.decode import Limits, Rejected, dead_letter, validate
-from streams.produce import TrackingProducer
+from streams.produce import CLIENT_LOGGER, TrackingProducer
 from streams.topics import DEAD_LETTERS
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,7 @@ def consumer_config(kafka_config: dict[str, str], group_id: str, **overrides: An
     return {
         **kafka_config,
         "group.id": group_id,
+        "logger": CLIENT_LOGGER,
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
         "partition.assignment.strategy": "range",  # eager; cooperative-sticky loses partitions on Tansu

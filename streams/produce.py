@@ -8,6 +8,7 @@ watermark can be wrong), so progress compares consumer commits with it.
 from __future__ import annotations
 
 from collections import Counter
+import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -16,6 +17,9 @@ from pydantic import BaseModel
 
 #: Kafka's default (Java) partitioner, so any producer puts a customer on the same partition.
 PARTITIONER = "murmur2_random"
+
+#: librdkafka's own log lines go through Python logging (not straight to stderr).
+CLIENT_LOGGER = logging.getLogger("librdkafka")
 
 
 class DeliveryFailed(RuntimeError):
@@ -29,6 +33,7 @@ class TrackingProducer:
         config: dict[str, Any] = {
             **kafka_config,
             "partitioner": PARTITIONER,
+            "logger": CLIENT_LOGGER,
             "linger.ms": 20,
             "batch.num.messages": 10_000,
             "queue.buffering.max.messages": 500_000,

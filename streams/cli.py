@@ -1,0 +1,202 @@
+"""The ``journey`` command line: run the pipeline, its workers, sources, queries and contracts."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from streams.settings import Settings, load_settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="Real-time customer-journey pipeline: Kafka streams in, ClickHouse out.")
+schemas_app = typer.Typer(no_args_is_help=True, help="Event contracts (JSON Schema).")
+app.add_typer(schemas_app, name="schemas")
+console = Console(stderr=True)
+
+ReplayOption = Annotated[str | None, typer.Option(
+    "--replay", help="KIND:PATH: taobao:FILE, olist:DIR, twcs:FILE, csv:FILE, jsonl:FILE. Default: generator.")]
+MapOption = Annotated[str | None, typer.Option(
+    "--map", help="For csv/jsonl: field=Column,... ; a value starting with ':' is a constant "
+                  "(e.g. customer_id=CustomerID,event_time=InvoiceDate,amount=Price,type=:order_placed).")]
+TzOption = Annotated[str, typer.Option("--tz", help="Time zone of naive timestamps in csv/jsonl.")]
+SpeedOption = Annotated[float | None, typer.Option(
+    "--speedup", help="Replay at this multiple of event time (default: as fast as possible).")]
+CustomersOption = Annotated[int, typer.Option("--customers", help="Generator: number of customers.")]
+DaysOption = Annotated[int, typer.Option("--days", help="Generator: days of traffic.")]
+SeedOption = Annotated[int, typer.Option("--seed", help="Generator: random seed (same seed, same traffic).")]
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ValidationError as exc:
+        console.print("[red]invalid configuration[/] (environment JOURNEY_* or the settings file):")
+        for error in exc.errors(include_input=False, include_url=False):
+            console.print(f"  {'.'.join(map(str, error['loc']))}: {error['msg']}")
+        raise typer.Exit(2) from None
+
+
+def _source(replay: str | None, mapping: str | None, tz: str, speedup: float | None,
+            customers: int, days: int, seed: int) -> tuple[object, str, int | None]:
+    from streams.sources import open_source
+    from streams.sources.generator import generate
+    from streams.sources.pacing import paced
+
+    if replay is None:
+        records = list(generate(customers=customers, days=days, seed=seed))
+        name = f"generator ({customers:,} customers, {days} days, seed {seed})"
+    else:
+        try:
+            iterator, _stats = open_source(replay, mapping=mapping, tz=tz)
+        except (ValueError, FileNotFoundError) as exc:
+            console.print(f"[red]cannot replay {replay}:[/] {exc}")
+            raise typer.Exit(2) from None
+        records = list(iterator)
+        name = replay
+    return paced(records, speedup), name, len(records)
+
+
+@app.command()
+def run(replay: ReplayOption = None, mapping: MapOption = None, tz: TzOption = "UTC",
+        speedup: SpeedOption = None, customers: CustomersOption = 2000, days: DaysOption = 30,
+        seed: SeedOption = 7) -> None:
+    """Start the embedded broker and ClickHouse (unless configured), feed a source, print a summary."""
+    from streams.run import run_pipeline
+
+    settings = _settings()
+    _logging(settings.data_dir / "logs" / "journey.log")
+    records, name, total = _source(replay, mapping, tz, speedup, customers, days, seed)
+    try:
+        run_pipeline(settings, records, name, console, total)  # type: ignore[arg-type]
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: workers and broker stopped[/]")
+        raise typer.Exit(130) from None
+    except Exception as exc:
+        console.print(f"[red]pipeline failed:[/] {exc}")
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def sink() -> None:
+    """Run one ingestion-sink worker (input topics -> ClickHouse) until SIGTERM or Ctrl-C."""
+    from sinks.client import apply_schema, connect
+    from sinks.ingest import IngestSink, SinkConfig
+    from streams.decode import Limits
+    from streams.run import sink_group
+
+    settings = _settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    password = settings.clickhouse_password.get_secret_value() if settings.clickhouse_password else None
+    client = connect(settings.resolved_clickhouse_dsn, settings.clickhouse_user, password)
+    apply_schema(client)
+    from datetime import timedelta
+
+    config = SinkConfig(
+        group_id=sink_group(settings), batch_rows=settings.sink_batch_rows,
+        batch_seconds=settings.sink_batch_seconds,
+        limits=Limits(settings.max_event_bytes, timedelta(seconds=settings.max_future_skew_seconds)),
+    )
+    worker = IngestSink(settings.kafka_config(), client, config)
+    stats = worker.run(stop)
+    logging.getLogger("journey.sink").info("stopped: %s", stats)
+
+
+@app.command()
+def replay(source: Annotated[str, typer.Argument(help="KIND:PATH (see journey run --help)")],
+           mapping: MapOption = None, tz: TzOption = "UTC", speedup: SpeedOption = None) -> None:
+    """Replay a dataset or a shop's export into the configured Kafka (JOURNEY_KAFKA_BOOTSTRAP)."""
+    _produce(*_source(source, mapping, tz, speedup, 0, 0, 0)[:2])
+
+
+@app.command()
+def generate(customers: CustomersOption = 2000, days: DaysOption = 30, seed: SeedOption = 7,
+             output: Annotated[Path | None, typer.Option(help="Write JSON lines here instead of Kafka.")] = None,
+             speedup: SpeedOption = None) -> None:
+    """Synthetic traffic with realistic journeys, seeded and reproducible."""
+    records, name, _ = _source(None, None, "UTC", speedup, customers, days, seed)
+    if output is None:
+        _produce(records, name)
+        return
+    with output.open("wb") as out:
+        count = 0
+        for record in records:  # type: ignore[attr-defined]
+            out.write(orjson.dumps({"topic": record.topic, "key": record.key.decode(),
+                                    "value": orjson.loads(record.value)}) + b"\n")
+            count += 1
+    console.print(f"wrote {count:,} records to {output}")
+
+
+def _produce(records: object, name: str) -> None:
+    from streams.produce import TrackingProducer
+    from streams.topics import ensure_topics, topic_specs
+
+    settings = _settings()
+    if settings.embedded_broker:
+        console.print("[red]no Kafka configured:[/] set JOURNEY_KAFKA_BOOTSTRAP, or use "
+                      "`journey run --replay ...` to replay through the embedded broker")
+        raise typer.Exit(2)
+    kafka = settings.kafka_config()
+    ensure_topics(kafka, topic_specs(settings.topic_partitions), settings.topic_replication)
+    producer = TrackingProducer(kafka)
+    for record in records:  # type: ignore[attr-defined]
+        producer.send_raw(record.topic, record.key, record.value)
+    producer.flush()
+    console.print(f"{name}: {sum(producer.delivered.values()):,} records sent "
+                  + ", ".join(f"{t}={n:,}" for t, n in sorted(producer.delivered.items())))
+
+
+@app.command()
+def query(sql: Annotated[str, typer.Argument(help="A ClickHouse SQL query.")],
+          fmt: Annotated[str, typer.Option("--format", help="table or json (JSON lines).")] = "table") -> None:
+    """Run SQL against the configured ClickHouse (embedded or server) and print the rows."""
+    from sinks.query import run_query
+
+    if fmt not in ("table", "json"):
+        console.print("[red]--format must be table or json[/]")
+        raise typer.Exit(2)
+    settings = _settings()
+    try:
+        columns, rows = run_query(settings, sql)
+    except Exception as exc:
+        console.print(f"[red]query failed:[/] {exc}")
+        raise typer.Exit(1) from None
+    out = Console()
+    if fmt == "json":
+        for row in rows:
+            sys.stdout.write(orjson.dumps(dict(zip(columns, row, strict=True)), default=str).decode() + "\n")
+        return
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*("NULL" if v is None else str(v) for v in row))
+    out.print(table)
+
+
+@schemas_app.command("export")
+def schemas_export(directory: Annotated[Path, typer.Argument(help="Where to write the JSON Schema files.")]) -> None:
+    """Write the JSON Schema of every topic's contract to DIRECTORY."""
+    from schemas.registry import export_json_schemas
+
+    for path in export_json_schemas(directory):
+        console.print(f"wrote {path}")
+
+
+def _logging(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=logging.INFO, filename=path, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,167 @@
+"""``journey run``: the whole pipeline on one machine, from a source to ClickHouse, then a summary.
+
+Steps: start the embedded broker (unless one is configured), create the topics, start
+the worker processes, feed the source, wait until every fed record has been
+committed by the sink group, stop the workers, print what landed. Whatever happens
+(error, Ctrl-C), no broker or worker is left behind: children also die with us.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from sinks.client import DEAD_LETTER_TABLE, RAW_TABLES, apply_schema, connect
+from streams.broker import kafka_bootstrap
+from streams.produce import TrackingProducer
+from streams.progress import GroupProgress
+from streams.settings import Settings
+from streams.sources.record import SourceRecord
+from streams.topics import ensure_topics, topic_specs
+from streams.workers import Worker, start_worker
+
+SINK_GROUP_SUFFIX = "sink"
+
+
+@dataclass
+class RunSummary:
+    """What one run fed, what landed, and how long it took."""
+
+    fed: dict[str, int] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+    dead_letters: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    feed_seconds: float = 0.0
+
+
+def sink_group(settings: Settings) -> str:
+    return f"{settings.group_prefix}-{SINK_GROUP_SUFFIX}"
+
+
+def run_pipeline(settings: Settings, records: Iterable[SourceRecord], source_name: str,
+                 console: Console, total: int | None = None) -> RunSummary:
+    """Run the pipeline over ``records`` and return the summary (also printed)."""
+    started = time.monotonic()
+    summary = RunSummary()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    log_dir = settings.data_dir / "logs"
+    log_dir.mkdir(exist_ok=True)
+    dsn = settings.resolved_clickhouse_dsn
+    embedded_db = dsn.startswith("chdb://")
+
+    # The schema is applied before any worker opens the database (chDB: one process at a time).
+    client = connect(dsn, settings.clickhouse_user, _secret(settings.clickhouse_password))
+    apply_schema(client)
+    if embedded_db:
+        client.close()
+
+    with ExitStack() as stack:
+        bootstrap = stack.enter_context(kafka_bootstrap(settings.kafka_bootstrap, log_dir / "broker.log"))
+        where = "embedded broker" if settings.embedded_broker else "Kafka"
+        console.print(f"[bold]journey[/] {where} at {bootstrap}; ClickHouse {_describe_dsn(dsn)}; "
+                      f"data in {settings.data_dir}")
+        kafka = settings.kafka_config(bootstrap)
+        ensure_topics(kafka, topic_specs(settings.topic_partitions), settings.topic_replication)
+
+        env = {"JOURNEY_KAFKA_BOOTSTRAP": bootstrap, "JOURNEY_DATA_DIR": str(settings.data_dir.resolve()),
+               "JOURNEY_CLICKHOUSE_DSN": dsn}
+        sink = start_worker("sink", ["sink"], env, log_dir)
+        workers: list[Worker] = [sink]
+        stack.callback(_stop_all, workers)
+
+        producer = TrackingProducer(kafka)
+        progress = GroupProgress(kafka, sink_group(settings))
+        stack.callback(progress.close)
+        with Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=console,
+                      transient=False) as bar:
+            fed_task = bar.add_task(f"feeding {source_name}", total=total, rate="")
+            feed_started = time.monotonic()
+            sent = 0
+            for record in records:
+                producer.send_raw(record.topic, record.key, record.value)
+                sent += 1
+                if sent % 5000 == 0:
+                    elapsed = time.monotonic() - feed_started
+                    bar.update(fed_task, completed=sent, rate=f"{sent / elapsed:,.0f}/s")
+                    sink.check()
+            producer.flush()
+            summary.feed_seconds = time.monotonic() - feed_started
+            bar.update(fed_task, completed=sent, total=sent, rate=f"{sent / max(summary.feed_seconds, 1e-9):,.0f}/s")
+
+            ends = dict(producer.end_offsets)
+            stored_task = bar.add_task("stored by the sink", total=sent, rate="")
+            while True:
+                remaining = progress.remaining(ends)
+                bar.update(stored_task, completed=sent - remaining)
+                if remaining == 0:
+                    break
+                for worker in workers:
+                    worker.check()
+                time.sleep(0.25)
+        summary.fed = dict(producer.delivered)
+        _stop_all(workers)
+
+    client = connect(dsn, settings.clickhouse_user, _secret(settings.clickhouse_password))
+    try:
+        for table in [*RAW_TABLES.values(), DEAD_LETTER_TABLE]:
+            summary.rows[table] = int(client.query(f"SELECT count() FROM {table}").result_rows[0][0])
+        summary.dead_letters = {
+            str(reason): int(n)
+            for reason, n in client.query(
+                f"SELECT reason, count() FROM {DEAD_LETTER_TABLE} GROUP BY reason ORDER BY reason"
+            ).result_rows
+        }
+    finally:
+        client.close()
+    summary.seconds = time.monotonic() - started
+    print_summary(console, summary)
+    return summary
+
+
+def _stop_all(workers: list[Worker]) -> None:
+    for worker in workers:
+        worker.stop()
+
+
+def _secret(value: Any) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+def _describe_dsn(dsn: str) -> str:
+    if dsn.startswith("chdb://"):
+        return f"embedded ({dsn.removeprefix('chdb://')})"
+    return dsn.split("@")[-1]
+
+
+def print_summary(console: Console, summary: RunSummary) -> None:
+    fed = Table(title="Events fed per topic", title_justify="left")
+    fed.add_column("topic")
+    fed.add_column("events", justify="right")
+    for topic, count in sorted(summary.fed.items()):
+        fed.add_row(topic, f"{count:,}")
+    rows = Table(title="Rows in ClickHouse (all runs)", title_justify="left")
+    rows.add_column("table")
+    rows.add_column("rows", justify="right")
+    for table, count in summary.rows.items():
+        rows.add_row(table, f"{count:,}")
+    console.print(fed, rows)
+    if summary.dead_letters:
+        letters = Table(title="Dead letters by reason (all runs)", title_justify="left")
+        letters.add_column("reason")
+        letters.add_column("count", justify="right")
+        for reason, count in summary.dead_letters.items():
+            letters.add_row(reason, f"{count:,}")
+        console.print(letters)
+    total = sum(summary.fed.values())
+    console.print(f"{total:,} events fed in {summary.feed_seconds:.1f}s; whole run {summary.seconds:.1f}s "
+                  f"({total / max(summary.seconds, 1e-9):,.0f} events/s end to end)")
+
+

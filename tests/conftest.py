@@ -1,0 +1,168 @@
+"""Shared fixtures: the datasets, and a pipeline backend (embedded or containers) for integration tests."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from sinks.client import apply_schema, connect
+from sinks.ingest import IngestSink, SinkConfig, SinkStats
+from streams.produce import TrackingProducer
+from streams.progress import GroupProgress
+from streams.topics import ensure_topics, topic_specs
+
+ROOT = Path(__file__).resolve().parent.parent
+DATASETS = ROOT.parent / "shared" / "datasets"
+
+
+def require_datasets() -> Path:
+    """The shared datasets; skipped with the reason where absent, but never skipped in CI."""
+    if not DATASETS.is_dir():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must have the datasets at {DATASETS}")
+        pytest.skip(f"needs the shared datasets at {DATASETS} (absent in a standalone clone)")
+    return DATASETS
+
+
+@pytest.fixture(scope="session")
+def datasets() -> Path:
+    return require_datasets()
+
+
+@dataclass
+class Backend:
+    """A Kafka and a ClickHouse to run the pipeline against."""
+
+    name: str
+    kafka: dict[str, str]
+    dsn: str
+    partitions: int = 4
+
+    def client(self) -> Client:
+        return connect(self.dsn)
+
+    def fresh_topics(self) -> dict[str, str]:
+        """Kafka settings for this backend; topics created (idempotent)."""
+        ensure_topics(self.kafka, topic_specs(self.partitions))
+        return self.kafka
+
+
+def _docker_available() -> str | None:
+    try:
+        import docker
+
+        docker.from_env().ping()
+        return None
+    except Exception as exc:  # no engine, no socket, no permission: all mean "cannot run containers"
+        return f"no Docker engine reachable ({type(exc).__name__}); testcontainers tests need one"
+
+
+def reset_clickhouse(client: Client) -> None:
+    """Drop every table and view of the current database, then apply the schema afresh."""
+    for (name,) in client.query("SELECT name FROM system.tables WHERE database = currentDatabase()").result_rows:
+        client.command(f"DROP TABLE IF EXISTS `{name}` SYNC")
+    apply_schema(client)
+
+
+@pytest.fixture(scope="session")
+def containers() -> Iterator[tuple[dict[str, str], str]]:
+    """Apache Kafka (KRaft) and ClickHouse server containers, started once per test session."""
+    reason = _docker_available()
+    if reason:
+        pytest.skip(reason)
+    from testcontainers.clickhouse import ClickHouseContainer
+    from testcontainers.kafka import KafkaContainer
+
+    with KafkaContainer("confluentinc/cp-kafka:7.6.1").with_kraft() as kafka, \
+            ClickHouseContainer("clickhouse/clickhouse-server:24.8") as clickhouse:
+        host, port = clickhouse.get_container_host_ip(), clickhouse.get_exposed_port(8123)
+        dsn = f"http://{clickhouse.username}:{clickhouse.password}@{host}:{port}/{clickhouse.dbname}"
+        yield {"bootstrap.servers": kafka.get_bootstrap_server()}, dsn
+
+
+def _delete_topics(kafka: dict[str, str]) -> None:
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient(kafka)
+    names = [t for t in admin.list_topics(timeout=10).topics if not t.startswith("_")]
+    if names:
+        for future in admin.delete_topics(names, operation_timeout=30).values():
+            future.result()
+        time.sleep(1)
+
+
+@pytest.fixture(scope="session")
+def chdb_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """chDB opens one data path per process, so every test of the session shares this one."""
+    return tmp_path_factory.mktemp("chdb") / "db"
+
+
+@pytest.fixture(params=["embedded", "containers"])
+def backend(request: pytest.FixtureRequest, chdb_path: Path) -> Iterator[Backend]:
+    """A clean Kafka and ClickHouse: the embedded broker + chDB, or Apache Kafka + ClickHouse server.
+
+    The same integration tests run on both; the containers variant skips where Docker is absent.
+    """
+    if request.param == "embedded":
+        from streams.broker import EmbeddedBroker
+
+        with EmbeddedBroker() as broker:
+            result = Backend("embedded", {"bootstrap.servers": broker.bootstrap}, f"chdb://{chdb_path}")
+            reset_clickhouse(result.client())
+            result.fresh_topics()
+            yield result
+        return
+    kafka, dsn = request.getfixturevalue("containers")
+    _delete_topics(kafka)
+    result = Backend("containers", kafka, dsn)
+    reset_clickhouse(result.client())
+    result.fresh_topics()
+    yield result
+
+
+def produce(kafka: dict[str, str], records: list[tuple[str, bytes | None, bytes | None]]) -> TrackingProducer:
+    """Send (topic, key, value) records and wait for every acknowledgement."""
+    producer = TrackingProducer(kafka)
+    for topic, key, value in records:
+        producer.send_raw(topic, key, value)
+    producer.flush()
+    return producer
+
+
+def sink_until_caught_up(backend: Backend, client: Client, ends: dict[tuple[str, int], int],
+                         group: str | None = None, timeout: float = 120.0, **config: object) -> SinkStats:
+    """Run one sink worker in a thread until its group has committed everything in ``ends``."""
+    group = group or f"sink-{uuid.uuid4().hex[:8]}"
+    apply_schema(client)
+    sink = IngestSink(backend.kafka, client, SinkConfig(group_id=group, batch_seconds=0.2, **config))  # type: ignore[arg-type]
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            sink.run(stop)
+        except BaseException as exc:  # surfaced to the test below
+            errors.append(exc)
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    progress = GroupProgress(backend.kafka, group)
+    deadline = time.monotonic() + timeout
+    try:
+        while progress.remaining(ends) and time.monotonic() < deadline and not errors:
+            time.sleep(0.2)
+        assert not errors, f"sink failed: {errors[0]!r}"
+        assert progress.remaining(ends) == 0, f"sink did not catch up within {timeout}s"
+    finally:
+        stop.set()
+        thread.join(30)
+        progress.close()
+    return sink.stats

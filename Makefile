@@ -21,7 +21,8 @@ run: $(STAMP)
 ## Lint, then the whole test suite (unit, integration on the local broker and chDB).
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	@$(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
+	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$status
 
 ## Throughput and memory against baselines measured in the same run; writes BENCHMARKS.md.
 bench: $(STAMP)

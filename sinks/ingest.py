@@ -218,26 +218,30 @@ class IngestSink:
             return
         started = time.monotonic()
         ingested_at = datetime.now(UTC)
-        for topic, accepted in self._pending.items():
+        # Each staged batch is dropped as soon as it is stored, so a flush repeated after a
+        # failed commit (or from the revoke callback) retries the commit, never the insert.
+        for topic in list(self._pending):
+            accepted = self._pending.pop(topic)
             if accepted:
                 self._insert(RAW_TABLES[topic], events_table(topic, accepted, ingested_at))
                 self.stats.inserted[RAW_TABLES[topic]] += len(accepted)
         if self._pending_letters:
-            self._insert(DEAD_LETTER_TABLE, dead_letters_table(self._pending_letters))
-            for letter in self._pending_letters:
+            letters, self._pending_letters = self._pending_letters, []
+            self._insert(DEAD_LETTER_TABLE, dead_letters_table(letters))
+            self.stats.inserted[DEAD_LETTER_TABLE] += len(letters)
+            for letter in letters:
                 self._producer.send(DEAD_LETTERS, letter, key=letter.dead_letter_id)
                 self.stats.dead_letters[letter.reason] += 1
             self._producer.flush()
-            self.stats.inserted[DEAD_LETTER_TABLE] += len(self._pending_letters)
-        if self._consumer is not None:
-            offsets = [TopicPartition(t, p, o) for (t, p), o in self._positions.items()]
-            self._consumer.commit(offsets=offsets, asynchronous=False)
+        self._commit([TopicPartition(t, p, o) for (t, p), o in self._positions.items()])
         self.stats.batches += 1
         self.stats.insert_seconds += time.monotonic() - started
-        self._pending.clear()
-        self._pending_letters = []
         self._positions = {}
         self._batch_started = None
+
+    def _commit(self, offsets: list[TopicPartition]) -> None:
+        if self._consumer is not None:
+            self._consumer.commit(offsets=offsets, asynchronous=False)
 
     def _insert(self, table: str, data: Any) -> None:
         delay = 0.2

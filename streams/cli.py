@@ -92,7 +92,6 @@ def sink() -> None:
     from sinks.client import apply_schema, connect
     from sinks.ingest import IngestSink, SinkConfig
     from streams.decode import Limits
-    from streams.run import sink_group
 
     settings = _settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -105,7 +104,7 @@ def sink() -> None:
     from datetime import timedelta
 
     config = SinkConfig(
-        group_id=sink_group(settings), batch_rows=settings.sink_batch_rows,
+        group_id=settings.group_id("sink"), batch_rows=settings.sink_batch_rows,
         batch_seconds=settings.sink_batch_seconds,
         limits=Limits(settings.max_event_bytes, timedelta(seconds=settings.max_future_skew_seconds)),
     )

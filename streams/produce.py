@@ -7,8 +7,8 @@ watermark can be wrong), so progress compares consumer commits with it.
 
 from __future__ import annotations
 
-from collections import Counter
 import logging
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 

@@ -27,8 +27,6 @@ from streams.sources.record import SourceRecord
 from streams.topics import ensure_topics, topic_specs
 from streams.workers import Worker, start_worker
 
-SINK_GROUP_SUFFIX = "sink"
-
 
 @dataclass
 class RunSummary:
@@ -39,10 +37,6 @@ class RunSummary:
     dead_letters: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     feed_seconds: float = 0.0
-
-
-def sink_group(settings: Settings) -> str:
-    return f"{settings.group_prefix}-{SINK_GROUP_SUFFIX}"
 
 
 def run_pipeline(settings: Settings, records: Iterable[SourceRecord], source_name: str,
@@ -77,7 +71,7 @@ def run_pipeline(settings: Settings, records: Iterable[SourceRecord], source_nam
         stack.callback(_stop_all, workers)
 
         producer = TrackingProducer(kafka)
-        progress = GroupProgress(kafka, sink_group(settings))
+        progress = GroupProgress(kafka, settings.group_id("sink"))
         stack.callback(progress.close)
         with Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=console,

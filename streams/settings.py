@@ -87,6 +87,10 @@ class Settings(BaseSettings):
             return self.clickhouse_dsn
         return f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
 
+    def group_id(self, role: str) -> str:
+        """The consumer group of a worker role, e.g. ``journey-sink``."""
+        return f"{self.group_prefix}-{role}"
+
     def kafka_config(self, bootstrap: str | None = None) -> dict[str, str]:
         """librdkafka client settings shared by producers, consumers and admin clients."""
         servers = bootstrap or self.kafka_bootstrap

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
+from sinks.ingest import consumer_config
 from tests.conftest import Backend, produce, sink_until_caught_up
 
 pytestmark = pytest.mark.integration
@@ -66,7 +67,8 @@ def test_bad_input_is_dead_lettered_with_reason_and_good_input_flows(backend: Ba
     assert client.query("SELECT count() FROM clickstream_events").result_rows[0][0] == 2 * len(BAD)
     assert stats.duplicates["clickstream"] == 1
     rows = client.query(
-        "SELECT source_topic, reason, original, detail, source_offset FROM dead_letters ORDER BY source_topic, source_offset"
+        "SELECT source_topic, reason, original, detail, source_offset FROM dead_letters "
+        "ORDER BY source_topic, source_offset"
     ).result_rows
     got = sorted((r[0], r[1], bytes(r[2]) if isinstance(r[2], bytes) else r[2].encode()) for r in rows)
     want = sorted((topic, reason, value or b"") for topic, _, value, reason in BAD)
@@ -83,7 +85,7 @@ def test_dead_letter_topic_carries_reason_and_original_bytes(backend: Backend) -
     bad = b"{not json"
     producer = produce(backend.kafka, [("clickstream", b"c1", good(1)), ("clickstream", b"c1", bad)])
     sink_until_caught_up(backend, backend.client(), producer.end_offsets)
-    consumer = Consumer({**backend.kafka, "group.id": "dlq-reader", "auto.offset.reset": "earliest"})
+    consumer = Consumer(consumer_config(backend.kafka, "dlq-reader"))
     consumer.subscribe(["dead-letters"])
     letters = []
     for _ in range(60):

@@ -1,0 +1,105 @@
+"""Activity: clickstream counts per type over 1 h, 24 h, 7 d, 30 d and lifetime; last seen; active days.
+
+Windows are composable buckets: per-minute counts for the minute windows and per-hour
+counts for the hour windows. A window of N minutes as of time T holds the events whose
+minute is in (minute(T) - N, minute(T)]; hour windows likewise. Buckets older than the
+longest window are dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from processors.features.base import Observed, day_of, hour_of, minute_of
+from processors.features.config import FeatureConfig
+
+#: clickstream type -> the feature name of its count.
+COUNTED = {
+    "page_view": "page_views", "product_view": "product_views", "search": "searches", "add_to_cart": "cart_adds",
+    "remove_from_cart": "cart_removes", "add_to_wishlist": "wishlist_adds", "checkout_started": "checkouts",
+}
+
+
+@dataclass(slots=True)
+class ActivityState:
+    lifetime: dict[str, int] = field(default_factory=dict)
+    minutes: dict[int, dict[str, int]] = field(default_factory=dict)
+    hours: dict[int, dict[str, int]] = field(default_factory=dict)
+    days: set[int] = field(default_factory=set)
+    first_seen_ms: int | None = None
+    last_seen_ms: int | None = None
+
+
+def _bump(buckets: dict[int, dict[str, int]], key: int, kind: str) -> None:
+    bucket = buckets.get(key)
+    if bucket is None:
+        buckets[key] = {kind: 1}
+    else:
+        bucket[kind] = bucket.get(kind, 0) + 1
+
+
+def _window(buckets: dict[int, dict[str, int]], now: int, width: int) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for key, bucket in buckets.items():
+        if now - width < key <= now:
+            for kind, n in bucket.items():
+                totals[kind] = totals.get(kind, 0) + n
+    return totals
+
+
+class Activity:
+    name: ClassVar[str] = "activity"
+    topics: ClassVar[frozenset[str]] = frozenset({"clickstream", "orders", "chat", "consent"})
+
+    def __init__(self, config: FeatureConfig) -> None:
+        self.config = config
+        self._keep_minutes = max(config.minute_windows.values())
+        self._keep_hours = max(config.hour_windows.values())
+
+    def init(self) -> ActivityState:
+        return ActivityState()
+
+    def update(self, state: ActivityState, seen: Observed) -> ActivityState:
+        t = seen.t_ms
+        if state.first_seen_ms is None or t < state.first_seen_ms:
+            state.first_seen_ms = t
+        if state.last_seen_ms is None or t > state.last_seen_ms:
+            state.last_seen_ms = t
+        state.days.add(day_of(t))
+        if seen.topic != "clickstream":
+            return state
+        kind = seen.type
+        state.lifetime[kind] = state.lifetime.get(kind, 0) + 1
+        _bump(state.minutes, minute_of(t), kind)
+        _bump(state.hours, hour_of(t), kind)
+        self._prune(state)
+        return state
+
+    def _prune(self, state: ActivityState) -> None:
+        # Keep a lateness margin past the longest window: a late event must still find its bucket.
+        assert state.last_seen_ms is not None
+        margin = self.config.allowed_lateness_ms
+        oldest_minute = minute_of(state.last_seen_ms - margin) - self._keep_minutes
+        if len(state.minutes) > self._keep_minutes + 120:
+            state.minutes = {m: b for m, b in state.minutes.items() if m > oldest_minute}
+        oldest_hour = hour_of(state.last_seen_ms - margin) - self._keep_hours
+        if len(state.hours) > self._keep_hours + 48:
+            state.hours = {h: b for h, b in state.hours.items() if h > oldest_hour}
+
+    def values(self, state: ActivityState, as_of_ms: int) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for label, width in self.config.minute_windows.items():
+            totals = _window(state.minutes, minute_of(as_of_ms), width)
+            for kind, name in COUNTED.items():
+                out[f"{name}_{label}"] = totals.get(kind, 0)
+        for label, width in self.config.hour_windows.items():
+            totals = _window(state.hours, hour_of(as_of_ms), width)
+            for kind, name in COUNTED.items():
+                out[f"{name}_{label}"] = totals.get(kind, 0)
+        for kind, name in COUNTED.items():
+            out[f"{name}_total"] = state.lifetime.get(kind, 0)
+        out["first_seen_ms"] = state.first_seen_ms
+        out["last_seen_ms"] = state.last_seen_ms
+        out["active_days"] = len(state.days)
+        return out

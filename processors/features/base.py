@@ -1,0 +1,61 @@
+"""The contract every feature definition follows, and the time helpers they share.
+
+A feature owns a small, picklable state per customer. ``update`` folds one event in;
+``values`` reads the feature as of an event time. Definitions are order-independent
+within the allowed lateness: counts, sums, minima and maxima in time buckets, and
+sequences kept sorted by (event time, event id), so a replay in any order within the
+lateness gives the same values (the conformance suite in tests checks this).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+MINUTE_MS = 60_000
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+
+
+def minute_of(t_ms: int) -> int:
+    return t_ms // MINUTE_MS
+
+
+def hour_of(t_ms: int) -> int:
+    return t_ms // HOUR_MS
+
+
+def day_of(t_ms: int) -> int:
+    return t_ms // DAY_MS
+
+
+@dataclass(frozen=True, slots=True)
+class Observed:
+    """One accepted event as features see it: the validated contract plus its time in epoch ms."""
+
+    topic: str
+    type: str
+    event_id: str
+    t_ms: int
+    event: Any
+
+    @classmethod
+    def of(cls, topic: str, event: Any) -> Observed:
+        """Wrap a validated contract instance."""
+        return cls(topic, event.type, event.event_id, round(event.event_time.timestamp() * 1000), event)
+
+
+class Feature(Protocol):
+    """A named group of features with its own per-customer state."""
+
+    name: ClassVar[str]
+    topics: ClassVar[frozenset[str]]
+
+    def init(self) -> Any:
+        """A fresh state for a customer never seen before."""
+
+    def update(self, state: Any, seen: Observed) -> Any:
+        """Fold one event into ``state``; return the state (mutated or replaced)."""
+
+    def values(self, state: Any, as_of_ms: int) -> dict[str, Any]:
+        """The feature values as of ``as_of_ms`` (the customer's latest event time)."""

@@ -1,0 +1,105 @@
+"""The features engine: one customer's state in, one event in, state and outcome out.
+
+It owns what every feature shares: per-topic event-time lateness (an event older than
+the newest event of the same topic for this customer minus the allowed lateness is
+late and goes to a side output, never into the wrong window), duplicate event ids,
+the customer's as-of time, the journey stage and the segments. The feature
+definitions themselves live in their own modules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from processors.features.acquisition import Acquisition
+from processors.features.activity import Activity
+from processors.features.base import Feature, Observed
+from processors.features.cart import Cart
+from processors.features.config import FeatureConfig
+from processors.features.orders import Orders
+from processors.features.preferences import Preferences
+from processors.features.segments import Segment
+from processors.features.service import Scorer, Service
+from processors.features.sessions import Sessions
+from processors.features.stage import journey_stage
+
+
+class Outcome(Enum):
+    APPLIED = "applied"
+    LATE = "late"
+    DUPLICATE = "duplicate"
+
+
+@dataclass(slots=True)
+class CustomerState:
+    """Everything held for one customer; plain containers, so it pickles."""
+
+    customer_id: str
+    newest: dict[str, int] = field(default_factory=dict)  # topic -> newest event time (ms)
+    recent_ids: dict[str, tuple[int, str]] = field(default_factory=dict)  # event id -> (time, topic)
+    as_of_ms: int = 0
+    events: int = 0
+    late: int = 0
+    features: dict[str, Any] = field(default_factory=dict)
+    applied: dict[str, int] = field(default_factory=dict)  # topic -> offset of the last event applied (hosts)
+
+
+def default_features(config: FeatureConfig, scorer: Scorer, negative_below: float) -> list[Feature]:
+    return [Activity(config), Sessions(config), Cart(config), Orders(config), Acquisition(config),
+            Preferences(config), Service(config, scorer, negative_below)]
+
+
+class FeatureEngine:
+    """Applies events to customer states and reads profiles from them."""
+
+    def __init__(self, config: FeatureConfig, features: list[Feature], segments: list[Segment] | None = None) -> None:
+        self.config = config
+        self.features = features
+        self.segments = segments or []
+        self._by_topic: dict[str, list[Feature]] = {}
+        for feature in features:
+            for topic in feature.topics:
+                self._by_topic.setdefault(topic, []).append(feature)
+
+    def new_state(self, customer_id: str) -> CustomerState:
+        return CustomerState(customer_id, features={f.name: f.init() for f in self.features})
+
+    def apply(self, state: CustomerState, seen: Observed) -> Outcome:
+        """Fold one accepted event into the customer's state, unless it is late or a duplicate."""
+        lateness = self.config.allowed_lateness_ms
+        newest = state.newest.get(seen.topic)
+        if newest is not None and seen.t_ms < newest - lateness:
+            state.late += 1
+            return Outcome.LATE
+        if seen.event_id in state.recent_ids:
+            return Outcome.DUPLICATE
+        state.recent_ids[seen.event_id] = (seen.t_ms, seen.topic)
+        if newest is None or seen.t_ms > newest:
+            state.newest[seen.topic] = seen.t_ms
+            if len(state.recent_ids) > 256:
+                # An id older than its topic's lateness bound could only come back late: forget it.
+                newest_of = state.newest
+                state.recent_ids = {i: (t, topic) for i, (t, topic) in state.recent_ids.items()
+                                    if t >= newest_of[topic] - lateness}
+        if seen.t_ms > state.as_of_ms:
+            state.as_of_ms = seen.t_ms
+        state.events += 1
+        features = state.features
+        for feature in self._by_topic.get(seen.topic, ()):
+            features[feature.name] = feature.update(features[feature.name], seen)
+        return Outcome.APPLIED
+
+    def values(self, state: CustomerState) -> dict[str, Any]:
+        """The profile's feature values as of the customer's latest event, with stage and segments."""
+        values: dict[str, Any] = {}
+        for feature in self.features:
+            values.update(feature.values(state.features[feature.name], state.as_of_ms))
+        stage, since = journey_stage(values, state.as_of_ms)
+        values["stage"] = stage
+        values["stage_since_ms"] = since
+        values["segments"] = [s.name for s in self.segments if s.matches(values)]
+        values["events_total"] = state.events
+        values["late_events"] = state.late
+        return values

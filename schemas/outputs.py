@@ -23,10 +23,11 @@ class CustomerFeatures(Contract):
     schema_version: int = SCHEMA_VERSION
     events_total: int = Field(0, ge=0)
     last_seen: UtcDatetime | None = None
-    stage: str | None = Field(None, description="Journey stage (see processors.features).")
+    stage: str | None = Field(None, description="Journey stage (see processors/features/stage.py).")
+    stage_since: UtcDatetime | None = None
     segments: list[str] = Field(default_factory=list)
-    features: dict[str, float | int | str | None] = Field(
-        default_factory=dict, description="Named feature values; names are documented with their definitions."
+    features: dict[str, bool | int | float | str | None] = Field(
+        default_factory=dict, description="Named feature values; see processors/features/README.md."
     )
 
 
@@ -102,4 +103,18 @@ class DeadLetter(Contract):
     key: str | None = Field(None, description="The record key, base64.")
     original: str = Field(description="The original value bytes, base64.")
     received_at: UtcDatetime
+    schema_version: int = SCHEMA_VERSION
+
+
+class LateEvent(Contract):
+    """A valid event that arrived after the allowed lateness (topic ``late-events``): not in any window."""
+
+    event_id: Identifier
+    customer_id: Identifier
+    source_topic: str
+    event_time: UtcDatetime
+    newest_event_time: UtcDatetime = Field(description="The newest event of the same topic for this customer.")
+    allowed_lateness_s: float
+    reason: Literal["late"] = "late"
+    processor: str
     schema_version: int = SCHEMA_VERSION

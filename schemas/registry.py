@@ -14,7 +14,7 @@ from schemas.chat import ChatMessage
 from schemas.clickstream import ClickstreamEvent
 from schemas.consent import ConsentChanged
 from schemas.orders import OrderEvent
-from schemas.outputs import CustomerFeatures, DeadLetter, Message, Score, Trigger
+from schemas.outputs import CustomerFeatures, DeadLetter, LateEvent, Message, Score, Trigger
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,7 @@ OUTPUT_TOPICS: dict[str, TopicContract] = {
         TopicContract("triggers", TypeAdapter(Trigger), False, "Trigger events for automation."),
         TopicContract("messages", TypeAdapter(Message), False, "Personalised messages for delivery."),
         TopicContract("dead-letters", TypeAdapter(DeadLetter), False, "Rejected input with reason and bytes."),
+        TopicContract("late-events", TypeAdapter(LateEvent), False, "Valid events that arrived too late."),
     )
 }
 

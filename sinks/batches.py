@@ -109,3 +109,48 @@ def dead_letters_table(letters: Sequence[DeadLetter]) -> pa.Table:
         "original": pa.array([base64.b64decode(d.original) for d in letters], pa.binary()),
         "received_at": _timestamps([d.received_at for d in letters]),
     })
+
+
+def _ms(value: str | None) -> int | None:
+    if value is None:
+        return None
+    return round(datetime.fromisoformat(value).timestamp() * 1000)
+
+
+def _ts(values: list[int | None]) -> pa.Array:
+    return pa.array(values, pa.int64()).cast(TIMESTAMP)
+
+
+def profiles_table(records: Sequence[dict[str, Any]], emitted_at: datetime) -> pa.Table:
+    """Rows of ``customer_profile_history`` from ``customer-features`` records."""
+    import orjson
+
+    features = [r["features"] for r in records]
+    return pa.table({
+        "customer_id": pa.array([r["customer_id"] for r in records], S),
+        "as_of": _ts([_ms(r["as_of"]) for r in records]),
+        "events_total": pa.array([r["events_total"] for r in records], pa.uint64()),
+        "stage": pa.array([r.get("stage") or "" for r in records], S),
+        "stage_since": _ts([_ms(r.get("stage_since")) for r in records]),
+        "segments": pa.array([r.get("segments", []) for r in records], pa.list_(S)),
+        "last_seen": _ts([_ms(r.get("last_seen")) for r in records]),
+        "orders_total": pa.array([f.get("orders_total") or 0 for f in features], pa.uint32()),
+        "revenue_total": pa.array([f.get("revenue_total") or 0.0 for f in features], F),
+        "cart_value": pa.array([f.get("cart_value") or 0.0 for f in features], F),
+        "features": pa.array([orjson.dumps(f).decode() for f in features], S),
+        "emitted_at": _timestamps([emitted_at] * len(records)),
+    })
+
+
+def late_events_table(records: Sequence[dict[str, Any]], received_at: datetime) -> pa.Table:
+    """Rows of ``late_events`` from ``late-events`` records."""
+    return pa.table({
+        "event_id": pa.array([r["event_id"] for r in records], S),
+        "customer_id": pa.array([r["customer_id"] for r in records], S),
+        "source_topic": pa.array([r["source_topic"] for r in records], S),
+        "event_time": _ts([_ms(r["event_time"]) for r in records]),
+        "newest_event_time": _ts([_ms(r["newest_event_time"]) for r in records]),
+        "allowed_lateness_s": pa.array([r["allowed_lateness_s"] for r in records], F),
+        "processor": pa.array([r["processor"] for r in records], S),
+        "received_at": _timestamps([received_at] * len(records)),
+    })

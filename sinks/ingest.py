@@ -2,7 +2,7 @@
 
 Commit protocol, per batch (at least ``sink_batch_rows`` events or ``sink_batch_seconds``):
 
-1. Every record is validated (:func:`streams.decode.validate`). A valid event whose id
+1. Every record is validated (:func:`schemas.validation.validate`). A valid event whose id
    is already stored or already in this batch is a duplicate and is skipped; an
    invalid one becomes a dead letter with the reason.
 2. Accepted events are inserted, one columnar (Arrow) insert per raw table.
@@ -23,22 +23,30 @@ import logging
 import threading
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from schemas.outputs import DeadLetter
 from schemas.registry import INPUT_TOPICS
-from sinks.batches import Accepted, dead_letters_table, events_table
+from schemas.validation import Limits, Rejected, dead_letter, validate
+from sinks.batches import Accepted, dead_letters_table, events_table, late_events_table, profiles_table
 from sinks.client import DEAD_LETTER_TABLE, RAW_TABLES
-from streams.decode import Limits, Rejected, dead_letter, validate
 from streams.produce import CLIENT_LOGGER, TrackingProducer
 from streams.topics import DEAD_LETTERS
 
 log = logging.getLogger(__name__)
+
+#: Output topics the sink also stores (written by our processors, so already valid): topic -> (table, builder).
+OUTPUT_TABLES: dict[str, tuple[str, Callable[[list[dict[str, Any]], datetime], Any]]] = {
+    "customer-features": ("customer_profile_history", profiles_table),
+    "late-events": ("late_events", late_events_table),
+}
 
 
 class InsertFailed(RuntimeError):
@@ -63,7 +71,7 @@ class SinkConfig:
     batch_rows: int = 10_000
     batch_seconds: float = 1.0
     limits: Limits = field(default_factory=Limits)
-    topics: tuple[str, ...] = tuple(INPUT_TOPICS)
+    topics: tuple[str, ...] = (*INPUT_TOPICS, *OUTPUT_TABLES)
     insert_retries: int = 8
     consumer_overrides: dict[str, Any] = field(default_factory=dict)
 
@@ -123,6 +131,7 @@ class IngestSink:
         self._producer = TrackingProducer(kafka_config, **{"linger.ms": 5})
         self._pending: dict[str, list[Accepted]] = defaultdict(list)
         self._pending_letters: list[DeadLetter] = []
+        self._pending_outputs: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._positions: dict[tuple[str, int], int] = {}
         self._batch_started: float | None = None
         self._partition_counts: dict[str, int] = {}
@@ -131,6 +140,8 @@ class IngestSink:
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         started = time.monotonic()
         for tp in partitions:
+            if tp.topic not in RAW_TABLES:
+                continue
             count = self._partition_counts.get(tp.topic)
             if count is None:
                 count = len(consumer.list_topics(tp.topic, timeout=10).topics[tp.topic].partitions)
@@ -191,6 +202,10 @@ class IngestSink:
             self._positions[(topic, partition)] = offset + 1
             self.stats.consumed[topic] += 1
             value, key = msg.value(), msg.key()
+            if topic in OUTPUT_TABLES:
+                if value is not None:
+                    self._pending_outputs[topic].append(orjson.loads(value))
+                continue
             try:
                 event = validate(topic, value, key, limits, now)
             except Rejected as rejected:
@@ -209,7 +224,8 @@ class IngestSink:
             self._pending[topic].append(Accepted(event, partition, offset))
 
     def _row_count(self) -> int:
-        return sum(map(len, self._pending.values())) + len(self._pending_letters)
+        return (sum(map(len, self._pending.values())) + len(self._pending_letters)
+                + sum(map(len, self._pending_outputs.values())))
 
     def flush(self) -> None:
         """Steps 2-4: insert, publish dead letters, then commit offsets."""
@@ -225,6 +241,11 @@ class IngestSink:
             if accepted:
                 self._insert(RAW_TABLES[topic], events_table(topic, accepted, ingested_at))
                 self.stats.inserted[RAW_TABLES[topic]] += len(accepted)
+        for topic in list(self._pending_outputs):
+            records = self._pending_outputs.pop(topic)
+            table, build = OUTPUT_TABLES[topic]
+            self._insert(table, build(records, ingested_at))
+            self.stats.inserted[table] += len(records)
         if self._pending_letters:
             letters, self._pending_letters = self._pending_letters, []
             self._insert(DEAD_LETTER_TABLE, dead_letters_table(letters))

@@ -192,3 +192,61 @@ ORDER BY (minute, source_topic, reason)
 CREATE MATERIALIZED VIEW IF NOT EXISTS dead_letters_per_minute_mv TO dead_letters_per_minute AS
 SELECT toStartOfMinute(received_at) AS minute, source_topic, reason, count() AS dead_letters
 FROM dead_letters GROUP BY minute, source_topic, reason
+;
+-- Customer profiles: every emitted version (history), and the latest per customer.
+-- A re-emitted version (after a restart) has the same key and collapses on merge.
+-- Query the latest with FINAL:  SELECT * FROM customer_profiles FINAL WHERE customer_id = '42'
+CREATE TABLE IF NOT EXISTS customer_profile_history
+(
+    customer_id   String,
+    as_of         DateTime64(3, 'UTC'),
+    events_total  UInt64,
+    stage         LowCardinality(String),
+    stage_since   Nullable(DateTime64(3, 'UTC')),
+    segments      Array(LowCardinality(String)),
+    last_seen     Nullable(DateTime64(3, 'UTC')),
+    orders_total  UInt32,
+    revenue_total Float64,
+    cart_value    Float64,
+    features      String,
+    emitted_at    DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(as_of)
+ORDER BY (customer_id, events_total)
+;
+CREATE TABLE IF NOT EXISTS customer_profiles
+(
+    customer_id   String,
+    as_of         DateTime64(3, 'UTC'),
+    events_total  UInt64,
+    stage         LowCardinality(String),
+    stage_since   Nullable(DateTime64(3, 'UTC')),
+    segments      Array(LowCardinality(String)),
+    last_seen     Nullable(DateTime64(3, 'UTC')),
+    orders_total  UInt32,
+    revenue_total Float64,
+    cart_value    Float64,
+    features      String,
+    emitted_at    DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree(events_total)
+ORDER BY customer_id
+;
+CREATE MATERIALIZED VIEW IF NOT EXISTS customer_profiles_mv TO customer_profiles AS
+SELECT * FROM customer_profile_history
+;
+-- Valid events that arrived after the allowed lateness (not counted in any window).
+CREATE TABLE IF NOT EXISTS late_events
+(
+    event_id           String,
+    customer_id        String,
+    source_topic       LowCardinality(String),
+    event_time         DateTime64(3, 'UTC'),
+    newest_event_time  DateTime64(3, 'UTC'),
+    allowed_lateness_s Float64,
+    processor          LowCardinality(String),
+    received_at        DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (customer_id, event_id, processor)

@@ -91,26 +91,45 @@ def sink() -> None:
     """Run one ingestion-sink worker (input topics -> ClickHouse) until SIGTERM or Ctrl-C."""
     from sinks.client import apply_schema, connect
     from sinks.ingest import IngestSink, SinkConfig
-    from streams.decode import Limits
 
     settings = _settings()
+    stop = _worker_logging_and_stop()
+    password = settings.clickhouse_password.get_secret_value() if settings.clickhouse_password else None
+    client = connect(settings.resolved_clickhouse_dsn, settings.clickhouse_user, password)
+    apply_schema(client)
+    config = SinkConfig(group_id=settings.group_id("sink"), batch_rows=settings.sink_batch_rows,
+                        batch_seconds=settings.sink_batch_seconds, limits=settings.limits)
+    worker = IngestSink(settings.kafka_config(), client, config)
+    stats = worker.run(stop)
+    logging.getLogger("journey.sink").info("stopped: %s", stats)
+
+
+@app.command()
+def features() -> None:
+    """Run one features worker (inputs -> customer profiles) until SIGTERM or Ctrl-C."""
+    from processors.features.build import build_features
+    from schemas.registry import INPUT_TOPICS
+    from streams.stateful import StatefulWorker
+    from streams.topics import CHANGELOGS
+
+    settings = _settings()
+    stop = _worker_logging_and_stop()
+    processor = build_features(lateness_ms=round(settings.allowed_lateness_seconds * 1000),
+                               session_gap_ms=round(settings.session_gap_seconds * 1000),
+                               segments_file=settings.segments_file, limits=settings.limits)
+    worker = StatefulWorker(settings.kafka_config(), settings.group_id("features"), list(INPUT_TOPICS),
+                            CHANGELOGS["features"], processor, flush_seconds=settings.processor_flush_seconds)
+    stats = worker.run(stop)
+    logging.getLogger("journey.features").info("stopped: %s (invalid input skipped: %d)", stats, processor.invalid)
+
+
+def _worker_logging_and_stop() -> threading.Event:
+    """Worker processes log to stderr and stop cleanly on SIGTERM or Ctrl-C."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    password = settings.clickhouse_password.get_secret_value() if settings.clickhouse_password else None
-    client = connect(settings.resolved_clickhouse_dsn, settings.clickhouse_user, password)
-    apply_schema(client)
-    from datetime import timedelta
-
-    config = SinkConfig(
-        group_id=settings.group_id("sink"), batch_rows=settings.sink_batch_rows,
-        batch_seconds=settings.sink_batch_seconds,
-        limits=Limits(settings.max_event_bytes, timedelta(seconds=settings.max_future_skew_seconds)),
-    )
-    worker = IngestSink(settings.kafka_config(), client, config)
-    stats = worker.run(stop)
-    logging.getLogger("journey.sink").info("stopped: %s", stats)
+    return stop
 
 
 @app.command()

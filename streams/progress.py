@@ -28,3 +28,39 @@ class GroupProgress:
 
     def close(self) -> None:
         self._consumer.close()
+
+
+def end_offsets_by_eof(kafka_config: dict[str, str], topics: list[str],
+                       timeout: float = 60.0) -> dict[tuple[str, int], int]:
+    """The true end of each partition, found by reading to partition EOF.
+
+    Slower than asking for the high watermark, but exact on every broker (the embedded
+    broker's ListOffsets can be wrong when the newest batch holds several records).
+    """
+    import time
+
+    from confluent_kafka import OFFSET_BEGINNING, KafkaError
+
+    reader = Consumer({**kafka_config, "group.id": "journey-eof-reader", "enable.auto.commit": False,
+                       "enable.partition.eof": True, "logger": CLIENT_LOGGER, "fetch.queue.backoff.ms": 10})
+    try:
+        metadata = reader.list_topics(timeout=10)
+        tps = [TopicPartition(t, p, OFFSET_BEGINNING) for t in topics for p in metadata.topics[t].partitions]
+        ends = {(tp.topic, tp.partition): 0 for tp in tps}
+        pending = set(ends)
+        reader.assign(tps)
+        deadline = time.monotonic() + timeout
+        while pending:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no end of partition for {sorted(pending)} within {timeout:.0f}s")
+            for msg in reader.consume(10_000, 1.0):
+                tp = (msg.topic(), msg.partition())
+                error = msg.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        pending.discard(tp)
+                    continue
+                ends[tp] = msg.offset() + 1
+        return ends
+    finally:
+        reader.close()

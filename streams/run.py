@@ -19,9 +19,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from sinks.client import DEAD_LETTER_TABLE, RAW_TABLES, apply_schema, connect
+from sinks.ingest import OUTPUT_TABLES
 from streams.broker import kafka_bootstrap
 from streams.produce import TrackingProducer
-from streams.progress import GroupProgress
+from streams.progress import GroupProgress, end_offsets_by_eof
 from streams.settings import Settings
 from streams.sources.record import SourceRecord
 from streams.topics import ensure_topics, topic_specs
@@ -67,12 +68,15 @@ def run_pipeline(settings: Settings, records: Iterable[SourceRecord], source_nam
         env = {"JOURNEY_KAFKA_BOOTSTRAP": bootstrap, "JOURNEY_DATA_DIR": str(settings.data_dir.resolve()),
                "JOURNEY_CLICKHOUSE_DSN": dsn}
         sink = start_worker("sink", ["sink"], env, log_dir)
-        workers: list[Worker] = [sink]
+        features = start_worker("features", ["features"], env, log_dir)
+        workers: list[Worker] = [sink, features]
         stack.callback(_stop_all, workers)
 
         producer = TrackingProducer(kafka)
         progress = GroupProgress(kafka, settings.group_id("sink"))
+        features_progress = GroupProgress(kafka, settings.group_id("features"))
         stack.callback(progress.close)
+        stack.callback(features_progress.close)
         with Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=console,
                       transient=False) as bar:
@@ -85,28 +89,30 @@ def run_pipeline(settings: Settings, records: Iterable[SourceRecord], source_nam
                 if sent % 5000 == 0:
                     elapsed = time.monotonic() - feed_started
                     bar.update(fed_task, completed=sent, rate=f"{sent / elapsed:,.0f}/s")
-                    sink.check()
+                    for worker in workers:
+                        worker.check()
             producer.flush()
             summary.feed_seconds = time.monotonic() - feed_started
             bar.update(fed_task, completed=sent, total=sent, rate=f"{sent / max(summary.feed_seconds, 1e-9):,.0f}/s")
 
             ends = dict(producer.end_offsets)
-            stored_task = bar.add_task("stored by the sink", total=sent, rate="")
-            while True:
-                remaining = progress.remaining(ends)
-                bar.update(stored_task, completed=sent - remaining)
-                if remaining == 0:
-                    break
-                for worker in workers:
-                    worker.check()
-                time.sleep(0.25)
+            _wait(bar, "stored by the sink", progress, ends, sent, workers)
+            _wait(bar, "profiled by features", features_progress, ends, sent, workers)
+            # The features worker writes its last state and profiles when it stops; then the
+            # sink stores every profile and late event it emitted.
+            features.stop()
+            workers.remove(features)
+            outputs = end_offsets_by_eof(kafka, list(OUTPUT_TABLES))
+            _wait(bar, "profiles stored", progress, outputs, sum(outputs.values()), workers)
         summary.fed = dict(producer.delivered)
         _stop_all(workers)
 
     client = connect(dsn, settings.clickhouse_user, _secret(settings.clickhouse_password))
     try:
-        for table in [*RAW_TABLES.values(), DEAD_LETTER_TABLE]:
+        for table in [*RAW_TABLES.values(), DEAD_LETTER_TABLE, "late_events"]:
             summary.rows[table] = int(client.query(f"SELECT count() FROM {table}").result_rows[0][0])
+        summary.rows["customer_profiles"] = int(
+            client.query("SELECT count() FROM customer_profiles FINAL").result_rows[0][0])
         summary.dead_letters = {
             str(reason): int(n)
             for reason, n in client.query(
@@ -118,6 +124,20 @@ def run_pipeline(settings: Settings, records: Iterable[SourceRecord], source_nam
     summary.seconds = time.monotonic() - started
     print_summary(console, summary)
     return summary
+
+
+def _wait(bar: Progress, label: str, progress: GroupProgress, ends: dict[tuple[str, int], int], total: int,
+          workers: list[Worker]) -> None:
+    """Show ``label`` until the group has committed everything in ``ends``; fail fast if a worker dies."""
+    task = bar.add_task(label, total=total, rate="")
+    while True:
+        remaining = progress.remaining(ends)
+        bar.update(task, completed=total - remaining)
+        if remaining == 0:
+            return
+        for worker in workers:
+            worker.check()
+        time.sleep(0.25)
 
 
 def _stop_all(workers: list[Worker]) -> None:

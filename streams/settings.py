@@ -8,6 +8,7 @@ Secrets are ``SecretStr``: they never appear in ``repr`` or logs.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -18,6 +19,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from schemas.validation import Limits
 
 
 def _settings_file() -> Path:
@@ -53,6 +56,12 @@ class Settings(BaseSettings):
     sink_batch_rows: int = Field(10_000, ge=1)
     sink_batch_seconds: float = Field(1.0, gt=0)
 
+    # Features
+    allowed_lateness_seconds: float = Field(3600.0, ge=0, description="Event-time lateness before an event is late.")
+    session_gap_seconds: float = Field(1800.0, gt=0)
+    segments_file: Path | None = Field(None, description="TOML file of segment rules; unset: the shipped defaults.")
+    processor_flush_seconds: float = Field(1.0, gt=0, description="How often processors write state and outputs.")
+
     # Ingestion
     max_event_bytes: int = Field(64 * 1024, ge=256)
     max_future_skew_seconds: float = Field(300.0, ge=0)
@@ -86,6 +95,10 @@ class Settings(BaseSettings):
         if self.clickhouse_dsn:
             return self.clickhouse_dsn
         return f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(self.max_event_bytes, timedelta(seconds=self.max_future_skew_seconds))
 
     def group_id(self, role: str) -> str:
         """The consumer group of a worker role, e.g. ``journey-sink``."""

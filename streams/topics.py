@@ -21,13 +21,19 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)
 
 
+#: Changelog topics of the stateful processors (compacted; same partition count as the inputs).
+CHANGELOGS = {"features": "features-changelog"}
+_COMPACTED = {"customer-features", *CHANGELOGS.values()}
+
+
 def topic_specs(partitions: int) -> list[TopicSpec]:
-    """Every topic the pipeline uses. Inputs are keyed by customer id; the profile topic is compacted."""
+    """Every topic the pipeline uses, all with the same partition count (they are co-partitioned by customer)."""
     specs = []
-    for name in ALL_TOPICS:
+    for name in [*ALL_TOPICS, *CHANGELOGS.values()]:
         config = dict(_RETAIN)
-        if name == "customer-features":
+        if name in _COMPACTED:
             config["cleanup.policy"] = "compact"
+            config["retention.ms"] = "-1"
         specs.append(TopicSpec(name, partitions, config))
     return specs
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from streams.decode import Limits, Rejected, dead_letter, dead_letter_id, validate
+from schemas.validation import Limits, Rejected, dead_letter, dead_letter_id, validate
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
 

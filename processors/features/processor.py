@@ -1,0 +1,78 @@
+"""The features processor: raw records in, customer state updated, late events and profiles out.
+
+This is what a host (the stateful worker, a faust agent, a file replay, a test) calls.
+Invalid records are skipped here: the ingestion sink owns dead-lettering them, with
+the same validation, so each bad record is reported once.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from processors.features.base import Observed
+from processors.features.engine import CustomerState, FeatureEngine, Outcome
+from schemas.base import SCHEMA_VERSION
+from schemas.validation import Limits, Rejected, validate
+
+PROFILE_TOPIC = "customer-features"
+LATE_TOPIC = "late-events"
+
+Output = tuple[str, bytes | None, bytes]
+
+
+def _iso(t_ms: int | None) -> str | None:
+    if t_ms is None:
+        return None
+    return datetime.fromtimestamp(t_ms / 1000, UTC).isoformat().replace("+00:00", "Z")
+
+
+class FeaturesProcessor:
+    """Holds no state of its own: the host passes each customer's state in."""
+
+    name = "features"
+
+    def __init__(self, engine: FeatureEngine, limits: Limits | None = None) -> None:
+        self.engine = engine
+        self.limits = limits or Limits()
+        self.invalid = 0
+
+    def new_state(self, key: str) -> CustomerState:
+        return self.engine.new_state(key)
+
+    def process(self, state: CustomerState, topic: str, value: bytes | None, key: bytes | None) -> list[Output]:
+        try:
+            event = validate(topic, value, key, self.limits)
+        except Rejected:
+            self.invalid += 1
+            return []
+        seen = Observed.of(topic, event)
+        if self.engine.apply(state, seen) is Outcome.LATE:
+            return [(LATE_TOPIC, key, self.late_record(state, seen))]
+        return []
+
+    def late_record(self, state: CustomerState, seen: Observed) -> bytes:
+        return orjson.dumps({
+            "event_id": seen.event_id, "customer_id": state.customer_id, "source_topic": seen.topic,
+            "event_time": _iso(seen.t_ms), "newest_event_time": _iso(state.newest[seen.topic]),
+            "allowed_lateness_s": self.engine.config.allowed_lateness_ms / 1000, "reason": "late",
+            "processor": self.name, "schema_version": SCHEMA_VERSION,
+        })
+
+    def profile(self, state: CustomerState) -> dict[str, Any]:
+        """The ``customer-features`` record of a state (a ``schemas.outputs.CustomerFeatures``)."""
+        values = self.engine.values(state)
+        stage, since, segments = values.pop("stage"), values.pop("stage_since_ms"), values.pop("segments")
+        events = values.pop("events_total")
+        return {
+            "customer_id": state.customer_id, "as_of": _iso(state.as_of_ms), "schema_version": SCHEMA_VERSION,
+            "events_total": events, "last_seen": _iso(values.get("last_seen_ms")), "stage": stage,
+            "stage_since": _iso(since), "segments": segments, "features": values,
+        }
+
+    def emit(self, key: str, state: CustomerState) -> list[Output]:
+        if state.events == 0:
+            return []
+        return [(PROFILE_TOPIC, key.encode(), orjson.dumps(self.profile(state)))]

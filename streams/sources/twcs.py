@@ -25,31 +25,47 @@ def tweet_time(text: str) -> datetime:
 
 def twcs(path: Path, stats: ReplayStats | None = None) -> list[SourceRecord]:
     stats = stats or ReplayStats()
+    rows: dict[str, dict[str, str]] = {}
     with path.open(newline="", encoding="utf-8") as handle:
-        rows = {row["tweet_id"]: row for row in csv.DictReader(handle)}
+        for row in csv.DictReader(handle):
+            if not row["author_id"] or not row["created_at"]:
+                stats.rows += 1
+                stats.skipped["malformed_row"] += 1
+            elif row["tweet_id"] in rows:
+                stats.rows += 1
+                stats.skipped["duplicate_tweet_id"] += 1
+            else:
+                rows[row["tweet_id"]] = row
     ids = {tweet_id: derive_event_id(SOURCE, tweet_id.encode()) for tweet_id in rows}
 
     def parent(row: dict[str, str]) -> dict[str, str] | None:
         raw = row["in_response_to_tweet_id"]
         return rows.get(str(int(float(raw)))) if raw else None
 
-    records = []
+    # First pass: each tweet's conversation root and customer, so replies only point at emitted tweets.
+    threads: dict[str, tuple[dict[str, str], str | None]] = {}
     for tweet_id, row in rows.items():
-        stats.rows += 1
-        customer_tweet = row["inbound"] == "True"
-        root, node, customer = row, row, row["author_id"] if customer_tweet else None
+        root, node = row, row
+        customer = row["author_id"] if row["inbound"] == "True" else None
         while (up := parent(node)) is not None:
             node = root = up
             if customer is None and up["inbound"] == "True":
                 customer = up["author_id"]
+        threads[tweet_id] = (root, customer)
+
+    records = []
+    for tweet_id, row in rows.items():
+        stats.rows += 1
+        root, customer = threads[tweet_id]
         if customer is None:
             stats.skipped["agent_message_without_customer"] += 1
             continue
         up = parent(row)
+        replied = up is not None and threads[up["tweet_id"]][1] is not None
         event = ChatMessage(
             type="chat_message", event_id=ids[tweet_id], customer_id=customer, event_time=tweet_time(row["created_at"]),
-            conversation_id=f"twcs-{root['tweet_id']}", sender_role="customer" if customer_tweet else "agent",
-            channel="social", text=row["text"][:10_000], in_reply_to=ids[up["tweet_id"]] if up else None)
+            conversation_id=f"twcs-{root['tweet_id']}", sender_role="customer" if row["inbound"] == "True" else "agent",
+            channel="social", text=row["text"][:10_000], in_reply_to=ids[up["tweet_id"]] if up and replied else None)
         stats.emitted["chat_message"] += 1
         records.append(record_of(event))
     records.sort(key=lambda r: r.event_time or datetime.max.replace(tzinfo=UTC))

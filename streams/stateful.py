@@ -98,9 +98,10 @@ class StatefulWorker(Generic[S]):
 
     # -- membership -------------------------------------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        for p in sorted({tp.partition for tp in partitions}):
-            if p not in self.stores:
-                self.stores[p] = self._restore(p)
+        new = sorted({tp.partition for tp in partitions} - set(self.stores))
+        if new:
+            self.stores.update(self._restore(new))
+            for p in new:
                 self._dirty.setdefault(p, set())
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -109,39 +110,35 @@ class StatefulWorker(Generic[S]):
             self.stores.pop(p, None)
             self._dirty.pop(p, None)
 
-    def _restore(self, partition: int) -> dict[str, Entry[S]]:
-        """Read the changelog partition to its end; the last record per key wins."""
+    def _restore(self, partitions: list[int]) -> dict[int, dict[str, Entry[S]]]:
+        """Read the changelog partitions to their ends (partition EOF); the last record per key wins."""
         started = time.monotonic()
         reader = Consumer({**self._kafka, "group.id": f"{self.changelog}-restore", "enable.auto.commit": False,
                            "enable.partition.eof": True, "logger": CLIENT_LOGGER, "fetch.queue.backoff.ms": 10})
-        reader.assign([TopicPartition(self.changelog, partition, OFFSET_BEGINNING)])
-        store: dict[str, Entry[S]] = {}
+        reader.assign([TopicPartition(self.changelog, p, OFFSET_BEGINNING) for p in partitions])
+        stores: dict[int, dict[str, Entry[S]]] = {p: {} for p in partitions}
+        pending = set(partitions)
         try:
-            while True:
-                messages = reader.consume(10_000, 5.0)
-                if not messages:
-                    continue
-                done = False
-                for msg in messages:
+            while pending:
+                for msg in reader.consume(10_000, 0.1):
                     error = msg.error()
                     if error is not None:
-                        if error.code() == KafkaError._PARTITION_EOF:
-                            done = True
-                            continue
-                        raise RuntimeError(f"restoring {self.changelog}[{partition}]: {error.str()}")
+                        if error.code() != KafkaError._PARTITION_EOF:
+                            raise RuntimeError(f"restoring {self.changelog}[{msg.partition()}]: {error.str()}")
+                        pending.discard(msg.partition())
+                        continue
+                    store = stores[msg.partition()]
                     key = msg.key().decode()
                     if msg.value() is None:
                         store.pop(key, None)
                     else:
                         store[key] = pickle.loads(msg.value())
-                if done:
-                    break
         finally:
             reader.close()
-        self.stats.restored_keys += len(store)
-        log.info("restored %d keys of %s[%d] in %.2fs", len(store), self.changelog, partition,
-                 time.monotonic() - started)
-        return store
+        restored = sum(map(len, stores.values()))
+        self.stats.restored_keys += restored
+        log.info("restored %d keys of %s%s in %.2fs", restored, self.changelog, partitions, time.monotonic() - started)
+        return stores
 
     # -- processing -------------------------------------------------------------------------
     def start(self) -> None:

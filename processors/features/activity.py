@@ -29,6 +29,7 @@ class ActivityState:
     days: set[int] = field(default_factory=set)
     first_seen_ms: int | None = None
     last_seen_ms: int | None = None
+    prune_at: int = 32  # bucket count that triggers the next pruning (doubles, so pruning is amortised O(1))
 
 
 def _bump(buckets: dict[int, dict[str, int]], key: int, kind: str) -> None:
@@ -39,12 +40,19 @@ def _bump(buckets: dict[int, dict[str, int]], key: int, kind: str) -> None:
         bucket[kind] = bucket.get(kind, 0) + 1
 
 
-def _window(buckets: dict[int, dict[str, int]], now: int, width: int) -> dict[str, int]:
-    totals: dict[str, int] = {}
+def _windows(buckets: dict[int, dict[str, int]], now: int, widths: dict[str, int]) -> dict[str, dict[str, int]]:
+    """Totals per type for every window ending at bucket ``now``, in one pass over the buckets."""
+    totals: dict[str, dict[str, int]] = {label: {} for label in widths}
+    widest = max(widths.values())
     for key, bucket in buckets.items():
-        if now - width < key <= now:
-            for kind, n in bucket.items():
-                totals[kind] = totals.get(kind, 0) + n
+        age = now - key
+        if age < 0 or age >= widest:
+            continue
+        for label, width in widths.items():
+            if age < width:
+                window = totals[label]
+                for kind, n in bucket.items():
+                    window[kind] = window.get(kind, 0) + n
     return totals
 
 
@@ -78,25 +86,23 @@ class Activity:
 
     def _prune(self, state: ActivityState) -> None:
         # Keep a lateness margin past the longest window: a late event must still find its bucket.
+        if len(state.minutes) + len(state.hours) <= state.prune_at:
+            return
         assert state.last_seen_ms is not None
         margin = self.config.allowed_lateness_ms
         oldest_minute = minute_of(state.last_seen_ms - margin) - self._keep_minutes
-        if len(state.minutes) > self._keep_minutes + 120:
-            state.minutes = {m: b for m, b in state.minutes.items() if m > oldest_minute}
+        state.minutes = {m: b for m, b in state.minutes.items() if m > oldest_minute}
         oldest_hour = hour_of(state.last_seen_ms - margin) - self._keep_hours
-        if len(state.hours) > self._keep_hours + 48:
-            state.hours = {h: b for h, b in state.hours.items() if h > oldest_hour}
+        state.hours = {h: b for h, b in state.hours.items() if h > oldest_hour}
+        state.prune_at = max(32, 2 * (len(state.minutes) + len(state.hours)))
 
     def values(self, state: ActivityState, as_of_ms: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for label, width in self.config.minute_windows.items():
-            totals = _window(state.minutes, minute_of(as_of_ms), width)
-            for kind, name in COUNTED.items():
-                out[f"{name}_{label}"] = totals.get(kind, 0)
-        for label, width in self.config.hour_windows.items():
-            totals = _window(state.hours, hour_of(as_of_ms), width)
-            for kind, name in COUNTED.items():
-                out[f"{name}_{label}"] = totals.get(kind, 0)
+        for buckets, now, widths in ((state.minutes, minute_of(as_of_ms), self.config.minute_windows),
+                                     (state.hours, hour_of(as_of_ms), self.config.hour_windows)):
+            for label, totals in _windows(buckets, now, widths).items():
+                for kind, name in COUNTED.items():
+                    out[f"{name}_{label}"] = totals.get(kind, 0)
         for kind, name in COUNTED.items():
             out[f"{name}_total"] = state.lifetime.get(kind, 0)
         out["first_seen_ms"] = state.first_seen_ms

@@ -8,6 +8,7 @@ buckets of integers keep it exact and order-independent; ties rank by name.
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -71,14 +72,20 @@ class Preferences:
                 del table[name]
 
     def ranked(self, table: dict[str, dict[int, int]], today: int) -> list[tuple[str, float]]:
+        factors: dict[int, float] = {}  # decay per day, computed once per read
         scores = []
         for name, days in table.items():
-            score = sum(w * 0.5 ** ((today - d) / self.half_life)
-                        for d, w in sorted(days.items()) if today - self.horizon < d <= today)
+            score = 0.0
+            for d in sorted(days):
+                age = today - d
+                if 0 <= age < self.horizon:
+                    factor = factors.get(age)
+                    if factor is None:
+                        factor = factors[age] = 0.5 ** (age / self.half_life)
+                    score += days[d] * factor
             if score > 0:
                 scores.append((name, score))
-        scores.sort(key=lambda item: (-item[1], item[0]))
-        return scores[: self.top]
+        return heapq.nsmallest(self.top, scores, key=lambda item: (-item[1], item[0]))
 
     def values(self, state: PreferenceState, as_of_ms: int) -> dict[str, Any]:
         today = day_of(as_of_ms)

@@ -222,13 +222,16 @@ class StatefulWorker(Generic[S]):
             raise RuntimeError(f"changelog/outputs not acknowledged ({remaining} pending, errors: {self._errors[:3]});"
                                " offsets not committed")
         if self._positions and self._consumer is not None:
-            self._consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in self._positions.items()],
-                                  asynchronous=False)
+            self._commit([TopicPartition(t, p, o) for (t, p), o in self._positions.items()])
             self._positions = {}
         self.stats.flushes += 1
         self._last_flush = time.monotonic()
         if self.on_flush is not None:
             self.on_flush()
+
+    def _commit(self, offsets: list[TopicPartition]) -> None:
+        assert self._consumer is not None
+        self._consumer.commit(offsets=offsets, asynchronous=False)
 
     def close(self) -> None:
         if self._consumer is not None:

@@ -138,8 +138,10 @@ class Bench:
             self.finish_produce(stage, started, out)
         return started, out
 
-    def finish_produce(self, stage: str, started: Child, out: Path) -> tuple[dict[str, object], Offsets]:
+    def finish_produce(self, stage: str, started: Child, out: Path,
+                       broker: EmbeddedBroker | None = None) -> tuple[dict[str, object], Offsets]:
         busy0, wall0 = others_busy(), time.monotonic()
+        broker0 = broker_cpu(broker) if broker else 0.0
         code = started.wait(timeout=60 + self.w.total / 5_000)
         if code != 0 or not out.exists():
             raise BenchError(f"{stage}: producer exited with {code}\n{started.tail()}")
@@ -154,9 +156,11 @@ class Bench:
         self.results.rates[stage] = report.Rate(
             "produce: TrackingProducer -> Tansu" + (" (while the sink runs)" if stage == "live_produce" else ""),
             self.w.total, result["seconds"], "1 (producer)", result["peak_rss_mb"], result["cpu_seconds"])
-        if stage == "produce":  # (the live producer shares its window with the sink)
+        if broker is not None:  # (the live producer shares its window with the sink: accounted there)
+            broker_seconds = broker_cpu(broker) - broker0
+            self.results.rates[stage].broker_cpu_seconds = broker_seconds
             self.results.rates[stage].other_cores = other_load(
-                others_busy() - busy0, result["process_cpu"], time.monotonic() - wall0)
+                others_busy() - busy0, result["process_cpu"] + broker_seconds, time.monotonic() - wall0)
         say(stage, f"{self.w.total:,} records acknowledged in {result['seconds']:.2f}s "
                    f"({self.w.total / result['seconds']:,.0f}/s)")
         return result, ends
@@ -436,11 +440,17 @@ class Bench:
     def run(self) -> int:
         say("bench", f"temp dir {self.tmp}; {'quick' if self.args.quick else 'full'} run, {self.args.events:,} events")
         self.results.machine = report.machine_info()
+        busy0, wall0 = others_busy(), time.monotonic()
+        time.sleep(2.0)
+        idle_load = other_load(others_busy() - busy0, 0.0, time.monotonic() - wall0) or 0.0
+        self.results.machine["other load before the run (cores, 2 s)"] = f"{idle_load:.2f}"
+        if idle_load > 0.3:
+            say("bench", f"WARNING: other processes already use {idle_load:.2f} cores: numbers will be noisy")
         began = time.monotonic()
         self.build_workload()
         self.hotpath()
         broker = self.broker("broker")
-        _, ends = self.finish_produce("produce", *self.produce("produce", broker.bootstrap, wait=False))
+        _, ends = self.finish_produce("produce", *self.produce("produce", broker.bootstrap, wait=False), broker)
         self.consume_only(broker)
         self.sink_backlog("sink", broker, ends)
         if self.args.profile:

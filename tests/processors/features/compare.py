@@ -12,7 +12,7 @@ COMPARED = [
     "session_depth", "orders_total", "first_order_ms", "last_order_ms", "recency_days", "days_between_orders",
     "orders_30d", "orders_90d", "orders_365d", "cart_items", "cart_products", "cart_since_ms", "top_categories",
     *[f"{n}_{w}" for n in ("product_views", "cart_adds", "wishlist_adds") for w in ("1h", "24h", "7d", "30d", "total")],
-    "events_total",
+    "events_total", "late_events",
 ]
 
 

@@ -39,6 +39,7 @@ def taobao_features(path: Path, session_gap_ms: int = 30 * MINUTE, cart_expiry_m
     out["last_seen_ms"] = as_of
     out["active_days"] = ev.assign(day=ev["t"] // DAY).groupby("customer_id")["day"].nunique()
     out["events_total"] = ev.groupby("customer_id").size()
+    out["late_events"] = 0  # the replay is in event-time order: nothing is late
 
     # activity windows, aligned to minute (1h, 24h) and hour (7d, 30d) buckets
     c = clicks.join(as_of.rename("as_of"), on="customer_id")

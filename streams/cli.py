@@ -202,6 +202,51 @@ def query(sql: Annotated[str, typer.Argument(help="A ClickHouse SQL query.")],
     out.print(table)
 
 
+@app.command()
+def customer(customer_id: Annotated[str, typer.Argument(help="The customer id.")],
+             fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text") -> None:
+    """One customer's profile: from the running pipeline if there is one, otherwise from ClickHouse."""
+    from sinks.profiles import profile_from_clickhouse, profile_from_topic
+    from streams.runfile import running
+
+    settings = _settings()
+    live = running(settings.data_dir)
+    if live is not None or not settings.embedded_broker:
+        bootstrap = str(live["bootstrap"]) if live else None
+        partitions = int(live["partitions"]) if live else settings.topic_partitions  # type: ignore[call-overload]
+        profile, where = profile_from_topic(settings.kafka_config(bootstrap), customer_id, partitions), "the live topic"
+    else:
+        from sinks.client import connect
+
+        password = settings.clickhouse_password.get_secret_value() if settings.clickhouse_password else None
+        client = connect(settings.resolved_clickhouse_dsn, settings.clickhouse_user, password)
+        profile, where = profile_from_clickhouse(client, customer_id), "ClickHouse"
+    if profile is None:
+        console.print(f"[yellow]no profile for customer {customer_id!r}[/] (looked in {where})")
+        raise typer.Exit(1)
+    if fmt == "json":
+        sys.stdout.write(orjson.dumps(profile, default=str).decode() + "\n")
+        return
+    out = Console()
+    out.print(f"[bold]customer {customer_id}[/]  stage [cyan]{profile['stage']}[/] since {profile['stage_since']}"
+              f"  segments: {', '.join(profile['segments']) or '-'}  (from {where}, as of {profile['as_of']})")
+    table = Table("feature", "value", title=f"{profile['events_total']:,} events", title_justify="left")
+    for name, value in sorted(profile["features"].items()):
+        if value not in (None, 0, 0.0, "", False):
+            table.add_row(name, _readable(name, value))
+    out.print(table)
+
+
+def _readable(name: str, value: object) -> str:
+    if name.endswith("_ms") and isinstance(value, int):
+        from datetime import UTC, datetime
+
+        return datetime.fromtimestamp(value / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    return str(value)
+
+
 @schemas_app.command("export")
 def schemas_export(directory: Annotated[Path, typer.Argument(help="Where to write the JSON Schema files.")]) -> None:
     """Write the JSON Schema of every topic's contract to DIRECTORY."""

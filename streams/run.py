@@ -23,6 +23,7 @@ from sinks.ingest import OUTPUT_TABLES
 from streams.broker import kafka_bootstrap
 from streams.produce import TrackingProducer
 from streams.progress import GroupProgress, end_offsets_by_eof
+from streams.runfile import live_run
 from streams.settings import Settings
 from streams.sources.record import SourceRecord
 from streams.topics import ensure_topics, topic_specs
@@ -64,6 +65,7 @@ def run_pipeline(settings: Settings, records: Iterable[SourceRecord], source_nam
                       f"data in {settings.data_dir}")
         kafka = settings.kafka_config(bootstrap)
         ensure_topics(kafka, topic_specs(settings.topic_partitions), settings.topic_replication)
+        stack.enter_context(live_run(settings.data_dir, bootstrap, settings.topic_partitions))
 
         env = {"JOURNEY_KAFKA_BOOTSTRAP": bootstrap, "JOURNEY_DATA_DIR": str(settings.data_dir.resolve()),
                "JOURNEY_CLICKHOUSE_DSN": dsn}

@@ -1,0 +1,48 @@
+"""One customer's latest profile: from the running pipeline's topic, or from ClickHouse."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+from streams.partitioner import partition_for
+from streams.produce import CLIENT_LOGGER
+
+
+def profile_from_topic(kafka_config: dict[str, str], customer_id: str, partitions: int,
+                       timeout: float = 30.0) -> dict[str, Any] | None:
+    """The newest ``customer-features`` record of the customer (reads only the customer's partition)."""
+    key = customer_id.encode()
+    reader = Consumer({**kafka_config, "group.id": "journey-customer-lookup", "enable.partition.eof": True,
+                       "enable.auto.commit": False, "logger": CLIENT_LOGGER})
+    reader.assign([TopicPartition("customer-features", partition_for(key, partitions), OFFSET_BEGINNING)])
+    latest = None
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            for msg in reader.consume(10_000, 0.2):
+                if msg.error() is not None:
+                    if msg.error().code() == KafkaError._PARTITION_EOF:
+                        return orjson.loads(latest) if latest else None
+                    continue
+                if msg.key() == key:
+                    latest = msg.value()
+        raise TimeoutError(f"customer-features not read to its end within {timeout:.0f}s")
+    finally:
+        reader.close()
+
+
+def profile_from_clickhouse(client: Any, customer_id: str) -> dict[str, Any] | None:
+    """The latest stored profile (``customer_profiles`` FINAL)."""
+    result = client.query(
+        "SELECT as_of, events_total, stage, stage_since, segments, last_seen, features FROM customer_profiles FINAL "
+        "WHERE customer_id = %(id)s", parameters={"id": customer_id})
+    if not result.result_rows:
+        return None
+    as_of, events, stage, since, segments, last_seen, features = result.result_rows[0]
+    return {"customer_id": customer_id, "as_of": as_of.isoformat(), "events_total": events, "stage": stage,
+            "stage_since": since.isoformat() if since else None, "segments": list(segments),
+            "last_seen": last_seen.isoformat() if last_seen else None, "features": orjson.loads(features)}

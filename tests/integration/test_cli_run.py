@@ -1,0 +1,72 @@
+"""The commands a user runs: `journey run` on the embedded default, then `query` and `customer`, twice."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import orjson
+import pytest
+
+from schemas.registry import TOPIC_OF_TYPE
+from streams.sources.generator import generate
+
+pytestmark = pytest.mark.integration
+
+
+def journey(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOURNEY_")}
+    return subprocess.run([sys.executable, "-m", "streams.cli", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def rows(cwd: Path, sql: str) -> list[dict[str, object]]:
+    result = journey("query", "--format", "json", sql, cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    return [orjson.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_run_twice_then_query_and_look_up_a_customer(tmp_path: Path) -> None:
+    first = journey("run", "--customers", "60", "--days", "5", "--seed", "11", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "Events fed per topic" in first.stderr and "Rows in ClickHouse" in first.stderr
+
+    expected = Counter(orjson.loads(r.value)["type"] for r in generate(customers=60, days=5, seed=11))
+    stored = {r["type"]: r["n"] for r in rows(tmp_path, """
+        SELECT type, count() AS n FROM (
+            SELECT type FROM clickstream_events UNION ALL SELECT type FROM order_events
+            UNION ALL SELECT type FROM chat_messages UNION ALL SELECT type FROM consent_events)
+        GROUP BY type""")}
+    assert stored == dict(expected)
+    customers = {orjson.loads(r.value)["customer_id"] for r in generate(customers=60, days=5, seed=11)}
+    profiles = rows(tmp_path, "SELECT customer_id, events_total FROM customer_profiles FINAL")
+    assert {p["customer_id"] for p in profiles} == customers
+
+    second = journey("run", "--customers", "60", "--days", "5", "--seed", "11", cwd=tmp_path)
+    assert second.returncode == 0, second.stderr[-3000:]
+    again = rows(tmp_path, "SELECT count() AS n FROM clickstream_events")[0]["n"]
+    clickstream = sum(n for kind, n in expected.items() if TOPIC_OF_TYPE[kind] == "clickstream")
+    assert again == clickstream, "the same traffic twice adds nothing"
+
+    someone = sorted(customers)[0]
+    looked_up = journey("customer", someone, "--format", "json", cwd=tmp_path)
+    assert looked_up.returncode == 0, looked_up.stderr
+    profile = orjson.loads(looked_up.stdout)
+    stored_events = next(p["events_total"] for p in profiles if p["customer_id"] == someone)
+    assert profile["customer_id"] == someone and profile["events_total"] == stored_events
+    assert journey("customer", "nobody-like-this", cwd=tmp_path).returncode == 1
+
+
+def test_bad_settings_stop_at_start_with_the_setting_named(tmp_path: Path) -> None:
+    (tmp_path / "journey.toml").write_text('topic_partitions = 0\n')
+    result = journey("run", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "topic_partitions" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_replay_of_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    result = journey("run", "--replay", f"taobao:{tmp_path / 'nope.csv'}", cwd=tmp_path)
+    assert result.returncode == 2 and "no such file" in result.stderr and "Traceback" not in result.stderr

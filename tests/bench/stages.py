@@ -95,6 +95,7 @@ def hotpath(workload: Path, db: Path, out: Path) -> None:
     limits = Limits()
     spent: defaultdict[str, float] = defaultdict(float)
     rejections: Counter[str] = Counter()
+    calls: list[tuple[str, int, float]] = []  # every insert_arrow call of pass 1: table, rows, seconds
     carry: list[Accepted] = []  # clickstream events not yet in a 10k-row table for pass 2
     tables: list[Any] = []  # pass 2's tables, built as pass 1 goes so no Python objects pile up (GC cost)
     perf = time.perf_counter
@@ -125,9 +126,13 @@ def hotpath(workload: Path, db: Path, out: Path) -> None:
             t3 = perf()
             spent["arrow"] += t2 - t1
             spent["insert"] += t3 - t2
+            calls.append((RAW_TABLES[topic], table.num_rows, t3 - t2))
         t3 = perf()
         if letters:
-            client.insert_arrow(DEAD_LETTER_TABLE, dead_letters_table(letters))
+            letters_table = dead_letters_table(letters)
+            t4 = perf()
+            client.insert_arrow(DEAD_LETTER_TABLE, letters_table)
+            calls.append((DEAD_LETTER_TABLE, letters_table.num_rows, perf() - t4))
         spent["dead_letters"] += perf() - t3
         carry.extend(pending.get("clickstream", ()))
         if len(carry) >= BATCH_ROWS:
@@ -159,7 +164,7 @@ def hotpath(workload: Path, db: Path, out: Path) -> None:
         "insert_rows": rows,
         "insert_batches": len(tables), "insert_seconds": sum(insert_times), "insert_batch_seconds": insert_times,
         "insert_round_seconds": [sum(r) for r in rounds],
-        "floors_us": floors, "peak_rss_mb": self_peak_rss_mb(),
+        "floors_us": floors, "insert_calls": calls, "peak_rss_mb": self_peak_rss_mb(),
     })
 
 

@@ -20,7 +20,7 @@ from streams.stateful import StatefulWorker
 from streams.topics import CHANGELOGS
 from tests.conftest import Backend, produce, sink_until_caught_up
 from tests.processors.features.compare import differences
-from tests.processors.features.reference import taobao_features
+from tests.processors.features.reference import OLIST_COMPARED, olist_features, taobao_features
 
 pytestmark = pytest.mark.integration
 
@@ -44,10 +44,11 @@ def run_features(backend: Backend, ends: dict[tuple[str, int], int], group: str 
         progress.close()
 
 
-def test_taobao_profiles_equal_the_batch_computation(backend: Backend, datasets: Path) -> None:
+def test_taobao_and_olist_profiles_equal_the_batch_computation(backend: Backend, datasets: Path) -> None:
     path = datasets / "taobao_userbehavior_sample.csv"
     records, _ = open_source(f"taobao:{path}")
-    producer = produce(backend.kafka, [(r.topic, r.key, r.value) for r in records])
+    olist_records, _ = open_source(f"olist:{datasets / 'olist'}")
+    producer = produce(backend.kafka, [(r.topic, r.key, r.value) for r in [*records, *olist_records]])
     run_features(backend, producer.end_offsets)
     client = backend.client()
     outputs = end_offsets_by_eof(backend.kafka, ["customer-features", "late-events"])
@@ -55,8 +56,14 @@ def test_taobao_profiles_equal_the_batch_computation(backend: Backend, datasets:
 
     rows = client.query("SELECT customer_id, features, events_total FROM customer_profiles FINAL").result_rows
     streamed = {cid: {**orjson.loads(features), "events_total": n} for cid, features, n in rows}
-    expected = taobao_features(path)
-    mismatches = differences(streamed, expected)
-    assert not mismatches, f"{len(mismatches)} differences, first: {mismatches[:5]}"
-    assert len(streamed) == len(expected) == 814
+    taobao = taobao_features(path)
+    olist = olist_features(datasets / "olist")
+    assert sorted(streamed) == sorted([*taobao.index, *olist.index]), "one profile per customer"
+    taobao_streamed = {c: streamed[c] for c in taobao.index}
+    mismatches = differences(taobao_streamed, taobao)
+    assert not mismatches, f"Taobao: {len(mismatches)} differences, first: {mismatches[:5]}"
+    olist_streamed = {c: streamed[c] for c in olist.index}
+    mismatches = differences(olist_streamed, olist, OLIST_COMPARED)
+    assert not mismatches, f"Olist: {len(mismatches)} differences, first: {mismatches[:5]}"
+    assert len(taobao) == 814 and len(olist) > 7000
     assert client.query("SELECT count() FROM late_events").result_rows[0][0] == 0

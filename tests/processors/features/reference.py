@@ -100,3 +100,84 @@ def taobao_features(path: Path, session_gap_ms: int = 30 * MINUTE, cart_expiry_m
     out[int_columns] = out[int_columns].fillna(0).astype("int64")
     out["top_categories"] = out["top_categories"].fillna("")
     return out
+
+
+def _sao_paulo_ms(column: pd.Series) -> pd.Series:
+    """Olist local times to epoch ms in UTC (ambiguous hours as summer time and times in the spring-forward
+    gap moved an hour on, as Python's zoneinfo reads them)."""
+    local = pd.to_datetime(column).dt.tz_localize("America/Sao_Paulo", ambiguous=True,
+                                                   nonexistent=pd.Timedelta(hours=1))
+    return (local.dt.tz_convert("UTC") - pd.Timestamp("1970-01-01", tz="UTC")) // pd.Timedelta(milliseconds=1)
+
+
+def olist_features(directory: Path) -> pd.DataFrame:
+    """Order (RFM) and review features per person (``customer_unique_id``), indexed by customer_id."""
+    orders = pd.read_csv(directory / "olist_orders_dataset.csv")
+    person = pd.read_csv(directory / "olist_customers_dataset.csv").set_index("customer_id")["customer_unique_id"]
+    items = pd.read_csv(directory / "olist_order_items_dataset.csv")
+    reviews = pd.read_csv(directory / "olist_order_reviews_dataset.csv")
+    orders["person"] = orders["customer_id"].map(person)
+    cents = ((items["price"] + items["freight_value"]).groupby(items["order_id"]).sum() * 100).round()
+    orders["cents"] = orders["order_id"].map(cents).fillna(0).astype("int64")
+
+    steps = {"order_purchase_timestamp": "placed", "order_approved_at": "paid",
+             "order_delivered_carrier_date": "shipped", "order_delivered_customer_date": "delivered"}
+    events = []
+    for column, kind in steps.items():
+        happened = orders[orders[column].notna()]
+        events.append(pd.DataFrame({"person": happened["person"], "kind": kind, "t": _sao_paulo_ms(happened[column]),
+                                    "cents": happened["cents"]}))
+    cancelled = orders[orders["order_status"] == "canceled"]
+    latest = pd.concat([_sao_paulo_ms(cancelled[c]).rename(c) for c in steps if cancelled[c].notna().any()], axis=1)
+    events.append(pd.DataFrame({"person": cancelled["person"], "kind": "cancelled", "t": latest.max(axis=1),
+                                "cents": 0}).dropna(subset=["t"]))
+    text = (reviews["review_comment_title"].fillna("").str.strip() + reviews["review_comment_message"].fillna("")
+            .str.strip())
+    with_text = reviews[text != ""].merge(orders[["order_id", "person"]], on="order_id")
+    events.append(pd.DataFrame({"person": with_text["person"], "kind": "review",
+                                "t": _sao_paulo_ms(with_text["review_creation_date"]), "cents": 0,
+                                "conversation": with_text["review_id"]}))
+    ev = pd.concat(events, ignore_index=True)
+    ev["t"] = ev["t"].astype("int64")
+
+    out = pd.DataFrame(index=pd.Index(sorted(ev["person"].unique()), name="customer_id"))
+    out["as_of"] = ev.groupby("person")["t"].max()
+    out["events_total"] = ev.groupby("person").size()
+    placed = ev[ev["kind"] == "placed"].join(out["as_of"], on="person")
+    by = placed.groupby("person")
+    out["orders_total"] = by.size()
+    out["revenue_total"] = by["cents"].sum() / 100
+    out["average_order_value"] = out["revenue_total"] / out["orders_total"]
+    out["first_order_ms"] = by["t"].min()
+    out["last_order_ms"] = by["t"].max()
+    out["recency_days"] = (out["as_of"] - out["last_order_ms"]) / DAY
+    n = out["orders_total"]
+    out["days_between_orders"] = np.where(n > 1, (out["last_order_ms"] - out["first_order_ms"]) / DAY / (n - 1), np.nan)
+    for width in (30, 90, 365):
+        age = placed["as_of"] // DAY - placed["t"] // DAY
+        inside = placed[(age >= 0) & (age < width)].groupby("person")
+        out[f"orders_{width}d"] = inside.size()
+        out[f"revenue_{width}d"] = inside["cents"].sum() / 100
+    out["orders_cancelled"] = ev[ev["kind"] == "cancelled"].groupby("person").size()
+    delivered = ev[ev["kind"] == "delivered"].groupby("person")
+    out["orders_delivered"] = delivered.size()
+    out["last_delivered_ms"] = delivered["t"].max()
+    review = ev[ev["kind"] == "review"].groupby("person")
+    out["chat_messages"] = review.size()
+    out["conversations"] = review["conversation"].nunique()
+    counts = ["orders_total", "orders_30d", "orders_90d", "orders_365d", "orders_cancelled", "orders_delivered",
+              "chat_messages", "conversations", "events_total"]
+    out[counts] = out[counts].fillna(0).astype("int64")
+    for width in (30, 90, 365):
+        out[f"revenue_{width}d"] = out[f"revenue_{width}d"].fillna(0.0)
+    out["revenue_total"] = out["revenue_total"].fillna(0.0)
+    out["late_events"] = 0
+    return out
+
+
+OLIST_COMPARED = [
+    "orders_total", "revenue_total", "average_order_value", "first_order_ms", "last_order_ms", "recency_days",
+    "days_between_orders", "orders_30d", "orders_90d", "orders_365d", "revenue_30d", "revenue_90d", "revenue_365d",
+    "orders_cancelled", "orders_delivered", "last_delivered_ms", "chat_messages", "conversations", "events_total",
+    "late_events",
+]

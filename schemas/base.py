@@ -15,7 +15,8 @@ Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^\S(.*
 
 
 def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    # Most events already say UTC: only convert those that do not (astimezone allocates).
+    return value.astimezone(UTC) if value.utcoffset() else value
 
 
 #: A timezone-aware instant, normalised to UTC. Naive timestamps are refused:

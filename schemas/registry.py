@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from schemas.orders import OrderEvent
 from schemas.outputs import CustomerFeatures, DeadLetter, LateEvent, Message, Score, Trigger
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TopicContract:
     """A topic's name, the contract of its values and whether it is an input topic."""
 
@@ -26,9 +27,9 @@ class TopicContract:
     is_input: bool
     description: str
 
-    @property
+    @cached_property
     def event_types(self) -> tuple[str, ...]:
-        """The ``type`` values this topic accepts (inputs only)."""
+        """The ``type`` values this topic accepts (inputs only); computed once (schema generation is slow)."""
         schema = self.adapter.json_schema()
         mapping = schema.get("discriminator", {}).get("mapping")
         if mapping:

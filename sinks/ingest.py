@@ -192,6 +192,8 @@ class IngestSink:
         now = datetime.now(UTC)
         limits = self.config.limits
         received = now
+        last_tp: tuple[str, int] | None = None
+        last_seen: set[str] = set()
         for msg in messages:
             error = msg.error()
             if error is not None:
@@ -216,7 +218,8 @@ class IngestSink:
                     self.stored.dead_letters.add(letter.dead_letter_id)
                     self._pending_letters.append(letter)
                 continue
-            seen = self.stored.of(topic, partition)
+            seen = self.stored.of(topic, partition) if (topic, partition) != last_tp else last_seen
+            last_tp, last_seen = (topic, partition), seen
             if event.event_id in seen:
                 self.stats.duplicates[topic] += 1
                 continue

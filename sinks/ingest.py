@@ -30,14 +30,15 @@ from typing import Any
 
 import orjson
 from clickhouse_connect.driver.client import Client
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import KafkaError, Message, TopicPartition
 
 from schemas.outputs import DeadLetter
 from schemas.registry import INPUT_TOPICS
 from schemas.validation import Limits, Rejected, dead_letter, validate
 from sinks.batches import Accepted, dead_letters_table, events_table, late_events_table, profiles_table
 from sinks.client import DEAD_LETTER_TABLE, RAW_TABLES
-from streams.produce import CLIENT_LOGGER, TrackingProducer
+from streams.batch_worker import BatchWorker, consumer_config
+from streams.produce import TrackingProducer
 from streams.topics import DEAD_LETTERS
 
 log = logging.getLogger(__name__)
@@ -76,22 +77,6 @@ class SinkConfig:
     consumer_overrides: dict[str, Any] = field(default_factory=dict)
 
 
-def consumer_config(kafka_config: dict[str, str], group_id: str, **overrides: Any) -> dict[str, Any]:
-    """Consumer settings that work on Apache Kafka and on the embedded broker (see DESIGN.md)."""
-    return {
-        **kafka_config,
-        "group.id": group_id,
-        "logger": CLIENT_LOGGER,
-        "enable.auto.commit": False,
-        "auto.offset.reset": "earliest",
-        "partition.assignment.strategy": "range",  # eager; cooperative-sticky loses partitions on Tansu
-        "session.timeout.ms": 6000,  # Tansu group joins take session.timeout.ms / 2
-        "heartbeat.interval.ms": 1000,
-        "fetch.queue.backoff.ms": 10,  # the 1000 ms default stalls a consumer catching up
-        **overrides,
-    }
-
-
 class StoredIds:
     """Ids already in ClickHouse, per assigned partition: the sink's memory of what landed."""
 
@@ -118,16 +103,16 @@ class StoredIds:
         return self._events.setdefault((topic, partition), set())
 
 
-class IngestSink:
+class IngestSink(BatchWorker):
     """One sink worker: a member of the sink consumer group that owns some input partitions."""
 
     def __init__(self, kafka_config: dict[str, str], client: Client, config: SinkConfig) -> None:
+        super().__init__(consumer_config(kafka_config, config.group_id, **config.consumer_overrides),
+                         list(config.topics), config.batch_rows)
         self.client = client
         self.config = config
         self.stats = SinkStats()
         self.stored = StoredIds(client)
-        self._kafka_config = kafka_config
-        self._consumer: Consumer | None = None
         self._producer = TrackingProducer(kafka_config, **{"linger.ms": 5})
         self._pending: dict[str, list[Accepted]] = defaultdict(list)
         self._pending_letters: list[DeadLetter] = []
@@ -137,7 +122,9 @@ class IngestSink:
         self._partition_counts: dict[str, int] = {}
 
     # -- group membership -------------------------------------------------------------------
-    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def on_assign(self, partitions: list[TopicPartition]) -> None:
+        assert self._consumer is not None
+        consumer = self._consumer
         started = time.monotonic()
         for tp in partitions:
             if tp.topic not in RAW_TABLES:
@@ -149,7 +136,7 @@ class IngestSink:
             self.stored.load(tp.topic, tp.partition, count)
         log.info("assigned %d partitions; stored ids loaded in %.2fs", len(partitions), time.monotonic() - started)
 
-    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def on_revoke(self, partitions: list[TopicPartition]) -> None:
         self.flush()
         for tp in partitions:
             self.stored.forget(tp.topic, tp.partition)
@@ -157,33 +144,17 @@ class IngestSink:
     # -- the loop ---------------------------------------------------------------------------
     def start(self) -> None:
         self.stored.load_dead_letters()
-        overrides = self.config.consumer_overrides
-        self._consumer = Consumer(consumer_config(self._kafka_config, self.config.group_id, **overrides))
-        self._consumer.subscribe(list(self.config.topics), on_assign=self._on_assign, on_revoke=self._on_revoke)
+        super().start()
 
-    def run(self, stop: threading.Event) -> SinkStats:
+    def run(self, stop: threading.Event) -> SinkStats:  # type: ignore[override]
         """Consume until ``stop`` is set; the last batch is flushed and committed before returning."""
-        self.start()
-        try:
-            while not stop.is_set():
-                self.poll(0.2)
-            self.flush()
-        finally:
-            self.close()
+        super().run(stop)
         return self.stats
 
-    def poll(self, timeout: float) -> int:
-        """Consume what is available (up to one batch), and flush when the batch is full or old."""
-        assert self._consumer is not None, "start() first"
-        messages = self._consumer.consume(num_messages=self.config.batch_rows, timeout=timeout)
-        if messages:
-            self.handle(messages)
-        if self._batch_started is not None and (
+    def flush_due(self) -> bool:
+        return self._batch_started is not None and (
             self._row_count() >= self.config.batch_rows
-            or time.monotonic() - self._batch_started >= self.config.batch_seconds
-        ):
-            self.flush()
-        return len(messages)
+            or time.monotonic() - self._batch_started >= self.config.batch_seconds)
 
     def handle(self, messages: list[Message]) -> None:
         """Validate and stage a list of records (step 1 of the protocol)."""
@@ -257,15 +228,11 @@ class IngestSink:
                 self._producer.send(DEAD_LETTERS, letter, key=letter.dead_letter_id)
                 self.stats.dead_letters[letter.reason] += 1
             self._producer.flush()
-        self._commit([TopicPartition(t, p, o) for (t, p), o in self._positions.items()])
+        self.commit([TopicPartition(t, p, o) for (t, p), o in self._positions.items()])
         self.stats.batches += 1
         self.stats.insert_seconds += time.monotonic() - started
         self._positions = {}
         self._batch_started = None
-
-    def _commit(self, offsets: list[TopicPartition]) -> None:
-        if self._consumer is not None:
-            self._consumer.commit(offsets=offsets, asynchronous=False)
 
     def _insert(self, table: str, data: Any) -> None:
         delay = 0.2
@@ -279,10 +246,3 @@ class IngestSink:
                 log.warning("insert into %s failed (attempt %d), retrying in %.1fs: %s", table, attempt, delay, exc)
                 time.sleep(delay)
                 delay = min(delay * 2, 10.0)
-
-    def close(self) -> None:
-        if self._consumer is not None:
-            self._consumer.close()
-            self._consumer = None
-
-

@@ -32,6 +32,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Producer, TopicPartition
 
+from streams.batch_worker import BatchWorker, consumer_config
 from streams.produce import CLIENT_LOGGER, PARTITIONER
 
 log = logging.getLogger(__name__)
@@ -69,27 +70,22 @@ class WorkerStats:
     flushes: int = 0
 
 
-class StatefulWorker(Generic[S]):
+class StatefulWorker(BatchWorker, Generic[S]):
     """One member of a processor group; run several with the same group id to share partitions."""
 
     def __init__(self, kafka_config: dict[str, str], group_id: str, topics: list[str], changelog: str,
                  processor: Processor[S], batch_rows: int = 10_000, flush_seconds: float = 1.0,
                  consumer_overrides: dict[str, Any] | None = None) -> None:
-        from sinks.ingest import consumer_config
-
+        super().__init__(consumer_config(kafka_config, group_id, **(consumer_overrides or {})), topics, batch_rows)
         self.processor = processor
-        self.topics = topics
         self.changelog = changelog
-        self.batch_rows = batch_rows
         self.flush_seconds = flush_seconds
         self.stats = WorkerStats()
         self.stores: dict[int, dict[str, Entry[S]]] = {}
         self._kafka = kafka_config
-        self._consumer_config = consumer_config(kafka_config, group_id, **(consumer_overrides or {}))
         self._producer = Producer({**kafka_config, "partitioner": PARTITIONER, "logger": CLIENT_LOGGER,
                                    "linger.ms": 5, "batch.num.messages": 10_000,
                                    "queue.buffering.max.messages": 1_000_000, "enable.idempotence": False})
-        self._consumer: Consumer | None = None
         self._dirty: dict[int, set[str]] = {}
         self._positions: dict[tuple[str, int], int] = {}
         self._last_flush = time.monotonic()
@@ -97,14 +93,14 @@ class StatefulWorker(Generic[S]):
         self.on_flush: Callable[[], None] | None = None
 
     # -- membership -------------------------------------------------------------------------
-    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def on_assign(self, partitions: list[TopicPartition]) -> None:
         new = sorted({tp.partition for tp in partitions} - set(self.stores))
         if new:
             self.stores.update(self._restore(new))
             for p in new:
                 self._dirty.setdefault(p, set())
 
-    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def on_revoke(self, partitions: list[TopicPartition]) -> None:
         self.flush()
         for p in {tp.partition for tp in partitions}:
             self.stores.pop(p, None)
@@ -141,28 +137,12 @@ class StatefulWorker(Generic[S]):
         return stores
 
     # -- processing -------------------------------------------------------------------------
-    def start(self) -> None:
-        self._consumer = Consumer(self._consumer_config)
-        self._consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
-
-    def run(self, stop: threading.Event) -> WorkerStats:
-        self.start()
-        try:
-            while not stop.is_set():
-                self.poll(0.2)
-            self.flush()
-        finally:
-            self.close()
+    def run(self, stop: threading.Event) -> WorkerStats:  # type: ignore[override]
+        super().run(stop)
         return self.stats
 
-    def poll(self, timeout: float) -> int:
-        assert self._consumer is not None, "start() first"
-        messages = self._consumer.consume(self.batch_rows, timeout)
-        if messages:
-            self.handle(messages)
-        if time.monotonic() - self._last_flush >= self.flush_seconds:
-            self.flush()
-        return len(messages)
+    def flush_due(self) -> bool:
+        return time.monotonic() - self._last_flush >= self.flush_seconds
 
     def handle(self, messages: list[Message]) -> None:
         processor, produce = self.processor, self._produce
@@ -222,18 +202,9 @@ class StatefulWorker(Generic[S]):
             raise RuntimeError(f"changelog/outputs not acknowledged ({remaining} pending, errors: {self._errors[:3]});"
                                " offsets not committed")
         if self._positions and self._consumer is not None:
-            self._commit([TopicPartition(t, p, o) for (t, p), o in self._positions.items()])
+            self.commit([TopicPartition(t, p, o) for (t, p), o in self._positions.items()])
             self._positions = {}
         self.stats.flushes += 1
         self._last_flush = time.monotonic()
         if self.on_flush is not None:
             self.on_flush()
-
-    def _commit(self, offsets: list[TopicPartition]) -> None:
-        assert self._consumer is not None
-        self._consumer.commit(offsets=offsets, asynchronous=False)
-
-    def close(self) -> None:
-        if self._consumer is not None:
-            self._consumer.close()
-            self._consumer = None

@@ -90,10 +90,10 @@ def test_sigkill_mid_replay_then_restart_gives_the_batch_features(backend: Backe
 class CrashAfterChangelog(StatefulWorker):  # type: ignore[type-arg]
     """The real worker, made to die at the worst moment: state and profiles written, offsets not committed."""
 
-    def _commit(self, offsets: list[TopicPartition]) -> None:
+    def commit(self, offsets: list[TopicPartition]) -> None:
         if self.stats.consumed >= 30_000:
             raise RuntimeError("injected crash between changelog write and commit")
-        super()._commit(offsets)
+        super().commit(offsets)
 
 
 def test_crash_between_changelog_and_commit_counts_nothing_twice(backend: Backend, datasets: Path) -> None:

@@ -34,7 +34,7 @@ def events(n: int, customers: int = 50) -> list[tuple[str, bytes | None, bytes |
 class CrashBeforeCommit(IngestSink):
     """The real sink, made to die at the worst moment: rows inserted, offsets not committed."""
 
-    def _commit(self, offsets: list[TopicPartition]) -> None:
+    def commit(self, offsets: list[TopicPartition]) -> None:
         raise RuntimeError("injected crash between insert and commit")
 
 

@@ -1,0 +1,93 @@
+"""A consumer-group member that takes records in batches and flushes on its own rule.
+
+The loop the sink and the stateful processors share: subscribe with assignment
+callbacks, consume up to ``batch_rows`` records at a time, hand them to ``handle``, and
+``flush`` (store, then commit) when ``flush_due`` says so, and once more on the way out.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from typing import Any
+
+from confluent_kafka import Consumer, Message, TopicPartition
+
+from streams.produce import CLIENT_LOGGER
+
+
+def consumer_config(kafka_config: dict[str, str], group_id: str, **overrides: Any) -> dict[str, Any]:
+    """Consumer settings that work on Apache Kafka and on the embedded broker (see DESIGN.md)."""
+    return {
+        **kafka_config,
+        "group.id": group_id,
+        "logger": CLIENT_LOGGER,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "partition.assignment.strategy": "range",  # eager; cooperative-sticky loses partitions on Tansu
+        "session.timeout.ms": 6000,  # Tansu group joins take session.timeout.ms / 2
+        "heartbeat.interval.ms": 1000,
+        "fetch.queue.backoff.ms": 10,  # the 1000 ms default stalls a consumer catching up
+        **overrides,
+    }
+
+
+class BatchWorker(ABC):
+    def __init__(self, consumer_config: dict[str, Any], topics: list[str], batch_rows: int) -> None:
+        self._consumer_config = consumer_config
+        self.topics = topics
+        self.batch_rows = batch_rows
+        self._consumer: Consumer | None = None
+
+    @abstractmethod
+    def handle(self, messages: list[Message]) -> None:
+        """Take a batch of records (no storing or committing here)."""
+
+    @abstractmethod
+    def flush(self) -> None:
+        """Store what was taken, then commit its offsets."""
+
+    @abstractmethod
+    def flush_due(self) -> bool:
+        """Whether the records taken so far should be flushed now."""
+
+    def on_assign(self, partitions: list[TopicPartition]) -> None:  # noqa: B027 - optional hook
+        """Partitions were assigned (load what they need before their records arrive)."""
+
+    def on_revoke(self, partitions: list[TopicPartition]) -> None:
+        """Partitions are being taken away: flush what was taken from them first."""
+        self.flush()
+
+    def start(self) -> None:
+        self._consumer = Consumer(self._consumer_config)
+        self._consumer.subscribe(self.topics, on_assign=lambda _, ps: self.on_assign(ps),
+                                 on_revoke=lambda _, ps: self.on_revoke(ps))
+
+    def run(self, stop: threading.Event) -> None:
+        """Work until ``stop`` is set; the last batch is flushed and committed before returning."""
+        self.start()
+        try:
+            while not stop.is_set():
+                self.poll(0.2)
+            self.flush()
+        finally:
+            self.close()
+
+    def poll(self, timeout: float) -> int:
+        """Take what is available (up to one batch) and flush when due."""
+        assert self._consumer is not None, "start() first"
+        messages = self._consumer.consume(self.batch_rows, timeout)
+        if messages:
+            self.handle(messages)
+        if self.flush_due():
+            self.flush()
+        return len(messages)
+
+    def commit(self, offsets: list[TopicPartition]) -> None:
+        if self._consumer is not None and offsets:
+            self._consumer.commit(offsets=offsets, asynchronous=False)
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None

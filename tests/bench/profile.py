@@ -9,18 +9,18 @@ from pathlib import Path
 
 _FRAME = re.compile(r"^(?P<func>.+?) \((?P<file>.+?)(?::(?P<line>\d+))?\)$")
 
-#: Buckets of the sink's hot path: (label, function). A frame matches when its function (or the method's
-#: name) is the one given and its file is in the project; the innermost match of a stack wins.
-BUCKETS: tuple[tuple[str, str], ...] = (
-    ("validate (schemas.validation.validate)", "validate"),
-    ("dead letters (build, insert, produce)", "dead_letter"),
-    ("dead letters (build, insert, produce)", "dead_letters_table"),
-    ("Arrow build (sinks.batches.events_table)", "events_table"),
-    ("insert into chDB (insert_arrow)", "IngestSink._insert"),
-    ("commit offsets", "IngestSink._commit"),
-    ("per-record loop in handle() (msg accessors, dedup set, staging)", "IngestSink.handle"),
-    ("consume() from librdkafka (incl. waiting for data)", "IngestSink.poll"),
-    ("rest of flush() (dead-letter produce/flush, bookkeeping)", "IngestSink.flush"),
+#: Buckets of the sink's hot path: (label, functions). A frame matches when its function (or the method's
+#: qualified name) is one of those given and its file is in the project; the innermost match of a stack
+#: wins. Both the sink's own loop and the shared ``BatchWorker`` loop are recognised.
+BUCKETS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("validate (schemas.validation.validate)", ("validate",)),
+    ("dead letters (build, insert, produce)", ("dead_letter", "dead_letters_table")),
+    ("Arrow build (sinks.batches.events_table)", ("events_table",)),
+    ("insert into chDB (insert_arrow)", ("IngestSink._insert",)),
+    ("commit offsets", ("IngestSink._commit", "IngestSink.commit", "BatchWorker.commit")),
+    ("per-record loop in handle() (msg accessors, dedup set, staging)", ("IngestSink.handle",)),
+    ("consume() from librdkafka (incl. waiting for data)", ("IngestSink.poll", "BatchWorker.poll")),
+    ("rest of flush() (dead-letter produce/flush, bookkeeping)", ("IngestSink.flush",)),
 )
 PROJECT_DIRS = ("schemas/", "sinks/", "streams/", "processors/")
 
@@ -82,7 +82,8 @@ def summarise(path: Path) -> Profile:
         for func, file in reversed(frames):
             if not _in_project(file):
                 continue
-            found = next((label for label, f in BUCKETS if func == f or func.endswith("." + f)), None)
+            found = next((label for label, names in BUCKETS
+                          if any(func == f or func.endswith("." + f) for f in names)), None)
             if found:
                 bucket = found
                 break

@@ -55,7 +55,8 @@ def consume(bootstrap: str, produced: Path, out: Path) -> None:
     """confluent-kafka alone with the sink's consumer settings: read the backlog, touch each record, no work."""
     from confluent_kafka import Consumer
 
-    from sinks.ingest import SinkConfig, consumer_config
+    from sinks.ingest import SinkConfig
+    from streams.batch_worker import consumer_config
 
     ends = {(t, p): o for t, p, o in orjson.loads(produced.read_bytes())["end_offsets"]}
     total = sum(ends.values())

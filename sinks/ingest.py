@@ -69,7 +69,7 @@ class SinkStats:
 @dataclass
 class SinkConfig:
     group_id: str
-    batch_rows: int = 10_000
+    batch_rows: int = 50_000
     batch_seconds: float = 1.0
     limits: Limits = field(default_factory=Limits)
     topics: tuple[str, ...] = (*INPUT_TOPICS, *OUTPUT_TABLES)

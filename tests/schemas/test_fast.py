@@ -1,0 +1,102 @@
+"""The fast decoder is sound: whatever it accepts, the pydantic contract accepts, with equal values."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel, ValidationError
+
+from schemas.registry import INPUT_TOPICS
+from schemas.validation import Limits, Rejected, validate
+from streams.sources import open_source
+from streams.sources.generator import generate
+
+
+def same(fast: Any, model: Any) -> None:
+    """Every contract field of ``model`` has the same value on ``fast``."""
+    assert fast.type == model.type
+    for name in type(model).model_fields:
+        expected, got = getattr(model, name), getattr(fast, name)
+        if isinstance(expected, list):
+            assert len(got) == len(expected)
+            for g, e in zip(got, expected, strict=True):
+                if isinstance(e, BaseModel):
+                    assert {f: getattr(g, f) for f in type(e).model_fields} == e.model_dump(), name
+                else:
+                    assert g == e, name
+        else:
+            assert got == expected, name
+
+
+def check(topic: str, value: bytes) -> bool:
+    """Soundness on one input, through validate(): True when the fast path accepted it."""
+    try:
+        event = validate(topic, value, None, Limits(max_future=timedelta(days=36500)))
+    except Rejected as rejected:
+        if rejected.reason != "future_timestamp":  # a check after the contract, not the contract's
+            with pytest.raises(ValidationError):
+                INPUT_TOPICS[topic].adapter.validate_json(value)
+        return False
+    model = INPUT_TOPICS[topic].adapter.validate_json(value)  # must not raise
+    same(event, model)
+    return not isinstance(event, BaseModel)
+
+
+def test_generated_traffic_takes_the_fast_path() -> None:
+    records = generate(customers=150, days=20, seed=2)
+    assert all(check(r.topic, r.value) for r in records)
+
+
+@pytest.mark.parametrize("spec", ["taobao:taobao_userbehavior_sample.csv", "olist:olist", "twcs:twcs_head5000.csv"])
+def test_dataset_replays_take_the_fast_path(datasets: Path, spec: str) -> None:
+    kind, name = spec.split(":")
+    records, _ = open_source(f"{kind}:{datasets / name}")
+    assert all(check(r.topic, r.value) for r in records[::7])
+
+
+BASES = {
+    "clickstream": {"event_id": "e1", "customer_id": "c1", "event_time": "2024-05-01T10:00:00Z",
+                    "type": "add_to_cart", "product_id": "p1", "quantity": 2, "price": 9.5, "currency": "EUR"},
+    "orders": {"event_id": "e1", "customer_id": "c1", "event_time": "2024-05-01T10:00:00+02:00",
+               "type": "order_placed", "order_id": "o1", "amount": 19.0,
+               "items": [{"product_id": "p", "quantity": 1, "unit_price": 9.5}]},
+    "chat": {"event_id": "e1", "customer_id": "c1", "event_time": "2024-05-01T10:00:00Z", "type": "chat_message",
+             "conversation_id": "k", "sender_role": "customer", "channel": "email", "text": "hello", "rating": 4},
+    "consent": {"event_id": "e1", "customer_id": "c1", "event_time": "2024-05-01T10:00:00Z",
+                "type": "consent_changed", "channel": "sms", "status": "withdrawn"},
+}
+ODD_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(-5, 10**10), st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=20), st.sampled_from([" x", "x ", "x\n", "\n", "", "é", "2024-05-01T10:00:00", "1714557600",
+                                           "2024-05-01 10:00:00Z", "2024-05-01T10:00:00.123456789Z", "10", "1e3",
+                                           "2024-02-30T10:00:00Z", "24:00", "USD", "usd", "web", "page_view"]),
+    st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+
+
+@settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow])
+@given(topic=st.sampled_from(sorted(BASES)), field=st.text(min_size=1, max_size=15), value=ODD_VALUES,
+       pick=st.integers(0, 20), drop=st.booleans())
+def test_mutated_events_never_pass_the_fast_path_alone(topic: str, field: str, value: Any, pick: int,
+                                                        drop: bool) -> None:
+    body = dict(BASES[topic])
+    names = sorted(body)
+    target = names[pick % len(names)] if pick < 15 else field
+    if drop and target in body:
+        del body[target]
+    else:
+        body[target] = value
+    try:
+        raw = orjson.dumps(body)
+    except TypeError:
+        return
+    try:
+        check(topic, raw)
+    except ValidationError as exc:
+        pytest.fail(f"the fast path accepted what the contract refuses: {raw!r}: {exc}")

@@ -455,9 +455,11 @@ def markdown(results: Results) -> str:
         "",
         "The ingestion sink (`sinks/ingest.py`) is a plain confluent-kafka consumer group member: librdkafka does "
         "group membership, partition assignment and fetching in its own threads. Each `consume()` call hands "
-        "over up to 10,000 records at once; each record is validated by pydantic-core (Rust) straight from its "
-        "JSON bytes; accepted events are turned into Arrow columns and inserted with one `insert_arrow` call per "
-        "table; bad records become dead letters; offsets are committed only after the insert. There is no "
+        "over up to `sink_batch_rows` (50,000) records at once; each record is decoded and checked by msgspec "
+        "types derived from the pydantic contracts (`schemas/fast.py`; pydantic decides, and gives the reason "
+        "for, anything msgspec refuses); accepted events are turned into Arrow columns per event class and "
+        "inserted with one `insert_arrow` call per table; bad records become dead letters; offsets are "
+        "committed only after the insert. There is no "
         "per-message coroutine, future, event object or stream buffer, so the sink pays about "
         f"**{n_us} us per event** of wall time (measured above) instead of {faust}.",
         "",

@@ -1,38 +1,51 @@
 """Sources that feed the input topics: dataset replays, a generic mapped replay and the generator.
 
-Every source yields :class:`~streams.sources.record.SourceRecord` in event-time order.
+Every source gives :class:`~streams.sources.record.SourceRecord` (topic, key, JSON value,
+event time) in event-time order; producing them is the caller's job. :func:`open_source`
+opens a replay from a ``KIND:PATH`` spec (see :data:`SOURCE_KINDS`); the generator is
+:func:`streams.sources.generator.generate`, pacing :func:`streams.sources.pacing.paced`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from schemas.registry import INPUT_TOPICS
 from streams.sources.mapped import mapped
 from streams.sources.olist import olist
-from streams.sources.record import SourceRecord
+from streams.sources.record import SourceRecord, derive_event_id, record_of
 from streams.sources.stats import ReplayStats
 from streams.sources.taobao import taobao
 from streams.sources.twcs import twcs
 
-SOURCE_KINDS = {
-    "taobao": "Taobao UserBehavior CSV (pv, cart, fav -> clickstream; buy -> orders)",
-    "olist": "Olist directory (orders, items, payments, status changes -> orders; review texts -> chat)",
-    "twcs": "Customer Support on Twitter CSV (customer and agent tweets -> chat)",
-    "csv": "any CSV export, with --map field=Column,...",
-    "jsonl": "any JSON-lines export, with --map field=key,...",
+#: Replay kinds for ``open_source("KIND:PATH")`` and what each reads.
+SOURCE_KINDS: dict[str, str] = {
+    "taobao": "Taobao UserBehavior CSV: pv, cart, fav -> clickstream; buy -> orders (no prices)",
+    "olist": "Olist directory of CSVs: order lifecycle (placed, paid, shipped, delivered, cancelled) -> orders; "
+             "review texts -> chat",
+    "twcs": "Customer Support on Twitter CSV: customer and agent tweets -> chat, threads -> conversations",
+    "csv": "any CSV with a header, with a mapping (e.g. customer_id=CustomerID,event_time=Date,type=:page_view)",
+    "jsonl": "any JSON-lines file, with a mapping of fields to keys (e.g. customer_id=user,event_time=ts,type=event)",
 }
 
 
 def open_source(spec: str, *, mapping: str | None = None, tz: str = "UTC",
                 topic: str | None = None) -> tuple[list[SourceRecord], ReplayStats]:
-    """The records of ``KIND:PATH`` and what reading them counted."""
+    """The records of ``KIND:PATH`` in event-time order, and the stats of reading them.
+
+    ``mapping``, ``tz`` and ``topic`` (where records of an unknown type go; default
+    "clickstream") apply to ``csv`` and ``jsonl``. The records are a list (the replay sorts
+    in memory), so they can be counted and iterated more than once.
+    """
     kind, sep, raw_path = spec.partition(":")
-    if not sep or kind not in SOURCE_KINDS:
+    if not sep or kind not in SOURCE_KINDS or not raw_path:
         kinds = "; ".join(f"{k}: {v}" for k, v in SOURCE_KINDS.items())
-        raise ValueError(f"{spec!r} is not KIND:PATH with a known kind ({kinds})")
+        raise ValueError(f"{spec!r} is not KIND:PATH with a known kind. Kinds: {kinds}")
     path = Path(raw_path).expanduser()
-    if not path.exists():
-        raise FileNotFoundError(f"no such {'directory' if kind == 'olist' else 'file'}: {path}")
+    if kind == "olist" and not path.is_dir():
+        raise FileNotFoundError(f"no such directory: {path} (an olist replay reads the directory of Olist CSVs)")
+    if kind != "olist" and not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
     stats = ReplayStats()
     if kind == "taobao":
         return taobao(path, stats), stats
@@ -41,8 +54,10 @@ def open_source(spec: str, *, mapping: str | None = None, tz: str = "UTC",
     if kind == "twcs":
         return twcs(path, stats), stats
     if not mapping:
-        raise ValueError(f"{kind} replay needs --map (e.g. customer_id=CustomerID,event_time=Date,type=:page_view)")
+        raise ValueError(f"a {kind} replay needs a mapping, e.g. customer_id=CustomerID,event_time=Date,type=:search")
+    if topic is not None and topic not in INPUT_TOPICS:
+        raise ValueError(f"topic {topic!r} is not an input topic ({', '.join(INPUT_TOPICS)})")
     return mapped(path, kind, mapping, tz, topic or "clickstream", stats), stats
 
 
-__all__ = ["SOURCE_KINDS", "ReplayStats", "SourceRecord", "open_source"]
+__all__ = ["SOURCE_KINDS", "ReplayStats", "SourceRecord", "derive_event_id", "open_source", "record_of"]

@@ -1,145 +1,355 @@
 """Generic replay of any shop's CSV or JSON-lines export, with a column mapping.
 
-The mapping names contract fields and the columns that fill them, for example
-``customer_id=CustomerID,event_time=InvoiceDate,amount=Price,type=:order_placed``; a
-value starting with ``:`` is a constant. For orders, ``product_id``, ``category_id``,
-``quantity`` and ``unit_price`` fill one item. ``event_id`` defaults to an id derived
-from the file and the row, ``order_id`` to one derived from the event id.
+The mapping is a string of ``field=Column`` entries naming contract fields and the columns
+(CSV header names, or JSON keys; ``a.b`` reaches into a nested object) that fill them, for
+example ``customer_id=CustomerID,event_time=InvoiceDate,amount=Price,type=:order_placed``.
+A value starting with ``:`` is a constant. ``customer_id``, ``event_time`` and ``type`` are
+required; column names cannot contain commas.
 
-Rows are not validated here: ingestion validates every record and dead-letters the bad
-ones with the reason, so a row with an unknown type or an unreadable time still goes out
-(on the topic of its type, or ``fallback_topic``). Timestamps are read as ISO 8601,
-unix seconds, or ``%m/%d/%Y %H:%M``, ``%d/%m/%Y %H:%M``, ``%Y-%m-%d %H:%M:%S``; naive ones
-in ``tz``.
+- For ``order_placed``, ``product_id``, ``category_id``, ``quantity`` and ``unit_price`` fill
+  the one item of ``items`` (a CSV row is one event: an invoice of three lines gives three
+  ``order_placed`` events with the same ``order_id``). For other types they fill the
+  contract's own fields (``unit_price`` -> ``price`` for product events).
+- A field the event's (known) type does not have is left out of that record and counted
+  in ``ReplayStats.left_out`` as ``<type>.<field>`` (the row still goes out): one mapping
+  can then serve a file that mixes types.
+- ``event_id`` defaults to ``derive_event_id(<file stem>, <raw line>, <occurrence>)`` (the
+  row's text as in the file, without the line end; a CSV row with a quoted line break spans
+  several lines); ``order_id`` of order events defaults to ``<file stem>-order-<hash of the
+  event id>``.
+- Values are converted to the contract's JSON types where that is lossless ("6" -> 6 for
+  integers, "2.55" -> 2.55 for numbers, 17850 -> "17850" for strings; strings are trimmed);
+  empty values (``""`` or null) are left out.
+- Timestamps: unix seconds (int, float or a numeric string; magnitudes of 1e11 and more
+  are read as milliseconds), ISO 8601 (``2010-12-01T08:26:00Z``, ``2010-12-01 08:26``,
+  ``2010-12-01``, with or without an offset), or one of :data:`TIME_FORMATS`, tried in order
+  (month-first ``12/1/2010 8:26`` before day-first ``13/1/2010 8:26``). Naive times are in
+  ``tz`` (default UTC); everything is converted to UTC.
+
+Rows are not validated against the contracts here: ingestion validates every record and
+dead-letters the bad ones with the reason. So a row with an unknown type still goes out on
+``fallback_topic`` (default "clickstream"), a row whose time cannot be read goes out with
+the raw value (sorted last, in file order), a row without customer id goes out with an
+empty key, and a JSONL line that is not a JSON object goes out as its raw bytes. The
+mapping itself, the time zone and the column names are checked up front: a ValueError
+names the bad part.
 """
 
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 
 from schemas.registry import INPUT_TOPICS, TOPIC_OF_TYPE
-from streams.sources.record import Occurrences, SourceRecord, derive_event_id
+from streams.sources.record import (
+    JSON_OPTIONS,
+    Occurrences,
+    SourceRecord,
+    derive_event_id,
+    owned,
+    sort_by_event_time,
+)
 from streams.sources.stats import ReplayStats
 
 ITEM_FIELDS = ("product_id", "category_id", "quantity", "unit_price")
-_FORMATS = ("%m/%d/%Y %H:%M", "%d/%m/%Y %H:%M", "%Y-%m-%d %H:%M:%S", "%m/%d/%Y %H:%M:%S")
+ITEM_KINDS = {"product_id": "string", "category_id": "string", "quantity": "integer", "unit_price": "number"}
+REQUIRED = ("customer_id", "event_time", "type")
+#: Non-ISO timestamp formats tried in order after unix seconds and ISO 8601.
+TIME_FORMATS = (
+    "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S",
+    "%d.%m.%Y %H:%M", "%d.%m.%Y %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%a %b %d %H:%M:%S %z %Y",
+)
+#: Unix times at least this large are milliseconds (1e11 seconds is in the year 5138).
+MILLISECONDS_FROM = 1e11
 
 
-def known_fields() -> set[str]:
-    fields: set[str] = set(ITEM_FIELDS)
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a field's value comes from: a column (or JSON key) of the row, or a constant."""
+
+    column: str | None = None
+    constant: str | None = None
+
+    def value(self, row: dict[str, Any]) -> Any:
+        """The value for ``row`` (None when the column is absent)."""
+        return self.constant if self.column is None else _lookup(row, self.column)
+
+
+@cache
+def contract_fields() -> dict[str, dict[str, str]]:
+    """Event type -> {field: JSON type ("string", "integer", "number", "array", ...)} from the contracts."""
+    out: dict[str, dict[str, str]] = {}
     for contract in INPUT_TOPICS.values():
         schema = contract.adapter.json_schema()
-        for definition in [schema, *schema.get("$defs", {}).values()]:
-            fields.update(definition.get("properties", {}))
-    return fields
+        definitions = schema.get("$defs", {})
+        mapping = schema.get("discriminator", {}).get("mapping")
+        models = [definitions[ref.rsplit("/", 1)[-1]] for ref in mapping.values()] if mapping else [schema]
+        for model in models:
+            properties = model.get("properties", {})
+            out[properties["type"]["const"]] = {name: _json_kind(spec) for name, spec in properties.items()}
+    return out
 
 
-def parse_mapping(text: str) -> dict[str, tuple[str, str]]:
-    """field -> ("column", name) or ("constant", value); ValueError naming what is wrong."""
-    mapping: dict[str, tuple[str, str]] = {}
+@cache
+def known_fields() -> frozenset[str]:
+    """Every field name a mapping may target."""
+    return frozenset(ITEM_FIELDS).union(*contract_fields().values())
+
+
+def _json_kind(spec: dict[str, Any]) -> str:
+    if "type" in spec:
+        return str(spec["type"])
+    for option in spec.get("anyOf", []):
+        if option.get("type") not in (None, "null"):
+            return str(option["type"])
+    return "string" if "enum" in spec or "const" in spec else "other"
+
+
+def parse_mapping(text: str) -> dict[str, Source]:
+    """``field=Column,field=:constant,...`` -> {field: Source}; ValueError naming what is wrong."""
+    mapping: dict[str, Source] = {}
     fields = known_fields()
-    for part in (p.strip() for p in text.split(",") if p.strip()):
-        target, sep, source = part.partition("=")
-        target, source = target.strip(), source.strip()
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        target, sep, source = (s.strip() for s in part.partition("="))
         if not sep or not target or not source:
             raise ValueError(f"mapping entry {part!r} is not field=Column or field=:constant")
         if target not in fields:
             raise ValueError(f"mapping names unknown field {target!r}; fields are: {', '.join(sorted(fields))}")
-        mapping[target] = ("constant", source[1:]) if source.startswith(":") else ("column", source)
-    for required in ("customer_id", "event_time", "type"):
+        if target in mapping:
+            raise ValueError(f"mapping gives field {target!r} twice")
+        if source == ":":
+            raise ValueError(f"mapping entry {part!r} has an empty constant")
+        mapping[target] = Source(constant=source[1:]) if source.startswith(":") else Source(column=source)
+    if not mapping:
+        raise ValueError("mapping is empty; expected field=Column entries, e.g. customer_id=CustomerID,...")
+    for required in REQUIRED:
         if required not in mapping:
-            raise ValueError(f"mapping must give {required!r}")
+            raise ValueError(f"mapping must give {required!r} (as {required}=Column or {required}=:constant)")
+    if "items" in mapping and any(f in mapping for f in ITEM_FIELDS):
+        raise ValueError(f"mapping gives 'items' and item fields ({', '.join(ITEM_FIELDS)}): choose one")
     return mapping
 
 
 def parse_time(value: Any, zone: ZoneInfo) -> datetime | None:
-    if value is None or value == "":
+    """A timestamp in any accepted form as an aware UTC datetime, or None when it cannot be read."""
+    if value is None or isinstance(value, bool):
         return None
-    if isinstance(value, int | float) or (isinstance(value, str) and value.replace(".", "", 1).isdigit()):
-        return datetime.fromtimestamp(float(value), UTC)
-    text = str(value).strip()
     try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        for fmt in _FORMATS:
-            try:
-                parsed = datetime.strptime(text, fmt)
-                break
-            except ValueError:
-                continue
-        else:
+        if isinstance(value, int | float):
+            return _unix(float(value))
+        text = str(value).strip()
+        if not text:
             return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)).astimezone(UTC)
+        try:
+            return _unix(float(text))
+        except ValueError:
+            pass
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            for fmt in TIME_FORMATS:
+                try:
+                    parsed = datetime.strptime(text, fmt)
+                    break
+                except ValueError:
+                    continue
+            else:
+                return None
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)).astimezone(UTC)
+    except (OverflowError, OSError, ValueError):  # out-of-range times
+        return None
 
 
-def _rows(path: Path, kind: str) -> Iterator[tuple[bytes, dict[str, Any]]]:
-    if kind == "jsonl":
-        with path.open("rb") as handle:
-            for line in handle:
-                if line.strip():
-                    yield line.rstrip(b"\n"), orjson.loads(line)
-        return
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
-        header = next(reader)
-        for row in reader:
-            yield ",".join(row).encode(), dict(zip(header, row, strict=False))
+def _unix(seconds: float) -> datetime | None:
+    if not math.isfinite(seconds):
+        return None
+    return datetime.fromtimestamp(seconds / 1000 if abs(seconds) >= MILLISECONDS_FROM else seconds, UTC)
+
+
+def zone_of(tz: str) -> ZoneInfo:
+    """The time zone named ``tz``; ValueError naming it when unknown."""
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {tz!r} (use an IANA name such as UTC or Europe/London)") from None
 
 
 def mapped(path: Path, kind: str, mapping_text: str, tz: str = "UTC", fallback_topic: str = "clickstream",
            stats: ReplayStats | None = None) -> list[SourceRecord]:
-    """Records for every row, sorted by event time (rows with an unreadable time last, in file order)."""
-    stats = stats or ReplayStats()
+    """Records for every row of a ``csv`` or ``jsonl`` file, sorted by event time (unreadable times last)."""
+    if kind not in ("csv", "jsonl"):
+        raise ValueError(f"mapped replay reads 'csv' or 'jsonl', not {kind!r}")
+    stats = stats if stats is not None else ReplayStats()
     mapping = parse_mapping(mapping_text)
-    zone = ZoneInfo(tz)
+    zone = zone_of(tz)
+    columns = {s.column for s in mapping.values() if s.column is not None}
+    seen_columns: set[str] = set()
     occurrences = Occurrences()
     records: list[SourceRecord] = []
-    checked = False
-    for content, row in _rows(path, kind):
-        if not checked:
-            missing = [c for how, c in mapping.values() if how == "column" and c not in row]
-            if missing and kind == "csv":
-                raise ValueError(f"{path}: no column {missing[0]!r}; columns are: {', '.join(row)}")
-            checked = True
+    rows = _csv_rows(path, columns) if kind == "csv" else _jsonl_rows(path)
+    for content, row in rows:
         stats.rows += 1
-        body: dict[str, Any] = {}
-        item: dict[str, Any] = {}
-        for target, (how, source) in mapping.items():
-            value = source if how == "constant" else row.get(source)
-            (item if target in ITEM_FIELDS else body)[target] = value
-        when = parse_time(body.get("event_time"), zone)
-        if when is not None:
-            body["event_time"] = when.isoformat().replace("+00:00", "Z")
-        body.setdefault("event_id", derive_event_id(path.stem, content, occurrences.next(content)))
-        kind_of = str(body.get("type") or "")
-        if kind_of.startswith("order_"):
-            body.setdefault("order_id", f"order-{body['event_id']}")
-            if item:
-                body["items"] = [{k: _number(k, v) for k, v in item.items() if v not in (None, "")}]
-            if "amount" in body:
-                body["amount"] = _number("amount", body["amount"])
-        elif item:
-            body.update({k: _number(k, v) for k, v in item.items() if k != "unit_price"})
-        customer = str(body.get("customer_id") or "")
-        stats.emitted[kind_of or "(no type)"] += 1
-        records.append(SourceRecord(TOPIC_OF_TYPE.get(kind_of, fallback_topic), customer.encode(),
-                                    orjson.dumps(body), when))
-    records.sort(key=lambda r: (r.event_time is None, r.event_time or datetime.min.replace(tzinfo=UTC)))
-    return records
+        occurrence = occurrences.next(content)
+        if row is None:  # a JSONL line that is not a JSON object: out as it is, for ingestion to dead-letter
+            stats.emitted["(not a json object)"] += 1
+            records.append(SourceRecord(fallback_topic, b"", content, None))
+            continue
+        if kind == "jsonl":
+            seen_columns.update(c for c in columns if c not in seen_columns and _lookup(row, c) is not None)
+        body, when = _body(row, mapping, zone, stats)
+        body.setdefault("event_id", derive_event_id(path.stem, content, occurrence))
+        if "order_id" in contract_fields().get(body.get("type", ""), {}):
+            body.setdefault("order_id", f"{path.stem}-order-{str(body['event_id']).rsplit('-', 1)[-1]}")
+        event_type = body.get("type")
+        stats.emitted[event_type if isinstance(event_type, str) else "(no type)"] += 1
+        topic = TOPIC_OF_TYPE.get(event_type, fallback_topic) if isinstance(event_type, str) else fallback_topic
+        customer = body.get("customer_id")
+        key = customer.encode() if isinstance(customer, str) else b""
+        records.append(SourceRecord(topic, key, owned(orjson.dumps(body, option=JSON_OPTIONS)), when))
+    if kind == "jsonl" and stats.rows and (missing := sorted(columns - seen_columns)):
+        raise ValueError(f"{path}: no line has key {missing[0]!r} (mapped columns: {', '.join(sorted(columns))})")
+    return sort_by_event_time(records)
 
 
-def _number(field: str, value: Any) -> Any:
-    """Numbers for numeric fields when they read as numbers; anything else is left for validation to judge."""
-    if field not in ("quantity", "unit_price", "amount", "price") or not isinstance(value, str):
-        return value
-    try:
-        return int(value) if field == "quantity" else float(value)
-    except ValueError:
-        return value
+def _body(row: dict[str, Any], mapping: dict[str, Source], zone: ZoneInfo,
+          stats: ReplayStats) -> tuple[dict[str, Any], datetime | None]:
+    """The event dict of one row, and its parsed event time (None when unreadable)."""
+    type_value = _clean(mapping["type"].value(row))
+    event_type = str(type_value) if type_value is not None else None
+    fields = contract_fields().get(event_type or "")
+    body: dict[str, Any] = {"type": event_type} if event_type is not None else {}
+    item: dict[str, Any] = {}
+    for target, source in mapping.items():
+        if target == "type":
+            continue
+        value = _clean(source.value(row))
+        if value is None:
+            continue
+        if target == "event_time":
+            when = parse_time(value, zone)
+            body["event_time"] = when if when is not None else value
+            continue
+        if target in ITEM_FIELDS and fields is not None and "items" in fields:
+            item[target] = _convert(value, ITEM_KINDS[target])
+            continue
+        name = "price" if target == "unit_price" and fields is not None and "unit_price" not in fields else target
+        if fields is not None and name not in fields:
+            stats.left_out[f"{event_type}.{target}"] += 1
+            continue
+        body[name] = _convert(value, _kind_of(name, fields))
+    if item:
+        body["items"] = [item]
+    when = body.get("event_time")
+    return body, when if isinstance(when, datetime) else None
+
+
+def _kind_of(name: str, fields: dict[str, str] | None) -> str:
+    if fields is not None:
+        return fields[name]
+    for known in contract_fields().values():  # unknown type: the field's type in any contract
+        if name in known:
+            return known[name]
+    return ITEM_KINDS.get(name, "other")
+
+
+def _convert(value: Any, kind: str) -> Any:
+    """``value`` in the JSON type ``kind`` when the conversion is lossless; otherwise unchanged."""
+    if kind == "string" and isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, str) and kind in ("integer", "number"):
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        if kind == "integer":
+            return int(number) if number.is_integer() else value
+        return number if math.isfinite(number) else value
+    if kind == "integer" and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _clean(value: Any) -> Any:
+    """Strings trimmed; empty strings and nulls as None (absent)."""
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    return value
+
+
+def _lookup(row: dict[str, Any], column: str) -> Any:
+    if column in row:
+        return row[column]
+    if "." in column:
+        node: Any = row
+        for part in column.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return None
+            node = node[part]
+        return node
+    return None
+
+
+class _LineTap:
+    """Hands a file's lines to ``csv.reader`` and keeps those it took, so each row's raw text is known."""
+
+    def __init__(self, lines: Iterator[str]) -> None:
+        self.lines = lines
+        self.taken: list[str] = []
+
+    def __iter__(self) -> _LineTap:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self.lines)
+        self.taken.append(line)
+        return line
+
+    def row_text(self) -> bytes:
+        """The raw text of the row just read (several lines when a quoted field spans lines)."""
+        text = "".join(self.taken).rstrip("\r\n")
+        self.taken.clear()
+        return text.encode()
+
+
+def _csv_rows(path: Path, columns: set[str]) -> Iterator[tuple[bytes, dict[str, Any]]]:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        tap = _LineTap(iter(handle))
+        reader = csv.reader(tap)
+        header = next(reader, None)
+        if header is None:
+            raise ValueError(f"{path}: empty file (a CSV replay needs a header row)")
+        header = [name.strip() for name in header]
+        missing = sorted(columns - set(header))
+        if missing:
+            raise ValueError(f"{path}: no column {missing[0]!r} in the header; columns are: {', '.join(header)}")
+        tap.row_text()
+        for row in reader:
+            content = tap.row_text()
+            if not row:
+                continue  # csv gives [] for a blank line: not a row
+            yield content, dict(zip(header, row, strict=False))
+
+
+def _jsonl_rows(path: Path) -> Iterator[tuple[bytes, dict[str, Any] | None]]:
+    with path.open("rb") as handle:
+        for line in handle:
+            content = line.rstrip(b"\r\n")
+            if not content.strip():
+                continue  # a blank line is not a row
+            try:
+                row = orjson.loads(content)
+            except orjson.JSONDecodeError:
+                row = None
+            yield content, row if isinstance(row, dict) else None

@@ -1,4 +1,9 @@
-"""Replay pacing: as fast as possible, or at a multiple of event time."""
+"""Replay pacing: as fast as possible, or at a multiple of event time.
+
+With a speedup X, the wall time since the first record is kept at (event time - first
+event time) / X: one hour of history takes 1/X hours. The clock and sleep are injectable
+so tests check the schedule without waiting.
+"""
 
 from __future__ import annotations
 
@@ -10,18 +15,26 @@ from streams.sources.record import SourceRecord
 
 def paced(records: Iterable[SourceRecord], speedup: float | None, clock: Callable[[], float] = time.monotonic,
           sleep: Callable[[float], None] = time.sleep) -> Iterator[SourceRecord]:
-    """Yield ``records``; with ``speedup`` X, one hour of event time takes 1/X hours of wall time."""
-    if speedup is not None and speedup <= 0:
-        raise ValueError("speedup must be positive")
+    """Yield ``records`` unchanged; with ``speedup``, sleep until each one is due.
+
+    ``speedup=None`` never sleeps. Records without an event time (an unreadable mapped row)
+    and records earlier than one already sent go out at once. The schedule starts when the
+    first record is requested, so a consumer that falls behind catches up without sleeping.
+    """
+    if speedup is not None and not speedup > 0:
+        raise ValueError(f"speedup must be a positive number, not {speedup!r}")
+    if speedup is None:
+        yield from records
+        return
     first_event: float | None = None
-    started = clock()
+    started = 0.0
     for record in records:
-        if speedup is not None and record.event_time is not None:
+        if record.event_time is not None:
             t = record.event_time.timestamp()
             if first_event is None:
-                first_event = t
-            due = started + (t - first_event) / speedup
-            wait = due - clock()
-            if wait > 0:
-                sleep(wait)
+                first_event, started = t, clock()
+            else:
+                wait = started + (t - first_event) / speedup - clock()
+                if wait > 0:
+                    sleep(wait)
         yield record

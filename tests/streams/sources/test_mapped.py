@@ -1,0 +1,187 @@
+"""Generic mapped replay: mapping, conversions, time formats; bad rows go out for ingestion to dead-letter."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+import pytest
+from pydantic import ValidationError
+
+from schemas.registry import INPUT_TOPICS
+from streams.sources import open_source
+from streams.sources.mapped import parse_mapping, parse_time
+from streams.sources.record import derive_event_id
+
+RETAIL = """InvoiceNo,StockCode,Quantity,InvoiceDate,Price,CustomerID
+536365,85123A,6,12/1/2010 8:26,2.55,17850
+536366,22633,6,12/1/2010 8:28,1.85,17850
+536367,84879,32,12/1/2010 8:34,1.69,13047
+536367,84879,32,12/1/2010 8:34,1.69,13047
+536368,22960,x,not a date,3.75,13047
+536369,22961,1,12/1/2010 7:00,3.75,
+"""
+RETAIL_MAP = ("customer_id=CustomerID,event_time=InvoiceDate,unit_price=Price,type=:order_placed,order_id=InvoiceNo,"
+              "product_id=StockCode,quantity=Quantity,currency=:GBP")
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def _bodies(records: list[Any]) -> list[dict[str, Any]]:
+    return [orjson.loads(r.value) for r in records]
+
+
+def _ingest(record: Any) -> Any:
+    """What ingestion does: validate against the topic's contract (a failure is a dead letter)."""
+    return INPUT_TOPICS[record.topic].adapter.validate_json(record.value)
+
+
+def test_csv_orders_one_item_per_row(tmp_path: Path) -> None:
+    path = _write(tmp_path, "retail.csv", RETAIL)
+    records, stats = open_source(f"csv:{path}", mapping=RETAIL_MAP, tz="Europe/London")
+    assert stats.rows == 6 and len(records) == 6 and stats.emitted == {"order_placed": 6}
+    bodies = _bodies(records)
+    # 12/1/2010 is month-first (December): London is on UTC in winter
+    assert [b["event_time"] for b in bodies[:4]] == ["2010-12-01T07:00:00Z", "2010-12-01T08:26:00Z",
+                                                     "2010-12-01T08:28:00Z", "2010-12-01T08:34:00Z"]
+    first = bodies[1]
+    assert first["items"] == [{"product_id": "85123A", "quantity": 6, "unit_price": 2.55}]
+    assert (first["order_id"], first["currency"], records[1].topic, records[1].key) == ("536365", "GBP", "orders",
+                                                                                        b"17850")
+    valid = [_ingest(r) for r in records[1:5]]
+    assert len({v.event_id for v in valid}) == 4, "identical rows are distinct events"
+    again, _ = open_source(f"csv:{path}", mapping=RETAIL_MAP, tz="Europe/London")
+    assert [r.value for r in again] == [r.value for r in records], "ids are stable across replays"
+
+
+def test_bad_rows_still_go_out_for_ingestion_to_reject(tmp_path: Path) -> None:
+    path = _write(tmp_path, "retail.csv", RETAIL)
+    records, _ = open_source(f"csv:{path}", mapping=RETAIL_MAP)
+    no_customer, *_, unreadable = records
+    assert no_customer.key == b"" and "customer_id" not in orjson.loads(no_customer.value)
+    with pytest.raises(ValidationError, match="customer_id"):
+        _ingest(no_customer)
+    body = orjson.loads(unreadable.value)
+    assert unreadable.event_time is None and body["event_time"] == "not a date", "unreadable times go last, raw"
+    assert body["items"][0]["quantity"] == "x", "a value that is not a number is left for validation to judge"
+    with pytest.raises(ValidationError):
+        _ingest(unreadable)
+
+
+def test_derived_ids_and_order_ids(tmp_path: Path) -> None:
+    path = _write(tmp_path, "shop.csv", "who,when\na,2024-01-01T00:00:00Z\na,2024-01-01T00:00:00Z\n")
+    records, _ = open_source(f"csv:{path}", mapping="customer_id=who,event_time=when,type=:order_shipped")
+    first, second = _bodies(records)
+    assert first["event_id"].startswith("shop-") and first["event_id"] != second["event_id"]
+    assert first["order_id"].startswith("shop-order-") and first["order_id"] != second["order_id"]
+    assert all(_ingest(r) for r in records)
+
+
+def test_jsonl_unknown_types_and_bad_lines(tmp_path: Path) -> None:
+    path = _write(tmp_path, "events.jsonl",
+                  '{"who": 7, "when": 1700000000, "what": "page_view", "ctx": {"url": "/home"}, "q": "x"}\n'
+                  '\n'
+                  '{"who": "b", "when": "2023-11-14T22:13:20+01:00", "what": "teleport"}\n'
+                  'this is not json\n'
+                  '{"who": "c", "when": 1700000000000, "what": "search", "q": "shoes"}\n')
+    mapping = "customer_id=who,event_time=when,type=what,page_url=ctx.url,query=q"
+    records, stats = open_source(f"jsonl:{path}", mapping=mapping)
+    assert stats.rows == 4 and stats.emitted == {"page_view": 1, "teleport": 1, "search": 1,
+                                                 "(not a json object)": 1}
+    teleport, page_view, search, garbage = records
+    assert teleport.topic == "clickstream" and teleport.event_time == datetime(2023, 11, 14, 21, 13, 20, tzinfo=UTC)
+    with pytest.raises(ValidationError):
+        _ingest(teleport)
+    assert _ingest(page_view).page_url == "/home" and page_view.key == b"7", "numbers become strings for ids"
+    assert _ingest(search).query == "shoes", "milliseconds are recognised"
+    assert (garbage.topic, garbage.key, garbage.value, garbage.event_time) == ("clickstream", b"", b"this is not json",
+                                                                               None)
+    assert stats.left_out == {"page_view.query": 1}, "one mapping serves several types: the view has no query"
+    routed, _ = open_source(f"jsonl:{path}", mapping=mapping, topic="orders")
+    assert routed[0].topic == "orders" and routed[1].topic == "clickstream"
+
+
+def test_unit_price_is_the_price_of_product_events(tmp_path: Path) -> None:
+    path = _write(tmp_path, "views.csv", "u,t,p,price,qty\nu1,1700000000,p1,9.90,1\n")
+    records, stats = open_source(f"csv:{path}",
+                                 mapping="customer_id=u,event_time=t,type=:product_view,product_id=p,unit_price=price,"
+                                         "quantity=qty")
+    event = _ingest(records[0])
+    assert (event.product_id, event.price) == ("p1", 9.9)
+    assert stats.left_out == {"product_view.quantity": 1}
+
+
+@pytest.mark.parametrize(("mapping", "message"), [
+    ("", "mapping is empty"),
+    ("customer_id=CustomerID,event_time=InvoiceDate", "must give 'type'"),
+    ("customer_id=CustomerID,type=:page_view", "must give 'event_time'"),
+    ("customer_id=CustomerID,event_time=InvoiceDate,type=:page_view,colour=Red", "unknown field 'colour'"),
+    ("customer_id,event_time=InvoiceDate,type=:page_view", "'customer_id' is not field=Column"),
+    ("customer_id=,event_time=InvoiceDate,type=:page_view", "not field=Column"),
+    ("customer_id=CustomerID,customer_id=X,event_time=InvoiceDate,type=:page_view", "'customer_id' twice"),
+    ("customer_id=CustomerID,event_time=InvoiceDate,type=:", "empty constant"),
+    ("customer_id=CustomerID,event_time=InvoiceDate,type=:order_placed,items=a,product_id=b", "choose one"),
+])
+def test_malformed_mappings_are_named(mapping: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_mapping(mapping)
+
+
+def test_columns_and_zones_are_checked_up_front(tmp_path: Path) -> None:
+    csv_path = _write(tmp_path, "retail.csv", RETAIL)
+    with pytest.raises(ValueError, match="no column 'Nobody' in the header; columns are: InvoiceNo"):
+        open_source(f"csv:{csv_path}", mapping="customer_id=Nobody,event_time=InvoiceDate,type=:page_view")
+    with pytest.raises(ValueError, match="unknown time zone 'Mars/Olympus'"):
+        open_source(f"csv:{csv_path}", mapping=RETAIL_MAP, tz="Mars/Olympus")
+    with pytest.raises(ValueError, match="needs a mapping"):
+        open_source(f"csv:{csv_path}")
+    with pytest.raises(ValueError, match="not an input topic"):
+        open_source(f"csv:{csv_path}", mapping=RETAIL_MAP, topic="scores")
+    jsonl_path = _write(tmp_path, "e.jsonl", '{"who": "a", "when": 1}\n')
+    with pytest.raises(ValueError, match="no line has key 'what'"):
+        open_source(f"jsonl:{jsonl_path}", mapping="customer_id=who,event_time=when,type=what")
+    with pytest.raises(ValueError, match="empty file"):
+        open_source(f"csv:{_write(tmp_path, 'empty.csv', '')}", mapping=RETAIL_MAP)
+
+
+LONDON = ZoneInfo("Europe/London")
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (1700000000, "2023-11-14T22:13:20+00:00"),
+    (1700000000.5, "2023-11-14T22:13:20.500000+00:00"),
+    ("1700000000", "2023-11-14T22:13:20+00:00"),
+    (1700000000123, "2023-11-14T22:13:20.123000+00:00"),
+    ("2024-07-01T10:00:00Z", "2024-07-01T10:00:00+00:00"),
+    ("2024-07-01T10:00:00+02:00", "2024-07-01T08:00:00+00:00"),
+    ("2024-07-01 10:00", "2024-07-01T09:00:00+00:00"),  # naive: London summer time
+    ("2024-07-01", "2024-06-30T23:00:00+00:00"),
+    ("12/1/2010 8:26", "2010-12-01T08:26:00+00:00"),
+    ("13/1/2010 8:26", "2010-01-13T08:26:00+00:00"),
+    ("01.07.2024 10:00:00", "2024-07-01T09:00:00+00:00"),
+    ("Tue Oct 31 22:10:47 +0000 2017", "2017-10-31T22:10:47+00:00"),
+])
+def test_time_formats(value: object, expected: str) -> None:
+    parsed = parse_time(value, LONDON)
+    assert parsed is not None and parsed.isoformat() == expected
+
+
+@pytest.mark.parametrize("value", [None, "", "soon", True, float("nan"), "1e400", "31/31/2020 10:00"])
+def test_unreadable_times(value: object) -> None:
+    assert parse_time(value, LONDON) is None
+
+
+def test_event_ids_derive_from_the_raw_line(tmp_path: Path) -> None:
+    path = _write(tmp_path, "notes.csv", 'who,when,text\r\na,1700000000,"two\nlines"\r\na,1700000001,plain\r\n')
+    records, _ = open_source(f"csv:{path}", mapping="customer_id=who,event_time=when,type=:page_view,page_url=text")
+    first, second = _bodies(records)
+    assert first["event_id"] == derive_event_id("notes", b'a,1700000000,"two\nlines"')
+    assert second["event_id"] == derive_event_id("notes", b"a,1700000001,plain")
+    assert first["page_url"] == "two\nlines"

@@ -1,0 +1,68 @@
+"""Pacing with a fake clock: sleeps follow event time at the speedup, and never without one."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from streams.sources.pacing import paced
+from streams.sources.record import SourceRecord
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+class FakeClock:
+    """A monotonic clock that only moves when slept on (or when told to)."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def _records(*offsets: float | None) -> list[SourceRecord]:
+    return [SourceRecord("clickstream", b"k", b"{}", None if s is None else T0 + timedelta(seconds=s))
+            for s in offsets]
+
+
+def test_wall_time_follows_event_time_divided_by_the_speedup() -> None:
+    clock = FakeClock()
+    records = _records(0, 10, 10, 30, 100)
+    assert list(paced(records, 10.0, clock=clock, sleep=clock.sleep)) == records
+    assert clock.slept == [pytest.approx(1.0), pytest.approx(2.0), pytest.approx(7.0)]
+    assert clock.now == pytest.approx(110.0)
+
+
+def test_no_speedup_never_sleeps() -> None:
+    clock = FakeClock()
+    records = _records(0, 3600, 7200)
+    assert list(paced(records, None, clock=clock, sleep=clock.sleep)) == records and clock.slept == []
+
+
+def test_a_slow_consumer_catches_up_without_sleeping() -> None:
+    clock = FakeClock()
+    out = []
+    for record in paced(_records(0, 1, 2, 3), 1.0, clock=clock, sleep=clock.sleep):
+        out.append(record)
+        clock.now += 5.0  # the consumer takes 5 s per record: always behind schedule
+    assert len(out) == 4 and clock.slept == []
+
+
+def test_records_without_time_or_out_of_order_go_at_once() -> None:
+    clock = FakeClock()
+    records = _records(None, 0, None, -50, 20)
+    assert list(paced(records, 2.0, clock=clock, sleep=clock.sleep)) == records
+    assert clock.slept == [pytest.approx(10.0)]
+
+
+@pytest.mark.parametrize("speedup", [0.0, -1.0, float("nan")])
+def test_the_speedup_must_be_positive(speedup: float) -> None:
+    with pytest.raises(ValueError, match="speedup must be a positive number"):
+        list(paced(_records(0), speedup))

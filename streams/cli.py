@@ -57,12 +57,13 @@ def _source(replay: str | None, mapping: str | None, tz: str, speedup: float | N
         name = f"generator ({customers:,} customers, {days} days, seed {seed})"
     else:
         try:
-            iterator, _stats = open_source(replay, mapping=mapping, tz=tz)
+            iterator, stats = open_source(replay, mapping=mapping, tz=tz)
         except (ValueError, FileNotFoundError) as exc:
             console.print(f"[red]cannot replay {replay}:[/] {exc}")
             raise typer.Exit(2) from None
         records = list(iterator)
         name = replay
+        console.print(f"{replay}: {stats.describe()}")  # skipped rows are counted with their reason
     return paced(records, speedup), name, len(records)
 
 

@@ -215,22 +215,10 @@ ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(as_of)
 ORDER BY (customer_id, events_total)
 ;
-CREATE TABLE IF NOT EXISTS customer_profiles
-(
-    customer_id   String,
-    as_of         DateTime64(3, 'UTC'),
-    events_total  UInt64,
-    stage         LowCardinality(String),
-    stage_since   Nullable(DateTime64(3, 'UTC')),
-    segments      Array(LowCardinality(String)),
-    last_seen     Nullable(DateTime64(3, 'UTC')),
-    orders_total  UInt32,
-    revenue_total Float64,
-    cart_value    Float64,
-    features      String,
-    emitted_at    DateTime64(3, 'UTC')
-)
+-- Same columns as the history; one partition, so every version of a customer collapses to the latest.
+CREATE TABLE IF NOT EXISTS customer_profiles AS customer_profile_history
 ENGINE = ReplacingMergeTree(events_total)
+PARTITION BY tuple()
 ORDER BY customer_id
 ;
 CREATE MATERIALIZED VIEW IF NOT EXISTS customer_profiles_mv TO customer_profiles AS

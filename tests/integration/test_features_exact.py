@@ -56,6 +56,7 @@ def test_taobao_and_olist_profiles_equal_the_batch_computation(backend: Backend,
 
     rows = client.query("SELECT customer_id, features, events_total FROM customer_profiles FINAL").result_rows
     streamed = {cid: {**orjson.loads(features), "events_total": n} for cid, features, n in rows}
+    assert len(rows) == len(streamed), "customer_profiles FINAL holds one row per customer"
     taobao = taobao_features(path)
     olist = olist_features(datasets / "olist")
     assert sorted(streamed) == sorted([*taobao.index, *olist.index]), "one profile per customer"

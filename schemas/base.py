@@ -10,8 +10,9 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 #: The schema version this code writes and the highest it accepts.
 SCHEMA_VERSION = 1
 
-#: Identifiers: non-empty, bounded, no surrounding whitespace.
-Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^\S(.*\S)?$")]
+#: Identifiers: non-empty, bounded, no surrounding whitespace, no line break.
+IDENTIFIER_PATTERN = r"^\S(.*\S)?$"
+Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=IDENTIFIER_PATTERN)]
 
 
 def _to_utc(value: datetime) -> datetime:

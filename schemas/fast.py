@@ -23,7 +23,12 @@ import msgspec
 from pydantic import AwareDatetime, BaseModel
 from pydantic.fields import FieldInfo
 
-from schemas.base import Contract
+from schemas.base import IDENTIFIER_PATTERN, Contract
+
+#: Marks a converted ``str`` annotation that carries the contract's identifier pattern. The struct
+#: checks those fields in ``__post_init__`` with two string operations instead of a regex per field
+#: (the regex cost ~2.5 us per clickstream event, most of the decode).
+IDENTIFIER = object()
 
 
 def _meta(info: FieldInfo, annotation: Any) -> msgspec.Meta | None:
@@ -67,6 +72,9 @@ def _convert(annotation: Any, cache: dict[type, type]) -> Any:
         if base is str:  # one Meta: the field's own constraints, capped like every contract string
             kwargs = {k: getattr(meta, k) for k in ("min_length", "max_length", "pattern") if meta and getattr(meta, k)}
             kwargs.setdefault("max_length", STR_MAX)
+            if kwargs.get("pattern") == IDENTIFIER_PATTERN[:-1] + r"\Z":
+                del kwargs["pattern"]
+                return Annotated[str, msgspec.Meta(**kwargs), IDENTIFIER]
             return Annotated[str, msgspec.Meta(**kwargs)]
         converted = _convert(base, cache)
         return Annotated[converted, meta] if meta else converted
@@ -97,12 +105,14 @@ def struct_of(model: type[BaseModel], cache: dict[type, type] | None = None, tag
         return cache[model]
     fields: list[tuple[str, Any, Any]] = []
     tag = None
+    namespace: dict[str, Any] = {}
     for name, info in model.model_fields.items():
         annotation = info.annotation
         if info.metadata:
             annotation = Annotated[(annotation, *info.metadata)]  # type: ignore[misc]
         if tagged and name == "type" and typing.get_origin(info.annotation) is Literal:
             (tag,) = typing.get_args(info.annotation)
+            namespace["type"] = tag
             continue
         converted = _convert(annotation, cache)
         if info.is_required():
@@ -111,15 +121,47 @@ def struct_of(model: type[BaseModel], cache: dict[type, type] | None = None, tag
             fields.append((name, converted, msgspec.field(default_factory=info.default_factory)))  # type: ignore[arg-type]
         else:
             fields.append((name, converted, info.default))
+    identifiers = tuple(name for name, converted, _ in fields if _has_identifier(converted))
+    if identifiers:
+        namespace["__post_init__"] = _identifier_check(identifiers)
     required = [f[:2] for f in fields if f[2] is msgspec.NODEFAULT]
     optional = [f for f in fields if f[2] is not msgspec.NODEFAULT]
     options: dict[str, Any] = {"forbid_unknown_fields": True, "frozen": True}
     if tag is not None:
         options.update(tag_field="type", tag=tag)
-    namespace = {"type": tag} if tag is not None else {}
     struct = msgspec.defstruct(model.__name__, [*required, *optional], namespace=namespace, **options)
     cache[model] = struct
     return struct
+
+
+def _has_identifier(annotation: Any) -> bool:
+    """Whether a converted annotation is (or, in a union, has a member that is) a marked identifier."""
+    if typing.get_origin(annotation) is Annotated:
+        return IDENTIFIER in typing.get_args(annotation)[1:]
+    if typing.get_origin(annotation) in (Union, types.UnionType):
+        return any(_has_identifier(a) for a in typing.get_args(annotation))
+    return False
+
+
+def _identifier_check(names: tuple[str, ...]) -> Any:
+    """A ``__post_init__`` refusing identifiers the pattern would refuse (msgspec reports a ValueError).
+
+    ``^\\S(.*\\S)?$`` without a regex: no whitespace at either end, no newline inside. ``str.strip()``
+    and Python's ``\\s`` use the same whitespace test and ``.`` excludes only ``\\n``, so this accepts
+    exactly what the pattern accepts in Python (pydantic's Rust regex accepts at least as much:
+    msgspec stays the stricter side). The checks are unrolled into one function, generated from
+    the contracts' field names, because a loop with ``getattr`` costs twice as much per event.
+    """
+    lines = ["def __post_init__(self):"]
+    for name in names:
+        if not name.isidentifier():
+            raise TypeError(f"not a field name: {name!r}")
+        lines += [f"    v = self.{name}",
+                  "    if v is not None and (v.strip() != v or '\\n' in v):",
+                  f"        raise ValueError('{name} must have no surrounding whitespace and no line break')"]
+    scope: dict[str, Any] = {}
+    exec("\n".join(lines), scope)  # source built above from contract field names only
+    return scope["__post_init__"]
 
 
 def decoder_for(annotation: Any) -> msgspec.json.Decoder[Any]:

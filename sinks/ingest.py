@@ -35,7 +35,7 @@ from confluent_kafka import KafkaError, Message, TopicPartition
 from schemas.outputs import DeadLetter
 from schemas.registry import INPUT_TOPICS
 from schemas.validation import Limits, Rejected, dead_letter, validate
-from sinks.batches import Accepted, dead_letters_table, events_table, late_events_table, profiles_table
+from sinks.batches import Staged, dead_letters_table, events_table, late_events_table, profiles_table
 from sinks.client import DEAD_LETTER_TABLE, RAW_TABLES
 from streams.batch_worker import BatchWorker, consumer_config
 from streams.produce import TrackingProducer
@@ -114,7 +114,7 @@ class IngestSink(BatchWorker):
         self.stats = SinkStats()
         self.stored = StoredIds(client)
         self._producer = TrackingProducer(kafka_config, **{"linger.ms": 5})
-        self._pending: dict[str, list[Accepted]] = defaultdict(list)
+        self._pending: dict[str, Staged] = defaultdict(Staged)
         self._pending_letters: list[DeadLetter] = []
         self._pending_outputs: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._positions: dict[tuple[str, int], int] = {}
@@ -157,14 +157,26 @@ class IngestSink(BatchWorker):
             or time.monotonic() - self._batch_started >= self.config.batch_seconds)
 
     def handle(self, messages: list[Message]) -> None:
-        """Validate and stage a list of records (step 1 of the protocol)."""
+        """Validate and stage a list of records (step 1 of the protocol).
+
+        This loop runs once per record, so its bookkeeping is per run of records from one
+        partition (librdkafka hands them over that way): the position and the consumed count
+        are written when the run ends, and the run's stored-id set and staging lists are looked
+        up once.
+        """
         if self._batch_started is None:
             self._batch_started = time.monotonic()
         now = datetime.now(UTC)
         limits = self.config.limits
-        received = now
-        last_tp: tuple[str, int] | None = None
-        last_seen: set[str] = set()
+        consumed = self.stats.consumed
+        positions = self._positions
+        run_topic: str | None = None
+        run_partition = -1
+        last_offset = run_length = 0
+        seen: set[str] = set()
+        events: list[Any] = []
+        partitions: list[int] = []
+        offsets: list[int] = []
         for msg in messages:
             error = msg.error()
             if error is not None:
@@ -172,8 +184,17 @@ class IngestSink(BatchWorker):
                     log.warning("consumer error: %s", error.str())
                 continue
             topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
-            self._positions[(topic, partition)] = offset + 1
-            self.stats.consumed[topic] += 1
+            if partition != run_partition or topic != run_topic:
+                if run_topic is not None:
+                    positions[(run_topic, run_partition)] = last_offset + 1
+                    consumed[run_topic] += run_length
+                run_topic, run_partition, run_length = topic, partition, 0
+                if topic not in OUTPUT_TABLES:
+                    seen = self.stored.of(topic, partition)
+                    staged = self._pending[topic]
+                    events, partitions, offsets = staged.events, staged.partitions, staged.offsets
+            last_offset = offset
+            run_length += 1
             value, key = msg.value(), msg.key()
             if topic in OUTPUT_TABLES:
                 if value is not None:
@@ -182,20 +203,29 @@ class IngestSink(BatchWorker):
             try:
                 event = validate(topic, value, key, limits, now)
             except Rejected as rejected:
-                letter = dead_letter(topic, partition, offset, key, value, rejected.reason, rejected.detail, received)
-                if letter.dead_letter_id in self.stored.dead_letters:
-                    self.stats.duplicates[DEAD_LETTERS] += 1
-                else:
-                    self.stored.dead_letters.add(letter.dead_letter_id)
-                    self._pending_letters.append(letter)
+                self._reject(topic, partition, offset, key, value, rejected, now)
                 continue
-            seen = self.stored.of(topic, partition) if (topic, partition) != last_tp else last_seen
-            last_tp, last_seen = (topic, partition), seen
-            if event.event_id in seen:
+            event_id = event.event_id
+            if event_id in seen:
                 self.stats.duplicates[topic] += 1
                 continue
-            seen.add(event.event_id)
-            self._pending[topic].append(Accepted(event, partition, offset))
+            seen.add(event_id)
+            events.append(event)
+            partitions.append(partition)
+            offsets.append(offset)
+        if run_topic is not None:
+            positions[(run_topic, run_partition)] = last_offset + 1
+            consumed[run_topic] += run_length
+
+    def _reject(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
+                rejected: Rejected, received: datetime) -> None:
+        """Stage a dead letter for a record that failed validation (once per distinct bad record)."""
+        letter = dead_letter(topic, partition, offset, key, value, rejected.reason, rejected.detail, received)
+        if letter.dead_letter_id in self.stored.dead_letters:
+            self.stats.duplicates[DEAD_LETTERS] += 1
+        else:
+            self.stored.dead_letters.add(letter.dead_letter_id)
+            self._pending_letters.append(letter)
 
     def _row_count(self) -> int:
         return (sum(map(len, self._pending.values())) + len(self._pending_letters)
@@ -211,10 +241,10 @@ class IngestSink(BatchWorker):
         # Each staged batch is dropped as soon as it is stored, so a flush repeated after a
         # failed commit (or from the revoke callback) retries the commit, never the insert.
         for topic in list(self._pending):
-            accepted = self._pending.pop(topic)
-            if accepted:
-                self._insert(RAW_TABLES[topic], events_table(topic, accepted, ingested_at))
-                self.stats.inserted[RAW_TABLES[topic]] += len(accepted)
+            staged = self._pending.pop(topic)
+            if staged:
+                self._insert(RAW_TABLES[topic], events_table(topic, staged, ingested_at))
+                self.stats.inserted[RAW_TABLES[topic]] += len(staged)
         for topic in list(self._pending_outputs):
             records = self._pending_outputs.pop(topic)
             table, build = OUTPUT_TABLES[topic]

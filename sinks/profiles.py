@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
+from sinks.access import Reader
 from streams.partitioner import partition_for
 from streams.produce import CLIENT_LOGGER
 
@@ -35,14 +37,19 @@ def profile_from_topic(kafka_config: dict[str, str], customer_id: str, partition
         reader.close()
 
 
-def profile_from_clickhouse(client: Any, customer_id: str) -> dict[str, Any] | None:
+def profile_from_clickhouse(reader: Reader, customer_id: str) -> dict[str, Any] | None:
     """The latest stored profile (``customer_profiles`` FINAL)."""
-    result = client.query(
+    _, rows = reader.rows(
         "SELECT as_of, events_total, stage, stage_since, segments, last_seen, features FROM customer_profiles FINAL "
-        "WHERE customer_id = %(id)s", parameters={"id": customer_id})
-    if not result.result_rows:
+        "WHERE customer_id = {id:String}", {"id": customer_id})
+    if not rows:
         return None
-    as_of, events, stage, since, segments, last_seen, features = result.result_rows[0]
-    return {"customer_id": customer_id, "as_of": as_of.isoformat(), "events_total": events, "stage": stage,
-            "stage_since": since.isoformat() if since else None, "segments": list(segments),
-            "last_seen": last_seen.isoformat() if last_seen else None, "features": orjson.loads(features)}
+    as_of, events, stage, since, segments, last_seen, features = rows[0]
+    return {"customer_id": customer_id, "as_of": _iso(as_of), "events_total": events, "stage": stage,
+            "stage_since": _iso(since), "segments": list(segments), "last_seen": _iso(last_seen),
+            "features": orjson.loads(features)}
+
+
+def _iso(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC, as the topic's records write it."""
+    return value.astimezone(UTC).isoformat() if value is not None else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import sys
@@ -90,6 +91,7 @@ def run(replay: ReplayOption = None, mapping: MapOption = None, tz: TzOption = "
 @app.command()
 def sink() -> None:
     """Run one ingestion-sink worker (input topics -> ClickHouse) until SIGTERM or Ctrl-C."""
+    from sinks.access import QueryServer
     from sinks.client import apply_schema, connect
     from sinks.ingest import IngestSink, SinkConfig
 
@@ -101,7 +103,10 @@ def sink() -> None:
     config = SinkConfig(group_id=settings.group_id("sink"), batch_rows=settings.sink_batch_rows,
                         batch_seconds=settings.sink_batch_seconds, limits=settings.limits)
     worker = IngestSink(settings.kafka_config(), client, config)
-    stats = worker.run(stop)
+    with contextlib.ExitStack() as stack:
+        if settings.resolved_clickhouse_dsn.startswith("chdb://"):  # this process owns the embedded database
+            stack.enter_context(QueryServer(settings.resolved_clickhouse_dsn, settings.data_dir))
+        stats = worker.run(stop)
     logging.getLogger("journey.sink").info("stopped: %s", stats)
 
 
@@ -217,11 +222,10 @@ def customer(customer_id: Annotated[str, typer.Argument(help="The customer id.")
         partitions = int(live["partitions"]) if live else settings.topic_partitions  # type: ignore[call-overload]
         profile, where = profile_from_topic(settings.kafka_config(bootstrap), customer_id, partitions), "the live topic"
     else:
-        from sinks.client import connect
+        from sinks.query import reader
 
-        password = settings.clickhouse_password.get_secret_value() if settings.clickhouse_password else None
-        client = connect(settings.resolved_clickhouse_dsn, settings.clickhouse_user, password)
-        profile, where = profile_from_clickhouse(client, customer_id), "ClickHouse"
+        with reader(settings) as r:
+            profile, where = profile_from_clickhouse(r, customer_id), "ClickHouse"
     if profile is None:
         console.print(f"[yellow]no profile for customer {customer_id!r}[/] (looked in {where})")
         raise typer.Exit(1)

@@ -20,6 +20,7 @@ from rich.table import Table
 
 from sinks.client import DEAD_LETTER_TABLE, RAW_TABLES, apply_schema, connect
 from sinks.ingest import OUTPUT_TABLES
+from sinks.query import reader
 from streams.broker import kafka_bootstrap
 from streams.produce import TrackingProducer
 from streams.progress import GroupProgress, end_offsets_by_eof
@@ -109,20 +110,12 @@ def run_pipeline(settings: Settings, records: Iterable[SourceRecord], source_nam
         summary.fed = dict(producer.delivered)
         _stop_all(workers)
 
-    client = connect(dsn, settings.clickhouse_user, _secret(settings.clickhouse_password))
-    try:
+    with reader(settings) as r:
         for table in [*RAW_TABLES.values(), DEAD_LETTER_TABLE, "late_events"]:
-            summary.rows[table] = int(client.query(f"SELECT count() FROM {table}").result_rows[0][0])
-        summary.rows["customer_profiles"] = int(
-            client.query("SELECT count() FROM customer_profiles FINAL").result_rows[0][0])
-        summary.dead_letters = {
-            str(reason): int(n)
-            for reason, n in client.query(
-                f"SELECT reason, count() FROM {DEAD_LETTER_TABLE} GROUP BY reason ORDER BY reason"
-            ).result_rows
-        }
-    finally:
-        client.close()
+            summary.rows[table] = int(r.rows(f"SELECT count() FROM {table}")[1][0][0])
+        summary.rows["customer_profiles"] = int(r.rows("SELECT count() FROM customer_profiles FINAL")[1][0][0])
+        _, by_reason = r.rows(f"SELECT reason, count() FROM {DEAD_LETTER_TABLE} GROUP BY reason ORDER BY reason")
+        summary.dead_letters = {str(reason): int(n) for reason, n in by_reason}
     summary.seconds = time.monotonic() - started
     print_summary(console, summary)
     return summary

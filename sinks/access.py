@@ -1,0 +1,205 @@
+"""Reading ClickHouse from any process, whichever process owns the embedded database.
+
+chDB lets one process open a database directory at a time. While a sink runs, it owns the
+directory; it also serves read access to it on loopback (:class:`QueryServer`), and says
+where in ``<data dir>/clickhouse-owner.json`` (readable by the owner's user only: it holds
+the access token). :func:`open_reader` finds that server and uses it, or, when no process
+owns the database, opens it itself. A ClickHouse server is read directly. So ``journey
+query``, the customer lookup and reports work the same while the pipeline runs and after
+it has stopped, and the caller never needs to know which process holds the database.
+
+Results travel as Arrow streams (``FORMAT ArrowStream``) on both paths, so a query gives
+the same Python values whether it ran in this process or in the owner.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import logging
+import os
+import secrets
+import threading
+import urllib.error
+import urllib.request
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+from clickhouse_connect.driver.client import Client
+
+from sinks.client import ClickHouseUnavailable, connect
+
+log = logging.getLogger(__name__)
+
+OWNER_FILE = "clickhouse-owner.json"
+#: Longest query a reader waits for through the owner (seconds).
+REMOTE_TIMEOUT = 300.0
+
+
+class QueryFailed(RuntimeError):
+    """ClickHouse refused or failed the query; the message is ClickHouse's."""
+
+
+def _arrow(raw: bytes) -> pa.Table:
+    """The table of an ArrowStream body; statements without a result give an empty table."""
+    return pa.ipc.open_stream(raw).read_all() if raw else pa.table({})
+
+
+def _execute(client: Client, sql: str, parameters: dict[str, Any] | None) -> bytes:
+    try:
+        return client.raw_query(sql, parameters=parameters or None, fmt="ArrowStream")
+    except Exception as exc:  # the driver's errors carry ClickHouse's message
+        raise QueryFailed(str(exc)) from None
+
+
+class QueryServer:
+    """Serves queries against this process's embedded database to other processes (loopback only).
+
+    Each request is ``POST /query`` with ``{"sql": ..., "parameters": {...}}`` and the token
+    as a bearer credential; the answer is the result as an Arrow stream, or the error text
+    with status 400. Queries run on a client of their own (the owner's worker keeps its own).
+    """
+
+    def __init__(self, dsn: str, data_dir: Path) -> None:
+        self.client = connect(dsn)
+        self.owner_file = data_dir / OWNER_FILE
+        self.token = secrets.token_urlsafe(24)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="clickhouse-queries", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> QueryServer:
+        self._thread.start()
+        fd = os.open(self.owner_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(orjson.dumps({"pid": os.getpid(), "url": self.url, "token": self.token}))
+        log.info("serving queries on the embedded database at %s", self.url)
+        return self
+
+    def close(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            if orjson.loads(self.owner_file.read_bytes()).get("pid") == os.getpid():
+                self.owner_file.unlink()
+        self._server.shutdown()
+        self._server.server_close()
+        self.client.close()
+
+    def __enter__(self) -> QueryServer:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:  # queries may name customers: not logged
+                pass
+
+            def _reply(self, status: HTTPStatus, body: bytes, content_type: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                if self.path == "/ping":
+                    self._reply(HTTPStatus.OK, b"ok\n", "text/plain")
+                else:
+                    self._reply(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")
+
+            def do_POST(self) -> None:
+                expected = f"Bearer {server.token}"
+                if self.path != "/query" or not hmac.compare_digest(self.headers.get("Authorization", ""), expected):
+                    self._reply(HTTPStatus.FORBIDDEN, b"forbidden\n", "text/plain")
+                    return
+                try:
+                    request = orjson.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+                    body = _execute(server.client, str(request["sql"]), request.get("parameters"))
+                except (QueryFailed, orjson.JSONDecodeError, KeyError, TypeError) as exc:
+                    self._reply(HTTPStatus.BAD_REQUEST, str(exc).encode(), "text/plain; charset=utf-8")
+                    return
+                self._reply(HTTPStatus.OK, body, "application/vnd.apache.arrow.stream")
+
+        return Handler
+
+
+class Reader:
+    """Runs queries against the configured ClickHouse; see :func:`open_reader`."""
+
+    def __init__(self, where: str, client: Client | None = None, url: str | None = None,
+                 token: str | None = None) -> None:
+        self.where = where
+        self._client = client
+        self._url = url
+        self._token = token
+
+    def arrow(self, sql: str, parameters: dict[str, Any] | None = None) -> pa.Table:
+        """The result of ``sql`` (``{name:Type}`` placeholders filled from ``parameters``) as an Arrow table."""
+        if self._client is not None:
+            return _arrow(_execute(self._client, sql, parameters))
+        request = urllib.request.Request(
+            f"{self._url}/query", data=orjson.dumps({"sql": sql, "parameters": parameters or {}}),
+            headers={"Authorization": f"Bearer {self._token}", "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=REMOTE_TIMEOUT) as response:
+                return _arrow(response.read())
+        except urllib.error.HTTPError as exc:
+            raise QueryFailed(exc.read().decode("utf-8", "replace")) from None
+        except OSError as exc:
+            raise ClickHouseUnavailable(f"the process owning the embedded database stopped answering: {exc}") from None
+
+    def rows(self, sql: str, parameters: dict[str, Any] | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Column names and rows of ``sql``."""
+        table = self.arrow(sql, parameters)
+        columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
+        return list(table.column_names), list(zip(*columns, strict=True)) if columns else []
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+    def __enter__(self) -> Reader:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def _owner(data_dir: Path) -> dict[str, Any] | None:
+    """The owner file's details when its process is alive and answers, else None."""
+    try:
+        info = orjson.loads((data_dir / OWNER_FILE).read_bytes())
+        os.kill(int(info["pid"]), 0)
+        with urllib.request.urlopen(f"{info['url']}/ping", timeout=5) as response:
+            response.read()
+    except (OSError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+        return None
+    return dict(info)
+
+
+def open_reader(dsn: str, data_dir: Path, username: str | None = None, password: str | None = None) -> Reader:
+    """A reader for ``dsn``: through the process that owns the embedded database, or directly."""
+    if not dsn.startswith("chdb://") or dsn == "chdb://memory":
+        return Reader(f"ClickHouse at {dsn.split('@')[-1]}", client=connect(dsn, username, password))
+    owner = _owner(data_dir)
+    if owner is not None:
+        return Reader(f"the embedded database, through the running sink (pid {owner['pid']})",
+                      url=str(owner["url"]), token=str(owner["token"]))
+    try:
+        return Reader("the embedded database", client=connect(dsn))
+    except ClickHouseUnavailable as exc:
+        raise ClickHouseUnavailable(
+            f"{exc} (another process holds the embedded database and does not serve queries; "
+            "is an older `journey sink` running on this data directory?)") from exc

@@ -14,6 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from processors.sentiment import sentiment
 from schemas.outputs import DeadLetter
 
 TIMESTAMP = pa.timestamp("ms", tz="UTC")
@@ -71,6 +72,10 @@ def _items(attr: str) -> Callable[[Staged], list[Any]]:
     return lambda group: [[getattr(item, attr) for item in getattr(e, "items", None) or ()] for e in group.events]
 
 
+def _customer_sentiment(group: Staged) -> list[float | None]:
+    return [sentiment(e.text) if e.sender_role == "customer" else None for e in group.events]
+
+
 def _plain(*fields: tuple[str, pa.DataType]) -> list[Column]:
     return [Column(name, dtype) for name, dtype in fields]
 
@@ -103,7 +108,7 @@ COLUMNS: dict[str, list[Column]] = {
     "chat": _ENVELOPE + _plain(
         ("conversation_id", S), ("sender_role", S), ("channel", S), ("text", S), ("language", S),
         ("rating", pa.uint8()), ("in_reply_to", S),
-    ) + _SOURCE,
+    ) + [Column("sentiment", pa.float32(), _customer_sentiment)] + _SOURCE,
     "consent": _ENVELOPE + _plain(("channel", S), ("status", S), ("purpose", S), ("source", S)) + _SOURCE,
 }
 

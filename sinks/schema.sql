@@ -238,3 +238,245 @@ CREATE TABLE IF NOT EXISTS late_events
 )
 ENGINE = ReplacingMergeTree
 ORDER BY (customer_id, event_id, processor)
+;
+-- ===================================================================================
+-- Reporting rollups. Every one is fed by materialized views on the raw tables, which
+-- hold each event once (the sink skips stored ids), so a redelivery changes nothing.
+-- Query the *_state tables through the views below them (they merge the states).
+-- ===================================================================================
+-- Chat sentiment of customer messages, scored by the sink (processors/sentiment.py; -1 negative
+-- .. 1 positive; NULL for agent and bot messages).
+ALTER TABLE chat_messages ADD COLUMN IF NOT EXISTS sentiment Nullable(Float32) AFTER in_reply_to
+;
+-- Visitors, sessions and buyers per minute (event time): distinct counts kept as states.
+CREATE TABLE IF NOT EXISTS activity_per_minute_state
+(
+    minute    DateTime('UTC'),
+    visitors  AggregateFunction(uniqExact, String),
+    sessions  AggregateFunction(uniqExact, Nullable(String)),
+    buyers    AggregateFunction(uniqExact, String)
+)
+ENGINE = AggregatingMergeTree
+ORDER BY minute
+;
+CREATE MATERIALIZED VIEW IF NOT EXISTS activity_per_minute_clickstream_mv TO activity_per_minute_state AS
+SELECT toStartOfMinute(event_time) AS minute, uniqExactState(customer_id) AS visitors,
+       uniqExactState(session_id) AS sessions
+FROM clickstream_events GROUP BY minute
+;
+CREATE MATERIALIZED VIEW IF NOT EXISTS activity_per_minute_orders_mv TO activity_per_minute_state AS
+SELECT toStartOfMinute(event_time) AS minute, uniqExactState(customer_id) AS buyers
+FROM order_events WHERE type = 'order_placed' GROUP BY minute
+;
+-- KPIs per minute: visitors (distinct customers with clickstream), sessions (distinct
+-- session ids), buyers (distinct customers placing an order), orders and revenue (all
+-- currencies: see revenue_per_minute for money), conversion = buyers / visitors.
+CREATE VIEW IF NOT EXISTS kpis_per_minute AS
+SELECT minute, visitors, sessions, buyers, orders,
+       if(visitors > 0, buyers / visitors, NULL) AS conversion
+FROM
+(
+    SELECT minute, uniqExactMerge(visitors) AS visitors, uniqExactMerge(sessions) AS sessions,
+           uniqExactMerge(buyers) AS buyers
+    FROM activity_per_minute_state GROUP BY minute
+) AS a
+LEFT JOIN
+(
+    SELECT minute, sum(orders_placed) AS orders FROM orders_per_minute GROUP BY minute
+) AS o USING minute
+ORDER BY minute
+;
+-- Money per minute and currency: orders, revenue (priced placed orders), average order value.
+CREATE VIEW IF NOT EXISTS revenue_per_minute AS
+SELECT minute, currency, orders, revenue, if(priced > 0, revenue / priced, NULL) AS average_order_value, refunded
+FROM
+(
+    SELECT minute, currency, sum(orders_placed) AS orders, sum(orders_priced) AS priced,
+           sum(orders_per_minute.revenue) AS revenue, sum(refunded_amount) AS refunded
+    FROM orders_per_minute GROUP BY minute, currency
+)
+WHERE orders > 0 OR refunded != 0
+ORDER BY minute, currency
+;
+-- The funnel per day and channel: distinct customers and events at each step.
+-- Steps: view (page_view), product_view, cart (add_to_cart), checkout (checkout_started), order (order_placed).
+CREATE TABLE IF NOT EXISTS funnel_daily_state
+(
+    day        Date,
+    channel    LowCardinality(String),
+    step       LowCardinality(String),
+    customers  AggregateFunction(uniqExact, String),
+    events     SimpleAggregateFunction(sum, UInt64)
+)
+ENGINE = AggregatingMergeTree
+ORDER BY (day, channel, step)
+;
+CREATE MATERIALIZED VIEW IF NOT EXISTS funnel_daily_clickstream_mv TO funnel_daily_state AS
+SELECT toDate(event_time) AS day, channel,
+       multiIf(type = 'page_view', 'view', type = 'add_to_cart', 'cart', type = 'checkout_started', 'checkout',
+               type) AS step,
+       uniqExactState(customer_id) AS customers, toUInt64(count()) AS events
+FROM clickstream_events
+WHERE type IN ('page_view', 'product_view', 'add_to_cart', 'checkout_started')
+GROUP BY day, channel, step
+;
+CREATE MATERIALIZED VIEW IF NOT EXISTS funnel_daily_orders_mv TO funnel_daily_state AS
+SELECT toDate(event_time) AS day, ifNull(channel, 'unknown') AS channel, 'order' AS step,
+       uniqExactState(customer_id) AS customers, toUInt64(count()) AS events
+FROM order_events WHERE type = 'order_placed' GROUP BY day, channel
+;
+CREATE VIEW IF NOT EXISTS funnel_per_day AS
+SELECT day, channel,
+       uniqExactMergeIf(customers, step = 'view') AS viewers,
+       uniqExactMergeIf(customers, step = 'product_view') AS product_viewers,
+       uniqExactMergeIf(customers, step = 'cart') AS carters,
+       uniqExactMergeIf(customers, step = 'checkout') AS checkouts,
+       uniqExactMergeIf(customers, step = 'order') AS buyers,
+       sumIf(events, step = 'order') AS orders
+FROM funnel_daily_state GROUP BY day, channel ORDER BY day, channel
+;
+-- Each customer's first order and the weeks (Monday-based) in which they ordered.
+CREATE TABLE IF NOT EXISTS customer_orders_state
+(
+    customer_id  String,
+    week         Date,
+    first_order  AggregateFunction(min, DateTime64(3, 'UTC')),
+    orders       SimpleAggregateFunction(sum, UInt64)
+)
+ENGINE = AggregatingMergeTree
+ORDER BY (customer_id, week)
+;
+CREATE MATERIALIZED VIEW IF NOT EXISTS customer_orders_mv TO customer_orders_state AS
+SELECT customer_id, toMonday(event_time) AS week, minState(event_time) AS first_order, toUInt64(count()) AS orders
+FROM order_events WHERE type = 'order_placed' GROUP BY customer_id, week
+;
+-- Cohort retention: customers by the week of their first order (cohort_week), and how
+-- many of them order again N weeks later (weeks_since = 0 is the cohort itself).
+CREATE VIEW IF NOT EXISTS cohort_retention AS
+SELECT cohort_week, weeks_since, customers,
+       max(customers) OVER (PARTITION BY cohort_week) AS cohort_size,
+       customers / cohort_size AS retention
+FROM
+(
+    SELECT toMonday(f.first_order) AS cohort_week,
+           toUInt32(dateDiff('week', toMonday(f.first_order), w.week)) AS weeks_since,
+           uniqExact(w.customer_id) AS customers
+    FROM (SELECT customer_id, minMerge(first_order) AS first_order FROM customer_orders_state
+          GROUP BY customer_id) AS f
+    INNER JOIN (SELECT DISTINCT customer_id, week FROM customer_orders_state) AS w USING customer_id
+    GROUP BY cohort_week, weeks_since
+)
+ORDER BY cohort_week, weeks_since
+;
+-- Revenue per day, item category and currency, from the items of placed orders
+-- (quantity x unit price; items without a price count as units only).
+CREATE TABLE IF NOT EXISTS revenue_by_category_daily
+(
+    day          Date,
+    category_id  String,
+    currency     LowCardinality(String),
+    units        UInt64,
+    revenue      Float64,
+    order_lines  UInt64
+)
+ENGINE = SummingMergeTree
+ORDER BY (day, category_id, currency)
+;
+CREATE MATERIALIZED VIEW IF NOT EXISTS revenue_by_category_mv TO revenue_by_category_daily AS
+SELECT toDate(event_time) AS day, ifNull(category, 'unknown') AS category_id, currency,
+       toUInt64(sum(quantity)) AS units, sum(quantity * ifNull(unit_price, 0)) AS revenue,
+       toUInt64(count()) AS order_lines
+FROM order_events
+ARRAY JOIN item_category_ids AS category, item_quantities AS quantity, item_unit_prices AS unit_price
+WHERE type = 'order_placed'
+GROUP BY day, category_id, currency
+;
+-- Each customer's first touch (earliest event by time then id among clickstream events and
+-- placed orders), as the features processor defines acquisition; and their placed orders.
+CREATE TABLE IF NOT EXISTS customer_value_state
+(
+    customer_id  String,
+    currency     LowCardinality(String),
+    first_touch  AggregateFunction(argMin, Tuple(Nullable(String), Nullable(String)),
+                                   Tuple(DateTime64(3, 'UTC'), String)),
+    orders       SimpleAggregateFunction(sum, UInt64),
+    revenue      SimpleAggregateFunction(sum, Float64)
+)
+ENGINE = AggregatingMergeTree
+ORDER BY (customer_id, currency)
+;
+CREATE MATERIALIZED VIEW IF NOT EXISTS customer_value_clickstream_mv TO customer_value_state AS
+SELECT customer_id, '' AS currency,
+       argMinState((CAST(channel, 'Nullable(String)'), utm_source), (event_time, event_id)) AS first_touch
+FROM clickstream_events GROUP BY customer_id
+;
+CREATE MATERIALIZED VIEW IF NOT EXISTS customer_value_orders_mv TO customer_value_state AS
+SELECT customer_id, currency,
+       argMinState((CAST(channel, 'Nullable(String)'), CAST(NULL, 'Nullable(String)')), (event_time, event_id))
+           AS first_touch,
+       toUInt64(count()) AS orders, sum(ifNull(amount, 0)) AS revenue
+FROM order_events WHERE type = 'order_placed' GROUP BY customer_id, currency
+;
+-- One row per customer: acquisition channel and source (first touch) and lifetime orders and
+-- revenue per currency ('' currency rows carry customers without orders).
+CREATE VIEW IF NOT EXISTS customer_value AS
+SELECT customer_id, acquisition_channel, acquisition_source, currency, orders, revenue
+FROM
+(
+    SELECT customer_id, argMinMerge(first_touch) AS touch,
+           ifNull(touch.1, 'unknown') AS acquisition_channel, touch.2 AS acquisition_source
+    FROM customer_value_state GROUP BY customer_id
+) AS c
+LEFT JOIN
+(
+    SELECT customer_id, currency, sum(orders) AS orders, sum(revenue) AS revenue
+    FROM customer_value_state WHERE currency != '' GROUP BY customer_id, currency
+) AS v USING customer_id
+;
+-- Which channels bring valuable customers: customers acquired, buyers among them, revenue.
+CREATE VIEW IF NOT EXISTS value_by_acquisition_channel AS
+SELECT acquisition_channel, currency,
+       uniqExact(customer_id) AS customers, uniqExactIf(customer_id, customer_orders > 0) AS buyers,
+       sum(customer_orders) AS orders, sum(customer_revenue) AS revenue,
+       revenue / customers AS revenue_per_customer
+FROM
+(
+    SELECT c.customer_id AS customer_id, c.acquisition_channel AS acquisition_channel, cur.currency AS currency,
+           ifNull(v.orders, 0) AS customer_orders, ifNull(v.revenue, 0) AS customer_revenue
+    FROM (SELECT DISTINCT customer_id, acquisition_channel FROM customer_value) AS c
+    CROSS JOIN (SELECT DISTINCT currency FROM customer_value WHERE currency != '') AS cur
+    LEFT JOIN (SELECT customer_id, currency, orders, revenue FROM customer_value WHERE currency != '') AS v
+        ON v.customer_id = c.customer_id AND v.currency = cur.currency
+)
+GROUP BY acquisition_channel, currency ORDER BY acquisition_channel, currency
+;
+-- Customer sentiment per day and chat channel (customer messages only). Negative and positive
+-- use the threshold of processors/sentiment.py (NEGATIVE_THRESHOLD = -0.05) and its mirror.
+CREATE TABLE IF NOT EXISTS sentiment_daily
+(
+    day            Date,
+    channel        LowCardinality(String),
+    messages       UInt64,
+    sentiment_sum  Float64,
+    negative       UInt64,
+    positive       UInt64
+)
+ENGINE = SummingMergeTree
+ORDER BY (day, channel)
+;
+CREATE MATERIALIZED VIEW IF NOT EXISTS sentiment_daily_mv TO sentiment_daily AS
+SELECT toDate(event_time) AS day, channel, toUInt64(count()) AS messages, sum(ifNull(sentiment, 0)) AS sentiment_sum,
+       toUInt64(countIf(sentiment < -0.05)) AS negative, toUInt64(countIf(sentiment > 0.05)) AS positive
+FROM chat_messages WHERE sender_role = 'customer' GROUP BY day, channel
+;
+CREATE VIEW IF NOT EXISTS sentiment_per_day AS
+SELECT day, channel, sum(sentiment_daily.messages) AS messages,
+       sum(sentiment_daily.sentiment_sum) / messages AS average_sentiment,
+       sum(sentiment_daily.negative) AS negative, sum(sentiment_daily.positive) AS positive
+FROM sentiment_daily GROUP BY day, channel ORDER BY day, channel
+;
+-- Dead letters per reason and source topic, all time.
+CREATE VIEW IF NOT EXISTS dead_letters_by_reason AS
+SELECT reason, source_topic, sum(dead_letters_per_minute.dead_letters) AS dead_letters, min(minute) AS first_seen,
+       max(minute) AS last_seen
+FROM dead_letters_per_minute GROUP BY reason, source_topic ORDER BY dead_letters DESC

@@ -1,0 +1,149 @@
+"""Rule parameters: typed defaults, overridden by a TOML file (``rules.toml`` ships the defaults).
+
+Every parameter is documented in ``rules.toml`` and the package README. A file naming
+an unknown rule or parameter, or giving a value of the wrong type, is refused with the
+name, so a typo cannot silently keep a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+MINUTE_MS = 60_000
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+
+
+class RulesError(ValueError):
+    """A rules file that cannot be used; the message names the section and the key."""
+
+
+@dataclass(frozen=True)
+class Timers:
+    allowed_lateness_minutes: int = 60
+    live_delay_seconds: int = 60
+
+
+@dataclass(frozen=True)
+class CartAbandoned:
+    enabled: bool = True
+    after_minutes: int = 30
+
+
+@dataclass(frozen=True)
+class BrowseAbandoned:
+    enabled: bool = True
+    session_gap_minutes: int = 30
+    min_product_views: int = 2
+    max_products: int = 10
+
+
+@dataclass(frozen=True)
+class CheckoutAbandoned:
+    enabled: bool = True
+    after_minutes: int = 60
+
+
+@dataclass(frozen=True)
+class BandCrossing:
+    enabled: bool = True
+    model: str = "purchase_propensity"
+    band: str = "high"
+    skip_cold_start: bool = True
+
+
+@dataclass(frozen=True)
+class UnhappyCustomer:
+    enabled: bool = True
+    sentiment_below: float = -0.5
+    negative_streak: int = 2
+    negative_below: float = -0.05
+    history_orders: int = 5
+    sentiment_trend: int = 10
+
+
+@dataclass(frozen=True)
+class ReviewRequest:
+    enabled: bool = True
+    after_days: int = 7
+
+
+@dataclass(frozen=True)
+class Welcome:
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class WinBack:
+    enabled: bool = True
+    after_days: int = 60
+
+
+@dataclass(frozen=True)
+class RulesConfig:
+    """All rule parameters; ``load_rules`` builds one from a file."""
+
+    timers: Timers = field(default_factory=Timers)
+    cart_abandoned: CartAbandoned = field(default_factory=CartAbandoned)
+    browse_abandoned: BrowseAbandoned = field(default_factory=BrowseAbandoned)
+    checkout_abandoned: CheckoutAbandoned = field(default_factory=CheckoutAbandoned)
+    high_intent: BandCrossing = field(default_factory=BandCrossing)
+    churn_risk: BandCrossing = field(default_factory=lambda: BandCrossing(model="churn"))
+    unhappy_customer: UnhappyCustomer = field(default_factory=UnhappyCustomer)
+    review_request: ReviewRequest = field(default_factory=ReviewRequest)
+    welcome: Welcome = field(default_factory=Welcome)
+    win_back: WinBack = field(default_factory=WinBack)
+
+    @property
+    def lateness_ms(self) -> int:
+        return self.timers.allowed_lateness_minutes * MINUTE_MS
+
+    @property
+    def live_delay_ms(self) -> int:
+        return self.timers.live_delay_seconds * 1000
+
+
+def _typed(section: str, key: str, value: Any, default: Any) -> Any:
+    expected = type(default)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if type(value) is not expected:
+        raise RulesError(f"[{section}] {key}: expected {expected.__name__}, got {type(value).__name__}")
+    if expected is int and value < 0:  # counts and durations; thresholds are floats and may be negative
+        raise RulesError(f"[{section}] {key}: must not be negative")
+    return value
+
+
+def rules_from_dict(data: dict[str, Any]) -> RulesConfig:
+    """A config from parsed TOML: known sections and keys only, values of the default's type."""
+    defaults = RulesConfig()
+    sections: dict[str, Any] = {}
+    for name, body in data.items():
+        if name not in {f.name for f in dataclasses.fields(RulesConfig)}:
+            raise RulesError(f"unknown section [{name}]")
+        if not isinstance(body, dict):
+            raise RulesError(f"[{name}] must be a table")
+        current = getattr(defaults, name)
+        known = {f.name for f in dataclasses.fields(current)}
+        changes = {}
+        for key, value in body.items():
+            if key not in known:
+                raise RulesError(f"[{name}] unknown parameter {key!r} (known: {', '.join(sorted(known))})")
+            changes[key] = _typed(name, key, value, getattr(current, key))
+        sections[name] = dataclasses.replace(current, **changes)
+    return dataclasses.replace(defaults, **sections)
+
+
+def load_rules(path: Path | None = None) -> RulesConfig:
+    """Rules from ``path``, or the shipped ``processors/triggers/rules.toml``."""
+    text = path.read_text() if path else resources.files("processors.triggers").joinpath("rules.toml").read_text()
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RulesError(f"{path or 'rules.toml'}: {exc}") from exc
+    return rules_from_dict(data)

@@ -1,0 +1,29 @@
+"""One customer's trigger state: plain containers, so it pickles into a changelog."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from processors.triggers.history import HistoryState
+from processors.triggers.timers import Timer
+
+
+@dataclass(slots=True)
+class TriggerState:
+    customer_id: str
+    newest: dict[str, int] = field(default_factory=dict)  # input topic -> newest event time (ms)
+    recent_ids: dict[str, int] = field(default_factory=dict)  # event id -> time, for duplicates (bounded)
+    clock_ms: int = 0  # newest event time of any input topic
+    timers: list[Timer] = field(default_factory=list)
+    rules: dict[str, Any] = field(default_factory=dict)  # rule name -> that rule's own state
+    history: HistoryState = field(default_factory=HistoryState)
+    profile: dict[str, Any] = field(default_factory=dict)  # the profile fields rules and summaries read
+    profile_as_of_ms: int = -1
+    scores: dict[str, tuple[int, str, str]] = field(default_factory=dict)  # model -> (scored_at ms, id, band)
+    fired: int = 0
+    late: int = 0
+
+    def has_ordered(self) -> bool:
+        """An order was seen here, or the profile (which may know older history) counts one."""
+        return self.history.orders_placed > 0 or int(self.profile.get("orders_total") or 0) > 0

@@ -209,6 +209,32 @@ def query(sql: Annotated[str, typer.Argument(help="A ClickHouse SQL query.")],
 
 
 @app.command()
+def report(out: Annotated[Path | None, typer.Option(help="Directory for the PNG charts and report.html "
+                                                     "(default: <data dir>/report).")] = None,
+           days: Annotated[int | None, typer.Option(min=1, help="Only the last N days of event time.")] = None,
+           as_json: Annotated[bool, typer.Option("--json", help="Print the report's data as JSON instead of "
+                                                           "tables.")] = False) -> None:
+    """The main KPIs as tables in the terminal, and as charts (PNG files and one self-contained HTML page)."""
+    from sinks.query import reader
+    from sinks.report import build_report, print_report, write_charts
+
+    settings = _settings()
+    try:
+        with reader(settings) as r:
+            built = build_report(r, days)
+    except Exception as exc:
+        console.print(f"[red]report failed:[/] {exc}")
+        raise typer.Exit(1) from None
+    out_dir = out or settings.data_dir / "report"
+    pngs, page = write_charts(built, out_dir)
+    if as_json:
+        sys.stdout.write(orjson.dumps(built.as_dict(), default=str).decode() + "\n")
+    else:
+        print_report(built, Console())
+    console.print(f"charts: {len(pngs)} PNG files and {page} (self-contained HTML)")
+
+
+@app.command()
 def customer(customer_id: Annotated[str, typer.Argument(help="The customer id.")],
              fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text") -> None:
     """One customer's profile: from the running pipeline if there is one, otherwise from ClickHouse."""

@@ -1,0 +1,236 @@
+"""The analysts' report: the main KPIs as tables, and the same as charts (PNG files and one HTML page).
+
+Every number comes from the reporting views of ``schema.sql`` (see sinks/README.md), read
+through :mod:`sinks.access`, so the report works while the pipeline runs and after it stops.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from sinks.access import Reader
+
+FUNNEL_STEPS = ("view", "product_view", "cart", "checkout", "order")
+COHORT_WEEKS = 12
+
+
+@dataclass
+class Section:
+    """One table of the report, and how to chart it (``chart``: line, bar, barh, heatmap or none)."""
+
+    key: str
+    title: str
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+    chart: str = "none"
+    x: str = ""
+    ys: list[str] = field(default_factory=list)
+    note: str = ""
+
+
+@dataclass
+class Report:
+    generated_at: datetime
+    source: str
+    sections: list[Section]
+
+    def section(self, key: str) -> Section:
+        return next(s for s in self.sections if s.key == key)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data (for ``--json`` and tests): section key -> list of row dicts."""
+        return {s.key: [dict(zip(s.columns, row, strict=True)) for row in s.rows] for s in self.sections}
+
+
+def _section(reader: Reader, key: str, title: str, sql: str, **chart: Any) -> Section:
+    columns, rows = reader.rows(sql)
+    return Section(key, title, columns, rows, **chart)
+
+
+def build_report(reader: Reader, days: int | None = None) -> Report:
+    """Query the views and assemble the report (``days``: only the last N days of event time)."""
+    since = "toDate('1970-01-01')" if days is None else (
+        f"(SELECT max(toDate(minute)) FROM events_per_minute) - {int(days) - 1}")
+    day_filter = f"toDate(minute) >= {since}"
+    sections = [
+        _section(reader, "totals", "Totals", f"""
+            SELECT
+                (SELECT sum(events) FROM events_per_minute WHERE {day_filter}) AS events,
+                (SELECT uniqExactMerge(visitors) FROM activity_per_minute_state WHERE {day_filter}) AS visitors,
+                (SELECT uniqExactMerge(buyers) FROM activity_per_minute_state WHERE {day_filter}) AS buyers,
+                (SELECT sum(orders_placed) FROM orders_per_minute WHERE {day_filter}) AS orders,
+                if(visitors > 0, buyers / visitors, NULL) AS conversion,
+                (SELECT sum(dead_letters) FROM dead_letters_per_minute WHERE {day_filter}) AS dead_letters"""),
+        _section(reader, "daily", "KPIs per day", f"""
+            SELECT day, visitors, sessions, buyers, orders, if(visitors > 0, buyers / visitors, NULL) AS conversion
+            FROM (SELECT toDate(minute) AS day, uniqExactMerge(visitors) AS visitors,
+                         uniqExactMerge(sessions) AS sessions, uniqExactMerge(buyers) AS buyers
+                  FROM activity_per_minute_state WHERE {day_filter} GROUP BY day) AS a
+            LEFT JOIN (SELECT toDate(minute) AS day, sum(orders_placed) AS orders
+                       FROM orders_per_minute WHERE {day_filter} GROUP BY day) AS o USING day
+            ORDER BY day""", chart="line", x="day", ys=["visitors", "buyers", "orders"]),
+        _section(reader, "revenue", "Revenue per day and currency", f"""
+            SELECT toDate(minute) AS day, currency, sum(orders_placed) AS orders, sum(orders_per_minute.revenue)
+                   AS revenue, revenue / nullIf(sum(orders_priced), 0) AS average_order_value
+            FROM orders_per_minute WHERE {day_filter} GROUP BY day, currency HAVING orders > 0
+            ORDER BY day, currency""",
+                 chart="line", x="day", ys=["revenue"]),
+        _section(reader, "funnel", "Funnel (distinct customers per step)", f"""
+            SELECT step, uniqExactMerge(customers) AS customers, sum(funnel_daily_state.events) AS events
+            FROM funnel_daily_state WHERE day >= {since} GROUP BY step
+            ORDER BY indexOf({list(FUNNEL_STEPS)}, step)""", chart="bar", x="step", ys=["customers"]),
+        _section(reader, "funnel_by_channel", "Funnel per channel (distinct customers)", f"""
+            SELECT channel, uniqExactMergeIf(customers, step = 'view') AS viewers,
+                   uniqExactMergeIf(customers, step = 'product_view') AS product_viewers,
+                   uniqExactMergeIf(customers, step = 'cart') AS carters,
+                   uniqExactMergeIf(customers, step = 'checkout') AS checkouts,
+                   uniqExactMergeIf(customers, step = 'order') AS buyers
+            FROM funnel_daily_state WHERE day >= {since} GROUP BY channel ORDER BY viewers DESC"""),
+        _section(reader, "cohorts", "Cohort retention (share of each first-order week ordering N weeks later)", f"""
+            SELECT cohort_week, cohort_size, weeks_since, customers, retention FROM cohort_retention
+            WHERE weeks_since < {COHORT_WEEKS} ORDER BY cohort_week, weeks_since""",
+                 chart="heatmap", x="weeks_since", ys=["retention"]),
+        _section(reader, "categories", "Top categories by revenue", f"""
+            SELECT category_id, currency, sum(revenue_by_category_daily.units) AS units,
+                   sum(revenue_by_category_daily.revenue) AS revenue
+            FROM revenue_by_category_daily WHERE day >= {since}
+            GROUP BY category_id, currency ORDER BY revenue DESC LIMIT 15""", chart="barh", x="category_id",
+                 ys=["revenue"]),
+        _section(reader, "acquisition", "Customer value by acquisition channel", """
+            SELECT acquisition_channel, currency, customers, buyers, orders, revenue, revenue_per_customer
+            FROM value_by_acquisition_channel ORDER BY revenue DESC""", chart="barh", x="acquisition_channel",
+                 ys=["revenue_per_customer"], note="all time: acquisition is a customer's first touch"),
+        _section(reader, "sentiment", "Customer chat sentiment per day", f"""
+            SELECT day, sum(sentiment_daily.messages) AS messages, sum(sentiment_sum) / messages AS average_sentiment,
+                   sum(sentiment_daily.negative) AS negative, sum(sentiment_daily.positive) AS positive
+            FROM sentiment_daily WHERE day >= {since} GROUP BY day ORDER BY day""", chart="line", x="day",
+                 ys=["average_sentiment"]),
+        _section(reader, "dead_letters", "Dead letters by reason", f"""
+            SELECT reason, source_topic, sum(dead_letters_per_minute.dead_letters) AS dead_letters
+            FROM dead_letters_per_minute
+            WHERE {day_filter} GROUP BY reason, source_topic ORDER BY dead_letters DESC""", chart="barh",
+                 x="reason", ys=["dead_letters"]),
+    ]
+    return Report(datetime.now(UTC), reader.where, sections)
+
+
+def format_value(value: Any) -> str:
+    """A cell as text: thousands separators, 4 significant decimals for ratios, ISO dates."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 1 else f"{value:,.2f}"
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+def print_report(report: Report, console: Any, max_rows: int = 20) -> None:
+    """The report as rich tables (long sections show their last ``max_rows`` rows)."""
+    from rich.table import Table
+
+    console.print(f"[bold]journey report[/] from {report.source}, {report.generated_at:%Y-%m-%d %H:%M} UTC")
+    for section in report.sections:
+        first = section.key == "cohorts"  # the oldest cohorts have the longest history
+        rows = section.rows[:max_rows] if first else section.rows[-max_rows:]
+        shown = f" ({'first' if first else 'last'} {max_rows} of {len(section.rows)} rows)"
+        title = section.title + (shown if len(section.rows) > max_rows else "")
+        table = Table(*section.columns, title=title, title_justify="left", caption=section.note or None)
+        for row in rows:
+            table.add_row(*(format_value(v) for v in row))
+        if not section.rows:
+            table.add_row(*("-" for _ in section.columns))
+        console.print(table)
+
+
+def _figure(section: Section) -> Any | None:
+    """The matplotlib figure of a section, or None when it has no chart or no data."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if section.chart == "none" or not section.rows:
+        return None
+    col = {name: i for i, name in enumerate(section.columns)}
+    fig, ax = plt.subplots(figsize=(9, 4.2), dpi=100)
+    if section.chart == "line":
+        series: dict[str, list[tuple[Any, float]]] = {}
+        for row in section.rows:
+            label_suffix = f" {row[col['currency']]}" if "currency" in col else ""
+            for y in section.ys:
+                series.setdefault(y + label_suffix, []).append((row[col[section.x]], row[col[y]] or 0.0))
+        for label, points in series.items():
+            marker = "." if len(points) < 60 else None
+            ax.plot([p[0] for p in points], [p[1] for p in points], label=label, marker=marker)
+        ax.legend(loc="best")
+        fig.autofmt_xdate()
+    elif section.chart in ("bar", "barh"):
+        labels = [" ".join(str(row[col[c]]) for c in (section.x, "currency") if c in col) for row in section.rows]
+        values = [row[col[section.ys[0]]] or 0 for row in section.rows]
+        if section.chart == "bar":
+            ax.bar(labels, values, color="#3b6ea5")
+        else:
+            ax.barh(labels[::-1], values[::-1], color="#3b6ea5")
+        ax.set_xlabel(section.ys[0]) if section.chart == "barh" else ax.set_ylabel(section.ys[0])
+    elif section.chart == "heatmap":
+        cohorts = sorted({row[col["cohort_week"]] for row in section.rows})
+        grid = [[float("nan")] * COHORT_WEEKS for _ in cohorts]
+        for row in section.rows:
+            grid[cohorts.index(row[col["cohort_week"]])][row[col["weeks_since"]]] = row[col["retention"]]
+        image = ax.imshow(grid, aspect="auto", cmap="Blues", vmin=0, vmax=1)
+        ax.set_yticks(range(len(cohorts)), [str(c) for c in cohorts])
+        ax.set_xlabel("weeks since the first order")
+        fig.colorbar(image, ax=ax, label="retention")
+    ax.set_title(section.title)
+    fig.tight_layout()
+    return fig
+
+
+def write_charts(report: Report, out_dir: Path) -> tuple[list[Path], Path]:
+    """One PNG per charted section, and ``report.html`` with every table and chart inline (self-contained)."""
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pngs: list[Path] = []
+    parts = [f"<h1>journey report</h1><p>From {html.escape(report.source)}, generated "
+             f"{report.generated_at:%Y-%m-%d %H:%M} UTC.</p>"]
+    for section in report.sections:
+        parts.append(f"<h2>{html.escape(section.title)}</h2>")
+        fig = _figure(section)
+        if fig is not None:
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format="png")
+            plt.close(fig)
+            path = out_dir / f"{section.key}.png"
+            path.write_bytes(buffer.getvalue())
+            pngs.append(path)
+            parts.append(f'<img alt="{html.escape(section.title)}" '
+                         f'src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">')
+        parts.append(_html_table(section.columns, section.rows))
+        if section.note:
+            parts.append(f"<p class=note>{html.escape(section.note)}</p>")
+    page = out_dir / "report.html"
+    page.write_text("<!doctype html><html><head><meta charset=utf-8><title>journey report</title><style>"
+                    "body{font-family:sans-serif;margin:2em;max-width:1000px}table{border-collapse:collapse;"
+                    "margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}"
+                    "th{background:#eef}img{max-width:100%}.note{color:#666}</style></head><body>"
+                    + "\n".join(parts) + "</body></html>")
+    return pngs, page
+
+
+def _html_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(format_value(v))}</td>" for v in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"

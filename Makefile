@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench lint schemas clean install
+.PHONY: run test bench lint schemas clean install browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,14 @@ test: $(STAMP)
 ## Throughput and memory against baselines measured in the same run; writes BENCHMARKS.md.
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench.run
+
+## Headless Chromium for the dashboard test: Debian's package, installed when missing (as root, with apt).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium (the dashboard test opens the page in it)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium not found and cannot be installed here: the dashboard test will skip"; fi; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

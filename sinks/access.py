@@ -8,14 +8,16 @@ owns the database, opens it itself. A ClickHouse server is read directly. So ``j
 query``, the customer lookup and reports work the same while the pipeline runs and after
 it has stopped, and the caller never needs to know which process holds the database.
 
-Results travel as Arrow streams (``FORMAT ArrowStream``) on both paths, so a query gives
-the same Python values whether it ran in this process or in the owner.
+Results travel as Parquet on both paths (ClickHouse's Arrow output turns ``DateTime`` into
+plain integers; its Parquet output keeps them timestamps), so a query gives the same Python
+values whether it ran in this process or in the owner.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hmac
+import io
 import logging
 import os
 import secrets
@@ -29,6 +31,7 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.parquet as pq
 from clickhouse_connect.driver.client import Client
 
 from sinks.client import ClickHouseUnavailable, connect
@@ -45,13 +48,13 @@ class QueryFailed(RuntimeError):
 
 
 def _arrow(raw: bytes) -> pa.Table:
-    """The table of an ArrowStream body; statements without a result give an empty table."""
-    return pa.ipc.open_stream(raw).read_all() if raw else pa.table({})
+    """The table of a Parquet body; statements without a result give an empty table."""
+    return pq.read_table(io.BytesIO(raw)) if raw else pa.table({})
 
 
 def _execute(client: Client, sql: str, parameters: dict[str, Any] | None) -> bytes:
     try:
-        return client.raw_query(sql, parameters=parameters or None, fmt="ArrowStream")
+        return client.raw_query(sql, parameters=parameters or None, fmt="Parquet")
     except Exception as exc:  # the driver's errors carry ClickHouse's message
         raise QueryFailed(str(exc)) from None
 
@@ -60,7 +63,7 @@ class QueryServer:
     """Serves queries against this process's embedded database to other processes (loopback only).
 
     Each request is ``POST /query`` with ``{"sql": ..., "parameters": {...}}`` and the token
-    as a bearer credential; the answer is the result as an Arrow stream, or the error text
+    as a bearer credential; the answer is the result as Parquet, or the error text
     with status 400. Queries run on a client of their own (the owner's worker keeps its own).
     """
 
@@ -130,7 +133,7 @@ class QueryServer:
                 except (QueryFailed, orjson.JSONDecodeError, KeyError, TypeError) as exc:
                     self._reply(HTTPStatus.BAD_REQUEST, str(exc).encode(), "text/plain; charset=utf-8")
                     return
-                self._reply(HTTPStatus.OK, body, "application/vnd.apache.arrow.stream")
+                self._reply(HTTPStatus.OK, body, "application/vnd.apache.parquet")
 
         return Handler
 
@@ -189,14 +192,21 @@ def _owner(data_dir: Path) -> dict[str, Any] | None:
     return dict(info)
 
 
-def open_reader(dsn: str, data_dir: Path, username: str | None = None, password: str | None = None) -> Reader:
-    """A reader for ``dsn``: through the process that owns the embedded database, or directly."""
+def open_reader(dsn: str, data_dir: Path, username: str | None = None, password: str | None = None,
+                direct: bool = True) -> Reader:
+    """A reader for ``dsn``: through the process that owns the embedded database, or directly.
+
+    ``direct=False`` never opens the embedded database in this process (a process that starts
+    the sink itself must not take the database first): without an owner it raises.
+    """
     if not dsn.startswith("chdb://") or dsn == "chdb://memory":
         return Reader(f"ClickHouse at {dsn.split('@')[-1]}", client=connect(dsn, username, password))
     owner = _owner(data_dir)
     if owner is not None:
         return Reader(f"the embedded database, through the running sink (pid {owner['pid']})",
                       url=str(owner["url"]), token=str(owner["token"]))
+    if not direct:
+        raise ClickHouseUnavailable("the sink that owns the embedded database is not serving queries (yet)")
     try:
         return Reader("the embedded database", client=connect(dsn))
     except ClickHouseUnavailable as exc:

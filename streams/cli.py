@@ -235,6 +235,22 @@ def report(out: Annotated[Path | None, typer.Option(help="Directory for the PNG 
 
 
 @app.command()
+def dashboard(port: Annotated[int | None, typer.Option(help="Port on 127.0.0.1 (default: the dashboard_port "
+                                                          "setting; 0 picks a free one).")] = None) -> None:
+    """Serve the live dashboard over the configured ClickHouse until Ctrl-C (also while a pipeline runs)."""
+    from sinks.dashboard import DashboardServer
+    from sinks.query import reader
+
+    settings = _settings()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with DashboardServer(lambda: reader(settings), settings.dashboard_port if port is None else port) as board:
+        console.print(f"[bold]dashboard[/] {board.url}  (Ctrl-C stops it)")
+        with contextlib.suppress(KeyboardInterrupt):
+            stop.wait()
+
+
+@app.command()
 def customer(customer_id: Annotated[str, typer.Argument(help="The customer id.")],
              fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text") -> None:
     """One customer's profile: from the running pipeline if there is one, otherwise from ClickHouse."""

@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from sinks.client import DEAD_LETTER_TABLE, RAW_TABLES, apply_schema, connect
+from sinks.dashboard import DashboardServer
 from sinks.ingest import OUTPUT_TABLES
 from sinks.query import reader
 from streams.broker import kafka_bootstrap
@@ -74,6 +75,11 @@ def run_pipeline(settings: Settings, records: Iterable[SourceRecord], source_nam
         features = start_worker("features", ["features"], env, log_dir)
         workers: list[Worker] = [sink, features]
         stack.callback(_stop_all, workers)
+        if settings.dashboard:
+            board = stack.enter_context(DashboardServer(lambda: reader(settings, direct=False),
+                                                        settings.dashboard_port))
+            console.print(f"[bold]dashboard[/] {board.url} (while the run lasts; `journey dashboard` serves it "
+                          "afterwards)")
 
         producer = TrackingProducer(kafka)
         progress = GroupProgress(kafka, settings.group_id("sink"))

@@ -1,0 +1,146 @@
+"""The live dashboard: one local web page with the KPIs, the funnel, triggers and model metrics.
+
+``journey run`` serves it while events flow (``journey dashboard`` serves it on its own); the
+page asks ``/api/summary`` every couple of seconds, and the server answers from the same
+ClickHouse views the report and analysts use, read through :mod:`sinks.access`. While a
+pipeline runs, the embedded database is reached through its sink; the dashboard never opens
+it itself then (that would lock the sink out), and says so until the sink answers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from typing import Any
+
+import orjson
+
+from sinks.access import Reader
+from sinks.report import FUNNEL_STEPS
+
+log = logging.getLogger(__name__)
+
+#: Tables written by later stages: shown when they exist.
+OPTIONAL_TABLES = ("triggers", "messages", "model_metrics", "scores")
+
+
+def summary(reader: Reader) -> dict[str, Any]:
+    """Everything the page shows, as plain JSON-able data."""
+    _, existing = reader.rows("SELECT name FROM system.tables WHERE database = currentDatabase()")
+    tables = {name for (name,) in existing}
+
+    def rows(sql: str) -> list[dict[str, Any]]:
+        columns, values = reader.rows(sql)
+        return [dict(zip(columns, row, strict=True)) for row in values]
+
+    totals = rows("""
+        SELECT (SELECT sum(events) FROM events_per_minute) AS events,
+               (SELECT uniqExactMerge(visitors) FROM activity_per_minute_state) AS visitors,
+               (SELECT uniqExactMerge(buyers) FROM activity_per_minute_state) AS buyers,
+               (SELECT sum(orders_placed) FROM orders_per_minute) AS orders,
+               if(visitors > 0, buyers / visitors, NULL) AS conversion,
+               (SELECT sum(dead_letters) FROM dead_letters_per_minute) AS dead_letters,
+               (SELECT count() FROM customer_profiles FINAL) AS profiles,
+               (SELECT max(minute) FROM events_per_minute) AS latest_event_minute""")[0]
+    out: dict[str, Any] = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "source": reader.where,
+        "totals": totals,
+        "events_by_topic": rows("SELECT topic, sum(events) AS events FROM events_per_minute GROUP BY topic "
+                                "ORDER BY topic"),
+        "revenue": rows("SELECT currency, sum(orders_placed) AS orders, sum(orders_per_minute.revenue) AS revenue "
+                        "FROM orders_per_minute GROUP BY currency HAVING orders > 0 ORDER BY currency"),
+        "funnel": rows(f"SELECT step, uniqExactMerge(customers) AS customers FROM funnel_daily_state GROUP BY step "
+                       f"ORDER BY indexOf({list(FUNNEL_STEPS)}, step)"),
+        "daily": rows("""
+            SELECT day, visitors, buyers, orders FROM
+            (SELECT toDate(minute) AS day, uniqExactMerge(visitors) AS visitors, uniqExactMerge(buyers) AS buyers
+             FROM activity_per_minute_state GROUP BY day) AS a
+            LEFT JOIN (SELECT toDate(minute) AS day, sum(orders_placed) AS orders FROM orders_per_minute
+                       GROUP BY day) AS o USING day
+            ORDER BY day DESC LIMIT 14"""),
+        "dead_letters": rows("SELECT reason, sum(dead_letters_per_minute.dead_letters) AS dead_letters "
+                             "FROM dead_letters_per_minute GROUP BY reason ORDER BY dead_letters DESC"),
+        "available": {name: name in tables for name in OPTIONAL_TABLES},
+    }
+    if "triggers" in tables:
+        out["triggers"] = rows("SELECT * FROM triggers_by_type") if "triggers_by_type" in tables else rows(
+            "SELECT trigger_type, count() AS triggers FROM triggers GROUP BY trigger_type ORDER BY triggers DESC")
+    if "model_metrics" in tables:
+        out["model_metrics"] = rows("SELECT * FROM model_metrics ORDER BY model, labels DESC LIMIT 1 BY model")
+    return out
+
+
+class DashboardServer:
+    """Serves the page and its data on ``127.0.0.1:port`` (0: any free port) until closed."""
+
+    def __init__(self, open_reader: Callable[[], Reader], port: int = 0, host: str = "127.0.0.1") -> None:
+        self._open_reader = open_reader
+        self._page = resources.files("sinks").joinpath("dashboard.html").read_bytes()
+        self._server = ThreadingHTTPServer((host, port), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="dashboard", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    def start(self) -> DashboardServer:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> DashboardServer:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def data(self) -> tuple[HTTPStatus, dict[str, Any]]:
+        try:
+            reader = self._open_reader()
+        except Exception as exc:  # not reachable yet (the sink is starting) or gone: the page says so
+            return HTTPStatus.SERVICE_UNAVAILABLE, {"error": f"ClickHouse not reachable yet: {exc}"}
+        try:
+            return HTTPStatus.OK, summary(reader)
+        except Exception as exc:
+            return HTTPStatus.SERVICE_UNAVAILABLE, {"error": str(exc)}
+        finally:
+            with contextlib.suppress(Exception):
+                reader.close()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        dashboard = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                log.debug("dashboard: " + format, *args)
+
+            def _reply(self, status: HTTPStatus, body: bytes, content_type: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Cache-Control", "no-store")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                if self.path in ("/", "/index.html"):
+                    self._reply(HTTPStatus.OK, dashboard._page, "text/html; charset=utf-8")
+                elif self.path == "/api/summary":
+                    status, data = dashboard.data()
+                    self._reply(status, orjson.dumps(data, default=str), "application/json")
+                else:
+                    self._reply(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")
+
+        return Handler

@@ -1,0 +1,135 @@
+"""The live dashboard in headless Chromium: served by `journey run` while it works, and its numbers
+equal ClickHouse's afterwards (`journey dashboard`). Screenshots go to the test's temp directory."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+
+import orjson
+import pytest
+
+pytestmark = pytest.mark.integration
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--window-size=1280,1100"]
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        reason = "headless Chromium not installed (Debian package chromium; `make test` installs it as root)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return found
+
+
+class Values(HTMLParser):
+    """The page's numbers: cards (data-total) and table cells (data-row > data-col) with their data-value."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.totals: dict[str, str] = {}
+        self.cells: dict[tuple[str, str], str] = {}
+        self.status = ""
+        self._row = ""
+        self._in_status = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if "data-total" in a:
+            self.totals[str(a["data-total"])] = str(a.get("data-value"))
+        if "data-row" in a:
+            self._row = str(a["data-row"])
+        if "data-col" in a:
+            self.cells[(self._row, str(a["data-col"]))] = str(a.get("data-value"))
+        self._in_status = a.get("id") == "status"
+
+    def handle_data(self, data: str) -> None:
+        if self._in_status:
+            self.status += data
+
+
+def page(chromium: str, url: str, profile: Path, screenshot: Path) -> Values:
+    common = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--virtual-time-budget=6000"]
+    dom = subprocess.run([*common, "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    shot = subprocess.run([*common, f"--screenshot={screenshot}", url], capture_output=True, timeout=120)
+    assert shot.returncode == 0 and screenshot.read_bytes()[:4] == b"\x89PNG"
+    values = Values()
+    values.feed(dom.stdout)
+    return values
+
+
+def env_without_journey(**extra: str) -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("JOURNEY_")} | extra
+
+
+def started_url(process: subprocess.Popen[str], deadline: float) -> str:
+    assert process.stderr is not None
+    seen = ""
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        seen += line
+        found = re.search(r"dashboard\S*\s+(http://127\.0\.0\.1:\d+/)", line)
+        if found:
+            return found.group(1)
+        if not line and process.poll() is not None:
+            break
+    raise AssertionError(f"no dashboard URL printed:\n{seen[-3000:]}")
+
+
+def query(cwd: Path, sql: str) -> dict[str, object]:
+    result = subprocess.run([sys.executable, "-m", "streams.cli", "query", "--format", "json", sql], cwd=cwd,
+                            env=env_without_journey(), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return orjson.loads(result.stdout.splitlines()[0])
+
+
+def test_dashboard_live_during_the_run_then_exact(tmp_path: Path, chromium: str) -> None:
+    # A slow replay (event time sped up) so the page can be opened while events flow.
+    run = subprocess.Popen([sys.executable, "-m", "streams.cli", "run", "--customers", "150", "--days", "30",
+                            "--speedup", "200000"], cwd=tmp_path, env=env_without_journey(COLUMNS="200"),
+                           stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    try:
+        url = started_url(run, time.monotonic() + 120)
+        live = page(chromium, url, tmp_path / "chromium-live", tmp_path / "dashboard-live.png")
+        while int(live.totals.get("events") or 0) == 0 and run.poll() is None:  # nothing stored yet
+            assert live.totals or "waiting for data" in live.status, live.status  # the sink is starting
+            live = page(chromium, url, tmp_path / "chromium-live", tmp_path / "dashboard-live.png")
+        assert run.poll() is None, "the run ended before the dashboard could be seen live"
+        assert "through the running sink" in live.status, live.status
+        assert int(live.totals["events"]) > 0
+    finally:
+        assert run.wait(300) == 0
+    assert not (tmp_path / ".journey" / "clickhouse-owner.json").exists()
+
+    expected = query(tmp_path, """
+        SELECT (SELECT count() FROM clickstream_events) + (SELECT count() FROM order_events)
+             + (SELECT count() FROM chat_messages) + (SELECT count() FROM consent_events) AS events,
+               (SELECT uniqExact(customer_id) FROM clickstream_events) AS visitors,
+               (SELECT uniqExactIf(customer_id, type = 'order_placed') FROM order_events) AS buyers,
+               (SELECT countIf(type = 'order_placed') FROM order_events) AS orders,
+               (SELECT count() FROM customer_profiles FINAL) AS profiles,
+               (SELECT uniqExactIf(customer_id, type = 'add_to_cart') FROM clickstream_events) AS carters""")
+    board = subprocess.Popen([sys.executable, "-m", "streams.cli", "dashboard", "--port", "0"], cwd=tmp_path,
+                             env=env_without_journey(), stderr=subprocess.PIPE, text=True)
+    try:
+        url = started_url(board, time.monotonic() + 60)
+        after = page(chromium, url, tmp_path / "chromium-after", tmp_path / "dashboard.png")
+    finally:
+        board.terminate()
+        board.wait(30)
+    assert "the embedded database" in after.status
+    for key in ("events", "visitors", "buyers", "orders", "profiles"):
+        assert int(after.totals[key]) == expected[key], key
+    assert int(after.cells[("cart", "customers")]) == expected["carters"]
+    assert after.totals["dead_letters"] in ("0", "null")

@@ -112,6 +112,8 @@ def _typed(section: str, key: str, value: Any, default: Any) -> Any:
     expected = type(default)
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if expected is tuple and isinstance(value, list):
+        value = tuple(value)
     if type(value) is not expected:
         raise RulesError(f"[{section}] {key}: expected {expected.__name__}, got {type(value).__name__}")
     if expected is int and value < 0:  # counts and durations; thresholds are floats and may be negative
@@ -119,31 +121,44 @@ def _typed(section: str, key: str, value: Any, default: Any) -> Any:
     return value
 
 
+def merged(current: Any, body: Any, section: str) -> Any:
+    """Dataclass ``current`` with the keys of TOML table ``body`` replaced (known keys, same types only)."""
+    if not isinstance(body, dict):
+        raise RulesError(f"[{section}] must be a table")
+    known = {f.name for f in dataclasses.fields(current)}
+    changes = {}
+    for key, value in body.items():
+        if key not in known:
+            raise RulesError(f"[{section}] unknown parameter {key!r} (known: {', '.join(sorted(known))})")
+        changes[key] = _typed(section, key, value, getattr(current, key))
+    return dataclasses.replace(current, **changes)
+
+
+def sections_from_dict(defaults: Any, data: dict[str, Any]) -> Any:
+    """Config dataclass ``defaults`` (one dataclass field per TOML section) with the file's sections merged."""
+    names = {f.name for f in dataclasses.fields(defaults)}
+    sections = {}
+    for name, body in data.items():
+        if name not in names:
+            raise RulesError(f"unknown section [{name}] (known: {', '.join(sorted(names))})")
+        sections[name] = merged(getattr(defaults, name), body, name)
+    return dataclasses.replace(defaults, **sections)
+
+
+def read_toml(path: Path | None, package: str, default_name: str) -> dict[str, Any]:
+    """The parsed TOML of ``path``, or of the file shipped in ``package``."""
+    text = path.read_text() if path else resources.files(package).joinpath(default_name).read_text()
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RulesError(f"{path or default_name}: {exc}") from exc
+
+
 def rules_from_dict(data: dict[str, Any]) -> RulesConfig:
     """A config from parsed TOML: known sections and keys only, values of the default's type."""
-    defaults = RulesConfig()
-    sections: dict[str, Any] = {}
-    for name, body in data.items():
-        if name not in {f.name for f in dataclasses.fields(RulesConfig)}:
-            raise RulesError(f"unknown section [{name}]")
-        if not isinstance(body, dict):
-            raise RulesError(f"[{name}] must be a table")
-        current = getattr(defaults, name)
-        known = {f.name for f in dataclasses.fields(current)}
-        changes = {}
-        for key, value in body.items():
-            if key not in known:
-                raise RulesError(f"[{name}] unknown parameter {key!r} (known: {', '.join(sorted(known))})")
-            changes[key] = _typed(name, key, value, getattr(current, key))
-        sections[name] = dataclasses.replace(current, **changes)
-    return dataclasses.replace(defaults, **sections)
+    return sections_from_dict(RulesConfig(), data)
 
 
 def load_rules(path: Path | None = None) -> RulesConfig:
     """Rules from ``path``, or the shipped ``processors/triggers/rules.toml``."""
-    text = path.read_text() if path else resources.files("processors.triggers").joinpath("rules.toml").read_text()
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise RulesError(f"{path or 'rules.toml'}: {exc}") from exc
-    return rules_from_dict(data)
+    return rules_from_dict(read_toml(path, "processors.triggers", "rules.toml"))

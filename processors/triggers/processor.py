@@ -63,6 +63,7 @@ class TriggersProcessor:
         self.limits = limits or Limits()
         self.scorer = scorer
         self._by_topic: dict[str, list[Rule]] = {t: [r for r in self.rules if t in r.topics] for t in INPUT_TOPICS}
+        self._by_trigger: dict[str, Rule] = {r.name: r for r in self.rules}
         self._unhappy = self.config.unhappy_customer
         self.invalid = 0
         self.late = 0
@@ -152,7 +153,13 @@ class TriggersProcessor:
     # -- timers ---------------------------------------------------------------------------------
     def due(self, state: TriggerState, now_ms: int) -> list[Output]:
         """Fire the customer's timers whose deadline is before ``now_ms`` (watermark or live clock)."""
-        return self._records(state, [fire_timer(timer) for timer in matured(state.timers, now_ms)])
+        fired = []
+        for timer in matured(state.timers, now_ms):
+            rule = self._by_trigger.get(timer.trigger)
+            outcome = rule.on_timer(state, timer) if rule is not None else fire_timer(timer)
+            if outcome is not None:
+                fired.append(outcome)
+        return self._records(state, fired)
 
     def next_timer(self, state: TriggerState) -> int | None:
         """The earliest pending deadline (ms): call ``due`` once the host's clock is past it."""

@@ -31,6 +31,9 @@ class Rule(Protocol):
     def on_score(self, state: TriggerState, score: Any, previous_band: str | None) -> list[Fired]:
         """React to a new score (``schemas.outputs.Score``) given the model's previous band."""
 
+    def on_timer(self, state: TriggerState, timer: Timer) -> Fired | None:
+        """The trigger of one of the rule's matured timers (None: nothing to fire after all)."""
+
 
 class RuleBase:
     """Defaults: no state, no score reaction."""
@@ -47,6 +50,9 @@ class RuleBase:
 
     def on_score(self, state: TriggerState, score: Any, previous_band: str | None) -> list[Fired]:
         return []
+
+    def on_timer(self, state: TriggerState, timer: Timer) -> Fired | None:
+        return fire_timer(timer)
 
 
 def fire_timer(timer: Timer) -> Fired:

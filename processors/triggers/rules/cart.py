@@ -1,42 +1,39 @@
 """Cart abandoned: a cart with items and no further cart change, checkout or order for ``after_minutes``.
 
-Every cart change that leaves items in the cart (re)arms the timer from its own time; a
-change that empties the cart, a checkout or an order inside the period cancels it. The
-cart is the adds and removes after the latest order (an order at T empties everything up
-to T), applied in (time, event id) order with quantities floored at zero, as the
-``cart_*`` features count it.
+The cart is the adds and removes after the latest order (an order at T empties everything
+up to T), applied in (time, event id) order with quantities floored at zero, as the
+``cart_*`` features count it. Every cart change that leaves items in the cart starts a
+period; the period ends, and the trigger fires, at change + ``after_minutes`` unless a
+later cart change, a checkout or an order falls inside it (ends included).
+
+The pending cart timers are recomputed from the kept cart history on every cart, checkout
+or order event, so events arriving out of order within the allowed lateness give the
+same triggers as in order. Periods up to the last one fired are never re-armed.
 """
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from processors.features.base import Observed
 from processors.triggers.config import MINUTE_MS, CartAbandoned
 from processors.triggers.records import Fired
-from processors.triggers.rules.base import RuleBase
+from processors.triggers.rules.base import RuleBase, fire_timer
 from processors.triggers.state import TriggerState
-from processors.triggers.timers import Timer, arm, cancel, is_slot
+from processors.triggers.timers import Timer
 
 SLOT = "cart"
 MAX_LINES = 256
+MAX_GOALS = 64
 
 
 @dataclass(slots=True)
 class CartRuleState:
-    lines: list[tuple[int, str, str, int]] = field(default_factory=list)  # t, event id, product, quantity delta
-    last_order_ms: int | None = None
-
-
-def cart_at(lines: list[tuple[int, str, str, int]], upto: tuple[int, str]) -> dict[str, int]:
-    """product -> quantity after the lines up to (time, event id) ``upto``."""
-    cart: dict[str, int] = {}
-    for t, event_id, product, delta in sorted(lines):
-        if (t, event_id) > upto:
-            break
-        cart[product] = max(cart.get(product, 0) + delta, 0)
-    return {p: q for p, q in cart.items() if q > 0}
+    lines: list[tuple[int, str, str, int]] = field(default_factory=list)  # sorted (t, event id, product, delta)
+    goals: list[tuple[int, str, str]] = field(default_factory=list)  # sorted (t, event id, type): checkouts, orders
+    fired: tuple[int, int, str] | None = None  # (deadline, anchor time, anchor id) of the last period fired
 
 
 class CartAbandonedRule(RuleBase):
@@ -53,28 +50,54 @@ class CartAbandonedRule(RuleBase):
 
     def on_event(self, state: TriggerState, seen: Observed) -> list[Fired]:
         own: CartRuleState = state.rules[self.name]
-        kind, t = seen.type, seen.t_ms
+        kind = seen.type
         if kind in ("add_to_cart", "remove_from_cart"):
-            if own.last_order_ms is not None and t <= own.last_order_ms:
-                return []  # before the latest order: that order emptied it
             delta = seen.event.quantity if kind == "add_to_cart" else -seen.event.quantity
-            own.lines.append((t, seen.event_id, seen.event.product_id, delta))
-            if len(own.lines) > MAX_LINES:
-                own.lines = sorted(own.lines)[-MAX_LINES:]
-            cart = cart_at(own.lines, (t, seen.event_id))
-            if not cart:
-                cancel(state.timers, is_slot(SLOT), t)
-                return []
-            items = sum(cart.values())
-            arm(state.timers, Timer(
-                self.name, SLOT, t, seen.event_id, t + self.after_ms, tuple(sorted(cart)),
-                {"reason": f"cart with {items} item(s) untouched for {self.minutes} min, no checkout or order",
-                 "cart_items": items, "cart_products": len(cart)}))
-        elif kind == "checkout_started":
-            cancel(state.timers, is_slot(SLOT), t)
-        elif kind == "order_placed":
-            if own.last_order_ms is None or t > own.last_order_ms:
-                own.last_order_ms = t
-                own.lines = [line for line in own.lines if line[0] > t]
-            cancel(state.timers, is_slot(SLOT), t)
+            bisect.insort(own.lines, (seen.t_ms, seen.event_id, seen.event.product_id, delta))
+            del own.lines[:-MAX_LINES]
+        elif kind in ("checkout_started", "order_placed"):
+            bisect.insort(own.goals, (seen.t_ms, seen.event_id, kind))
+            del own.goals[:-MAX_GOALS]
+        else:
+            return []
+        self._rearm(state, own)
         return []
+
+    def on_timer(self, state: TriggerState, timer: Timer) -> Fired | None:
+        own: CartRuleState = state.rules[self.name]
+        mark = (timer.deadline_ms, timer.anchor_ms, timer.anchor_id)
+        if own.fired is None or mark > own.fired:
+            own.fired = mark
+        return fire_timer(timer)
+
+    def _rearm(self, state: TriggerState, own: CartRuleState) -> None:
+        """Replace the pending cart timers by those the cart history implies."""
+        timers = [t for t in state.timers if t.slot != SLOT]
+        orders = [g[0] for g in own.goals if g[2] == "order_placed"]
+        goal_times = [g[0] for g in own.goals]
+        cart: dict[str, int] = {}
+        next_order = 0
+        for index, (t, event_id, product, delta) in enumerate(own.lines):
+            while next_order < len(orders) and orders[next_order] < t:
+                cart.clear()  # an order empties the cart of everything up to it
+                next_order += 1
+            if next_order < len(orders) and orders[next_order] == t:
+                continue  # an order at the same time empties this line too
+            cart[product] = max(cart.get(product, 0) + delta, 0)
+            deadline = t + self.after_ms
+            if own.fired is not None and (deadline, t, event_id) <= own.fired:
+                continue
+            if index + 1 < len(own.lines) and own.lines[index + 1][0] <= deadline:
+                continue  # a later cart change inside the period starts the next one
+            first_goal = bisect.bisect_left(goal_times, t)
+            if first_goal < len(goal_times) and goal_times[first_goal] <= deadline:
+                continue  # a checkout or an order inside the period
+            items = {p: q for p, q in cart.items() if q > 0}
+            if items:
+                timers.append(Timer(self.name, SLOT, t, event_id, deadline, tuple(sorted(items)),
+                                    self._context(sum(items.values()), len(items))))
+        state.timers[:] = timers
+
+    def _context(self, items: int, products: int) -> dict[str, Any]:
+        return {"reason": f"cart with {items} item(s) untouched for {self.minutes} min, no checkout or order",
+                "cart_items": items, "cart_products": products}

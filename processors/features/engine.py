@@ -44,6 +44,7 @@ class CustomerState:
     late: int = 0
     features: dict[str, Any] = field(default_factory=dict)
     applied: dict[str, int] = field(default_factory=dict)  # topic -> offset of the last event applied (hosts)
+    prune_ids_at: int = 256  # size of recent_ids that triggers the next pruning (doubles: amortised O(1))
 
 
 def default_features(config: FeatureConfig, scorer: Scorer, negative_below: float) -> list[Feature]:
@@ -78,11 +79,12 @@ class FeatureEngine:
         state.recent_ids[seen.event_id] = (seen.t_ms, seen.topic)
         if newest is None or seen.t_ms > newest:
             state.newest[seen.topic] = seen.t_ms
-            if len(state.recent_ids) > 256:
+            if len(state.recent_ids) > state.prune_ids_at:
                 # An id older than its topic's lateness bound could only come back late: forget it.
                 newest_of = state.newest
                 state.recent_ids = {i: (t, topic) for i, (t, topic) in state.recent_ids.items()
                                     if t >= newest_of[topic] - lateness}
+                state.prune_ids_at = max(256, 2 * len(state.recent_ids))
         if seen.t_ms > state.as_of_ms:
             state.as_of_ms = seen.t_ms
         state.events += 1

@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The features benchmark's peer, Quix Streams, pins an older confluent-kafka: it gets its own virtualenv.
+QUIX_VENV  := .venv-quix
+QUIX_STAMP := $(QUIX_VENV)/.installed
 
 .PHONY: run test bench lint schemas clean install browser
 
@@ -19,14 +22,21 @@ run: $(STAMP)
 	$(BIN)/journey run
 
 ## Lint, then the whole test suite (unit, integration on the local broker and chDB).
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/ruff check .
 	@$(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$status
 
 ## Throughput and memory against baselines measured in the same run; writes BENCHMARKS.md.
-bench: $(STAMP)
+bench: $(STAMP) $(QUIX_STAMP)
 	$(BIN)/python -m tests.bench.run
+
+$(QUIX_STAMP):
+	$(PYTHON) -m venv $(QUIX_VENV)
+	$(QUIX_VENV)/bin/pip install --quiet --upgrade pip
+	$(QUIX_VENV)/bin/pip install --quiet quixstreams==3.28.1 'pydantic>=2.9,<3' 'pydantic-settings>=2.6,<3' \
+	  'orjson>=3.10' 'msgspec>=0.18'
+	touch $(QUIX_STAMP)
 
 ## Headless Chromium for the dashboard test: Debian's package, installed when missing (as root, with apt).
 browser:
@@ -43,4 +53,4 @@ schemas: $(STAMP)
 	$(BIN)/journey schemas export schemas/json
 
 clean:
-	rm -rf $(VENV) .journey .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(QUIX_VENV) .journey .pytest_cache build *.egg-info

@@ -8,15 +8,15 @@ agent rewrites every few thousand events) and ``BENCH_DATADIR``.
 from __future__ import annotations
 
 import os
-import time
-from pathlib import Path
 
 import faust
-import orjson
+
+from tests.bench.progress_file import Progress
+
+__all__ = ["TOPICS", "Progress", "make_app"]
 
 #: The input topics the workload fills.
 TOPICS = ("clickstream", "orders", "chat")
-PROGRESS_EVERY = 5_000
 
 
 def make_app() -> faust.App:
@@ -33,33 +33,3 @@ def make_app() -> faust.App:
         web_enabled=False,
         datadir=os.environ["BENCH_DATADIR"],
     )
-
-
-class Progress:
-    """Counts what the agent handled and rewrites a small JSON file now and then (atomically)."""
-
-    def __init__(self) -> None:
-        self.path = Path(os.environ["BENCH_PROGRESS"])
-        self.total = int(os.environ["BENCH_TOTAL"])
-        self.count = self.valid = self.invalid = 0
-        self.first_count = 0
-        self.first_time = 0.0
-        self._next = PROGRESS_EVERY
-
-    def add(self, valid: int, invalid: int) -> None:
-        self.count += valid + invalid
-        self.valid += valid
-        self.invalid += invalid
-        if not self.first_time:
-            self.first_time, self.first_count = time.time(), self.count
-            self._write()
-        if self.count >= self._next or self.count >= self.total:
-            self._next = self.count + PROGRESS_EVERY
-            self._write()
-
-    def _write(self) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_bytes(orjson.dumps({"count": self.count, "valid": self.valid, "invalid": self.invalid,
-                                      "first_count": self.first_count, "first_time": self.first_time,
-                                      "time": time.time()}))
-        tmp.replace(self.path)

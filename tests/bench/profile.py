@@ -1,4 +1,4 @@
-"""Summarising a py-spy raw (collapsed-stack) profile of the sink into where its time goes."""
+"""Summarising a py-spy raw (collapsed-stack) profile of a worker (the sink by default) into where its time goes."""
 
 from __future__ import annotations
 
@@ -57,8 +57,11 @@ def _parse(frame: str) -> tuple[str, str]:
     return match["func"], match["file"]
 
 
-def summarise(path: Path) -> Profile:
-    """Read ``py-spy record --threads --format raw`` output (one ``thread;frame;... count`` line per stack)."""
+def summarise(path: Path, buckets: tuple[tuple[str, tuple[str, ...]], ...] = BUCKETS) -> Profile:
+    """Read ``py-spy record --threads --format raw`` output (one ``thread;frame;... count`` line per stack).
+
+    ``buckets`` name the steps of the profiled process (the sink's by default).
+    """
     profile = Profile()
     for line in path.read_text(errors="replace").splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -82,7 +85,7 @@ def summarise(path: Path) -> Profile:
         for func, file in reversed(frames):
             if not _in_project(file):
                 continue
-            found = next((label for label, names in BUCKETS
+            found = next((label for label, names in buckets
                           if any(func == f or func.endswith("." + f) for f in names)), None)
             if found:
                 bucket = found

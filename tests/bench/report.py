@@ -78,6 +78,9 @@ class Results:
     profile: Profile | None = None
     checks: dict[str, list[str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    features_stats: dict[str, dict[str, int]] = field(default_factory=dict)
+    features_memory: dict[str, Any] | None = None
+    features_profile: Profile | None = None
 
     @property
     def data_ok(self) -> bool:
@@ -338,8 +341,9 @@ def findings(results: Results) -> list[str]:
     return out
 
 
-def markdown(results: Results) -> str:
-    """The whole BENCHMARKS.md."""
+def markdown(results: Results, sections: list[str] | None = None,
+             more_targets: list[tuple[str, str, str]] | None = None) -> str:
+    """The whole BENCHMARKS.md; ``sections`` (markdown lines) go before the findings, ``more_targets`` in the table."""
     w = results.workload
     mode = "quick run (--quick)" if results.quick else "full run"
     parts = [
@@ -394,7 +398,7 @@ def markdown(results: Results) -> str:
         "",
         "## Targets",
         "",
-        _md_table(["target", "measured", "result"], [list(t) for t in targets(results)]),
+        _md_table(["target", "measured", "result"], [list(t) for t in [*targets(results), *(more_targets or [])]]),
         "",
     ]
     if results.hotpath:
@@ -455,6 +459,7 @@ def markdown(results: Results) -> str:
     else:
         faust = ("the ~150 us per event that DESIGN.md measured for faust's stream machinery (the faust baselines "
                  "were skipped in this run)")
+    parts += sections or []
     parts += [
         "## How the hot path avoids faust's per-message machinery",
         "",

@@ -4,8 +4,9 @@ Stages, each in its own process: the sink's hot path in-process (validate / Arro
 split, and the 10k-row insert rate); produce with TrackingProducer; confluent-kafka
 consuming alone; the real ingestion sink (``python -m streams.cli sink``) over the backlog,
 its tables then counted in chDB; the same under py-spy; naive faust (one event at a time,
-contract validation, a table); faust's ceiling (``take()`` batches, decode only); and a
-live run with producer and sink together. Writes BENCHMARKS.md. Exits 1 if any stage lost
+contract validation, a table); faust's ceiling (``take()`` batches, decode only); the
+features stage against faust and Quix Streams on the same job (``tests/bench/features.py``);
+and a live run with producer and sink together. Writes BENCHMARKS.md. Exits 1 if any stage lost
 or duplicated data, 2 if a stage failed or timed out; a missed speed target is only reported.
 """
 
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,7 +29,7 @@ import orjson
 from streams.broker import EmbeddedBroker
 from streams.progress import GroupProgress
 from streams.topics import ensure_topics, topic_specs
-from tests.bench import report
+from tests.bench import features, features_report, report
 from tests.bench.procs import PYTHON, ROOT, BenchError, Child, ProcSample, sample, system_busy, wait_until
 from tests.bench.profile import summarise
 from tests.bench.workload import CUSTOMERS, DEFAULT_EVENTS, DEFAULT_SEED, QUICK_EVENTS, Workload, generate, save
@@ -41,6 +43,24 @@ CALM = 0.3  # cores used by other processes under which the machine counts as ca
 MIN_EVENTS = 40_000  # fewer leave too few sink commits to measure between
 
 Offsets = dict[tuple[str, int], int]
+
+
+@dataclass
+class BacklogRun:
+    """A worker's pass over the backlog: when its group first and last committed, and what it used."""
+
+    worker: Child
+    t0: float
+    done0: int
+    t_end: float
+    total: int
+    sampled: ProcSample
+    cpu0: float
+    broker_seconds: float
+    busy: float
+
+    def steady_rate(self) -> float:
+        return (self.total - self.done0) / max(self.t_end - self.t0, 1e-9)
 
 
 def say(stage: str, message: str) -> None:
@@ -194,69 +214,84 @@ class Bench:
                 "JOURNEY_GROUP_PREFIX": prefix, "JOURNEY_SETTINGS": str(data / "absent.toml"),
                 "JOURNEY_TOPIC_PARTITIONS": str(PARTITIONS)}, dsn
 
-    def sink_backlog(self, stage: str, broker: EmbeddedBroker, ends: Offsets, profile: bool = False) -> None:
-        """The real sink over the pre-produced backlog; optionally with py-spy attached after the join."""
-        bootstrap = broker.bootstrap
-        kafka = {"bootstrap.servers": bootstrap}
-        prefix = f"bench-{stage}"
-        env, dsn = self._sink_env(stage, bootstrap, prefix)
-        progress = GroupProgress(kafka, f"{prefix}-sink")
+    def backlog_worker(self, stage: str, args: list[str], env: dict[str, str], group: str, broker: EmbeddedBroker,
+                       ends: Offsets, spy_out: Path | None = None) -> BacklogRun:
+        """Run a worker over the pre-produced backlog until its group has committed all of ``ends``.
+
+        Measured from the group's first commit (after start and join); with ``spy_out``, py-spy
+        is attached to the worker from then on. The worker is stopped with SIGTERM at the end.
+        """
+        progress = GroupProgress({"bootstrap.servers": broker.bootstrap}, group)
         total = sum(ends.values())
         spy: Child | None = None
-        spy_out = self.tmp / f"{stage}.pyspy.txt"
-        sink = self.child(stage, [PYTHON, "-m", "streams.cli", "sink"], env)
-        say(stage, f"started `python -m streams.cli sink` (pid {sink.pid}), waiting for its group to commit")
+        worker = self.child(stage, args, env)
+        say(stage, f"started `python -m {' '.join(args[2:])}` (pid {worker.pid}), waiting for its group to commit")
         try:
             def committed() -> int:
                 found = progress.committed(list(ends), timeout=10)
                 return sum(min(found.get(tp, 0), end) for tp, end in ends.items())
 
             def first_commit() -> tuple[float, int] | None:
-                sink.check_alive()
+                worker.check_alive()
                 done = committed()
                 return (time.time(), done) if done > 0 else None
 
-            t0, done0 = wait_until(stage, "the sink's first commit (group join)", first_commit, JOIN_TIMEOUT, POLL)
-            cpu0 = (sink.sample() or ProcSample(0.0, 0.0)).cpu_seconds
+            t0, done0 = wait_until(stage, "the worker's first commit (group join)", first_commit, JOIN_TIMEOUT, POLL)
+            cpu0 = (worker.sample() or ProcSample(0.0, 0.0)).cpu_seconds
             broker0, busy0 = broker_cpu(broker), others_busy()
-            if profile:
+            if spy_out is not None:
                 spy = self.child(f"{stage}-pyspy", [str(Path(PYTHON).parent / "py-spy"), "record", "--pid",
-                                                    str(sink.pid), "--idle", "--threads", "--function",
+                                                    str(worker.pid), "--idle", "--threads", "--function",
                                                     "--format", "raw", "--rate", "100", "-o", str(spy_out)])
-            say(stage, f"joined after {t0 - sink.started:.1f}s; {done0:,} committed")
-            t_end = self._follow(stage, sink, committed, total)
-            sampled = sink.sample()
+            say(stage, f"joined after {t0 - worker.started:.1f}s; {done0:,} committed")
+            t_end = self._follow(stage, worker, committed, total)
+            sampled = worker.sample()
             broker_seconds, busy = broker_cpu(broker) - broker0, others_busy() - busy0
             if spy is not None:
                 busy -= (spy.sample() or ProcSample(0.0, 0.0)).cpu_seconds
                 spy.stop(signal.SIGINT, 30)
-            code = sink.stop(signal.SIGTERM, 60)
+            code = worker.stop(signal.SIGTERM, 60)
             if code not in (0, -signal.SIGTERM):
-                self.results.notes.append(f"{stage}: the sink exited with code {code} after SIGTERM")
+                self.results.notes.append(f"{stage}: the worker exited with code {code} after SIGTERM")
         finally:
             progress.close()
-        seconds = t_end - t0
         assert sampled is not None
+        run = BacklogRun(worker, t0, done0, t_end, total, sampled, cpu0, broker_seconds, busy)
+        say(stage, f"all {total:,} committed: {run.steady_rate():,.0f} events/s steady, "
+                   f"{total / (t_end - worker.started):,.0f} events/s including start and join; "
+                   f"peak RSS {sampled.peak_rss_mb:.0f} MB")
+        return run
+
+    def backlog_rate(self, key: str, label: str, processes: str, run: BacklogRun) -> report.Rate:
+        """Record a backlog run's steady rate under ``key`` (and its sustained rate, see ``_tail_note``)."""
+        seconds = run.t_end - run.t0
+        cpu = run.sampled.cpu_seconds - run.cpu0
+        self.results.rates[key] = report.Rate(
+            label, run.total - run.done0, seconds, processes, run.sampled.peak_rss_mb, cpu,
+            broker_cpu_seconds=run.broker_seconds, other_cores=other_load(run.busy, cpu + run.broker_seconds, seconds))
+        self._tail_note(key, run.t0, run.done0, run.total)
+        return self.results.rates[key]
+
+    def sink_backlog(self, stage: str, broker: EmbeddedBroker, ends: Offsets, profile: bool = False) -> None:
+        """The real sink over the pre-produced backlog; optionally with py-spy attached after the join."""
+        prefix = f"bench-{stage}"
+        env, dsn = self._sink_env(stage, broker.bootstrap, prefix)
+        spy_out = self.tmp / f"{stage}.pyspy.txt"
+        run = self.backlog_worker(stage, [PYTHON, "-m", "streams.cli", "sink"], env, f"{prefix}-sink", broker, ends,
+                                  spy_out if profile else None)
         label = "sink under py-spy, backlog (steady)" if profile else "sink `journey sink`, backlog (steady)"
-        self.results.rates["profiled" if profile else "sink"] = report.Rate(
-            label, total - done0, seconds, "1 (sink)", sampled.peak_rss_mb, sampled.cpu_seconds - cpu0,
-            broker_cpu_seconds=broker_seconds,
-            other_cores=other_load(busy, sampled.cpu_seconds - cpu0 + broker_seconds, seconds))
+        self.backlog_rate("profiled" if profile else "sink", label, "1 (sink)", run)
         if not profile:
             self.results.rates["sink_whole"] = report.Rate(
-                "sink, backlog, whole (start + join + ingest)", total, t_end - sink.started, "1 (sink)",
-                sampled.peak_rss_mb, sampled.cpu_seconds)
-        say(stage, f"all {total:,} committed: {(total - done0) / seconds:,.0f} events/s steady, "
-                   f"{total / (t_end - sink.started):,.0f} events/s including start and join; "
-                   f"peak RSS {sampled.peak_rss_mb:.0f} MB")
-        self._tail_note("profiled" if profile else "sink", t0, done0, total)
+                "sink, backlog, whole (start + join + ingest)", run.total, run.t_end - run.worker.started, "1 (sink)",
+                run.sampled.peak_rss_mb, run.sampled.cpu_seconds)
         self.verify(stage, dsn)
         if profile and spy_out.exists():
             self.results.profile = summarise(spy_out)
             top = self.results.profile.buckets.most_common(4)
             say(stage, "py-spy: " + ", ".join(f"{k} {self.results.profile.share(n):.0f}%" for k, n in top))
         elif profile:
-            self.results.notes.append(f"py-spy wrote no profile; see {spy.log_path if spy else '-'}")
+            self.results.notes.append(f"py-spy wrote no profile; see {self.tmp / (stage + '-pyspy.log')}")
 
     def _tail_note(self, key: str, t0: float, done0: int, total: int) -> None:
         """Record the sustained rate: up to the last commit before the final one.
@@ -331,14 +366,28 @@ class Bench:
 
     def faust(self, stage: str, module: str, broker: EmbeddedBroker) -> None:
         """A faust baseline worker over the backlog, measured by the agent's own progress file."""
-        bootstrap = broker.bootstrap
         w = self.w
+        label = ("naive faust: per event, contract + Table" if stage == "naive"
+                 else "faust ceiling: take(2000), decode only")
+        expected_invalid = w.total_invalid if stage == "naive" else w.invalid_kinds["malformed_json"]
+        self.progress_stage(stage, [PYTHON, "-m", module, "worker", "-l", "info"], {}, label, "1 (faust worker)",
+                            broker, expected_invalid)
+
+    def progress_stage(self, stage: str, args: list[str], env: dict[str, str], label: str, processes: str,
+                       broker: EmbeddedBroker, expected_invalid: int | None = None, limit: int | None = None) -> None:
+        """A baseline worker over the backlog, timed by the progress file it rewrites (``progress_file``).
+
+        ``limit``: stop once that many records are handled (a slow baseline's steady rate over a prefix).
+        """
+        w = self.w
+        total = min(limit or w.total, w.total)
         progress_file = self.tmp / f"{stage}.progress.json"
-        env = {"BENCH_BOOTSTRAP": bootstrap, "BENCH_APP_ID": f"bench-{stage}", "BENCH_TOTAL": str(w.total),
+        env = {"BENCH_BOOTSTRAP": broker.bootstrap, "BENCH_APP_ID": f"bench-{stage}", "BENCH_TOTAL": str(w.total),
                "BENCH_PROGRESS": str(progress_file), "BENCH_DATADIR": str(self.tmp / f"{stage}-data"),
-               "PYTHONPATH": str(ROOT)}
-        worker = self.child(stage, [PYTHON, "-m", module, "worker", "-l", "info"], env)
-        say(stage, f"started faust worker `{module}` (pid {worker.pid})")
+               "PYTHONPATH": str(ROOT), **env}
+        worker = self.child(stage, args, env)
+        say(stage, f"started `{' '.join(Path(a).name if i == 0 else a for i, a in enumerate(args))}` "
+                   f"(pid {worker.pid})")
 
         def read() -> dict[str, float] | None:
             worker.check_alive()
@@ -347,7 +396,7 @@ class Bench:
             except (OSError, orjson.JSONDecodeError):
                 return None
 
-        first = wait_until(stage, "the agent's first event (faust start + group join)", read, JOIN_TIMEOUT, 0.2)
+        first = wait_until(stage, "the agent's first event (start + group join)", read, JOIN_TIMEOUT, 0.2)
         cpu0 = (worker.sample() or ProcSample(0.0, 0.0)).cpu_seconds
         broker0, busy0, wall0 = broker_cpu(broker), others_busy(), time.monotonic()
         say(stage, f"first event after {first['first_time'] - worker.started:.1f}s")
@@ -355,19 +404,20 @@ class Bench:
         while True:
             state = read() or first
             now = time.monotonic()
-            if state["count"] >= w.total:
+            if state["count"] >= total:
                 break
             if state["count"] != last_count:
                 last_count, last_change = state["count"], now
             elif now - last_change > STALL_TIMEOUT:
-                raise BenchError(f"{stage}: no progress for {STALL_TIMEOUT:.0f}s at {state['count']:,}/{w.total:,}"
+                raise BenchError(f"{stage}: no progress for {STALL_TIMEOUT:.0f}s at {state['count']:,}/{total:,}"
                                  f"\n{worker.tail()}")
             if now - last_print >= PRINT_EVERY * 2.5:
                 last_print = now
                 rate = (state["count"] - state["first_count"]) / max(state["time"] - state["first_time"], 1e-9)
-                say(stage, f"handled {int(state['count']):,}/{w.total:,} ({rate:,.0f} events/s so far)")
+                say(stage, f"handled {int(state['count']):,}/{total:,} ({rate:,.0f} events/s so far)")
             time.sleep(0.2)
-        time.sleep(0.5)  # anything beyond the total would be a redelivery
+        if total == w.total:
+            time.sleep(0.5)  # anything beyond the total would be a redelivery
         state = read() or state
         sampled = worker.sample()
         cpu = sampled.cpu_seconds if sampled else None
@@ -376,19 +426,18 @@ class Bench:
         worker.stop(signal.SIGTERM, 20)
         events = int(state["count"] - state["first_count"])
         seconds = state["time"] - state["first_time"]
-        label = ("naive faust: per event, contract + Table" if stage == "naive"
-                 else "faust ceiling: take(2000), decode only")
-        self.results.rates[stage] = report.Rate(label, events, seconds, "1 (faust worker)",
+        self.results.rates[stage] = report.Rate(label, events, seconds, processes,
                                                 sampled.peak_rss_mb if sampled else None,
                                                 cpu - cpu0 if cpu is not None else None,
                                                 broker_cpu_seconds=broker_seconds,
                                                 other_cores=other_load(busy, (cpu or 0.0) - cpu0 + broker_seconds,
                                                                        wall))
-        expected_invalid = w.total_invalid if stage == "naive" else w.invalid_kinds["malformed_json"]
         problems = []
-        if state["count"] != w.total:
+        if total == w.total and state["count"] != w.total:
             problems.append(f"handled {int(state['count']):,} records, expected {w.total:,}")
-        if state["invalid"] != expected_invalid:
+        if total < w.total and state["count"] < total:
+            problems.append(f"handled {int(state['count']):,} records, expected at least {total:,}")
+        if expected_invalid is not None and state["invalid"] != expected_invalid:
             problems.append(f"{int(state['invalid']):,} invalid, expected {expected_invalid:,}")
         self.check(stage, problems)
         say(stage, f"{events:,} events in {seconds:.2f}s = {events / seconds:,.0f} events/s")
@@ -458,6 +507,13 @@ class Bench:
             say("bench", f"WARNING: other processes already use {idle_load:.2f} cores: numbers will be noisy")
         began = time.monotonic()
         self.build_workload()
+        if self.args.only_features:
+            broker = self.broker("broker")
+            _, ends = self.finish_produce("produce", *self.produce("produce", broker.bootstrap, wait=False), broker)
+            features.run(self, broker, ends)
+            broker.stop()
+            say("bench", f"done in {time.monotonic() - began:.0f}s")
+            return 0
         self.hotpath()
         broker = self.broker("broker")
         _, ends = self.finish_produce("produce", *self.produce("produce", broker.bootstrap, wait=False), broker)
@@ -471,6 +527,8 @@ class Bench:
         if self.args.faust:
             self.faust("naive", "tests.bench.faust_naive", broker)
             self.faust("ceiling", "tests.bench.faust_ceiling", broker)
+        if self.args.features:
+            features.run(self, broker, ends)
         broker.stop()
         self.live()
         say("bench", f"done in {time.monotonic() - began:.0f}s")
@@ -500,7 +558,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md", help="where to write the report")
     parser.add_argument("--no-faust", dest="faust", action="store_false", help="skip the faust baselines")
-    parser.add_argument("--no-profile", dest="profile", action="store_false", help="skip the py-spy pass")
+    parser.add_argument("--no-profile", dest="profile", action="store_false", help="skip the py-spy passes")
+    parser.add_argument("--no-features", dest="features", action="store_false",
+                        help="skip the features stage (ours, faust, Quix Streams, memory)")
+    parser.add_argument("--only-features", action="store_true", help="only the features stage (and the produce it "
+                        "reads from)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, databases)")
     parser.add_argument("--wait-calm", type=float, default=0.0, metavar="SECONDS",
                         help=f"wait up to this long for other processes to use under {CALM} cores first")
@@ -531,11 +593,15 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(report.text_table(results))
     print()
-    for target, measured, verdict in report.targets(results):
+    if features_report.text(results):
+        print(features_report.text(results))
+        print()
+    more_targets = features_report.targets(results) if args.features else []
+    for target, measured, verdict in [*report.targets(results), *more_targets]:
         print(f"{verdict:<5} {target}: {measured}")
     for line in report.findings(results):
         print(f"  - {line}")
-    args.output.write_text(report.markdown(results))
+    args.output.write_text(report.markdown(results, features_report.markdown(results), more_targets))
     print(f"\nwrote {args.output}")
     if not results.data_ok:
         bad = [stage for stage, problems in results.checks.items() if problems]

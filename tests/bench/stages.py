@@ -1,4 +1,4 @@
-"""Stage processes the harness starts: ``produce``, ``consume``, ``hotpath`` and ``count``.
+"""Stage processes the harness starts: ``produce``, ``consume``, ``hotpath``, ``count``, ``features-memory``.
 
 Each reads the saved workload, does one job, and writes its measurements as JSON.
 Run as ``python -m tests.bench.stages STAGE ...`` (the harness does this).
@@ -220,6 +220,48 @@ def count(dsn: str, out: Path) -> None:
                                                     "by_topic": by_topic}, "rollup_events": int(rollup or 0)})
 
 
+def _rss_mb() -> float:
+    status = Path("/proc/self/status").read_text()
+    return next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")) / 1024
+
+
+def features_memory(customers: int, events: int, out: Path) -> None:
+    """Hold the profiles of ``customers`` in one process: resident memory and pickled state per customer.
+
+    Also times the features processor alone (no Kafka): the domain logic's own cost per event.
+    """
+    import pickle
+
+    from processors.features.build import build_features
+    from tests.bench.workload import generate
+
+    work = generate(events, seed=11, customers=customers, invalid_ratio=0.0)
+    processor = build_features()
+    new_state, process = processor.new_state, processor.process
+    gc.collect()
+    rss0 = _rss_mb()
+    states: dict[bytes, Any] = {}
+    started = time.perf_counter()
+    for topic, key, value in work.records:
+        state = states.get(key)
+        if state is None:
+            state = states[key] = new_state(key.decode())
+        process(state, topic, value, key)
+    process_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    profiles = sum(len(v) for state in states.values() for _, _, v in processor.emit(state.customer_id, state))
+    emit_seconds = time.perf_counter() - started
+    gc.collect()
+    rss1 = _rss_mb()
+    pickled = sum(len(pickle.dumps(state, pickle.HIGHEST_PROTOCOL)) for state in states.values())
+    held = len(states)
+    distinct = len({key for _, key, _ in work.records})
+    _write(out, {"customers": held, "distinct_customers": distinct, "events": len(work.records), "rss_mb": rss1 - rss0,
+                 "mb_per_100k": (rss1 - rss0) * 100_000 / max(held, 1), "pickled_bytes": pickled / max(held, 1),
+                 "profile_bytes": profiles / max(held, 1), "process_us": 1e6 * process_seconds / len(work.records),
+                 "emit_us": 1e6 * emit_seconds / max(held, 1), "invalid": processor.invalid})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.bench.stages")
     sub = parser.add_subparsers(dest="stage", required=True)
@@ -238,8 +280,14 @@ def main() -> None:
     c = sub.add_parser("count")
     c.add_argument("--dsn", required=True)
     c.add_argument("--out", type=Path, required=True)
+    m = sub.add_parser("features-memory")
+    m.add_argument("--customers", type=int, required=True)
+    m.add_argument("--events", type=int, required=True)
+    m.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    if args.stage == "produce":
+    if args.stage == "features-memory":
+        features_memory(args.customers, args.events, args.out)
+    elif args.stage == "produce":
         produce(args.workload, args.bootstrap, args.out)
     elif args.stage == "consume":
         consume(args.bootstrap, args.produced, args.out)

@@ -30,8 +30,8 @@ class CheckoutAbandonedRule(RuleBase):
 
     def __init__(self, config: CheckoutAbandoned) -> None:
         self.enabled = config.enabled
-        self.after_ms = config.after_minutes * MINUTE_MS
-        self.minutes = config.after_minutes
+        self.after_ms = round(config.after_minutes * MINUTE_MS)
+        self.minutes = f"{config.after_minutes:g}"
 
     def init(self) -> CheckoutRuleState:
         return CheckoutRuleState()

@@ -28,12 +28,12 @@ class WinBackRule(RuleBase):
         self.days = config.after_days
 
     def on_event(self, state: TriggerState, seen: Observed) -> list[Fired]:
-        if not state.has_ordered():
-            return []
         t = seen.t_ms
+        if not state.has_ordered(t):
+            return []
         last_order = state.history.last_order_ms
         context = {"reason": f"a buyer with no activity for {self.days} day(s)", "inactive_days": self.days,
-                   "orders_total": max(state.history.orders_placed, int(state.profile.get("orders_total") or 0))}
+                   "orders_total": max(state.history.orders_placed, state.profile_orders(t))}
         if last_order is not None:
             context["days_since_last_order"] = round((t + self.after_ms - last_order) / DAY_MS, 2)
         arm(state.timers, Timer(self.name, SLOT, t, seen.event_id, t + self.after_ms, (), context))

@@ -294,6 +294,22 @@ def _readable(name: str, value: object) -> str:
     return str(value)
 
 
+@app.command("recommend-eval")
+def recommend_eval(replay: Annotated[str | None, typer.Option(
+        "--replay", help="KIND:PATH of the history (default: taobao: the shared Taobao sample).")] = None,
+                   k: Annotated[int, typer.Option("--k", min=1, help="Recommendations per buyer.")] = 10) -> None:
+    """Hit rate at K of the co-view/co-buy recommender against most-popular (each buyer's last purchase hidden)."""
+    from processors.messages.evaluate_recs import DEFAULT_SAMPLE, evaluate, interactions, table
+
+    source = replay or f"taobao:{DEFAULT_SAMPLE}"
+    try:
+        events = interactions(source)
+    except (ValueError, FileNotFoundError) as exc:
+        console.print(f"[red]cannot read {source}:[/] {exc}")
+        raise typer.Exit(2) from None
+    sys.stdout.write(table(evaluate(events, k=k), source, k) + "\n")
+
+
 @schemas_app.command("export")
 def schemas_export(directory: Annotated[Path, typer.Argument(help="Where to write the JSON Schema files.")]) -> None:
     """Write the JSON Schema of every topic's contract to DIRECTORY."""

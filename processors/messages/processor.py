@@ -78,6 +78,9 @@ class MessagesProcessor:
                                for _, w in self.config.caps_of(channel) or [(0, 0)])
         self.invalid = 0
         self.outcomes: Counter[tuple[str, str]] = Counter()
+        #: For a host's event-time watermark: the input topics, and the event time of the record just processed.
+        self.clock_topics = frozenset(INPUT_TOPICS)
+        self.last_event_ms: int | None = None
 
     def new_state(self, key: str) -> MessageState:
         return MessageState(key)
@@ -85,13 +88,16 @@ class MessagesProcessor:
     # -- records in -----------------------------------------------------------------------------
     def process(self, state: MessageState, topic: str, value: bytes | None, key: bytes | None) -> list[Output]:
         """Apply one record; return decisions and messages made now (held ones leave through ``due``)."""
+        self.last_event_ms = None
         if topic in INPUT_TOPICS:
             try:
                 event = validate(topic, value, key, self.limits)
             except Rejected:
                 self.invalid += 1
                 return []
-            return self._event(state, Observed.of(topic, event))
+            seen = Observed.of(topic, event)
+            self.last_event_ms = seen.t_ms
+            return self._event(state, seen)
         try:
             if topic == TRIGGERS_TOPIC:
                 record: Any = _TRIGGER.validate_json(value or b"")

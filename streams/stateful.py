@@ -17,7 +17,9 @@ Timers (optional): a processor with ``due(state, now_ms)`` and ``next_timer(stat
 called for every key whose next timer has passed the host's clock, after each batch. The
 clock is the event-time watermark: the lowest newest event time (``processor.last_event_ms``
 after each record) over the assigned partitions of the input topics, skipping partitions at
-their end, so a timer fires only when every partition has passed its deadline. Once the
+no record at all at their end (empty topics), so a timer fires only when every partition
+has passed its deadline. When every input has been at its end for ``idle_seconds``, the
+clock is the newest event time of all. Once the
 records are live (an event time within ``live_lag_seconds`` of the wall clock when it
 arrived), the clock is also at least ``processor.live_clock(wall ms)``, so a timer fires
 even if no further event ever arrives; a replay of old history stays on event time.
@@ -99,7 +101,8 @@ class StatefulWorker(BatchWorker, Generic[S]):
 
     def __init__(self, kafka_config: dict[str, str], group_id: str, topics: list[str], changelog: str,
                  processor: Processor[S], batch_rows: int = 10_000, flush_seconds: float = 1.0,
-                 consumer_overrides: dict[str, Any] | None = None, live_lag_seconds: float = 3600.0) -> None:
+                 consumer_overrides: dict[str, Any] | None = None, live_lag_seconds: float = 3600.0,
+                 idle_seconds: float = 2.0) -> None:
         self._timed = callable(getattr(processor, "due", None)) and callable(getattr(processor, "next_timer", None))
         overrides = {"enable.partition.eof": True} if self._timed else {}  # an input at its end does not hold timers
         super().__init__(consumer_config(kafka_config, group_id, **overrides, **(consumer_overrides or {})), topics,
@@ -121,7 +124,8 @@ class StatefulWorker(BatchWorker, Generic[S]):
         self._timers: dict[int, TimerQueue] = {}
         self._clock_parts: set[tuple[str, int]] = set()  # assigned input partitions the watermark waits for
         self._newest: dict[tuple[str, int], int] = {}  # their newest event time (ms)
-        self._at_end: set[tuple[str, int]] = set()
+        self._at_end: dict[tuple[str, int], float] = {}  # input partition -> when it reported its end (monotonic)
+        self._idle_seconds = idle_seconds
         self._live_lag_ms = round(live_lag_seconds * 1000)
         self.live = False
         self.watermark_ms: int | None = None
@@ -150,7 +154,7 @@ class StatefulWorker(BatchWorker, Generic[S]):
             part = (tp.topic, tp.partition)
             self._clock_parts.discard(part)
             self._newest.pop(part, None)
-            self._at_end.discard(part)
+            self._at_end.pop(part, None)
 
     @property
     def clock_topics(self) -> frozenset[str]:
@@ -210,7 +214,7 @@ class StatefulWorker(BatchWorker, Generic[S]):
                 if msg.error().code() != KafkaError._PARTITION_EOF:
                     log.warning("consumer error: %s", msg.error().str())
                 elif timed:
-                    self._at_end.add((msg.topic(), msg.partition()))
+                    self._at_end.setdefault((msg.topic(), msg.partition()), time.monotonic())
                 continue
             topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
             self._positions[(topic, partition)] = offset + 1
@@ -236,7 +240,7 @@ class StatefulWorker(BatchWorker, Generic[S]):
 
     def _observe(self, topic: str, partition: int, event_ms: int | None) -> None:
         part = (topic, partition)
-        self._at_end.discard(part)
+        self._at_end.pop(part, None)
         if event_ms is None or part not in self._clock_parts:
             return
         if event_ms > self._newest.get(part, event_ms - 1):
@@ -247,13 +251,18 @@ class StatefulWorker(BatchWorker, Generic[S]):
 
     def clock(self) -> int | None:
         """The timers' clock: the event-time watermark, and when live at least the processor's live clock."""
-        waiting = [self._newest.get(part) for part in self._clock_parts if part not in self._at_end]
-        if any(t is None for t in waiting):
-            watermark = None  # an input partition has said nothing yet: it may still hold earlier events
-        elif waiting:
-            watermark = min(waiting)  # type: ignore[type-var]
+        parts = self._clock_parts
+        at_end = self._at_end
+        if parts and len(at_end) >= len(parts) and all(part in at_end for part in parts) \
+                and max(at_end[part] for part in parts) <= time.monotonic() - self._idle_seconds:
+            watermark = max(self._newest.values(), default=None)  # every input at its end, for a while
         else:
-            watermark = max(self._newest.values(), default=None)  # every input at its end
+            # An input at its end still holds the clock at its newest event (the end reported may be
+            # early, and its next record may be older than the others' newest); one that never had a
+            # record and is at its end (an empty topic) does not.
+            waiting = [self._newest.get(part) for part in parts if part in self._newest or part not in at_end]
+            # None while an input partition has said nothing yet: it may still hold earlier events.
+            watermark = None if not waiting or None in waiting else min(waiting)  # type: ignore[type-var]
         if watermark is not None and (self.watermark_ms is None or watermark > self.watermark_ms):
             self.watermark_ms = watermark
         if not self.live:

@@ -64,3 +64,27 @@ def decisions(out: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, str, str
 
 def messages(out: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
     return [m for t, m in out if t == MESSAGES_TOPIC]
+
+
+def pipeline(records: list[Record], triggers: Any = None, messages: MessagesProcessor | None = None
+             ) -> tuple[list[tuple[str, bytes | None, bytes]], list[tuple[str, bytes | None, bytes]]]:
+    """An in-process run of the trigger then the message processor over time-ordered input records.
+
+    Triggers replay on the event-time watermark; the messages replay sees the inputs and the
+    triggers merged by event time (a trigger at its ``fired_at``). Returns both outputs.
+    """
+    from processors.triggers.processor import TriggersProcessor
+    from processors.triggers.replay import Replay
+
+    fired = Replay(triggers or TriggersProcessor())
+    fired.feed(records)
+    timed = [(t, k or b"", v, _fired_ms(v)) for t, k, v in fired.outputs]
+    made = Replay(messages or MessagesProcessor())
+    made.feed(sorted([*records, *timed], key=lambda r: r[3]))
+    return fired.outputs, made.outputs
+
+
+def _fired_ms(value: bytes) -> int:
+    from datetime import datetime
+
+    return round(datetime.fromisoformat(orjson.loads(value)["fired_at"]).timestamp() * 1000)

@@ -16,7 +16,6 @@ from processors.triggers.replay import Replay
 from streams.sources.generator import generate
 
 
-
 def triggers(records: list[tuple[str, bytes, bytes, int]], grace_ms: int) -> set[str]:
     replay = Replay(TriggersProcessor(), grace_ms=grace_ms)
     replay.feed(records)

@@ -15,7 +15,8 @@ from schemas.chat import ChatMessage
 from schemas.clickstream import ClickstreamEvent
 from schemas.consent import ConsentChanged
 from schemas.orders import OrderEvent
-from schemas.outputs import CustomerFeatures, DeadLetter, LateEvent, Message, Score, Trigger
+from schemas.outputs import CustomerFeatures, DeadLetter, LateEvent, Score
+from schemas.triggers import Delivery, GuardDecision, MessageRecord, TriggerEvent
 
 
 @dataclass(frozen=True, eq=False)
@@ -53,8 +54,10 @@ OUTPUT_TOPICS: dict[str, TopicContract] = {
     for c in (
         TopicContract("customer-features", TypeAdapter(CustomerFeatures), False, "Latest profile per customer."),
         TopicContract("scores", TypeAdapter(Score), False, "Churn and purchase-propensity scores."),
-        TopicContract("triggers", TypeAdapter(Trigger), False, "Trigger events for automation."),
-        TopicContract("messages", TypeAdapter(Message), False, "Personalised messages for delivery."),
+        TopicContract("triggers", TypeAdapter(TriggerEvent), False, "Trigger events for automation."),
+        TopicContract("messages", TypeAdapter(MessageRecord), False, "Personalised messages for delivery."),
+        TopicContract("message-decisions", TypeAdapter(GuardDecision), False, "Each guard's outcome per trigger."),
+        TopicContract("deliveries", TypeAdapter(Delivery), False, "What the delivery adapters did per message."),
         TopicContract("dead-letters", TypeAdapter(DeadLetter), False, "Rejected input with reason and bytes."),
         TopicContract("late-events", TypeAdapter(LateEvent), False, "Valid events that arrived too late."),
     )

@@ -92,3 +92,23 @@ class MessageRecord(Message):
     service: bool = Field(False, description="A service message: exempt from marketing consent and caps.")
     title: str | None = Field(None, max_length=256, description="Push and in-app title.")
     deferred: bool = Field(False, description="Held back by quiet hours; send_at is the end of the quiet period.")
+
+
+DeliveryStatus = Literal["delivered", "dead_lettered"]
+
+
+class Delivery(Contract):
+    """What a delivery adapter did with one message (topic ``deliveries``)."""
+
+    delivery_id: Identifier = Field(description="Derived from the message and the adapter: redelivery writes the same.")
+    message_id: Identifier
+    trigger_id: Identifier
+    customer_id: Identifier
+    trigger: TriggerType | None = None
+    channel: ContactChannel
+    adapter: Literal["webhook", "smtp", "console"]
+    status: DeliveryStatus = Field(description="dead_lettered: the last retry failed too; detail says why.")
+    attempts: int = Field(ge=1)
+    delivered_at: UtcDatetime = Field(description="Wall-clock time of the last attempt.")
+    detail: str = Field("", max_length=1024, description="The last error (never a secret or the message body).")
+    schema_version: int = SCHEMA_VERSION

@@ -35,6 +35,7 @@ from confluent_kafka import KafkaError, Message, TopicPartition
 from schemas.outputs import DeadLetter
 from schemas.registry import INPUT_TOPICS
 from schemas.validation import Limits, Rejected, dead_letter, validate
+from sinks.actions import decisions_table, deliveries_table, messages_table, triggers_table
 from sinks.batches import Staged, dead_letters_table, events_table, late_events_table, profiles_table
 from sinks.client import DEAD_LETTER_TABLE, RAW_TABLES
 from streams.batch_worker import BatchWorker, consumer_config
@@ -47,6 +48,10 @@ log = logging.getLogger(__name__)
 OUTPUT_TABLES: dict[str, tuple[str, Callable[[list[dict[str, Any]], datetime], Any]]] = {
     "customer-features": ("customer_profile_history", profiles_table),
     "late-events": ("late_events", late_events_table),
+    "triggers": ("triggers", triggers_table),
+    "message-decisions": ("guard_decisions", decisions_table),
+    "messages": ("messages", messages_table),
+    "deliveries": ("deliveries", deliveries_table),
 }
 
 

@@ -480,3 +480,131 @@ CREATE VIEW IF NOT EXISTS dead_letters_by_reason AS
 SELECT reason, source_topic, sum(dead_letters_per_minute.dead_letters) AS dead_letters, min(minute) AS first_seen,
        max(minute) AS last_seen
 FROM dead_letters_per_minute GROUP BY reason, source_topic ORDER BY dead_letters DESC
+;
+-- ===================================================================================
+-- Triggers, guard decisions, messages and deliveries (written by the trigger, message and
+-- delivery workers; stored by the sink). Each row's id is derived from what caused it, so a
+-- record produced again after a restart collapses on merge: count distinct ids, or use FINAL.
+-- ===================================================================================
+CREATE TABLE IF NOT EXISTS triggers
+(
+    trigger_id      String,
+    customer_id     String,
+    trigger         LowCardinality(String),
+    fired_at        DateTime64(3, 'UTC'),
+    fired_by        LowCardinality(String),
+    service         Bool,
+    reason          String,
+    source_event_id Nullable(String),
+    products        Array(String),
+    context         String,
+    history         Nullable(String),
+    emitted_at      DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(fired_at)
+ORDER BY (customer_id, trigger_id)
+;
+CREATE TABLE IF NOT EXISTS guard_decisions
+(
+    decision_id    String,
+    trigger_id     String,
+    customer_id    String,
+    trigger        LowCardinality(String),
+    guard          LowCardinality(String),
+    outcome        LowCardinality(String),
+    channel        LowCardinality(Nullable(String)),
+    decided_at     DateTime64(3, 'UTC'),
+    deferred_until Nullable(DateTime64(3, 'UTC')),
+    detail         String,
+    message_id     Nullable(String),
+    emitted_at     DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(decided_at)
+ORDER BY (customer_id, trigger_id, decision_id)
+;
+CREATE TABLE IF NOT EXISTS messages
+(
+    message_id      String,
+    trigger_id      String,
+    customer_id     String,
+    trigger         LowCardinality(Nullable(String)),
+    channel         LowCardinality(String),
+    template        String,
+    locale          LowCardinality(String),
+    subject         Nullable(String),
+    title           Nullable(String),
+    body            String,
+    send_at         DateTime64(3, 'UTC'),
+    deferred        Bool,
+    service         Bool,
+    recommendations Array(String),
+    emitted_at      DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(send_at)
+ORDER BY (customer_id, message_id)
+;
+CREATE TABLE IF NOT EXISTS deliveries
+(
+    delivery_id  String,
+    message_id   String,
+    trigger_id   String,
+    customer_id  String,
+    trigger      LowCardinality(Nullable(String)),
+    channel      LowCardinality(String),
+    adapter      LowCardinality(String),
+    status       LowCardinality(String),
+    attempts     UInt16,
+    delivered_at DateTime64(3, 'UTC'),
+    detail       String,
+    emitted_at   DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree(delivered_at)
+ORDER BY (customer_id, delivery_id)
+;
+-- One row per trigger: its arm (messaged, held_out by the holdout guard, or suppressed by
+-- another guard), the moment attribution starts (the message's send time, else fired_at) and the
+-- customer's orders placed within 24 hours of it.
+CREATE VIEW IF NOT EXISTS trigger_attribution AS
+WITH
+    fired AS (SELECT trigger_id, any(customer_id) AS customer_id, any(trigger) AS trigger, any(fired_at) AS fired_at
+              FROM triggers GROUP BY trigger_id),
+    held AS (SELECT DISTINCT trigger_id FROM guard_decisions WHERE guard = 'holdout' AND outcome = 'held_out'),
+    sent AS (SELECT trigger_id, min(send_at) AS send_at, any(channel) AS channel FROM messages GROUP BY trigger_id),
+    arms AS (
+        SELECT f.trigger_id AS trigger_id, f.customer_id AS customer_id, f.trigger AS trigger, f.fired_at AS fired_at,
+               multiIf(f.trigger_id IN (SELECT trigger_id FROM held), 'held_out',
+                       s.trigger_id != '', 'messaged', 'suppressed') AS arm,
+               if(arm = 'messaged', s.send_at, f.fired_at) AS attributed_from,
+               if(arm = 'messaged', s.channel, NULL) AS channel
+        FROM fired AS f LEFT JOIN sent AS s ON s.trigger_id = f.trigger_id
+    )
+SELECT a.trigger_id AS trigger_id, any(a.customer_id) AS customer_id, any(a.trigger) AS trigger,
+       any(a.fired_at) AS fired_at, any(a.arm) AS arm, any(a.channel) AS channel,
+       any(a.attributed_from) AS attributed_from,
+       countIf(o.event_id != '' AND o.event_time >= a.attributed_from
+               AND o.event_time < a.attributed_from + INTERVAL 24 HOUR) AS orders_within_24h,
+       sumIf(ifNull(o.amount, 0), o.event_id != '' AND o.event_time >= a.attributed_from
+             AND o.event_time < a.attributed_from + INTERVAL 24 HOUR) AS revenue_within_24h,
+       orders_within_24h > 0 AS converted
+FROM arms AS a
+LEFT JOIN (SELECT customer_id, event_id, event_time, amount FROM order_events WHERE type = 'order_placed') AS o
+    ON o.customer_id = a.customer_id
+GROUP BY a.trigger_id
+;
+-- Conversion per trigger type and arm, and the uplift of messaging over the holdout.
+CREATE VIEW IF NOT EXISTS trigger_conversion AS
+SELECT trigger,
+       count() AS triggered,
+       countIf(arm = 'messaged') AS messaged,
+       countIf(arm = 'held_out') AS held_out,
+       countIf(arm = 'suppressed') AS suppressed,
+       countIf(arm = 'messaged' AND converted) AS messaged_converted,
+       countIf(arm = 'held_out' AND converted) AS held_out_converted,
+       messaged_converted / nullIf(messaged, 0) AS messaged_conversion,
+       held_out_converted / nullIf(held_out, 0) AS held_out_conversion,
+       messaged_conversion - held_out_conversion AS uplift
+FROM trigger_attribution
+GROUP BY trigger

@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -127,6 +128,62 @@ def features() -> None:
                             CHANGELOGS["features"], processor, flush_seconds=settings.processor_flush_seconds)
     stats = worker.run(stop)
     logging.getLogger("journey.features").info("stopped: %s (invalid input skipped: %d)", stats, processor.invalid)
+
+
+@app.command()
+def triggers() -> None:
+    """Run one trigger worker (inputs, profiles, scores -> triggers, with timers) until SIGTERM or Ctrl-C."""
+    from processors.triggers.config import load_rules
+    from processors.triggers.processor import INPUTS, TriggersProcessor
+
+    settings = _settings()
+    processor = TriggersProcessor(load_rules(settings.trigger_rules_file), limits=settings.limits)
+    _run_timed_worker(settings, "triggers", processor, list(INPUTS), lambda: f"fired: {dict(processor.fired)}")
+
+
+@app.command()
+def messages() -> None:
+    """Run one message worker (triggers -> guard decisions and messages) until SIGTERM or Ctrl-C."""
+    from processors.messages.config import load_messages_config
+    from processors.messages.processor import INPUTS, MessagesProcessor
+
+    settings = _settings()
+    processor = MessagesProcessor(load_messages_config(settings.messages_file), limits=settings.limits)
+    _run_timed_worker(settings, "messages", processor, list(INPUTS), lambda: f"outcomes: {dict(processor.outcomes)}")
+
+
+def _run_timed_worker(settings: Settings, role: str, processor: object, topics: list[str],
+                      describe: Callable[[], str]) -> None:
+    """Host ``processor`` (with timers) in a StatefulWorker of group ``<prefix>-<role>`` until stopped."""
+    from streams.stateful import StatefulWorker
+    from streams.topics import CHANGELOGS
+
+    stop = _worker_logging_and_stop()
+    worker = StatefulWorker(settings.kafka_config(), settings.group_id(role), topics, CHANGELOGS[role],
+                            processor, flush_seconds=settings.processor_flush_seconds,  # type: ignore[arg-type]
+                            live_lag_seconds=settings.timers_live_lag_seconds)
+    stats = worker.run(stop)
+    logging.getLogger(f"journey.{role}").info("stopped: %s (%s; invalid input skipped: %d)", stats, describe(),
+                                              getattr(processor, "invalid", 0))
+
+
+@app.command()
+def deliver(adapter: Annotated[str | None, typer.Option(
+        "--adapter", help="console, webhook or smtp (default: the delivery_adapter setting).")] = None) -> None:
+    """Run one delivery worker (messages -> webhook, SMTP or console) until SIGTERM or Ctrl-C."""
+    from streams.delivery import DeliveryWorker, sender_from_settings
+
+    settings = _settings()
+    try:
+        sender = sender_from_settings(settings, adapter)
+    except ValueError as exc:
+        console.print(f"[red]cannot deliver:[/] {exc}")
+        raise typer.Exit(2) from None
+    stop = _worker_logging_and_stop()
+    worker = DeliveryWorker(settings.kafka_config(), settings.group_id(f"deliver-{sender.adapter}"), sender,
+                            settings.delivery_retries, settings.delivery_backoff_seconds)
+    stats = worker.run(stop)
+    logging.getLogger("journey.deliver").info("stopped: %s", stats)
 
 
 def _worker_logging_and_stop() -> threading.Event:
@@ -292,6 +349,22 @@ def _readable(name: str, value: object) -> str:
     if isinstance(value, float):
         return f"{value:,.2f}"
     return str(value)
+
+
+@app.command("recommend-eval")
+def recommend_eval(replay: Annotated[str | None, typer.Option(
+        "--replay", help="KIND:PATH of the history (default: taobao: the shared Taobao sample).")] = None,
+                   k: Annotated[int, typer.Option("--k", min=1, help="Recommendations per buyer.")] = 10) -> None:
+    """Hit rate at K of the co-view/co-buy recommender against most-popular (each buyer's last purchase hidden)."""
+    from processors.messages.evaluate_recs import DEFAULT_SAMPLE, evaluate, interactions, table
+
+    source = replay or f"taobao:{DEFAULT_SAMPLE}"
+    try:
+        events = interactions(source)
+    except (ValueError, FileNotFoundError) as exc:
+        console.print(f"[red]cannot read {source}:[/] {exc}")
+        raise typer.Exit(2) from None
+    sys.stdout.write(table(evaluate(events, k=k), source, k) + "\n")
 
 
 @schemas_app.command("export")

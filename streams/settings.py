@@ -62,6 +62,27 @@ class Settings(BaseSettings):
     segments_file: Path | None = Field(None, description="TOML file of segment rules; unset: the shipped defaults.")
     processor_flush_seconds: float = Field(1.0, gt=0, description="How often processors write state and outputs.")
 
+    # Triggers, messages and their delivery (journey triggers, messages, deliver)
+    trigger_rules_file: Path | None = Field(None, description="TOML of trigger rules; unset: the shipped rules.toml.")
+    messages_file: Path | None = Field(None, description="TOML of guards and messages; unset: messages.toml.")
+    timers_live_lag_seconds: float = Field(3600.0, ge=0, description="Records this close to the wall clock are live: "
+                                                                     "timers then also follow the wall clock.")
+    delivery_adapter: Literal["console", "webhook", "smtp"] = "console"
+    delivery_file: Path | None = Field(None, description="Console adapter: append JSON lines here instead of stdout.")
+    delivery_retries: int = Field(5, ge=1, le=50, description="Attempts per message before it is dead-lettered.")
+    delivery_backoff_seconds: float = Field(0.5, ge=0, description="First retry delay; doubles per attempt.")
+    webhook_url: str | None = Field(None, pattern=r"^https?://", description="Where the webhook adapter POSTs.")
+    webhook_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key of the X-Journey-Signature header.")
+    webhook_timeout_seconds: float = Field(5.0, gt=0)
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_sender: str = "journey@localhost"
+    smtp_recipient: str = Field("{customer_id}@customers.invalid",
+                                description="Address of a customer: {customer_id} is replaced (plug a lookup here).")
+
     # Live dashboard (journey run, journey dashboard)
     dashboard: bool = Field(True, description="Serve the live dashboard during journey run.")
     dashboard_port: int = Field(0, ge=0, le=65535, description="Its port on 127.0.0.1; 0 picks a free one.")

@@ -13,6 +13,18 @@ Commit protocol, per flush (every ``flush_seconds`` or ``batch_rows`` records):
 2. The processor's outputs for the changed keys are produced.
 3. The producer is flushed (everything acknowledged), then the input offsets are committed.
 
+Timers (optional): a processor with ``due(state, now_ms)`` and ``next_timer(state)`` is
+called for every key whose next timer has passed the host's clock, after each batch. The
+clock is the event-time watermark: the lowest newest event time (``processor.last_event_ms``
+after each record) over the assigned partitions of the input topics, skipping partitions at
+no record at all at their end (empty topics), so a timer fires only when every partition
+has passed its deadline. When every input has been at its end for ``idle_seconds``, the
+clock is the newest event time of all. Once the
+records are live (an event time within ``live_lag_seconds`` of the wall clock when it
+arrived), the clock is also at least ``processor.live_clock(wall ms)``, so a timer fires
+even if no further event ever arrives; a replay of old history stays on event time.
+A processor without timers runs exactly as before.
+
 After a crash, a worker assigned partition p reads the changelog partition to its end
 (partition EOF, not the end offset, which the embedded broker can report wrongly),
 then resumes from the committed offsets. A redelivered record whose offset is at or
@@ -32,6 +44,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Producer, TopicPartition
 
+from processors.triggers.schedule import TimerQueue
 from streams.batch_worker import BatchWorker, consumer_config
 from streams.produce import CLIENT_LOGGER, PARTITIONER
 
@@ -40,6 +53,18 @@ S = TypeVar("S")
 
 #: (topic, key, value) to produce.
 Output = tuple[str, bytes | None, bytes]
+
+
+class TimedProcessor(Protocol[S]):
+    """A processor with timers; ``last_event_ms`` is the event time of the record just processed (or None)."""
+
+    last_event_ms: int | None
+
+    def due(self, state: S, now_ms: int) -> list[Output]:
+        """Fire the key's timers before ``now_ms``; return their outputs."""
+
+    def next_timer(self, state: S) -> int | None:
+        """The key's earliest pending deadline (ms), or None."""
 
 
 class Processor(Protocol[S]):
@@ -68,6 +93,7 @@ class WorkerStats:
     outputs: int = 0
     restored_keys: int = 0
     flushes: int = 0
+    timer_firings: int = 0
 
 
 class StatefulWorker(BatchWorker, Generic[S]):
@@ -75,8 +101,12 @@ class StatefulWorker(BatchWorker, Generic[S]):
 
     def __init__(self, kafka_config: dict[str, str], group_id: str, topics: list[str], changelog: str,
                  processor: Processor[S], batch_rows: int = 10_000, flush_seconds: float = 1.0,
-                 consumer_overrides: dict[str, Any] | None = None) -> None:
-        super().__init__(consumer_config(kafka_config, group_id, **(consumer_overrides or {})), topics, batch_rows)
+                 consumer_overrides: dict[str, Any] | None = None, live_lag_seconds: float = 3600.0,
+                 idle_seconds: float = 2.0) -> None:
+        self._timed = callable(getattr(processor, "due", None)) and callable(getattr(processor, "next_timer", None))
+        overrides = {"enable.partition.eof": True} if self._timed else {}  # an input at its end does not hold timers
+        super().__init__(consumer_config(kafka_config, group_id, **overrides, **(consumer_overrides or {})), topics,
+                         batch_rows)
         self.processor = processor
         self.changelog = changelog
         self.flush_seconds = flush_seconds
@@ -91,6 +121,14 @@ class StatefulWorker(BatchWorker, Generic[S]):
         self._last_flush = time.monotonic()
         self._errors: list[str] = []
         self.on_flush: Callable[[], None] | None = None
+        self._timers: dict[int, TimerQueue] = {}
+        self._clock_parts: set[tuple[str, int]] = set()  # assigned input partitions the watermark waits for
+        self._newest: dict[tuple[str, int], int] = {}  # their newest event time (ms)
+        self._at_end: dict[tuple[str, int], float] = {}  # input partition -> when it reported its end (monotonic)
+        self._idle_seconds = idle_seconds
+        self._live_lag_ms = round(live_lag_seconds * 1000)
+        self.live = False
+        self.watermark_ms: int | None = None
 
     # -- membership -------------------------------------------------------------------------
     def on_assign(self, partitions: list[TopicPartition]) -> None:
@@ -99,12 +137,29 @@ class StatefulWorker(BatchWorker, Generic[S]):
             self.stores.update(self._restore(new))
             for p in new:
                 self._dirty.setdefault(p, set())
+                if self._timed:
+                    queue = self._timers[p] = TimerQueue()
+                    for key, entry in self.stores[p].items():
+                        queue.set(key, self.processor.next_timer(entry.state))  # type: ignore[attr-defined]
+        if self._timed:
+            self._clock_parts |= {(tp.topic, tp.partition) for tp in partitions if tp.topic in self.clock_topics}
 
     def on_revoke(self, partitions: list[TopicPartition]) -> None:
         self.flush()
         for p in {tp.partition for tp in partitions}:
             self.stores.pop(p, None)
             self._dirty.pop(p, None)
+            self._timers.pop(p, None)
+        for tp in partitions:
+            part = (tp.topic, tp.partition)
+            self._clock_parts.discard(part)
+            self._newest.pop(part, None)
+            self._at_end.pop(part, None)
+
+    @property
+    def clock_topics(self) -> frozenset[str]:
+        """The topics whose records carry event time (``processor.clock_topics``, default: all consumed)."""
+        return frozenset(getattr(self.processor, "clock_topics", self.topics))
 
     def _restore(self, partitions: list[int]) -> dict[int, dict[str, Entry[S]]]:
         """Read the changelog partitions to their ends (partition EOF); the last record per key wins."""
@@ -144,12 +199,22 @@ class StatefulWorker(BatchWorker, Generic[S]):
     def flush_due(self) -> bool:
         return time.monotonic() - self._last_flush >= self.flush_seconds
 
+    def poll(self, timeout: float) -> int:
+        """Take a batch, then fire the timers the clock has passed (and flush when due)."""
+        taken = super().poll(timeout)
+        if self._timed:
+            self.fire_timers()
+        return taken
+
     def handle(self, messages: list[Message]) -> None:
         processor, produce = self.processor, self._produce
+        timed, timers = self._timed, self._timers
         for msg in messages:
             if msg.error() is not None:
                 if msg.error().code() != KafkaError._PARTITION_EOF:
                     log.warning("consumer error: %s", msg.error().str())
+                elif timed:
+                    self._at_end.setdefault((msg.topic(), msg.partition()), time.monotonic())
                 continue
             topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
             self._positions[(topic, partition)] = offset + 1
@@ -169,6 +234,64 @@ class StatefulWorker(BatchWorker, Generic[S]):
                 produce(*output)
             entry.applied[topic] = offset
             self._dirty[partition].add(key)
+            if timed:
+                timers[partition].set(key, processor.next_timer(entry.state))  # type: ignore[attr-defined]
+                self._observe(topic, partition, processor.last_event_ms)  # type: ignore[attr-defined]
+
+    def _observe(self, topic: str, partition: int, event_ms: int | None) -> None:
+        part = (topic, partition)
+        self._at_end.pop(part, None)
+        if event_ms is None or part not in self._clock_parts:
+            return
+        if event_ms > self._newest.get(part, event_ms - 1):
+            self._newest[part] = event_ms
+        if not self.live and time.time() * 1000 - event_ms <= self._live_lag_ms:
+            self.live = True
+            log.info("records are live: timers also follow the wall clock")
+
+    def clock(self) -> int | None:
+        """The timers' clock: the event-time watermark, and when live at least the processor's live clock."""
+        parts = self._clock_parts
+        at_end = self._at_end
+        if parts and len(at_end) >= len(parts) and all(part in at_end for part in parts) \
+                and max(at_end[part] for part in parts) <= time.monotonic() - self._idle_seconds:
+            watermark = max(self._newest.values(), default=None)  # every input at its end, for a while
+        else:
+            # An input at its end still holds the clock at its newest event (the end reported may be
+            # early, and its next record may be older than the others' newest); one that never had a
+            # record and is at its end (an empty topic) does not.
+            waiting = [self._newest.get(part) for part in parts if part in self._newest or part not in at_end]
+            # None while an input partition has said nothing yet: it may still hold earlier events.
+            watermark = None if not waiting or None in waiting else min(waiting)  # type: ignore[type-var]
+        if watermark is not None and (self.watermark_ms is None or watermark > self.watermark_ms):
+            self.watermark_ms = watermark
+        if not self.live:
+            return self.watermark_ms
+        wall = round(time.time() * 1000)
+        live = getattr(self.processor, "live_clock", lambda ms: ms)(wall)
+        return live if self.watermark_ms is None else max(self.watermark_ms, live)
+
+    def fire_timers(self) -> int:
+        """Call ``due`` for every key whose next timer is before the clock; return how many keys fired."""
+        now = self.clock()
+        if now is None:
+            return 0
+        processor, fired = self.processor, 0
+        for partition, queue in self._timers.items():
+            store = self.stores.get(partition)
+            if store is None:
+                continue
+            for key in queue.pop_due(now):
+                entry = store.get(key)
+                if entry is None:
+                    continue
+                for output in processor.due(entry.state, now):  # type: ignore[attr-defined]
+                    self._produce(*output)
+                queue.set(key, processor.next_timer(entry.state))  # type: ignore[attr-defined]
+                self._dirty[partition].add(key)
+                fired += 1
+        self.stats.timer_firings += fired
+        return fired
 
     def _produce(self, topic: str, key: bytes | None, value: bytes, partition: int | None = None) -> None:
         while True:

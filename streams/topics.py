@@ -22,7 +22,9 @@ class TopicSpec:
 
 
 #: Changelog topics of the stateful processors (compacted; same partition count as the inputs).
-CHANGELOGS = {"features": "features-changelog"}
+CHANGELOGS = {"features": "features-changelog",
+              "triggers": "triggers-changelog",
+              "messages": "messages-changelog"}
 _COMPACTED = {"customer-features", *CHANGELOGS.values()}
 
 

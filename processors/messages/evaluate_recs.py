@@ -15,7 +15,9 @@ Two settings, each against most-popular under the same exclusions:
   touched items not yet bought; and the variant messages use for reminders puts those
   first and fills with co-view/co-buy.
 
-Run: ``python -m processors.messages.evaluate_recs [taobao CSV]`` (default: the shared sample).
+Run: ``journey recommend-eval --replay taobao:FILE [--k 10]`` (or ``python -m
+processors.messages.evaluate_recs [taobao CSV]``; default: the shared sample). Any replay
+kind with products works (``olist:DIR`` has orders only).
 """
 
 from __future__ import annotations
@@ -45,9 +47,12 @@ class HitRates:
         return self.hits[name] / self.buyers if self.buyers else 0.0
 
 
-def interactions(path: Path) -> list[tuple[str, Interaction]]:
-    """(customer, interaction) of every Taobao record with a product, in event-time order."""
-    records, _ = open_source(f"taobao:{path}")
+def interactions(source: Path | str) -> list[tuple[str, Interaction]]:
+    """(customer, interaction) of every record with a product, in event-time order.
+
+    ``source`` is a replay ``KIND:PATH``, or a path read as a Taobao file.
+    """
+    records, _ = open_source(source if isinstance(source, str) else f"taobao:{source}")
     out = []
     for record in records:
         body = orjson.loads(record.value)
@@ -106,16 +111,19 @@ ROWS = (
 )
 
 
+def table(result: HitRates, source: str, k: int = K) -> str:
+    """The hit rates as a Markdown table, under a line saying what was measured."""
+    lines = [f"Hit rate at {k}: last purchase of each of {result.buyers} buyers hidden ({source})", "",
+             f"| setting | recommender | hit rate at {k} | hits |", "|---|---|---|---|"]
+    lines += [f"| {setting} | {name} | {result.rate(key):.4f} | {result.hits[key]} |" for setting, name, key in ROWS]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Print the hit rates as a Markdown table."""
     args = sys.argv[1:] if argv is None else argv
     path = Path(args[0]) if args else DEFAULT_SAMPLE
-    result = evaluate(interactions(path))
-    print(f"Hit rate at {K}: last purchase of each of {result.buyers} buyers hidden ({path.name})\n")
-    print("| setting | recommender | hit rate at 10 | hits |")
-    print("|---|---|---|---|")
-    for setting, name, key in ROWS:
-        print(f"| {setting} | {name} | {result.rate(key):.4f} | {result.hits[key]} |")
+    print(table(evaluate(interactions(path)), path.name))
 
 
 if __name__ == "__main__":

@@ -39,6 +39,6 @@ def cap_reached(sent: list[Sent], channel: str, at_ms: int, caps: list[tuple[int
     return None
 
 
-def prune(sent: list[Sent], now_ms: int, horizon_ms: int) -> list[Sent]:
-    """Forget sends older than every window (bounded state)."""
-    return [s for s in sent if s.send_ms > now_ms - horizon_ms]
+def prune(sent: list[Sent], at_ms: int, horizon_ms: int) -> list[Sent]:
+    """Forget sends older than every window ending at ``at_ms`` (bounded state)."""
+    return [s for s in sent if s.send_ms > at_ms - horizon_ms]

@@ -78,6 +78,9 @@ class MessagesProcessor:
                                for _, w in self.config.caps_of(channel) or [(0, 0)])
         self.invalid = 0
         self.outcomes: Counter[tuple[str, str]] = Counter()
+        #: For a host's event-time watermark: the input topics, and the event time of the record just processed.
+        self.clock_topics = frozenset(INPUT_TOPICS)
+        self.last_event_ms: int | None = None
 
     def new_state(self, key: str) -> MessageState:
         return MessageState(key)
@@ -85,13 +88,16 @@ class MessagesProcessor:
     # -- records in -----------------------------------------------------------------------------
     def process(self, state: MessageState, topic: str, value: bytes | None, key: bytes | None) -> list[Output]:
         """Apply one record; return decisions and messages made now (held ones leave through ``due``)."""
+        self.last_event_ms = None
         if topic in INPUT_TOPICS:
             try:
                 event = validate(topic, value, key, self.limits)
             except Rejected:
                 self.invalid += 1
                 return []
-            return self._event(state, Observed.of(topic, event))
+            seen = Observed.of(topic, event)
+            self.last_event_ms = seen.t_ms
+            return self._event(state, seen)
         try:
             if topic == TRIGGERS_TOPIC:
                 record: Any = _TRIGGER.validate_json(value or b"")
@@ -157,7 +163,7 @@ class MessagesProcessor:
         for held in list(state.held):
             if seen.type in self.config.goals_of(held.trigger) and held.fired_ms <= seen.t_ms < held.send_ms:
                 state.held.remove(held)
-                state.sent = [s for s in state.sent if s.message_id != held.message_id]
+                self._withdraw(state, held)
                 out.append(self._decision(state, held.trigger_id, held.trigger, "goal", "cancelled", seen.t_ms,
                                           held.channel, f"goal event {seen.type} before the deferred send",
                                           message_id=held.message_id))
@@ -172,7 +178,10 @@ class MessagesProcessor:
         state.seen_triggers[trigger.trigger_id] = t
         if len(state.seen_triggers) > MAX_SEEN_TRIGGERS:
             state.seen_triggers = dict(sorted(state.seen_triggers.items(), key=lambda kv: kv[1])[-MAX_SEEN_TRIGGERS:])
-        state.sent = prune(state.sent, max(t, state.clock_ms), self._horizon_ms)
+        # Pruned relative to the trigger's own time (keeping one more horizon for triggers that arrive
+        # out of order), never the newest event seen: how far the other topics have run ahead depends
+        # on the host's interleaving, and the caps must not.
+        state.sent = prune(state.sent, t - self._horizon_ms, self._horizon_ms)
         kind, tid, service = trigger.trigger, trigger.trigger_id, trigger.service
         out: list[Output] = []
 
@@ -227,12 +236,23 @@ class MessagesProcessor:
         send_ms = deferred if deferred is not None else t
         body = self._message(state, trigger, channel, message_id, send_ms, deferred is not None)
         state.sent.append(Sent(send_ms, channel, kind, message_id))
+        previous = state.last_messaged.get(kind)
         state.last_messaged[kind] = t
         if deferred is None:
             out.append((MESSAGES_TOPIC, state.customer_id.encode(), body))
         else:
-            state.held.append(Held(deferred, t, kind, tid, channel, message_id, service, body))
+            state.held.append(Held(deferred, t, kind, tid, channel, message_id, service, body, previous))
         return out
+
+    @staticmethod
+    def _withdraw(state: MessageState, held: Held) -> None:
+        """A held message that will not go out frees its cap slot and its cooldown."""
+        state.sent = [s for s in state.sent if s.message_id != held.message_id]
+        if state.last_messaged.get(held.trigger) == held.fired_ms:
+            if held.previous_messaged_ms is None:
+                del state.last_messaged[held.trigger]
+            else:
+                state.last_messaged[held.trigger] = held.previous_messaged_ms
 
     def _decision(self, state: MessageState, trigger_id: str, trigger: str, guard: str, outcome: str, at_ms: int,
                   channel: str | None, detail: str, deferred_until: int | None = None,
@@ -285,7 +305,7 @@ class MessagesProcessor:
             verdict, why = consents.verdict(state.consent, held.channel, held.service,
                                             self.config.consent.assumed_granted)
             if verdict == "blocked":
-                state.sent = [s for s in state.sent if s.message_id != held.message_id]
+                self._withdraw(state, held)
                 out.append(self._decision(state, held.trigger_id, held.trigger, "consent", "blocked", held.send_ms,
                                           held.channel, f"at release: {why}", message_id=held.message_id,
                                           phase="release"))

@@ -22,6 +22,7 @@ class Held:
     message_id: str
     service: bool
     record: bytes  # the message, JSON, ready to produce
+    previous_messaged_ms: int | None = None  # the cooldown mark before this message: restored if it never goes out
 
 
 @dataclass(slots=True)

@@ -32,7 +32,7 @@ class Timers:
 @dataclass(frozen=True)
 class CartAbandoned:
     enabled: bool = True
-    after_minutes: int = 30
+    after_minutes: float = 30.0  # a float, so a test or a demo can use seconds (0.05 = 3 s)
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class BrowseAbandoned:
 @dataclass(frozen=True)
 class CheckoutAbandoned:
     enabled: bool = True
-    after_minutes: int = 60
+    after_minutes: float = 60.0
 
 
 @dataclass(frozen=True)

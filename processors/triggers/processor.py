@@ -68,6 +68,9 @@ class TriggersProcessor:
         self.invalid = 0
         self.late = 0
         self.fired: Counter[str] = Counter()
+        #: For a host's event-time watermark: the input topics, and the event time of the record just processed.
+        self.clock_topics = frozenset(INPUT_TOPICS)
+        self.last_event_ms: int | None = None
 
     def new_state(self, key: str) -> TriggerState:
         return TriggerState(key, rules={rule.name: rule.init() for rule in self.rules})
@@ -75,13 +78,16 @@ class TriggersProcessor:
     # -- records in -----------------------------------------------------------------------------
     def process(self, state: TriggerState, topic: str, value: bytes | None, key: bytes | None) -> list[Output]:
         """Apply one record; return the triggers that fire at once (timers fire through ``due``)."""
+        self.last_event_ms = None
         if topic in INPUT_TOPICS:
             try:
                 event = validate(topic, value, key, self.limits)
             except Rejected:
                 self.invalid += 1
                 return []
-            return self._event(state, Observed.of(topic, event))
+            seen = Observed.of(topic, event)
+            self.last_event_ms = seen.t_ms
+            return self._event(state, seen)
         if topic in (PROFILE_TOPIC, SCORES_TOPIC):
             record = self._output_record(topic, value, key, state.customer_id)
             if record is None:

@@ -24,6 +24,17 @@ class TriggerState:
     fired: int = 0
     late: int = 0
 
-    def has_ordered(self) -> bool:
-        """An order was seen here, or the profile (which may know older history) counts one."""
-        return self.history.orders_placed > 0 or int(self.profile.get("orders_total") or 0) > 0
+    def has_ordered(self, at_ms: int | None = None) -> bool:
+        """An order was seen here, or the profile (which may know older history) counts one.
+
+        With ``at_ms``, only a profile as of before ``at_ms`` counts: a newer one may count
+        orders made after the moment judged, and whether it has arrived yet depends on the
+        host's interleaving of topics, not on the events.
+        """
+        return self.history.orders_placed > 0 or self.profile_orders(at_ms) > 0
+
+    def profile_orders(self, at_ms: int | None = None) -> int:
+        """Orders the profile counts (0 when it is as of ``at_ms`` or later)."""
+        if at_ms is not None and self.profile_as_of_ms >= at_ms:
+            return 0
+        return int(self.profile.get("orders_total") or 0)

@@ -34,9 +34,9 @@ class BandCrossingRule(RuleBase):
             return []
         if self.skip_cold_start and score.cold_start:
             return []
-        if self.requires_order and not state.has_ordered():
-            return []
         t_ms = round(score.scored_at.timestamp() * 1000)
+        if self.requires_order and not state.has_ordered(t_ms):
+            return []
         context = {"model": score.model, "model_version": score.model_version,
                    "probability": round(score.probability, 6), "band": score.band, "previous_band": previous_band}
         reason = f"{score.model} score crossed into the {score.band} band (from {previous_band or 'no score'})"

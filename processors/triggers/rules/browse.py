@@ -3,24 +3,29 @@
 A session is the customer's clickstream with gaps of at most ``session_gap_minutes``; it
 ends when that much time passes without a clickstream event, and the trigger fires then
 (at last event + gap). An add to cart, a checkout or an order in the session cancels it.
-Sessions follow the events in arrival order (per customer they arrive in time order from
-every source; a late event joins the session it arrives in).
+Sessions follow the clickstream in arrival order (a late event joins the session it arrives
+in). Orders come on their own topic, which a host reads side by side with the clickstream,
+so an order may arrive before the views that precede it: the rule keeps the latest goal
+times and a session is converted when a goal falls in ``[session start, last + gap]``,
+whichever arrived first.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from processors.features.base import Observed
 from processors.triggers.config import MINUTE_MS, BrowseAbandoned
 from processors.triggers.records import Fired
-from processors.triggers.rules.base import RuleBase
+from processors.triggers.rules.base import RuleBase, fire_timer
 from processors.triggers.state import TriggerState
-from processors.triggers.timers import Timer, arm, cancel, is_slot
+from processors.triggers.timers import Timer, arm
 
 SLOT = "browse"
 GOALS = frozenset({"add_to_cart", "checkout_started", "order_placed"})
+MAX_GOALS = 1000  # goals ahead of the clickstream (pruned at each new session)
+START = "session_start_ms"  # kept in the timer, not in the trigger
 
 
 @dataclass(slots=True)
@@ -29,6 +34,8 @@ class BrowseRuleState:
     views: int = 0
     products: list[str] = field(default_factory=list)  # distinct, newest last (bounded)
     converted: bool = False
+    start_ms: int | None = None
+    goals: list[int] = field(default_factory=list)  # goal times not before the session (arrived early)
 
 
 class BrowseAbandonedRule(RuleBase):
@@ -49,7 +56,8 @@ class BrowseAbandonedRule(RuleBase):
         kind, t = seen.type, seen.t_ms
         if seen.topic == "clickstream":
             if own.last_ms is None or t > own.last_ms + self.gap_ms:
-                own.views, own.products, own.converted = 0, [], False  # a new session
+                own.views, own.products, own.converted, own.start_ms = 0, [], False, t  # a new session
+                own.goals = [g for g in own.goals if g >= t]  # older goals cannot touch this or later sessions
             own.last_ms = t if own.last_ms is None else max(own.last_ms, t)
             if kind == "product_view":
                 own.views += 1
@@ -59,14 +67,27 @@ class BrowseAbandonedRule(RuleBase):
                 own.products.append(product)
                 del own.products[:-self.max_products]
         if kind in GOALS:
-            own.converted = True
-            cancel(state.timers, is_slot(SLOT), t)
+            own.goals = sorted([*own.goals, t])[-MAX_GOALS:]
+            if own.start_ms is not None and own.last_ms is not None and own.start_ms <= t <= own.last_ms + self.gap_ms:
+                own.converted = True
+            # A session's timer is cancelled by a goal anywhere in it, also between views that arrived first.
+            state.timers[:] = [timer for timer in state.timers if not (
+                timer.slot == SLOT and timer.context.get(START, timer.anchor_ms) <= t <= timer.deadline_ms)]
             return []
         if seen.topic == "clickstream" and not own.converted and own.views >= self.min_views:
-            assert own.last_ms is not None
+            assert own.last_ms is not None and own.start_ms is not None
+            if any(own.start_ms <= g <= own.last_ms + self.gap_ms for g in own.goals):
+                own.converted = True  # a goal of this session arrived before these views: its timer goes too
+                state.timers[:] = [timer for timer in state.timers
+                                   if not (timer.slot == SLOT and timer.context.get(START) == own.start_ms)]
+                return []
             arm(state.timers, Timer(
                 self.name, SLOT, own.last_ms, seen.event_id, own.last_ms + self.gap_ms,
                 tuple(reversed(own.products)),
                 {"reason": f"{own.views} product view(s) in a session and nothing added to the cart",
-                 "product_views": own.views}))
+                 "product_views": own.views, START: own.start_ms}))
         return []
+
+    def on_timer(self, state: TriggerState, timer: Timer) -> Fired | None:
+        fired = fire_timer(timer)
+        return replace(fired, context={k: v for k, v in fired.context.items() if k != START})

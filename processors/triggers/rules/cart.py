@@ -42,8 +42,8 @@ class CartAbandonedRule(RuleBase):
 
     def __init__(self, config: CartAbandoned) -> None:
         self.enabled = config.enabled
-        self.after_ms = config.after_minutes * MINUTE_MS
-        self.minutes = config.after_minutes
+        self.after_ms = round(config.after_minutes * MINUTE_MS)
+        self.minutes = f"{config.after_minutes:g}"
 
     def init(self) -> CartRuleState:
         return CartRuleState()

@@ -6,7 +6,7 @@ cancels it. A checkout at or before the latest order is already finished.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from processors.features.base import Observed
@@ -17,11 +17,13 @@ from processors.triggers.state import TriggerState
 from processors.triggers.timers import Timer, arm, cancel, is_slot
 
 SLOT = "checkout"
+MAX_ORDERS = 1000
 
 
 @dataclass(slots=True)
 class CheckoutRuleState:
     last_order_ms: int | None = None
+    orders: list[int] = field(default_factory=list)  # order times not before the latest checkout (may arrive early)
 
 
 class CheckoutAbandonedRule(RuleBase):
@@ -30,8 +32,8 @@ class CheckoutAbandonedRule(RuleBase):
 
     def __init__(self, config: CheckoutAbandoned) -> None:
         self.enabled = config.enabled
-        self.after_ms = config.after_minutes * MINUTE_MS
-        self.minutes = config.after_minutes
+        self.after_ms = round(config.after_minutes * MINUTE_MS)
+        self.minutes = f"{config.after_minutes:g}"
 
     def init(self) -> CheckoutRuleState:
         return CheckoutRuleState()
@@ -40,7 +42,9 @@ class CheckoutAbandonedRule(RuleBase):
         own: CheckoutRuleState = state.rules[self.name]
         kind, t = seen.type, seen.t_ms
         if kind == "checkout_started":
-            if own.last_order_ms is not None and t <= own.last_order_ms:
+            # Orders come on their own topic and may arrive before the checkout that preceded them.
+            own.orders = [o for o in own.orders if o >= t]
+            if any(o <= t + self.after_ms for o in own.orders):
                 return []
             e = seen.event
             context = {"reason": f"checkout started, no order within {self.minutes} min"}
@@ -53,5 +57,6 @@ class CheckoutAbandonedRule(RuleBase):
         elif kind == "order_placed":
             if own.last_order_ms is None or t > own.last_order_ms:
                 own.last_order_ms = t
+            own.orders = sorted([*own.orders, t])[-MAX_ORDERS:]
             cancel(state.timers, is_slot(SLOT), t)
         return []

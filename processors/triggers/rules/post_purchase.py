@@ -64,8 +64,8 @@ class WelcomeRule(RuleBase):
         if seen.type != "order_placed" or own.welcomed:
             return []
         own.welcomed = True
-        if state.history.orders_placed > 1 or int(state.profile.get("orders_total") or 0) > 1:
-            return []  # not the first purchase (the history counts this order already)
+        if state.history.orders_placed > 1 or state.profile_orders(seen.t_ms) > 0:
+            return []  # not the first purchase (the history counts this order; a profile from before it, none)
         e = seen.event
         context = {"order_id": e.order_id, "amount": e.amount, "currency": e.currency}
         return [Fired(self.name, seen.t_ms, seen.event_id, "event", "first purchase",

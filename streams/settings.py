@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     segments_file: Path | None = Field(None, description="TOML file of segment rules; unset: the shipped defaults.")
     processor_flush_seconds: float = Field(1.0, gt=0, description="How often processors write state and outputs.")
 
+    # Scoring
+    scoring_file: Path | None = Field(None, description="TOML file of scoring parameters; unset: the shipped defaults.")
+
     # Live dashboard (journey run, journey dashboard)
     dashboard: bool = Field(True, description="Serve the live dashboard during journey run.")
     dashboard_port: int = Field(0, ge=0, le=65535, description="Its port on 127.0.0.1; 0 picks a free one.")

@@ -14,6 +14,7 @@ from schemas.base import SCHEMA_VERSION
 from schemas.chat import ChatMessage
 from schemas.clickstream import ClickstreamEvent
 from schemas.consent import ConsentChanged
+from schemas.models import ModelDrift, ModelLabel, ModelMetrics
 from schemas.orders import OrderEvent
 from schemas.outputs import CustomerFeatures, DeadLetter, LateEvent, Message, Score, Trigger
 
@@ -57,6 +58,9 @@ OUTPUT_TOPICS: dict[str, TopicContract] = {
         TopicContract("messages", TypeAdapter(Message), False, "Personalised messages for delivery."),
         TopicContract("dead-letters", TypeAdapter(DeadLetter), False, "Rejected input with reason and bytes."),
         TopicContract("late-events", TypeAdapter(LateEvent), False, "Valid events that arrived too late."),
+        TopicContract("model-labels", TypeAdapter(ModelLabel), False, "Held predictions with their outcome."),
+        TopicContract("model-metrics", TypeAdapter(ModelMetrics), False, "Prequential metrics per model."),
+        TopicContract("model-drift", TypeAdapter(ModelDrift), False, "Shifts in a model's error (ADWIN)."),
     )
 }
 

@@ -37,6 +37,7 @@ from schemas.registry import INPUT_TOPICS
 from schemas.validation import Limits, Rejected, dead_letter, validate
 from sinks.batches import Staged, dead_letters_table, events_table, late_events_table, profiles_table
 from sinks.client import DEAD_LETTER_TABLE, RAW_TABLES
+from sinks.models import model_drift_table, model_metrics_table, scores_table
 from streams.batch_worker import BatchWorker, consumer_config
 from streams.produce import TrackingProducer
 from streams.topics import DEAD_LETTERS
@@ -48,6 +49,9 @@ OUTPUT_TABLES: dict[str, tuple[str, Callable[[list[dict[str, Any]], datetime], A
     "customer-features": ("customer_profile_history", profiles_table),
     "late-events": ("late_events", late_events_table),
 }
+OUTPUT_TABLES["scores"] = ("scores", scores_table)
+OUTPUT_TABLES["model-metrics"] = ("model_metrics", model_metrics_table)
+OUTPUT_TABLES["model-drift"] = ("model_drift", model_drift_table)
 
 
 class InsertFailed(RuntimeError):

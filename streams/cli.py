@@ -130,6 +130,35 @@ def features() -> None:
 
 
 @app.command()
+def scoring() -> None:
+    """Run one scorer (profiles and orders -> scores and labels) until SIGTERM or Ctrl-C."""
+    from processors.scoring.processor import ScoringProcessor
+    from streams.evaluate import scoring_config
+    from streams.scoring import ScoringWorker
+
+    settings = _settings()
+    stop = _worker_logging_and_stop()
+    processor = ScoringProcessor(scoring_config(settings), limits=settings.limits)
+    worker = ScoringWorker(settings.kafka_config(), settings.group_id("scoring"), processor,
+                           flush_seconds=settings.processor_flush_seconds)
+    stats = worker.run(stop)
+    logging.getLogger("journey.scoring").info("stopped: %s (scored %d, held %d, expired %d)", stats,
+                                              processor.scored, processor.held, worker.labels_expired)
+
+
+@app.command()
+def trainer() -> None:
+    """Run the trainer (labels -> models, metrics, drift, snapshots) until SIGTERM or Ctrl-C; run exactly one."""
+    from streams.evaluate import scoring_config
+    from streams.scoring import TrainerWorker
+
+    settings = _settings()
+    stop = _worker_logging_and_stop()
+    worker = TrainerWorker(settings.kafka_config(), settings.group_id("trainer"), scoring_config(settings))
+    logging.getLogger("journey.trainer").info("stopped: %s", worker.run(stop))
+
+
+@app.command()
 def evaluate(replay: ReplayOption = None, mapping: MapOption = None, tz: TzOption = "UTC",
              customers: CustomersOption = 2000, days: DaysOption = 30, seed: SeedOption = 7,
              split: Annotated[float, typer.Option(min=0.1, max=0.95, help="Quantile of prediction times "

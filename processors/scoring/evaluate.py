@@ -47,7 +47,7 @@ class ModelEvaluation:
 def recency_score(model: str, x: dict[str, float]) -> float:
     """The heuristic: hours since the latest order (log1p in the vector), oriented per model."""
     if not x.get("has_last_order"):
-        return -1.0 if model == "purchase_propensity" else 1e9
+        return -1e12 if model == "purchase_propensity" else 1e12  # never ordered: last, or most gone
     hours = expm1(x["hours_since_last_order"])
     return -hours if model == "purchase_propensity" else hours
 

@@ -14,6 +14,7 @@ from schemas.base import SCHEMA_VERSION
 from schemas.chat import ChatMessage
 from schemas.clickstream import ClickstreamEvent
 from schemas.consent import ConsentChanged
+from schemas.models import ModelDrift, ModelLabel, ModelMetrics
 from schemas.orders import OrderEvent
 from schemas.outputs import CustomerFeatures, DeadLetter, LateEvent, Score
 from schemas.triggers import Delivery, GuardDecision, MessageRecord, TriggerEvent
@@ -60,6 +61,9 @@ OUTPUT_TOPICS: dict[str, TopicContract] = {
         TopicContract("deliveries", TypeAdapter(Delivery), False, "What the delivery adapters did per message."),
         TopicContract("dead-letters", TypeAdapter(DeadLetter), False, "Rejected input with reason and bytes."),
         TopicContract("late-events", TypeAdapter(LateEvent), False, "Valid events that arrived too late."),
+        TopicContract("model-labels", TypeAdapter(ModelLabel), False, "Held predictions with their outcome."),
+        TopicContract("model-metrics", TypeAdapter(ModelMetrics), False, "Prequential metrics per model."),
+        TopicContract("model-drift", TypeAdapter(ModelDrift), False, "Shifts in a model's error (ADWIN)."),
     )
 }
 

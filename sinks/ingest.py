@@ -38,6 +38,7 @@ from schemas.validation import Limits, Rejected, dead_letter, validate
 from sinks.actions import decisions_table, deliveries_table, messages_table, triggers_table
 from sinks.batches import Staged, dead_letters_table, events_table, late_events_table, profiles_table
 from sinks.client import DEAD_LETTER_TABLE, RAW_TABLES
+from sinks.models import model_drift_table, model_metrics_table, scores_table
 from streams.batch_worker import BatchWorker, consumer_config
 from streams.produce import TrackingProducer
 from streams.topics import DEAD_LETTERS
@@ -53,6 +54,9 @@ OUTPUT_TABLES: dict[str, tuple[str, Callable[[list[dict[str, Any]], datetime], A
     "messages": ("messages", messages_table),
     "deliveries": ("deliveries", deliveries_table),
 }
+OUTPUT_TABLES["scores"] = ("scores", scores_table)
+OUTPUT_TABLES["model-metrics"] = ("model_metrics", model_metrics_table)
+OUTPUT_TABLES["model-drift"] = ("model_drift", model_drift_table)
 
 
 class InsertFailed(RuntimeError):

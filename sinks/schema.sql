@@ -239,6 +239,57 @@ CREATE TABLE IF NOT EXISTS late_events
 ENGINE = ReplacingMergeTree
 ORDER BY (customer_id, event_id, processor)
 ;
+-- Scores: the latest per customer and model (query with FINAL); a re-emitted score has the same
+-- scored_at and collapses.
+CREATE TABLE IF NOT EXISTS scores
+(
+    score_id      String,
+    customer_id   String,
+    model         LowCardinality(String),
+    model_version UInt64,
+    scored_at     DateTime64(3, 'UTC'),
+    probability   Float64,
+    band          LowCardinality(String),
+    cold_start    Bool,
+    top_features  Map(String, Float64),
+    emitted_at    DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree(scored_at)
+ORDER BY (customer_id, model)
+;
+-- Prequential metrics per model, every N labels; one row per (model, labels).
+CREATE TABLE IF NOT EXISTS model_metrics
+(
+    model         LowCardinality(String),
+    model_version UInt64,
+    labels        UInt64,
+    positives     UInt64,
+    roc_auc       Nullable(Float64),
+    log_loss      Nullable(Float64),
+    brier         Nullable(Float64),
+    as_of         DateTime64(3, 'UTC'),
+    emitted_at    DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (model, labels)
+;
+-- Drift of a model's error (ADWIN); one row per detection.
+CREATE TABLE IF NOT EXISTS model_drift
+(
+    drift_id      String,
+    model         LowCardinality(String),
+    model_version UInt64,
+    labels        UInt64,
+    detected_at   DateTime64(3, 'UTC'),
+    detector      LowCardinality(String),
+    error_before  Float64,
+    error_after   Float64,
+    window        UInt64,
+    emitted_at    DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (model, labels, drift_id)
+;
 -- ===================================================================================
 -- Reporting rollups. Every one is fed by materialized views on the raw tables, which
 -- hold each event once (the sink skips stored ids), so a redelivery changes nothing.

@@ -186,6 +186,78 @@ def deliver(adapter: Annotated[str | None, typer.Option(
     logging.getLogger("journey.deliver").info("stopped: %s", stats)
 
 
+@app.command()
+def scoring() -> None:
+    """Run one scorer (profiles and orders -> scores and labels) until SIGTERM or Ctrl-C."""
+    from processors.scoring.processor import ScoringProcessor
+    from streams.evaluate import scoring_config
+    from streams.scoring import ScoringWorker
+
+    settings = _settings()
+    stop = _worker_logging_and_stop()
+    processor = ScoringProcessor(scoring_config(settings), limits=settings.limits)
+    worker = ScoringWorker(settings.kafka_config(), settings.group_id("scoring"), processor,
+                           flush_seconds=settings.processor_flush_seconds)
+    stats = worker.run(stop)
+    logging.getLogger("journey.scoring").info("stopped: %s (scored %d, held %d, expired %d)", stats,
+                                              processor.scored, processor.held, worker.labels_expired)
+
+
+@app.command()
+def trainer() -> None:
+    """Run the trainer (labels -> models, metrics, drift, snapshots) until SIGTERM or Ctrl-C; run exactly one."""
+    from streams.evaluate import scoring_config
+    from streams.scoring import TrainerWorker
+
+    settings = _settings()
+    stop = _worker_logging_and_stop()
+    worker = TrainerWorker(settings.kafka_config(), settings.group_id("trainer"), scoring_config(settings))
+    logging.getLogger("journey.trainer").info("stopped: %s", worker.run(stop))
+
+
+@app.command()
+def evaluate(replay: ReplayOption = None, mapping: MapOption = None, tz: TzOption = "UTC",
+             customers: CustomersOption = 2000, days: DaysOption = 30, seed: SeedOption = 7,
+             split: Annotated[float, typer.Option(min=0.1, max=0.95, help="Quantile of prediction times "
+                                                  "where the test period starts.")] = 0.7,
+             horizon_hours: Annotated[int | None, typer.Option(help="Purchase-propensity horizon (default: "
+                                                               "the scoring file's).")] = None,
+             churn_days: Annotated[int | None, typer.Option(help="Churn horizon in days (default: the scoring "
+                                                            "file's).")] = None,
+             as_json: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False) -> None:
+    """Replay a source in-process (no broker) and compare each online model with a recency heuristic and an
+    offline gradient-boosting model (prequential ROC AUC, time-based split)."""
+    from streams.evaluate import run_evaluation
+
+    settings = _settings()
+    try:
+        run_evaluation(settings, console, replay, mapping, tz, customers, days, seed, split, horizon_hours,
+                       churn_days, as_json)
+    except (ValueError, FileNotFoundError) as exc:
+        console.print(f"[red]cannot evaluate {replay or 'the generator'}:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def models(fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table") -> None:
+    """The latest model_metrics per model (prequential ROC AUC, log loss, Brier, labels) and recent drift."""
+    from sinks.query import reader
+    from streams.evaluate import latest_model_metrics, print_model_metrics
+
+    settings = _settings()
+    try:
+        with reader(settings) as r:
+            metrics, drift = latest_model_metrics(r)
+    except Exception as exc:
+        console.print(f"[red]cannot read model_metrics:[/] {exc}")
+        raise typer.Exit(1) from None
+    if fmt == "json":
+        for row in metrics:
+            sys.stdout.write(orjson.dumps(row, default=str).decode() + "\n")
+        return
+    print_model_metrics(Console(), metrics, drift)
+
+
 def _worker_logging_and_stop() -> threading.Event:
     """Worker processes log to stderr and stop cleanly on SIGTERM or Ctrl-C."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")

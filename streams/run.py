@@ -73,7 +73,9 @@ def run_pipeline(settings: Settings, records: Iterable[SourceRecord], source_nam
                "JOURNEY_CLICKHOUSE_DSN": dsn}
         sink = start_worker("sink", ["sink"], env, log_dir)
         features = start_worker("features", ["features"], env, log_dir)
-        workers: list[Worker] = [sink, features]
+        scoring = start_worker("scoring", ["scoring"], env, log_dir)
+        trainer = start_worker("trainer", ["trainer"], env, log_dir)
+        workers: list[Worker] = [sink, features, scoring, trainer]
         stack.callback(_stop_all, workers)
         if settings.dashboard:
             board = stack.enter_context(DashboardServer(lambda: reader(settings, direct=False),
@@ -111,6 +113,7 @@ def run_pipeline(settings: Settings, records: Iterable[SourceRecord], source_nam
             # sink stores every profile and late event it emitted.
             features.stop()
             workers.remove(features)
+            _drain_scoring(bar, kafka, settings, ends, scoring, trainer, workers)
             outputs = end_offsets_by_eof(kafka, list(OUTPUT_TABLES))
             _wait(bar, "profiles stored", progress, outputs, sum(outputs.values()), workers)
         summary.fed = dict(producer.delivered)
@@ -120,11 +123,37 @@ def run_pipeline(settings: Settings, records: Iterable[SourceRecord], source_nam
         for table in [*RAW_TABLES.values(), DEAD_LETTER_TABLE, "late_events"]:
             summary.rows[table] = int(r.rows(f"SELECT count() FROM {table}")[1][0][0])
         summary.rows["customer_profiles"] = int(r.rows("SELECT count() FROM customer_profiles FINAL")[1][0][0])
+        summary.rows["scores"] = int(r.rows("SELECT count() FROM scores FINAL")[1][0][0])
+        summary.rows["model_metrics"] = int(r.rows("SELECT count() FROM model_metrics")[1][0][0])
         _, by_reason = r.rows(f"SELECT reason, count() FROM {DEAD_LETTER_TABLE} GROUP BY reason ORDER BY reason")
         summary.dead_letters = {str(reason): int(n) for reason, n in by_reason}
     summary.seconds = time.monotonic() - started
     print_summary(console, summary)
     return summary
+
+
+def _drain_scoring(bar: Progress, kafka: dict[str, str], settings: Settings, ends: dict[tuple[str, int], int],
+                   scoring: Worker, trainer: Worker, workers: list[Worker]) -> None:
+    """Wait until the scorers took every profile and order, stop them (their last labels go out), then
+    wait until the trainer learned every label and stop it (its last metrics and snapshot go out)."""
+    stage_ends = {tp: end for tp, end in ends.items() if tp[0] == "orders"}
+    stage_ends.update(end_offsets_by_eof(kafka, ["customer-features"]))
+    _wait_group(bar, kafka, settings.group_id("scoring"), "scored", stage_ends, workers)
+    scoring.stop()
+    workers.remove(scoring)
+    _wait_group(bar, kafka, settings.group_id("trainer"), "labels learned",
+                end_offsets_by_eof(kafka, ["model-labels"]), workers)
+    trainer.stop()
+    workers.remove(trainer)
+
+
+def _wait_group(bar: Progress, kafka: dict[str, str], group: str, label: str, ends: dict[tuple[str, int], int],
+                workers: list[Worker]) -> None:
+    progress = GroupProgress(kafka, group)
+    try:
+        _wait(bar, label, progress, ends, sum(ends.values()), workers)
+    finally:
+        progress.close()
 
 
 def _wait(bar: Progress, label: str, progress: GroupProgress, ends: dict[tuple[str, int], int], total: int,

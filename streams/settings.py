@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     smtp_sender: str = "journey@localhost"
     smtp_recipient: str = Field("{customer_id}@customers.invalid",
                                 description="Address of a customer: {customer_id} is replaced (plug a lookup here).")
+    # Scoring
+    scoring_file: Path | None = Field(None, description="TOML file of scoring parameters; unset: the shipped defaults.")
 
     # Live dashboard (journey run, journey dashboard)
     dashboard: bool = Field(True, description="Serve the live dashboard during journey run.")

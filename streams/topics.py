@@ -24,14 +24,17 @@ class TopicSpec:
 #: Changelog topics of the stateful processors (compacted; same partition count as the inputs).
 CHANGELOGS = {"features": "features-changelog",
               "triggers": "triggers-changelog",
-              "messages": "messages-changelog"}
-_COMPACTED = {"customer-features", *CHANGELOGS.values()}
+              "messages": "messages-changelog",
+              "scoring": "scoring-changelog"}
+#: The trainer's versioned model snapshots (compacted: the latest per key is what scorers load).
+MODEL_SNAPSHOTS = "model-snapshots"
+_COMPACTED = {"customer-features", MODEL_SNAPSHOTS, *CHANGELOGS.values()}
 
 
 def topic_specs(partitions: int) -> list[TopicSpec]:
     """Every topic the pipeline uses, all with the same partition count (they are co-partitioned by customer)."""
     specs = []
-    for name in [*ALL_TOPICS, *CHANGELOGS.values()]:
+    for name in [*ALL_TOPICS, *CHANGELOGS.values(), MODEL_SNAPSHOTS]:
         config = dict(_RETAIN)
         if name in _COMPACTED:
             config["cleanup.policy"] = "compact"

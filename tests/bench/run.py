@@ -490,6 +490,21 @@ class Bench:
         self.verify(stage, dsn)
         broker.stop()
 
+    def scoring(self) -> None:
+        """Predictions/s and labels learned/s of the scoring stage, as ratios to bare River (tests/bench/scoring.py)."""
+        import subprocess
+
+        out = self.tmp / "scoring.json"
+        say("scoring", "predictions and labels learned per second, against bare River in the same process")
+        subprocess.run([PYTHON, "-m", "tests.bench.scoring", "--out", str(out)], check=True, cwd=ROOT,
+                       stdout=subprocess.DEVNULL)
+        r = orjson.loads(out.read_bytes())
+        self.results.notes.append(
+            f"scoring: {r['predictions_per_s']:,.0f} predictions/s ({r['predict_ratio']:.2f} x bare River "
+            f"predict_proba_one, {r['bare_river_predict_per_s']:,.0f}/s); {r['labels_learned_per_s']:,.0f} labels "
+            f"learned/s ({r['learn_ratio']:.2f} x bare River learn_one, {r['bare_river_learn_per_s']:,.0f}/s), "
+            "one process")
+
     # -- the run ------------------------------------------------------------------------------
     def run(self) -> int:
         say("bench", f"temp dir {self.tmp}; {'quick' if self.args.quick else 'full'} run, {self.args.events:,} events")
@@ -515,6 +530,7 @@ class Bench:
             say("bench", f"done in {time.monotonic() - began:.0f}s")
             return 0
         self.hotpath()
+        self.scoring()
         broker = self.broker("broker")
         _, ends = self.finish_produce("produce", *self.produce("produce", broker.bootstrap, wait=False), broker)
         self.consume_only(broker)

@@ -1,0 +1,122 @@
+"""In-process replay: source records -> features -> scoring -> trainer, in event-time order, no broker.
+
+This is the scoring pipeline of ``journey run`` without Kafka, for ``journey evaluate``,
+tests and benchmarks. Labels are learned the moment they are known, so a prediction is
+always made by the model as it was at the prediction's time; a replay of the same records
+gives the same scores, byte for byte. The watermark is the newest event time seen minus
+the allowed lateness; held predictions are expired through a heap of their deadlines.
+
+A profile is computed (the costly step) only after an event that can move a scoring
+signature: orders and chat messages, cart and checkout events, and a clickstream event
+that starts a session (more than ``session_gap`` after the customer's previous one).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from processors.features.build import build_features
+from processors.features.engine import CustomerState
+from processors.scoring.config import ScoringConfig
+from processors.scoring.labels import CustomerScoring, Label
+from processors.scoring.processor import ORDERS_TOPIC, ScoringProcessor
+from processors.scoring.trainer import Trainer
+from streams.sources.record import SourceRecord
+
+#: Clickstream types after which a profile is always recomputed (they move the cart or checkout).
+_CART_TYPES = (b'"add_to_cart"', b'"remove_from_cart"', b'"checkout_started"')
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One labelled prediction, as the evaluation needs it."""
+
+    customer_id: str
+    model: str
+    predicted_at_ms: int
+    labelled_at_ms: int
+    label: bool
+    probability: float  # served (calibrated), made before the label was learned
+    x: dict[str, float]
+
+
+@dataclass
+class ReplayResult:
+    scores: list[dict[str, Any]] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    drift: list[dict[str, Any]] = field(default_factory=list)
+    events: int = 0
+    trainer: Trainer | None = None
+
+
+def replay(records: Iterable[SourceRecord], config: ScoringConfig, session_gap_ms: int = 1_800_000,
+           progress: Callable[[int], None] | None = None) -> ReplayResult:
+    """Replay ``records`` (event-time order) through features, scoring and the trainer."""
+    result = ReplayResult()
+    trainer = Trainer(config)
+    result.trainer = trainer
+
+    def learned(label: Label) -> None:
+        h = label.held
+        result.samples.append(Sample(label.customer_id, h.model, h.t_ms, label.labelled_at_ms, label.label,
+                                     h.probability, h.x))
+        for kind, record in trainer.learn(h.model, h.x, label.label, h.probability, label.labelled_at_ms):
+            (result.metrics if kind == "metrics" else result.drift).append(record)
+
+    features = build_features(lateness_ms=config.labels.lateness_ms, session_gap_ms=session_gap_ms)
+    scoring = ScoringProcessor(config, trainer.models, on_label=learned)
+    f_states: dict[str, CustomerState] = {}
+    s_states: dict[str, CustomerScoring] = {}
+    last_click: dict[str, int] = {}
+    deadlines: list[tuple[int, str]] = []
+    lateness = config.labels.lateness_ms
+    newest = None
+    for n, record in enumerate(records, 1):
+        if progress is not None and n % 5000 == 0:
+            progress(n)
+        customer = record.key.decode()
+        fs = f_states.get(customer)
+        if fs is None:
+            fs = f_states[customer] = features.new_state(customer)
+        before = fs.events
+        features.process(fs, record.topic, record.value, record.key)
+        if fs.events == before or record.event_time is None:
+            continue  # invalid, late or a duplicate: scoring does not see it either
+        result.events += 1
+        t_ms = round(record.event_time.timestamp() * 1000)
+        newest = t_ms if newest is None or t_ms > newest else newest
+        ss = s_states.get(customer)
+        if ss is None:
+            ss = s_states[customer] = scoring.new_state(customer)
+        held_before = len(ss.held)
+        if record.topic == ORDERS_TOPIC:
+            scoring.process(ss, ORDERS_TOPIC, record.value, record.key)
+        if _may_matter(record, t_ms, last_click, session_gap_ms):
+            for _, _, value in scoring.on_profile(ss, features.profile(fs)):
+                result.scores.append(orjson.loads(value))
+        if len(ss.held) > held_before:
+            heapq.heappush(deadlines, (ss.held[-1].deadline_ms, customer))
+        watermark = newest - lateness
+        while deadlines and deadlines[0][0] < watermark:
+            _, due = heapq.heappop(deadlines)
+            scoring.expire(s_states[due], watermark)
+    return result
+
+
+def _may_matter(record: SourceRecord, t_ms: int, last_click: dict[str, int], gap_ms: int) -> bool:
+    """Whether this event can change a scoring signature (see the module docstring)."""
+    if record.topic != "clickstream":
+        return record.topic in ("orders", "chat")
+    customer = record.key.decode()
+    previous = last_click.get(customer)
+    last_click[customer] = t_ms if previous is None else max(previous, t_ms)
+    if previous is None or t_ms - previous > gap_ms:
+        return True
+    value = record.value
+    return any(kind in value for kind in _CART_TYPES)

@@ -1,0 +1,81 @@
+"""The model inputs: a dict of named floats computed from one profile as of its own time.
+
+Counts and amounts enter as ``log1p`` (heavy tails; a linear model then reads ratios),
+ages as ``log1p`` hours, missing values as 0 with a ``has_*`` indicator. Everything is
+read from the ``customer-features`` record at ``as_of``, so a vector never sees anything
+after the prediction time. The same vector feeds the online model and the offline one.
+"""
+
+from __future__ import annotations
+
+from math import cos, log1p, pi, sin
+from typing import Any
+
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+
+#: Profile counts and amounts that enter as log1p(value).
+LOG_COUNTS = (
+    "product_views_1h", "product_views_24h", "product_views_7d", "product_views_30d",
+    "page_views_24h", "searches_24h", "searches_7d",
+    "cart_adds_1h", "cart_adds_24h", "cart_adds_7d", "cart_removes_24h",
+    "wishlist_adds_24h", "wishlist_adds_7d", "checkouts_24h", "checkouts_7d",
+    "sessions", "bounce_sessions", "session_depth", "session_length_s", "active_days",
+    "cart_items", "cart_products", "cart_value",
+    "orders_total", "orders_30d", "orders_90d", "orders_365d", "revenue_total", "revenue_90d",
+    "average_order_value", "days_between_orders", "orders_cancelled", "orders_refunded", "orders_delivered",
+    "chat_customer_messages", "unresolved_conversations", "negative_streak", "events_total",
+)
+
+#: Ages (hours from a profile timestamp to as_of), with a has_* indicator when the timestamp is unset.
+AGES = {"first_seen_ms": "hours_since_first_seen", "last_order_ms": "hours_since_last_order",
+        "cart_last_change_ms": "hours_since_cart_change", "checkout_started_ms": "hours_since_checkout",
+        "last_delivered_ms": "hours_since_delivery"}
+
+
+def _num(value: Any) -> float:
+    if value is None or isinstance(value, str):
+        return 0.0
+    return float(value)
+
+
+def as_of_ms(profile: dict[str, Any]) -> int:
+    """The profile's as-of time (``as_of``) in epoch ms."""
+    from datetime import datetime
+
+    return round(datetime.fromisoformat(profile["as_of"]).timestamp() * 1000)
+
+
+def vector(profile: dict[str, Any], t_ms: int) -> dict[str, float]:
+    """Model inputs of a ``customer-features`` record whose as-of time is ``t_ms``."""
+    f = profile["features"]
+    x: dict[str, float] = {}
+    for name in LOG_COUNTS:
+        value = f.get(name) if name != "events_total" else profile.get("events_total")
+        x[name] = log1p(max(_num(value), 0.0))
+    for source, name in AGES.items():
+        stamp = f.get(source)
+        if stamp is None:
+            x[name] = 0.0
+            x[f"has_{name.removeprefix('hours_since_')}"] = 0.0
+        else:
+            x[name] = log1p(max(t_ms - stamp, 0) / HOUR_MS)
+            x[f"has_{name.removeprefix('hours_since_')}"] = 1.0
+    sessions = _num(f.get("sessions"))
+    x["bounce_rate"] = _num(f.get("bounce_sessions")) / sessions if sessions else 0.0
+    x["checkout_open"] = 1.0 if f.get("checkout_open") else 0.0
+    sentiment = f.get("sentiment_7d")
+    x["sentiment_7d"] = _num(sentiment)
+    x["has_sentiment"] = 0.0 if sentiment is None else 1.0
+    x["last_sentiment"] = _num(f.get("last_sentiment"))
+    # Habits: how often this customer's visits, views and cart adds end in an order.
+    orders = _num(f.get("orders_total"))
+    x["orders_per_session"] = orders / sessions if sessions else 0.0
+    x["orders_per_active_day"] = orders / max(_num(f.get("active_days")), 1.0)
+    x["cart_adds_per_order"] = log1p(_num(f.get("cart_adds_total")) / (orders + 1.0))
+    views = _num(f.get("product_views_7d"))
+    x["cart_rate_7d"] = _num(f.get("cart_adds_7d")) / views if views else 0.0
+    # Time of day (UTC) on the circle, for shops whose customers buy at habitual hours.
+    angle = 2 * pi * ((t_ms % DAY_MS) / DAY_MS)
+    x["day_sin"], x["day_cos"] = sin(angle), cos(angle)
+    return x

@@ -1,0 +1,143 @@
+"""``journey evaluate`` and ``journey models``: the evaluation table of a replay, and the published metrics.
+
+``evaluate`` replays a source in-process (features -> scoring -> trainer, no broker; see
+``processors/scoring/replay.py``) with a progress bar, then prints per model the
+prequential ROC AUC of the online model, of the recency heuristic and of an offline
+gradient-boosting model on the same test period, with label counts. On the generator's
+traffic it also scores the online churn probabilities against the generator's latent
+churn (has the customer churned by the prediction time?), the truth no shop can see.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import orjson
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from processors.scoring.config import ScoringConfig, load_scoring
+from processors.scoring.evaluate import ModelEvaluation, evaluate
+from processors.scoring.replay import Sample, replay
+from sinks.access import Reader
+from streams.settings import Settings
+
+
+def scoring_config(settings: Settings, horizon_hours: int | None = None, churn_days: int | None = None
+                   ) -> ScoringConfig:
+    """The configured scoring parameters, with the command line's horizons when given."""
+    config = load_scoring(settings.scoring_file)
+    if horizon_hours is not None:
+        config = dataclasses.replace(config, purchase_propensity=dataclasses.replace(
+            config.purchase_propensity, horizon_hours=horizon_hours))
+    if churn_days is not None:
+        config = dataclasses.replace(config, churn=dataclasses.replace(config.churn, horizon_days=churn_days))
+    return config
+
+
+def latent_churn_auc(samples: list[Sample], truth: Any) -> tuple[float | None, int, int]:
+    """ROC AUC of churn probabilities against the generator's latent churn at prediction time."""
+    from datetime import UTC, datetime
+
+    from sklearn.metrics import roc_auc_score
+
+    churn = [s for s in samples if s.model == "churn"]
+    y = [truth.churned(s.customer_id, datetime.fromtimestamp(s.predicted_at_ms / 1000, UTC)) for s in churn]
+    if not y or all(y) or not any(y):
+        return None, len(y), sum(y)
+    return float(roc_auc_score(y, [s.probability for s in churn])), len(y), sum(y)
+
+
+def run_evaluation(settings: Settings, console: Console, source: str | None, mapping: str | None, tz: str,
+                   customers: int, days: int, seed: int, split: float, horizon_hours: int | None,
+                   churn_days: int | None, as_json: bool) -> list[ModelEvaluation]:
+    """Replay, evaluate, print; return the rows."""
+    from streams.sources import open_source
+    from streams.sources.generator import Generator
+
+    config = scoring_config(settings, horizon_hours, churn_days)
+    truth = None
+    if source is None:
+        generator = Generator(customers, days, seed)
+        records = generator.records()
+        truth = generator.truth
+        name = f"generator ({customers:,} customers, {days} days, seed {seed})"
+    else:
+        records, stats = open_source(source, mapping=mapping, tz=tz)
+        name = source
+        console.print(f"{source}: {stats.describe()}")
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task(f"replaying {name}", total=len(records))
+        result = replay(records, config, round(settings.session_gap_seconds * 1000),
+                        progress=lambda n: bar.update(task, completed=n))
+        bar.update(task, description="training the offline models", completed=len(records))
+        rows = evaluate(result.samples, config, split)
+    latent = latent_churn_auc(result.samples, truth) if truth is not None else None
+    if as_json:
+        out: dict[str, Any] = {"source": name, "events": result.events, "scores": len(result.scores),
+                               "models": [r.as_dict() for r in rows], "drift_events": len(result.drift)}
+        if latent is not None:
+            out["latent_churn"] = {"roc_auc": latent[0], "labels": latent[1], "churned": latent[2]}
+        print(orjson.dumps(out).decode())
+        return rows
+    out = Console(width=None if Console().is_terminal else 150)
+    print_evaluation(out, name, rows, config, len(result.scores), len(result.drift), latent)
+    return rows
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def print_evaluation(out: Console, name: str, rows: list[ModelEvaluation], config: ScoringConfig, scores: int,
+                     drift: int, latent: tuple[float | None, int, int] | None) -> None:
+    table = Table("model", "horizon", "labels (pos)", "online, all", "train / test (pos)", "online", "recency",
+                  "offline GBM", "online - offline", title=f"Prequential ROC AUC, {name}", title_justify="left")
+    for r in rows:
+        horizon = (f"{config.purchase_propensity.horizon_hours} h" if r.model == "purchase_propensity"
+                   else f"{config.churn.horizon_days} d")
+        gap = None if r.online is None or r.offline is None else r.online - r.offline
+        table.add_row(r.model, horizon, f"{r.labels:,} ({r.positives:,})", _fmt(r.online_all),
+                      f"{r.train:,} / {r.test:,} ({r.test_positives:,})", _fmt(r.online), _fmt(r.recency),
+                      _fmt(r.offline), "-" if gap is None else f"{gap:+.4f}")
+    out.print(table)
+    for r in rows:
+        if r.note:
+            out.print(f"{r.model}: {r.note}")
+    if latent is not None:
+        out.print(f"online churn vs the generator's latent churn at prediction time: ROC AUC {_fmt(latent[0])} "
+                  f"over {latent[1]:,} predictions ({latent[2]:,} already churned)")
+    out.print(f"{scores:,} scores, {drift} drift events. online and recency: test period; offline: "
+              "HistGradientBoosting trained on the predictions whose horizon ended before it.")
+
+
+def latest_model_metrics(reader: Reader) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The newest ``model_metrics`` row per model, and the last ten ``model_drift`` rows."""
+    columns, rows = reader.rows("SELECT model, model_version, labels, positives, roc_auc, log_loss, brier, as_of "
+                                "FROM model_metrics ORDER BY model, labels DESC LIMIT 1 BY model")
+    metrics = [dict(zip(columns, row, strict=True)) for row in rows]
+    columns, rows = reader.rows("SELECT model, model_version, labels, detected_at, error_before, error_after "
+                                "FROM model_drift FINAL ORDER BY detected_at DESC LIMIT 10")
+    return metrics, [dict(zip(columns, row, strict=True)) for row in rows]
+
+
+def print_model_metrics(out: Console, metrics: list[dict[str, Any]], drift: list[dict[str, Any]]) -> None:
+    if not metrics:
+        out.print("no model metrics yet (the trainer publishes them every metrics_every_labels labels)")
+        return
+    table = Table("model", "version", "labels", "positives", "ROC AUC", "log loss", "Brier", "as of",
+                  title="Latest prequential metrics", title_justify="left")
+    for m in metrics:
+        table.add_row(m["model"], str(m["model_version"]), f"{m['labels']:,}", f"{m['positives']:,}",
+                      _fmt(m["roc_auc"]), _fmt(m["log_loss"]), _fmt(m["brier"]), str(m["as_of"]))
+    out.print(table)
+    if drift:
+        recent = Table("model", "version", "labels", "detected at", "error before", "error after",
+                       title="Recent drift", title_justify="left")
+        for d in drift:
+            recent.add_row(d["model"], str(d["model_version"]), f"{d['labels']:,}", str(d["detected_at"]),
+                           _fmt(d["error_before"]), _fmt(d["error_after"]))
+        out.print(recent)

@@ -1,0 +1,91 @@
+"""Scoring stage of ``make bench``: predictions/s and labels learned/s in one process, against bare River.
+
+The baseline, measured in the same process on the same inputs, is River's own pipeline
+(standard scaler + logistic regression) doing ``predict_proba_one`` (or ``learn_one``) on
+ready vectors: what any River-based scorer pays at least. The stages then measure the
+project's whole path per prediction (profile -> vector -> model -> calibration ->
+contributions -> band -> score record as JSON bytes) and per label (prequential metrics, drift
+detector, calibration and model update). Run alone: ``python -m tests.bench.scoring --out FILE``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from processors.features.build import build_features
+from processors.scoring.config import load_scoring
+from processors.scoring.model import pipeline
+from processors.scoring.processor import ScoringProcessor
+from processors.scoring.trainer import Trainer
+from processors.scoring.vector import as_of_ms, vector
+from streams.sources.generator import generate
+
+
+def profiles(customers: int, days: int, seed: int, limit: int) -> list[dict[str, Any]]:
+    """Profiles as the features processor emits them, one after each order or cart event (up to ``limit``)."""
+    features = build_features()
+    states: dict[str, Any] = {}
+    out = []
+    for record in generate(customers, days, seed):
+        key = record.key.decode()
+        state = states.get(key) or states.setdefault(key, features.new_state(key))
+        features.process(state, record.topic, record.value, record.key)
+        if record.topic == "orders" or b"cart" in record.value:
+            out.append(features.profile(state))
+            if len(out) >= limit:
+                break
+    return out
+
+
+def measure(n: int = 20_000) -> dict[str, float]:
+    config = load_scoring()
+    sample = profiles(3000, 30, 3, n)
+    xs = [vector(p, as_of_ms(p)) for p in sample]
+    ys = [bool(p["features"].get("orders_total")) and i % 3 == 0 for i, p in enumerate(sample)]
+    bare = pipeline(config.learning)
+    for x, y in zip(xs[:2000], ys[:2000], strict=True):
+        bare.learn_one(x, y)  # warm: the weights exist
+    started = time.perf_counter()
+    for x in xs:
+        bare.predict_proba_one(x)
+    bare_predict = len(xs) / (time.perf_counter() - started)
+    started = time.perf_counter()
+    for x, y in zip(xs, ys, strict=True):
+        bare.learn_one(x, y)
+    bare_learn = len(xs) / (time.perf_counter() - started)
+
+    trainer = Trainer(config)
+    for x, y in zip(xs[:2000], ys[:2000], strict=True):
+        trainer.learn("purchase_propensity", x, y, 0.5, 0)
+    processor = ScoringProcessor(config, trainer.models)
+    started = time.perf_counter()
+    scores = 0
+    for p in sample:  # a fresh state per profile: every profile is a score for each eligible model
+        scores += len(processor.on_profile(processor.new_state(p["customer_id"]), p))
+    predict = scores / (time.perf_counter() - started)
+    started = time.perf_counter()
+    for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
+        trainer.learn("churn" if i % 2 else "purchase_propensity", x, y, 0.3, i)
+    learn = len(xs) / (time.perf_counter() - started)
+    return {"profiles": len(sample), "scores": scores, "bare_river_predict_per_s": bare_predict,
+            "bare_river_learn_per_s": bare_learn, "predictions_per_s": predict, "labels_learned_per_s": learn,
+            "predict_ratio": predict / bare_predict, "learn_ratio": learn / bare_learn}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench.scoring")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--n", type=int, default=20_000)
+    args = parser.parse_args()
+    result = measure(args.n)
+    args.out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+
+
+if __name__ == "__main__":
+    main()

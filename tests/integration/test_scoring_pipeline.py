@@ -1,0 +1,139 @@
+"""Scores land in ClickHouse through the scoring worker and the trainer on the real broker; a restarted
+trainer resumes from its snapshot with nothing learned lost."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+from processors.features.build import build_features
+from processors.scoring.config import load_scoring
+from processors.scoring.processor import ScoringProcessor
+from schemas.registry import INPUT_TOPICS
+from streams.progress import GroupProgress, end_offsets_by_eof
+from streams.scoring import ScoringWorker, TrainerWorker
+from streams.sources.generator import generate
+from streams.stateful import StatefulWorker
+from streams.topics import CHANGELOGS
+from tests.conftest import Backend, produce, sink_until_caught_up
+
+pytestmark = pytest.mark.integration
+
+CONFIG = dataclasses.replace(
+    load_scoring(),
+    purchase_propensity=dataclasses.replace(load_scoring().purchase_propensity, horizon_hours=2),
+    churn=dataclasses.replace(load_scoring().churn, horizon_days=3),
+    evaluation=dataclasses.replace(load_scoring().evaluation, metrics_every_labels=20),
+    snapshots=dataclasses.replace(load_scoring().snapshots, every_seconds=0.2),
+)
+
+
+def read_all(kafka: dict[str, str], topic: str, partitions: int) -> list[dict[str, Any]]:
+    reader = Consumer({**kafka, "group.id": f"read-{topic}", "enable.partition.eof": True})
+    reader.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
+    pending, records = set(range(partitions)), []
+    deadline = time.monotonic() + 60
+    while pending and time.monotonic() < deadline:
+        for msg in reader.consume(10_000, 0.2):
+            if msg.error() is not None:
+                if msg.error().code() == KafkaError._PARTITION_EOF:
+                    pending.discard(msg.partition())
+                continue
+            records.append(orjson.loads(msg.value()))
+    reader.close()
+    assert not pending
+    return records
+
+
+class Running:
+    """A worker's ``run(stop)`` in a thread; errors are raised in the test."""
+
+    def __init__(self, run: Callable[[threading.Event], Any]) -> None:
+        self.stop = threading.Event()
+        self.errors: list[BaseException] = []
+        self.thread = threading.Thread(target=self._work, args=(run,), daemon=True)
+        self.thread.start()
+
+    def _work(self, run: Callable[[threading.Event], Any]) -> None:
+        try:
+            run(self.stop)
+        except BaseException as exc:
+            self.errors.append(exc)
+
+    def finish(self) -> None:
+        self.stop.set()
+        self.thread.join(60)
+        assert not self.errors, repr(self.errors[0])
+
+
+def wait_for(kafka: dict[str, str], group: str, ends: dict[tuple[str, int], int], *workers: Running) -> None:
+    progress = GroupProgress(kafka, group)
+    deadline = time.monotonic() + 180
+    try:
+        while progress.remaining(ends):
+            assert time.monotonic() < deadline, f"{group} did not catch up"
+            for worker in workers:
+                assert not worker.errors, repr(worker.errors[0])
+            time.sleep(0.2)
+    finally:
+        progress.close()
+
+
+def test_scores_metrics_and_snapshots_through_the_workers(backend: Backend) -> None:
+    kafka = backend.kafka
+    records = generate(customers=150, days=20, seed=5)
+    producer = produce(kafka, [(r.topic, r.key, r.value) for r in records])
+    features = Running(StatefulWorker(kafka, "it-features", list(INPUT_TOPICS), CHANGELOGS["features"],
+                                      build_features(), flush_seconds=0.05).run)
+    scorer = ScoringWorker(kafka, "it-scoring", ScoringProcessor(CONFIG), flush_seconds=0.2)
+    scoring = Running(scorer.run)
+    trainer_worker = TrainerWorker(kafka, "it-trainer", CONFIG)
+    trainer = Running(trainer_worker.run)
+    wait_for(kafka, "it-features", producer.end_offsets, features)
+    features.finish()
+    ends = {tp: n for tp, n in producer.end_offsets.items() if tp[0] == "orders"}
+    ends.update(end_offsets_by_eof(kafka, ["customer-features"]))
+    wait_for(kafka, "it-scoring", ends, scoring)
+    scoring.finish()
+    wait_for(kafka, "it-trainer", end_offsets_by_eof(kafka, ["model-labels"]), trainer)
+    trainer.finish()
+
+    labels = read_all(kafka, "model-labels", backend.partitions)
+    assert trainer_worker.stats.labels == len(labels) > 50
+    assert {label["model"] for label in labels} == {"purchase_propensity", "churn"}
+
+    client = backend.client()
+    outputs = end_offsets_by_eof(kafka, ["scores", "model-metrics", "model-drift"])
+    sink_until_caught_up(backend, client, outputs, topics=("scores", "model-metrics", "model-drift"))
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    for score in read_all(kafka, "scores", backend.partitions):
+        key = (score["customer_id"], score["model"])
+        if key not in latest or score["scored_at"] >= latest[key]["scored_at"]:
+            latest[key] = score
+    rows = client.query("SELECT customer_id, model, score_id, probability, band FROM scores FINAL").result_rows
+    assert {(c, m): (i, p, b) for c, m, i, p, b in rows} == \
+        {k: (s["score_id"], s["probability"], s["band"]) for k, s in latest.items()}
+    metrics = read_all(kafka, "model-metrics", backend.partitions)
+    stored = client.query("SELECT model, labels, roc_auc FROM model_metrics FINAL ORDER BY model, labels").result_rows
+    assert stored == sorted({(m["model"], m["labels"], m["roc_auc"]) for m in metrics})
+    assert len(stored) >= 2
+
+    # A new trainer loads the last snapshot: everything learned is there, and it learns nothing twice.
+    again = TrainerWorker(kafka, "it-trainer", CONFIG)
+    rerun = Running(again.run)
+    time.sleep(3)  # long enough to read every label again, were its positions lost
+    rerun.finish()
+    assert again.trainer is not None and trainer_worker.trainer is not None
+    assert {m: x.learned for m, x in again.trainer.models.items()} == \
+        {m: x.learned for m, x in trainer_worker.trainer.models.items()}
+    assert again.stats.labels == 0
+    sample = labels[0]["features"]
+    for name, model in again.trainer.models.items():
+        assert model.predict(sample) == trainer_worker.trainer.models[name].predict(sample)

@@ -41,6 +41,7 @@ class RunSummary:
     dead_letters: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     feed_seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
 
 
 def run_pipeline(settings: Settings, records: Iterable[SourceRecord], source_name: str,
@@ -75,7 +76,12 @@ def run_pipeline(settings: Settings, records: Iterable[SourceRecord], source_nam
         features = start_worker("features", ["features"], env, log_dir)
         scoring = start_worker("scoring", ["scoring"], env, log_dir)
         trainer = start_worker("trainer", ["trainer"], env, log_dir)
-        workers: list[Worker] = [sink, features, scoring, trainer]
+        triggers = start_worker("triggers", ["triggers"], env, log_dir)
+        messages = start_worker("messages", ["messages"], env, log_dir)
+        delivery_file = settings.delivery_file or settings.data_dir.resolve() / "delivered.jsonl"
+        adapter = settings.delivery_adapter
+        deliver = start_worker("deliver", ["deliver"], {**env, "JOURNEY_DELIVERY_FILE": str(delivery_file)}, log_dir)
+        workers: list[Worker] = [sink, features, scoring, trainer, triggers, messages, deliver]
         stack.callback(_stop_all, workers)
         if settings.dashboard:
             board = stack.enter_context(DashboardServer(lambda: reader(settings, direct=False),
@@ -114,6 +120,16 @@ def run_pipeline(settings: Settings, records: Iterable[SourceRecord], source_nam
             features.stop()
             workers.remove(features)
             _drain_scoring(bar, kafka, settings, ends, scoring, trainer, workers)
+            # Triggers read the inputs, profiles and scores; messages read the triggers; delivery the messages.
+            # Each stops once it has committed all of them: its last timers, decisions and sends go out.
+            _drain(bar, kafka, settings, "triggers", "triggers fired", ends, ["customer-features", "scores"],
+                   triggers, workers)
+            _drain(bar, kafka, settings, "messages", "messages decided", ends, ["customer-features", "triggers"],
+                   messages, workers)
+            _drain(bar, kafka, settings, f"deliver-{adapter}", "messages delivered", {}, ["messages"], deliver,
+                   workers)
+            summary.notes.append(f"messages sent by the {adapter} adapter"
+                                 + (f" were appended to {delivery_file}" if adapter == "console" else ""))
             outputs = end_offsets_by_eof(kafka, list(OUTPUT_TABLES))
             _wait(bar, "profiles stored", progress, outputs, sum(outputs.values()), workers)
         summary.fed = dict(producer.delivered)
@@ -125,6 +141,8 @@ def run_pipeline(settings: Settings, records: Iterable[SourceRecord], source_nam
         summary.rows["customer_profiles"] = int(r.rows("SELECT count() FROM customer_profiles FINAL")[1][0][0])
         summary.rows["scores"] = int(r.rows("SELECT count() FROM scores FINAL")[1][0][0])
         summary.rows["model_metrics"] = int(r.rows("SELECT count() FROM model_metrics")[1][0][0])
+        for table in ("triggers", "guard_decisions", "messages", "deliveries"):
+            summary.rows[table] = int(r.rows(f"SELECT count() FROM {table} FINAL")[1][0][0])
         _, by_reason = r.rows(f"SELECT reason, count() FROM {DEAD_LETTER_TABLE} GROUP BY reason ORDER BY reason")
         summary.dead_letters = {str(reason): int(n) for reason, n in by_reason}
     summary.seconds = time.monotonic() - started
@@ -145,6 +163,15 @@ def _drain_scoring(bar: Progress, kafka: dict[str, str], settings: Settings, end
                 end_offsets_by_eof(kafka, ["model-labels"]), workers)
     trainer.stop()
     workers.remove(trainer)
+
+
+def _drain(bar: Progress, kafka: dict[str, str], settings: Settings, role: str, label: str,
+           ends: dict[tuple[str, int], int], outputs: list[str], worker: Worker, workers: list[Worker]) -> None:
+    """Wait until group ``<prefix>-<role>`` has committed ``ends`` and the ends of ``outputs``, then stop it."""
+    stage_ends = {**ends, **end_offsets_by_eof(kafka, outputs)}
+    _wait_group(bar, kafka, settings.group_id(role), label, stage_ends, workers)
+    worker.stop()
+    workers.remove(worker)
 
 
 def _wait_group(bar: Progress, kafka: dict[str, str], group: str, label: str, ends: dict[tuple[str, int], int],
@@ -204,6 +231,8 @@ def print_summary(console: Console, summary: RunSummary) -> None:
         for reason, count in summary.dead_letters.items():
             letters.add_row(reason, f"{count:,}")
         console.print(letters)
+    for note in summary.notes:
+        console.print(note)
     total = sum(summary.fed.values())
     console.print(f"{total:,} events fed in {summary.feed_seconds:.1f}s; whole run {summary.seconds:.1f}s "
                   f"({total / max(summary.seconds, 1e-9):,.0f} events/s end to end)")

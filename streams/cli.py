@@ -94,16 +94,22 @@ def sink() -> None:
     from sinks.access import QueryServer
     from sinks.client import apply_schema, connect
     from sinks.ingest import IngestSink, SinkConfig
+    from streams.health import worker_health
+    from streams.metrics import WorkerMetrics, instrument, instrument_client, sink_collector
 
     settings = _settings()
-    stop = _worker_logging_and_stop()
-    password = settings.clickhouse_password.get_secret_value() if settings.clickhouse_password else None
-    client = connect(settings.resolved_clickhouse_dsn, settings.clickhouse_user, password)
+    stop = _worker_logging_and_stop(settings, "sink")
+    metrics = WorkerMetrics("sink")
+    metrics.stop_event = stop
+    client = instrument_client(connect(settings.resolved_clickhouse_dsn, **settings.clickhouse_options()), metrics)
     apply_schema(client)
     config = SinkConfig(group_id=settings.group_id("sink"), batch_rows=settings.sink_batch_rows,
-                        batch_seconds=settings.sink_batch_seconds, limits=settings.limits)
-    worker = IngestSink(settings.kafka_config(), client, config)
+                        batch_seconds=settings.sink_batch_seconds, limits=settings.limits,
+                        consumer_overrides=metrics.consumer_overrides())
+    worker = instrument(IngestSink(settings.kafka_config(), client, config), metrics)
+    metrics.registry.register(sink_collector(worker.stats))
     with contextlib.ExitStack() as stack:
+        stack.enter_context(worker_health(settings, metrics))
         if settings.resolved_clickhouse_dsn.startswith("chdb://"):  # this process owns the embedded database
             stack.enter_context(QueryServer(settings.resolved_clickhouse_dsn, settings.data_dir))
         stats = worker.run(stop)
@@ -115,23 +121,39 @@ def features() -> None:
     """Run one features worker (inputs -> customer profiles) until SIGTERM or Ctrl-C."""
     from processors.features.build import build_features
     from schemas.registry import INPUT_TOPICS
+    from streams.health import worker_health
+    from streams.metrics import StatsCollector, WorkerMetrics, instrument
     from streams.stateful import StatefulWorker
     from streams.topics import CHANGELOGS
 
     settings = _settings()
-    stop = _worker_logging_and_stop()
+    stop = _worker_logging_and_stop(settings, "features")
+    metrics = WorkerMetrics("features")
+    metrics.stop_event = stop
     processor = build_features(lateness_ms=round(settings.allowed_lateness_seconds * 1000),
                                session_gap_ms=round(settings.session_gap_seconds * 1000),
                                segments_file=settings.segments_file, limits=settings.limits)
     worker = StatefulWorker(settings.kafka_config(), settings.group_id("features"), list(INPUT_TOPICS),
-                            CHANGELOGS["features"], processor, flush_seconds=settings.processor_flush_seconds)
-    stats = worker.run(stop)
+                            CHANGELOGS["features"], processor, flush_seconds=settings.processor_flush_seconds,
+                            consumer_overrides=metrics.consumer_overrides())
+    instrument(worker, metrics)
+    metrics.registry.register(StatsCollector({"journey_invalid_input_skipped": (
+        "Invalid records skipped (the sink dead-letters them).", "processor",
+        lambda: {"features": processor.invalid})}))
+    with worker_health(settings, metrics):
+        stats = worker.run(stop)
     logging.getLogger("journey.features").info("stopped: %s (invalid input skipped: %d)", stats, processor.invalid)
 
 
-def _worker_logging_and_stop() -> threading.Event:
-    """Worker processes log to stderr and stop cleanly on SIGTERM or Ctrl-C."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+def _worker_logging_and_stop(settings: Settings | None = None, role: str = "worker") -> threading.Event:
+    """Worker processes log to stderr (text or JSON, secrets masked) and stop cleanly on SIGTERM or Ctrl-C."""
+    if settings is None:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    else:
+        from streams.logs import configure, log_settings
+
+        configure(settings, role)
+        log_settings(settings, role)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

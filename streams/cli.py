@@ -145,6 +145,29 @@ def features() -> None:
     logging.getLogger("journey.features").info("stopped: %s (invalid input skipped: %d)", stats, processor.invalid)
 
 
+@app.command()
+def init() -> None:
+    """Create the missing topics and ClickHouse tables and views, then exit (a deployment's first job)."""
+    from sinks.client import ClickHouseUnavailable, apply_schema, connect
+    from streams.topics import ensure_topics, topic_specs
+
+    settings = _settings()
+    if settings.embedded_broker or settings.resolved_clickhouse_dsn.startswith("chdb://"):
+        console.print("[red]journey init prepares a Kafka cluster and a ClickHouse server:[/] set "
+                      "JOURNEY_KAFKA_BOOTSTRAP and JOURNEY_CLICKHOUSE_DSN=http(s)://... (journey run does this itself)")
+        raise typer.Exit(2)
+    try:
+        created = ensure_topics(settings.kafka_config(), topic_specs(settings.topic_partitions),
+                                settings.topic_replication)
+        client = connect(settings.resolved_clickhouse_dsn, **settings.clickhouse_options())
+        apply_schema(client)
+        client.close()
+    except ClickHouseUnavailable as exc:
+        console.print(f"[red]init failed:[/] {exc}")
+        raise typer.Exit(1) from None
+    console.print(f"topics created: {', '.join(created) or 'none (all existed)'}; ClickHouse schema applied")
+
+
 def _worker_logging_and_stop(settings: Settings | None = None, role: str = "worker") -> threading.Event:
     """Worker processes log to stderr (text or JSON, secrets masked) and stop cleanly on SIGTERM or Ctrl-C."""
     if settings is None:

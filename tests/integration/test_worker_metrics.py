@@ -3,51 +3,18 @@ counters they publish equal what was fed, stored and dead-lettered."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 import orjson
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
-from streams.broker import free_port
 from streams.progress import GroupProgress
 from tests.conftest import Backend, produce
+from tests.integration.procs import WorkerProcess, status, value, wait_for
 from tests.integration.test_dead_letters import BAD
 
 pytestmark = pytest.mark.integration
-
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def scrape(url: str) -> Samples:
-    """Every sample of a /metrics page, keyed by name and sorted labels."""
-    with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
-        text = response.read().decode()
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
-
-
-def status(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
-    except OSError:
-        return 0
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
 def fed_records() -> list[tuple[str, bytes | None, bytes | None]]:
@@ -66,54 +33,39 @@ def fed_records() -> list[tuple[str, bytes | None, bytes | None]]:
     return records + records[:150] + [(topic, key, value) for topic, key, value, _ in BAD]
 
 
-def wait_for(check: Callable[[], bool], what: str, timeout: float, processes: list[subprocess.Popen[bytes]]) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        for process in processes:
-            assert process.poll() is None, f"a worker died while waiting for {what}"
-        assert time.monotonic() < deadline, f"no {what} within {timeout:.0f}s"
-        time.sleep(0.25)
-
-
 def test_metrics_count_exactly_what_was_fed(backend: Backend, tmp_path: Path) -> None:
     records = fed_records()
     fed = Counter(topic for topic, _, _ in records)
     expected_letters = Counter(reason for *_, reason in BAD)
     dsn = f"chdb://{tmp_path / 'db'}" if backend.name == "embedded" else backend.dsn  # chDB: its own path
-    ports = {"sink": free_port(), "features": free_port()}
-    urls = {role: f"http://127.0.0.1:{port}" for role, port in ports.items()}
-    base = {**os.environ, "JOURNEY_KAFKA_BOOTSTRAP": backend.kafka["bootstrap.servers"], "JOURNEY_CLICKHOUSE_DSN": dsn,
-            "JOURNEY_DATA_DIR": str(tmp_path), "JOURNEY_GROUP_PREFIX": "metrics", "JOURNEY_SINK_BATCH_SECONDS": "0.2",
-            "JOURNEY_PROCESSOR_FLUSH_SECONDS": "0.2", "JOURNEY_LOG_FORMAT": "json"}
-    logs = {role: tmp_path / f"{role}.log" for role in ports}
-    processes = []
-    for role, port in ports.items():
-        with logs[role].open("wb") as log:
-            processes.append(subprocess.Popen([sys.executable, "-m", "streams.cli", role], stdout=log, stderr=log,
-                                              env={**base, "JOURNEY_METRICS_PORT": str(port)}))
+    env = {"JOURNEY_KAFKA_BOOTSTRAP": backend.kafka["bootstrap.servers"], "JOURNEY_CLICKHOUSE_DSN": dsn,
+           "JOURNEY_DATA_DIR": str(tmp_path), "JOURNEY_GROUP_PREFIX": "metrics", "JOURNEY_SINK_BATCH_SECONDS": "0.2",
+           "JOURNEY_PROCESSOR_FLUSH_SECONDS": "0.2", "JOURNEY_LOG_FORMAT": "json"}
+    workers = [WorkerProcess(role, env, tmp_path / f"{role}.log") for role in ("sink", "features")]
+    sink_worker, features_worker = workers
     try:
-        wait_for(lambda: all(status(f"{u}/healthz") == 200 for u in urls.values()), "live workers", 60, processes)
-        wait_for(lambda: all(status(f"{u}/readyz") == 200 for u in urls.values()), "ready workers", 60, processes)
+        wait_for(lambda: all(status(f"{w.url}/healthz") == 200 for w in workers), "live workers", 60, workers)
+        wait_for(lambda: all(w.ready() for w in workers), "ready workers", 60, workers)
         producer = produce(backend.kafka, records)
         sink_progress = GroupProgress(backend.kafka, "metrics-sink")
         features_progress = GroupProgress(backend.kafka, "metrics-features")
-        wait_for(lambda: sink_progress.remaining(producer.end_offsets) == 0, "sink catching up", 120, processes)
+        wait_for(lambda: sink_progress.remaining(producer.end_offsets) == 0, "sink catching up", 120, workers)
         wait_for(lambda: features_progress.remaining(producer.end_offsets) == 0, "features catching up", 120,
-                 processes)
+                 workers)
         sink_progress.close()
         features_progress.close()
 
         def profiles_stored() -> bool:
-            out = value(scrape(urls["features"]), "journey_events_out_total", destination="customer-features")
-            return out > 0 and value(scrape(urls["sink"]), "journey_events_out_total",
+            out = value(features_worker.metrics(), "journey_events_out_total", destination="customer-features")
+            return out > 0 and value(sink_worker.metrics(), "journey_events_out_total",
                                      destination="customer_profile_history") == out
 
-        wait_for(profiles_stored, "every emitted profile stored", 60, processes)
-        wait_for(lambda: all(value(scrape(u), "journey_consumer_lag", topic="clickstream", partition="0") == 0
-                             and any(n == "journey_consumer_lag" for n, _ in scrape(u)) for u in urls.values()),
-                 "zero lag reported", 30, processes)
+        wait_for(profiles_stored, "every emitted profile stored", 60, workers)
+        wait_for(lambda: all(any(n == "journey_consumer_lag" for n, _ in w.metrics())
+                             and not any(v for (n, _), v in w.metrics().items() if n == "journey_consumer_lag")
+                             for w in workers), "zero lag reported", 30, workers)
 
-        sink, features = scrape(urls["sink"]), scrape(urls["features"])
+        sink, features = sink_worker.metrics(), features_worker.metrics()
         for topic in ("clickstream", "orders", "chat", "consent"):
             assert value(sink, "journey_events_in_total", topic=topic) == fed[topic], topic
             assert value(features, "journey_events_in_total", topic=topic) == fed[topic], topic
@@ -135,10 +87,8 @@ def test_metrics_count_exactly_what_was_fed(backend: Backend, tmp_path: Path) ->
             assert lags and not any(lags), "every assigned partition reports zero lag"
         assert value(sink, "journey_insert_seconds_count", table="clickstream_events") >= 1
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        codes = [process.wait(60) for process in processes]
-    assert codes == [0, 0], f"workers exited {codes}; logs: {[p.read_text()[-2000:] for p in logs.values()]}"
-    for role, path in logs.items():  # JSON logs: every line is one object
-        lines = [orjson.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
-        assert lines and all(line["role"] == role for line in lines)
+        codes = [worker.stop() for worker in workers]
+    assert codes == [0, 0], f"workers exited {codes}: {[w.log_tail() for w in workers]}"
+    for worker in workers:  # JSON logs: every line is one object
+        lines = [orjson.loads(line) for line in worker.log_path.read_text().splitlines() if line.startswith("{")]
+        assert lines and all(line["role"] == worker.role for line in lines)

@@ -43,7 +43,8 @@ def _settings() -> Settings:
     except ValidationError as exc:
         console.print("[red]invalid configuration[/] (environment JOURNEY_* or the settings file):")
         for error in exc.errors(include_input=False, include_url=False):
-            console.print(f"  {'.'.join(map(str, error['loc']))}: {error['msg']}")
+            where = ".".join(map(str, error["loc"])) or "settings"  # checks across settings have no single name
+            console.print(f"  {where}: {error['msg'].removeprefix('Value error, ')}")
         raise typer.Exit(2) from None
 
 

@@ -129,3 +129,23 @@ def test_json_logs_are_one_object_per_line(tmp_path: Path) -> None:
     record = orjson.loads(stream.getvalue().splitlines()[-1])
     assert record["message"] == "flushed 12 keys" and record["partition"] == 3 and record["role"] == "features"
     assert record["level"] == "INFO" and record["time"].endswith("+00:00")
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"JOURNEY_TOPIC_PARTITIONS": "0"}, "topic_partitions: Input should be greater than or equal to 1"),
+    ({"JOURNEY_KAFKA_SECURITY_PROTOCOL": "SASL_SSL"},
+     "settings: kafka_security_protocol SASL_SSL needs kafka_sasl_mechanism"),
+])
+def test_a_worker_with_invalid_settings_stops_at_start_naming_the_problem(
+        env: dict[str, str], message: str, tmp_path: Path) -> None:
+    """`journey sink` refuses to start, says which setting is wrong and why, and does not echo the password."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "JOURNEY_KAFKA_BOOTSTRAP": "k:9093", "JOURNEY_KAFKA_SASL_PASSWORD": "hunter2", **env}
+    result = subprocess.run([sys.executable, "-m", "streams.cli", "sink"], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "invalid configuration" in result.stderr and message in result.stderr, result.stderr
+    assert "hunter2" not in result.stderr + result.stdout

@@ -147,6 +147,28 @@ def test_image_is_non_root_and_without_the_embedded_parts() -> None:
     assert project["scripts"]["journey"] == "streams.cli:app"
 
 
+def test_the_installed_package_carries_every_data_file_the_code_reads() -> None:
+    """A non-editable install (the image's) has only what package-data names: segments.toml was missing once."""
+    from fnmatch import fnmatch
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    missing = []
+    for top in ("schemas", "streams", "processors", "sinks"):
+        for path in (ROOT / top).rglob("*"):
+            if not path.is_file() or path.suffix in (".py", ".pyc") or path.name == "README.md" \
+                    or "__pycache__" in path.parts:
+                continue
+            package = ".".join(path.relative_to(ROOT).parent.parts)
+            matched = False
+            for owner, patterns in config.items():
+                if package == owner or package.startswith(f"{owner}."):
+                    inner = path.relative_to(ROOT / owner.replace(".", "/")).as_posix()
+                    matched |= any(fnmatch(inner, pattern) for pattern in patterns)
+            if not matched:
+                missing.append(str(path.relative_to(ROOT)))
+    assert not missing, f"not in [tool.setuptools.package-data], so not in the image: {missing}"
+
+
 def test_workers_import_without_chdb_or_the_local_broker() -> None:
     """What the image runs imports with the embedded extra's packages made unimportable."""
     blocker = (

@@ -226,3 +226,11 @@ def test_every_command_deploy_runs_exists(command: str) -> None:
         pytest.skip(f"`journey {command}` arrives with its branch (used by {used_commands()[command]})")
     assert result.exit_code == 0, f"`journey {' '.join(args)}` failed: {result.output}"
     assert "Usage" in result.output
+
+
+def test_every_service_running_the_image_can_build_it() -> None:
+    """A service with only `image: journey:local` would make compose try to pull an image no registry has."""
+    for name, service in compose()["services"].items():
+        if service.get("image", "").startswith("journey"):
+            assert service["build"]["dockerfile"] == "deploy/Dockerfile", name
+            assert (DEPLOY / service["build"]["context"] / service["build"]["dockerfile"]).is_file(), name

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -41,18 +40,20 @@ def assigned(worker: WorkerProcess) -> float:
     return value(worker.metrics(), "journey_assigned_partitions")
 
 
-def feed_paced(kafka: dict[str, str], records: list[Any], done: threading.Event, errors: list[BaseException],
-               ends: dict[tuple[str, int], int], chunk: int = 4000, pause: float = 0.25) -> None:
-    """The replay, in chunks with pauses (so workers die in the middle of it); fills ``ends``."""
+def feed_in_halves(kafka: dict[str, str], records: list[Any], killed: threading.Event, done: threading.Event,
+                   errors: list[BaseException], ends: dict[tuple[str, int], int]) -> None:
+    """The replay: its first half, then (once the victims are dead) the second; fills ``ends``."""
     from streams.produce import TrackingProducer
 
     try:
         producer = TrackingProducer(kafka)
-        for start in range(0, len(records), chunk):
-            for r in records[start:start + chunk]:
+        half = len(records) // 2
+        for part in (records[:half], records[half:]):
+            for r in part:
                 producer.send_raw(r.topic, r.key, r.value)
             producer.flush()
-            time.sleep(pause)
+            if not killed.wait(180):
+                raise TimeoutError("the victims were never killed")
         ends.update(producer.end_offsets)
     except BaseException as exc:
         errors.append(exc)
@@ -73,15 +74,15 @@ def test_two_workers_per_group_one_sigkilled_mid_replay_give_the_exact_result(
     sinks = [WorkerProcess("sink", env, tmp_path / f"sink-{i}.log", f"sink-{i}") for i in range(sinks_n)]
     features = [WorkerProcess("features", env, tmp_path / f"features-{i}.log", f"features-{i}") for i in range(2)]
     everyone = [*sinks, *features]
-    feeder_done, feeder_errors, ends = threading.Event(), [], {}  # type: ignore[var-annotated]
+    killed, feeder_done, feeder_errors, ends = threading.Event(), threading.Event(), [], {}  # type: ignore[var-annotated]
     try:
         for group in (sinks, features):  # partitions shared: every member owns some, together all of them
             wait_for(lambda g=group: all(w.ready() and assigned(w) > 0 for w in g)
                      and sum(assigned(w) for w in g) == INPUT_PARTITIONS * backend.partitions
                      + (2 * backend.partitions if g is sinks else 0), "the partitions shared", 90, everyone)
 
-        feeder = threading.Thread(target=feed_paced, args=(backend.kafka, records, feeder_done, feeder_errors, ends),
-                                  daemon=True)
+        feeder = threading.Thread(target=feed_in_halves, daemon=True,
+                                  args=(backend.kafka, records, killed, feeder_done, feeder_errors, ends))
         feeder.start()
         victims = [features[0]] + ([sinks[0]] if sinks_n > 1 else [])
 
@@ -91,9 +92,9 @@ def test_two_workers_per_group_one_sigkilled_mid_replay_give_the_exact_result(
                        for v in victims)
 
         wait_for(well_underway, "the victims working", 90, everyone)
-        assert not feeder_done.is_set(), "the replay was still going when the workers were killed"
-        for victim in victims:
+        for victim in victims:  # half the replay is still to come
             victim.kill()
+        killed.set()
         survivors = [w for w in everyone if w not in victims]
 
         feeder.join(120)
@@ -124,6 +125,7 @@ def test_two_workers_per_group_one_sigkilled_mid_replay_give_the_exact_result(
                                  "events_per_minute)")[1][0]
             rows = reader.rows("SELECT customer_id, features, events_total FROM customer_profiles FINAL")[1]
     finally:
+        killed.set()
         feeder_done.wait(120)
         codes = {w.name: w.stop() for w in everyone if w.alive()}
     assert all(code == 0 for code in codes.values()), {n: (c, w.log_tail()) for w in everyone

@@ -162,3 +162,32 @@ def test_time_filters_exclude_rows_outside_the_range(client: Client) -> None:
     events = next(p for p in panels() if p["title"] == "Events")["targets"][0]["rawSql"]
     empty = client.query(expand_macros(events, datetime(2023, 1, 1, tzinfo=UTC), datetime(2023, 1, 8, tzinfo=UTC)))
     assert empty.result_rows[0][0] in (0, None)
+
+
+def test_the_workers_dashboard_asks_only_for_metrics_the_workers_export() -> None:
+    """Every metric in the Prometheus dashboard's queries is one a sink or features worker publishes."""
+    from prometheus_client import generate_latest
+
+    from sinks.ingest import SinkStats
+    from streams.metrics import StatsCollector, WorkerMetrics, sink_collector
+
+    exported: set[str] = set()
+    for role in ("sink", "features"):
+        metrics = WorkerMetrics(role)
+        metrics.events_in.labels("orders").inc()
+        metrics.events_out.labels("order_events").inc()
+        metrics.insert_seconds.labels("order_events").observe(0.01)
+        metrics.lag.labels("orders", "0").set(0)
+        metrics.registry.register(sink_collector(SinkStats()) if role == "sink" else StatsCollector(
+            {"journey_invalid_input_skipped": ("", "processor", lambda: {"features": 0})}))
+        text = generate_latest(metrics.registry).decode()
+        exported |= set(re.findall(r"^(journey_[a-z_]+)", text, flags=re.MULTILINE))
+        exported |= set(re.findall(r"^# TYPE (journey_[a-z_]+) counter", text, flags=re.MULTILINE))
+    board = json.loads((GRAFANA / "dashboards" / "workers.json").read_text())
+    datasource = yaml.safe_load((GRAFANA / "provisioning" / "datasources" / "prometheus.yaml").read_text())
+    used = set()
+    for panel in board["panels"]:
+        assert panel["datasource"]["uid"] == datasource["datasources"][0]["uid"], panel["title"]
+        for target in panel["targets"]:
+            used |= set(re.findall(r"\b(journey_[a-z_]+)", target["expr"]))
+    assert used and used <= exported, f"not exported by any worker: {sorted(used - exported)}"

@@ -77,7 +77,7 @@ def run(replay: ReplayOption = None, mapping: MapOption = None, tz: TzOption = "
     from streams.run import run_pipeline
 
     settings = _settings()
-    _logging(settings.data_dir / "logs" / "journey.log")
+    _logging(settings.data_dir / "logs" / "journey.log", settings)
     records, name, total = _source(replay, mapping, tz, speedup, customers, days, seed)
     try:
         run_pipeline(settings, records, name, console, total)  # type: ignore[arg-type]
@@ -349,9 +349,14 @@ def schemas_export(directory: Annotated[Path, typer.Argument(help="Where to writ
         console.print(f"wrote {path}")
 
 
-def _logging(path: Path) -> None:
+def _logging(path: Path, settings: Settings | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO, filename=path, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if settings is not None:  # the supervisor's log masks configured secrets like the workers' logs
+        from streams.logs import RedactSecrets, secrets_of
+
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(RedactSecrets(secrets_of(settings)))
 
 
 if __name__ == "__main__":

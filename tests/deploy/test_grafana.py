@@ -174,12 +174,12 @@ def test_the_workers_dashboard_asks_only_for_metrics_the_workers_export() -> Non
     exported: set[str] = set()
     for role in ("sink", "features"):
         metrics = WorkerMetrics(role)
-        metrics.events_in.labels("orders").inc()
         metrics.events_out.labels("order_events").inc()
         metrics.insert_seconds.labels("order_events").observe(0.01)
         metrics.lag.labels("orders", "0").set(0)
         metrics.registry.register(sink_collector(SinkStats()) if role == "sink" else StatsCollector(
             {"journey_invalid_input_skipped": ("", "processor", lambda: {"features": 0})}))
+        metrics.registry.register(StatsCollector({"journey_events_in": ("", "topic", lambda: {"orders": 1})}))
         text = generate_latest(metrics.registry).decode()
         exported |= set(re.findall(r"^(journey_[a-z_]+)", text, flags=re.MULTILINE))
         exported |= set(re.findall(r"^# TYPE (journey_[a-z_]+) counter", text, flags=re.MULTILINE))

@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 QUIX_VENV  := .venv-quix
 QUIX_STAMP := $(QUIX_VENV)/.installed
 
-.PHONY: run test bench lint schemas clean install browser
+.PHONY: run test bench lint schemas clean install browser up down
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,22 @@ browser:
 	    echo "installing Debian's chromium (the dashboard test opens the page in it)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium not found and cannot be installed here: the dashboard test will skip"; fi; }
+
+## The pipeline in containers (needs Docker): Apache Kafka, ClickHouse server, the workers, Grafana.
+## Scale a group: make up SINKS=3 FEATURES=2; later stages or a replay: make up PROFILES="stages replay".
+COMPOSE  ?= docker compose -f deploy/compose.yaml
+SINKS    ?= 1
+FEATURES ?= 1
+PROFILES ?=
+up:
+	@command -v docker >/dev/null 2>&1 || { echo "make up needs Docker with the compose plugin (see README: Deploy)" >&2; exit 2; }
+	$(COMPOSE) $(foreach p,$(PROFILES),--profile $(p)) up -d --build --scale sink=$(SINKS) --scale features=$(FEATURES)
+	@echo "Grafana http://localhost:3000  Prometheus http://localhost:9090  ClickHouse http://localhost:8123"
+
+## Stop and remove the containers; the data volumes stay (docker compose -f deploy/compose.yaml down -v drops them).
+down:
+	@command -v docker >/dev/null 2>&1 || { echo "make down needs Docker" >&2; exit 2; }
+	$(COMPOSE) --profile stages --profile replay down --remove-orphans
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -193,14 +193,14 @@ def _owner(data_dir: Path) -> dict[str, Any] | None:
 
 
 def open_reader(dsn: str, data_dir: Path, username: str | None = None, password: str | None = None,
-                direct: bool = True) -> Reader:
+                direct: bool = True, **tls: Any) -> Reader:
     """A reader for ``dsn``: through the process that owns the embedded database, or directly.
 
     ``direct=False`` never opens the embedded database in this process (a process that starts
     the sink itself must not take the database first): without an owner it raises.
     """
     if not dsn.startswith("chdb://") or dsn == "chdb://memory":
-        return Reader(f"ClickHouse at {dsn.split('@')[-1]}", client=connect(dsn, username, password))
+        return Reader(f"ClickHouse at {dsn.split('@')[-1]}", client=connect(dsn, username, password, **tls))
     owner = _owner(data_dir)
     if owner is not None:
         return Reader(f"the embedded database, through the running sink (pid {owner['pid']})",

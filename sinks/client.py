@@ -14,12 +14,13 @@ class ClickHouseUnavailable(RuntimeError):
     """The configured ClickHouse could not be opened or reached."""
 
 
-def connect(dsn: str, username: str | None = None, password: str | None = None) -> Client:
+def connect(dsn: str, username: str | None = None, password: str | None = None, **tls: Any) -> Client:
     """A clickhouse-connect client: ``chdb:///path`` or ``chdb://memory`` in-process, ``http(s)://`` to a server.
 
-    chDB lets one process own a data path at a time; a second process gets a clear error.
+    ``tls`` passes ``verify`` and ``ca_cert`` through for ``https://``. chDB lets one process
+    own a data path at a time; a second process gets a clear error.
     """
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = dict(tls)
     if username:
         kwargs["username"] = username
     if password:

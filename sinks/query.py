@@ -11,9 +11,8 @@ from streams.settings import Settings
 def reader(settings: Settings, direct: bool = True) -> Reader:
     """A reader for the configured ClickHouse (embedded: through the owning process when one runs;
     ``direct=False``: never by opening the embedded database in this process)."""
-    password = settings.clickhouse_password.get_secret_value() if settings.clickhouse_password else None
-    return open_reader(settings.resolved_clickhouse_dsn, settings.data_dir, settings.clickhouse_user, password,
-                       direct=direct)
+    return open_reader(settings.resolved_clickhouse_dsn, settings.data_dir, direct=direct,
+                       **settings.clickhouse_options())
 
 
 def run_query(settings: Settings, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:

@@ -9,7 +9,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -44,7 +44,8 @@ def _settings() -> Settings:
     except ValidationError as exc:
         console.print("[red]invalid configuration[/] (environment JOURNEY_* or the settings file):")
         for error in exc.errors(include_input=False, include_url=False):
-            console.print(f"  {'.'.join(map(str, error['loc']))}: {error['msg']}")
+            where = ".".join(map(str, error["loc"])) or "settings"  # checks across settings have no single name
+            console.print(f"  {where}: {error['msg'].removeprefix('Value error, ')}")
         raise typer.Exit(2) from None
 
 
@@ -77,7 +78,7 @@ def run(replay: ReplayOption = None, mapping: MapOption = None, tz: TzOption = "
     from streams.run import run_pipeline
 
     settings = _settings()
-    _logging(settings.data_dir / "logs" / "journey.log")
+    _logging(settings.data_dir / "logs" / "journey.log", settings)
     records, name, total = _source(replay, mapping, tz, speedup, customers, days, seed)
     try:
         run_pipeline(settings, records, name, console, total)  # type: ignore[arg-type]
@@ -95,16 +96,22 @@ def sink() -> None:
     from sinks.access import QueryServer
     from sinks.client import apply_schema, connect
     from sinks.ingest import IngestSink, SinkConfig
+    from streams.health import worker_health
+    from streams.metrics import WorkerMetrics, instrument, instrument_client, sink_collector
 
     settings = _settings()
-    stop = _worker_logging_and_stop()
-    password = settings.clickhouse_password.get_secret_value() if settings.clickhouse_password else None
-    client = connect(settings.resolved_clickhouse_dsn, settings.clickhouse_user, password)
+    stop = _worker_logging_and_stop(settings, "sink")
+    metrics = WorkerMetrics("sink")
+    metrics.stop_event = stop
+    client = instrument_client(connect(settings.resolved_clickhouse_dsn, **settings.clickhouse_options()), metrics)
     apply_schema(client)
     config = SinkConfig(group_id=settings.group_id("sink"), batch_rows=settings.sink_batch_rows,
-                        batch_seconds=settings.sink_batch_seconds, limits=settings.limits)
-    worker = IngestSink(settings.kafka_config(), client, config)
+                        batch_seconds=settings.sink_batch_seconds, limits=settings.limits,
+                        consumer_overrides=metrics.consumer_overrides())
+    worker = instrument(IngestSink(settings.kafka_config(), client, config), metrics)
+    metrics.registry.register(sink_collector(worker.stats))
     with contextlib.ExitStack() as stack:
+        stack.enter_context(worker_health(settings, metrics))
         if settings.resolved_clickhouse_dsn.startswith("chdb://"):  # this process owns the embedded database
             stack.enter_context(QueryServer(settings.resolved_clickhouse_dsn, settings.data_dir))
         stats = worker.run(stop)
@@ -116,17 +123,27 @@ def features() -> None:
     """Run one features worker (inputs -> customer profiles) until SIGTERM or Ctrl-C."""
     from processors.features.build import build_features
     from schemas.registry import INPUT_TOPICS
+    from streams.health import worker_health
+    from streams.metrics import StatsCollector, WorkerMetrics, instrument
     from streams.stateful import StatefulWorker
     from streams.topics import CHANGELOGS
 
     settings = _settings()
-    stop = _worker_logging_and_stop()
+    stop = _worker_logging_and_stop(settings, "features")
+    metrics = WorkerMetrics("features")
+    metrics.stop_event = stop
     processor = build_features(lateness_ms=round(settings.allowed_lateness_seconds * 1000),
                                session_gap_ms=round(settings.session_gap_seconds * 1000),
                                segments_file=settings.segments_file, limits=settings.limits)
     worker = StatefulWorker(settings.kafka_config(), settings.group_id("features"), list(INPUT_TOPICS),
-                            CHANGELOGS["features"], processor, flush_seconds=settings.processor_flush_seconds)
-    stats = worker.run(stop)
+                            CHANGELOGS["features"], processor, flush_seconds=settings.processor_flush_seconds,
+                            consumer_overrides=metrics.consumer_overrides())
+    instrument(worker, metrics)
+    metrics.registry.register(StatsCollector({"journey_invalid_input_skipped": (
+        "Invalid records skipped (the sink dead-letters them).", "processor",
+        lambda: {"features": processor.invalid})}))
+    with worker_health(settings, metrics):
+        stats = worker.run(stop)
     logging.getLogger("journey.features").info("stopped: %s (invalid input skipped: %d)", stats, processor.invalid)
 
 
@@ -158,11 +175,11 @@ def _run_timed_worker(settings: Settings, role: str, processor: object, topics: 
     from streams.stateful import StatefulWorker
     from streams.topics import CHANGELOGS
 
-    stop = _worker_logging_and_stop()
+    stop = _worker_logging_and_stop(settings, role)
     worker = StatefulWorker(settings.kafka_config(), settings.group_id(role), topics, CHANGELOGS[role],
                             processor, flush_seconds=settings.processor_flush_seconds,  # type: ignore[arg-type]
                             live_lag_seconds=settings.timers_live_lag_seconds)
-    stats = worker.run(stop)
+    stats = _serve(settings, role, stop, worker)
     logging.getLogger(f"journey.{role}").info("stopped: %s (%s; invalid input skipped: %d)", stats, describe(),
                                               getattr(processor, "invalid", 0))
 
@@ -179,10 +196,10 @@ def deliver(adapter: Annotated[str | None, typer.Option(
     except ValueError as exc:
         console.print(f"[red]cannot deliver:[/] {exc}")
         raise typer.Exit(2) from None
-    stop = _worker_logging_and_stop()
+    stop = _worker_logging_and_stop(settings, "deliver")
     worker = DeliveryWorker(settings.kafka_config(), settings.group_id(f"deliver-{sender.adapter}"), sender,
                             settings.delivery_retries, settings.delivery_backoff_seconds)
-    stats = worker.run(stop)
+    stats = _serve(settings, "deliver", stop, worker)
     logging.getLogger("journey.deliver").info("stopped: %s", stats)
 
 
@@ -194,11 +211,11 @@ def scoring() -> None:
     from streams.scoring import ScoringWorker
 
     settings = _settings()
-    stop = _worker_logging_and_stop()
+    stop = _worker_logging_and_stop(settings, "scoring")
     processor = ScoringProcessor(scoring_config(settings), limits=settings.limits)
     worker = ScoringWorker(settings.kafka_config(), settings.group_id("scoring"), processor,
                            flush_seconds=settings.processor_flush_seconds)
-    stats = worker.run(stop)
+    stats = _serve(settings, "scoring", stop, worker)
     logging.getLogger("journey.scoring").info("stopped: %s (scored %d, held %d, expired %d)", stats,
                                               processor.scored, processor.held, worker.labels_expired)
 
@@ -210,7 +227,7 @@ def trainer() -> None:
     from streams.scoring import TrainerWorker
 
     settings = _settings()
-    stop = _worker_logging_and_stop()
+    stop = _worker_logging_and_stop(settings, "trainer")
     worker = TrainerWorker(settings.kafka_config(), settings.group_id("trainer"), scoring_config(settings))
     logging.getLogger("journey.trainer").info("stopped: %s", worker.run(stop))
 
@@ -258,9 +275,50 @@ def models(fmt: Annotated[str, typer.Option("--format", help="table or json.")] 
     print_model_metrics(Console(), metrics, drift)
 
 
-def _worker_logging_and_stop() -> threading.Event:
-    """Worker processes log to stderr and stop cleanly on SIGTERM or Ctrl-C."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+@app.command()
+def init() -> None:
+    """Create the missing topics and ClickHouse tables and views, then exit (a deployment's first job)."""
+    from sinks.client import ClickHouseUnavailable, apply_schema, connect
+    from streams.topics import ensure_topics, topic_specs
+
+    settings = _settings()
+    if settings.embedded_broker or settings.resolved_clickhouse_dsn.startswith("chdb://"):
+        console.print("[red]journey init prepares a Kafka cluster and a ClickHouse server:[/] set "
+                      "JOURNEY_KAFKA_BOOTSTRAP and JOURNEY_CLICKHOUSE_DSN=http(s)://... (journey run does this itself)")
+        raise typer.Exit(2)
+    try:
+        created = ensure_topics(settings.kafka_config(), topic_specs(settings.topic_partitions),
+                                settings.topic_replication)
+        client = connect(settings.resolved_clickhouse_dsn, **settings.clickhouse_options())
+        apply_schema(client)
+        client.close()
+    except ClickHouseUnavailable as exc:
+        console.print(f"[red]init failed:[/] {exc}")
+        raise typer.Exit(1) from None
+    console.print(f"topics created: {', '.join(created) or 'none (all existed)'}; ClickHouse schema applied")
+
+
+def _serve(settings: Settings, role: str, stop: threading.Event, worker: Any) -> Any:
+    """Run a consumer-group worker until ``stop``, with /metrics, /healthz and /readyz when metrics_port is set."""
+    from streams.health import worker_health
+    from streams.metrics import WorkerMetrics, instrument
+
+    metrics = WorkerMetrics(role)
+    metrics.stop_event = stop
+    instrument(worker, metrics)
+    with worker_health(settings, metrics):
+        return worker.run(stop)
+
+
+def _worker_logging_and_stop(settings: Settings | None = None, role: str = "worker") -> threading.Event:
+    """Worker processes log to stderr (text or JSON, secrets masked) and stop cleanly on SIGTERM or Ctrl-C."""
+    if settings is None:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    else:
+        from streams.logs import configure, log_settings
+
+        configure(settings, role)
+        log_settings(settings, role)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -448,9 +506,14 @@ def schemas_export(directory: Annotated[Path, typer.Argument(help="Where to writ
         console.print(f"wrote {path}")
 
 
-def _logging(path: Path) -> None:
+def _logging(path: Path, settings: Settings | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO, filename=path, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if settings is not None:  # the supervisor's log masks configured secrets like the workers' logs
+        from streams.logs import RedactSecrets, secrets_of
+
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(RedactSecrets(secrets_of(settings)))
 
 
 if __name__ == "__main__":

@@ -56,7 +56,7 @@ def run_pipeline(settings: Settings, records: Iterable[SourceRecord], source_nam
     embedded_db = dsn.startswith("chdb://")
 
     # The schema is applied before any worker opens the database (chDB: one process at a time).
-    client = connect(dsn, settings.clickhouse_user, _secret(settings.clickhouse_password))
+    client = connect(dsn, **settings.clickhouse_options())
     apply_schema(client)
     if embedded_db:
         client.close()
@@ -72,6 +72,8 @@ def run_pipeline(settings: Settings, records: Iterable[SourceRecord], source_nam
 
         env = {"JOURNEY_KAFKA_BOOTSTRAP": bootstrap, "JOURNEY_DATA_DIR": str(settings.data_dir.resolve()),
                "JOURNEY_CLICKHOUSE_DSN": dsn}
+        if settings.metrics_port is not None:  # one port cannot serve two workers: each takes a free one (its log)
+            env["JOURNEY_METRICS_PORT"] = "0"
         sink = start_worker("sink", ["sink"], env, log_dir)
         features = start_worker("features", ["features"], env, log_dir)
         scoring = start_worker("scoring", ["scoring"], env, log_dir)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -40,7 +41,11 @@ class Settings(BaseSettings):
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
-    kafka_ssl_ca_location: Path | None = None
+    kafka_ssl_ca_location: Path | None = Field(None, description="CA bundle (PEM) that signed the brokers' certs.")
+    kafka_ssl_certificate_location: Path | None = Field(None, description="Client certificate (PEM) for mutual TLS.")
+    kafka_ssl_key_location: Path | None = Field(None, description="Client private key (PEM) for mutual TLS.")
+    kafka_ssl_key_password: SecretStr | None = None
+    kafka_ssl_verify_hostname: bool = Field(True, description="Check the broker certificate's host name.")
     topic_partitions: int = Field(4, ge=1, le=1024)
     topic_replication: int = Field(1, ge=1, le=16)
     group_prefix: str = Field("journey", min_length=1)
@@ -51,6 +56,8 @@ class Settings(BaseSettings):
     )
     clickhouse_user: str | None = None
     clickhouse_password: SecretStr | None = None
+    clickhouse_ca_cert: Path | None = Field(None, description="CA bundle (PEM) for an https:// ClickHouse.")
+    clickhouse_verify: bool = Field(True, description="Verify the ClickHouse server's TLS certificate.")
 
     # Sink
     sink_batch_rows: int = Field(50_000, ge=1, description="Each MergeTree insert costs ~15 ms: batch big.")
@@ -93,12 +100,69 @@ class Settings(BaseSettings):
     max_event_bytes: int = Field(64 * 1024, ge=256)
     max_future_skew_seconds: float = Field(300.0, ge=0)
 
+    # Observability (journey sink, journey features, ...: one HTTP endpoint per worker process)
+    metrics_port: int | None = Field(None, ge=0, le=65535,
+                                     description="Serve /metrics, /healthz, /readyz here; unset: off; 0: a free port.")
+    metrics_host: str = Field("127.0.0.1", description="Address to bind; 0.0.0.0 in containers.")
+    liveness_timeout_seconds: float = Field(
+        120.0, gt=0, description="/healthz fails when the worker loop has not turned for this long.")
+    log_format: Literal["text", "json"] = Field("text", description="Worker logs: text lines or one JSON object each.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
     @field_validator("clickhouse_dsn")
     @classmethod
     def _known_scheme(cls, dsn: str | None) -> str | None:
         if dsn is not None and not dsn.startswith(("chdb://", "http://", "https://", "clickhouse://")):
             raise ValueError("must start with chdb://, http://, https:// or clickhouse://")
         return dsn
+
+    @field_validator("kafka_ssl_ca_location", "kafka_ssl_certificate_location", "kafka_ssl_key_location",
+                     "clickhouse_ca_cert", "segments_file")
+    @classmethod
+    def _file_exists(cls, path: Path | None) -> Path | None:
+        if path is not None and not path.is_file():
+            raise ValueError(f"no such file: {path}")
+        return path
+
+    @model_validator(mode="after")
+    def _consistent_security(self) -> Settings:
+        """Refuse combinations that would fail later, at the broker, with a vaguer message."""
+        sasl = self.kafka_security_protocol.startswith("SASL_")
+        if sasl and not self.kafka_sasl_mechanism:
+            raise ValueError(f"kafka_security_protocol {self.kafka_security_protocol} needs kafka_sasl_mechanism")
+        if sasl and not (self.kafka_sasl_username and self.kafka_sasl_password):
+            raise ValueError(f"kafka_security_protocol {self.kafka_security_protocol} needs kafka_sasl_username "
+                             "and kafka_sasl_password (JOURNEY_KAFKA_SASL_PASSWORD)")
+        if not sasl and self.kafka_sasl_mechanism:
+            raise ValueError(f"kafka_sasl_mechanism is set but kafka_security_protocol is "
+                             f"{self.kafka_security_protocol}: use SASL_SSL or SASL_PLAINTEXT")
+        if (self.kafka_ssl_certificate_location is None) != (self.kafka_ssl_key_location is None):
+            raise ValueError("kafka_ssl_certificate_location and kafka_ssl_key_location go together (mutual TLS)")
+        tls_files = self.kafka_ssl_ca_location or self.kafka_ssl_certificate_location
+        if tls_files and not self.kafka_security_protocol.endswith("SSL"):
+            raise ValueError(f"TLS files are set but kafka_security_protocol is {self.kafka_security_protocol}: "
+                             "use SSL or SASL_SSL")
+        if self.clickhouse_ca_cert and not (self.clickhouse_dsn or "").startswith("https://"):
+            raise ValueError("clickhouse_ca_cert is set but clickhouse_dsn is not https://")
+        return self
+
+    def __repr_args__(self) -> Any:
+        """Like pydantic's, with credentials inside the ClickHouse DSN masked (SecretStr covers the rest)."""
+        for name, value in super().__repr_args__():
+            yield name, (redact_dsn(value) if name == "clickhouse_dsn" and value else value)
+
+    def describe(self) -> dict[str, Any]:
+        """The effective settings for a log line: secrets as '**********', DSN credentials masked."""
+        out: dict[str, Any] = {}
+        for name, value in self:
+            if isinstance(value, SecretStr):
+                value = "**********"
+            elif name == "clickhouse_dsn" and value:
+                value = redact_dsn(value)
+            elif isinstance(value, Path):
+                value = str(value)
+            out[name] = value
+        return out
 
     @classmethod
     def settings_customise_sources(
@@ -145,7 +209,34 @@ class Settings(BaseSettings):
             config["sasl.password"] = self.kafka_sasl_password.get_secret_value()
         if self.kafka_ssl_ca_location:
             config["ssl.ca.location"] = str(self.kafka_ssl_ca_location)
+        if self.kafka_ssl_certificate_location and self.kafka_ssl_key_location:
+            config["ssl.certificate.location"] = str(self.kafka_ssl_certificate_location)
+            config["ssl.key.location"] = str(self.kafka_ssl_key_location)
+        if self.kafka_ssl_key_password:
+            config["ssl.key.password"] = self.kafka_ssl_key_password.get_secret_value()
+        if self.kafka_security_protocol.endswith("SSL") and not self.kafka_ssl_verify_hostname:
+            config["ssl.endpoint.identification.algorithm"] = "none"
         return config
+
+    def clickhouse_options(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`sinks.client.connect`: credentials and TLS."""
+        options: dict[str, Any] = {"username": self.clickhouse_user,
+                                   "password": self.clickhouse_password.get_secret_value()
+                                   if self.clickhouse_password else None}
+        if self.resolved_clickhouse_dsn.startswith("https://"):
+            options["verify"] = self.clickhouse_verify
+            if self.clickhouse_ca_cert:
+                options["ca_cert"] = str(self.clickhouse_ca_cert)
+        return options
+
+
+def redact_dsn(dsn: str) -> str:
+    """``dsn`` with any password in it replaced by ``***`` (``http://user:***@host:8123/db``)."""
+    parts = urlsplit(dsn)
+    if parts.password is None:
+        return dsn
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
 def load_settings(**overrides: object) -> Settings:

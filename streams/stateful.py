@@ -38,6 +38,7 @@ import logging
 import pickle
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
@@ -88,6 +89,7 @@ class Entry(Generic[S]):
 @dataclass
 class WorkerStats:
     consumed: int = 0
+    consumed_by_topic: Counter[str] = field(default_factory=Counter)  # read by the metrics endpoint
     skipped_redelivered: int = 0
     changelog_records: int = 0
     outputs: int = 0
@@ -219,6 +221,7 @@ class StatefulWorker(BatchWorker, Generic[S]):
             topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
             self._positions[(topic, partition)] = offset + 1
             self.stats.consumed += 1
+            self.stats.consumed_by_topic[topic] += 1
             raw_key = msg.key()
             key = raw_key.decode("utf-8", "replace") if raw_key else ""
             store = self.stores.get(partition)

@@ -72,6 +72,36 @@ def reset_clickhouse(client: Client) -> None:
     apply_schema(client)
 
 
+#: The images compose.yaml runs, so the container tests exercise what `make up` deploys.
+KAFKA_IMAGE = "apache/kafka:3.9.1"
+CLICKHOUSE_IMAGE = "clickhouse/clickhouse-server:24.8"
+
+
+def apache_kafka(host_port: int) -> object:
+    """Apache Kafka in KRaft mode (one broker and controller), reachable at ``localhost:host_port``.
+
+    The host port is fixed before start because the broker must advertise the address clients use.
+    """
+    from testcontainers.core.container import DockerContainer
+    from testcontainers.core.wait_strategies import LogMessageWaitStrategy
+
+    env = {
+        "KAFKA_NODE_ID": "1", "KAFKA_PROCESS_ROLES": "broker,controller",
+        # Clients use PLAINTEXT (the mapped port); the broker talks to itself on BROKER inside the container.
+        "KAFKA_LISTENERS": "PLAINTEXT://:9092,BROKER://:19092,CONTROLLER://:9093",
+        "KAFKA_ADVERTISED_LISTENERS": f"PLAINTEXT://localhost:{host_port},BROKER://localhost:19092",
+        "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,BROKER:PLAINTEXT",
+        "KAFKA_INTER_BROKER_LISTENER_NAME": "BROKER",
+        "KAFKA_CONTROLLER_LISTENER_NAMES": "CONTROLLER", "KAFKA_CONTROLLER_QUORUM_VOTERS": "1@localhost:9093",
+        "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR": "1", "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR": "1",
+        "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR": "1", "KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS": "0",
+    }
+    container = DockerContainer(KAFKA_IMAGE).with_bind_ports(9092, host_port)
+    for name, value in env.items():
+        container = container.with_env(name, value)
+    return container.waiting_for(LogMessageWaitStrategy("Kafka Server started").with_startup_timeout(120))
+
+
 @pytest.fixture(scope="session")
 def containers() -> Iterator[tuple[dict[str, str], str]]:
     """Apache Kafka (KRaft) and ClickHouse server containers, started once per test session."""
@@ -79,13 +109,14 @@ def containers() -> Iterator[tuple[dict[str, str], str]]:
     if reason:
         pytest.skip(reason)
     from testcontainers.clickhouse import ClickHouseContainer
-    from testcontainers.kafka import KafkaContainer
 
-    with KafkaContainer("confluentinc/cp-kafka:7.6.1").with_kraft() as kafka, \
-            ClickHouseContainer("clickhouse/clickhouse-server:24.8") as clickhouse:
-        host, port = clickhouse.get_container_host_ip(), clickhouse.get_exposed_port(8123)
-        dsn = f"http://{clickhouse.username}:{clickhouse.password}@{host}:{port}/{clickhouse.dbname}"
-        yield {"bootstrap.servers": kafka.get_bootstrap_server()}, dsn
+    from streams.broker import free_port
+
+    port = free_port()
+    with apache_kafka(port), ClickHouseContainer(CLICKHOUSE_IMAGE) as clickhouse:  # type: ignore[attr-defined]
+        host, http_port = clickhouse.get_container_host_ip(), clickhouse.get_exposed_port(8123)
+        dsn = f"http://{clickhouse.username}:{clickhouse.password}@{host}:{http_port}/{clickhouse.dbname}"
+        yield {"bootstrap.servers": f"localhost:{port}"}, dsn
 
 
 def _delete_topics(kafka: dict[str, str]) -> None:

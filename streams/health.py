@@ -1,0 +1,117 @@
+"""One HTTP endpoint per worker process: ``/metrics`` (Prometheus), ``/healthz`` and ``/readyz``.
+
+- ``/healthz`` (liveness): 200 while the worker loop keeps turning; 503 when it has not
+  polled for ``liveness_timeout_seconds`` (stuck: restart it).
+- ``/readyz`` (readiness): 200 once the worker has joined its group and loaded what its
+  partitions need (first assignment done); 503 before that and while stopping.
+
+The server runs on a daemon thread and never touches the Kafka clients: every value it
+serves is read from :class:`~streams.metrics.WorkerMetrics`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from streams.metrics import WorkerMetrics
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class HealthServer:
+    """Serves a worker's metrics and health on ``host:port`` (port 0: a free one)."""
+
+    def __init__(self, metrics: WorkerMetrics, host: str = "127.0.0.1", port: int = 0,
+                 liveness_timeout: float = 120.0) -> None:
+        self.metrics = metrics
+        self.liveness_timeout = liveness_timeout
+        self._server = ThreadingHTTPServer((host, port), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="health", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> HealthServer:
+        self._thread.start()
+        log.info("metrics and health on %s (/metrics, /healthz, /readyz)", self.url)
+        return self
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> HealthServer:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:  # probes every few seconds: not logged
+                pass
+
+            def _reply(self, status: HTTPStatus, body: bytes, content_type: str = "text/plain; charset=utf-8") -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                metrics = server.metrics
+                path = self.path.split("?", 1)[0]
+                if path == "/metrics":
+                    self._reply(HTTPStatus.OK, generate_latest(metrics.registry), CONTENT_TYPE_LATEST)
+                elif path == "/healthz":
+                    if metrics.alive(server.liveness_timeout):
+                        self._reply(HTTPStatus.OK, b"ok\n")
+                    else:
+                        self._reply(HTTPStatus.SERVICE_UNAVAILABLE,
+                                    f"worker loop stalled for over {server.liveness_timeout:.0f}s\n".encode())
+                elif path == "/readyz":
+                    if metrics.is_ready():
+                        self._reply(HTTPStatus.OK, b"ready\n")
+                    else:
+                        reason = b"joining the group\n" if not metrics.ready else b"stopping\n"
+                        self._reply(HTTPStatus.SERVICE_UNAVAILABLE, reason)
+                else:
+                    self._reply(HTTPStatus.NOT_FOUND, b"not found: /metrics, /healthz, /readyz\n")
+
+        return Handler
+
+
+@contextlib.contextmanager
+def serve_health(metrics: WorkerMetrics, port: int | None, host: str = "127.0.0.1",
+                 liveness_timeout: float = 120.0) -> Iterator[HealthServer | None]:
+    """The health server for the block when ``port`` is set (``None``: no endpoint); marks stopping on exit."""
+    if port is None:
+        try:
+            yield None
+        finally:
+            metrics.stopping = True
+        return
+    with HealthServer(metrics, host, port, liveness_timeout) as server:
+        try:
+            yield server
+        finally:
+            metrics.stopping = True
+
+
+def worker_health(settings: Settings, metrics: WorkerMetrics) -> contextlib.AbstractContextManager[HealthServer | None]:
+    """:func:`serve_health` as the settings say (``metrics_port``, ``metrics_host``, ``liveness_timeout_seconds``)."""
+    return serve_health(metrics, settings.metrics_port, settings.metrics_host, settings.liveness_timeout_seconds)

@@ -1,0 +1,45 @@
+"""The health endpoint's states and the metrics taken from librdkafka's statistics, without a broker."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import orjson
+
+from streams.health import HealthServer
+from streams.metrics import WorkerMetrics
+from tests.integration.procs import scrape, status
+
+
+def test_liveness_and_readiness_follow_the_worker() -> None:
+    metrics = WorkerMetrics("sink")
+    metrics.stop_event = threading.Event()
+    with HealthServer(metrics, liveness_timeout=0.5) as server:
+        assert status(f"{server.url}/healthz") == 200
+        assert status(f"{server.url}/readyz") == 503, "not ready before its first assignment"
+        metrics.ready = True
+        assert status(f"{server.url}/readyz") == 200
+        metrics.stop_event.set()
+        assert status(f"{server.url}/readyz") == 503, "not ready once asked to stop"
+        time.sleep(0.6)
+        assert status(f"{server.url}/healthz") == 503, "a loop that stopped turning is not live"
+        metrics.last_tick = time.monotonic()
+        assert status(f"{server.url}/healthz") == 200
+        assert status(f"{server.url}/nothing") == 404
+
+
+def test_consumer_lag_comes_from_the_statistics_of_active_partitions() -> None:
+    metrics = WorkerMetrics("features")
+    stats = {"topics": {"orders": {"partitions": {
+        "0": {"fetch_state": "active", "consumer_lag": 12},
+        "1": {"fetch_state": "active", "consumer_lag": -1},  # unknown yet: not reported
+        "2": {"fetch_state": "none", "consumer_lag": 99},  # not assigned to this worker
+        "-1": {"fetch_state": "none", "consumer_lag": -1},  # librdkafka's internal partition
+    }}}}
+    metrics.on_stats(orjson.dumps(stats).decode())
+    with HealthServer(metrics) as server:
+        samples = scrape(server.url)
+    lags = {labels: v for (name, labels), v in samples.items() if name == "journey_consumer_lag"}
+    assert lags == {(("partition", "0"), ("topic", "orders")): 12.0}
+    metrics.on_stats("not json")  # a bad document changes nothing and raises nothing

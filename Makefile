@@ -47,20 +47,27 @@ browser:
 	  else echo "chromium not found and cannot be installed here: the dashboard test will skip"; fi; }
 
 ## The pipeline in containers (needs Docker): Apache Kafka, ClickHouse server, the workers, Grafana.
-## Scale a group: make up SINKS=3 FEATURES=2; later stages or a replay: make up PROFILES="stages replay".
+## Every stage runs. Scale a group: make up SINKS=3 FEATURES=2 SCORING=2 TRIGGERS=2 MESSAGES=2 DELIVER=2
+## (the trainer is always exactly one); a replay instead of the generator: make up PROFILES=replay.
 COMPOSE  ?= docker compose -f deploy/compose.yaml
 SINKS    ?= 1
 FEATURES ?= 1
+SCORING  ?= 1
+TRIGGERS ?= 1
+MESSAGES ?= 1
+DELIVER  ?= 1
 PROFILES ?=
 up:
 	@command -v docker >/dev/null 2>&1 || { echo "make up needs Docker with the compose plugin (see README: Deploy)" >&2; exit 2; }
-	$(COMPOSE) $(foreach p,$(PROFILES),--profile $(p)) up -d --build --scale sink=$(SINKS) --scale features=$(FEATURES)
+	$(COMPOSE) $(foreach p,$(PROFILES),--profile $(p)) up -d --build --scale sink=$(SINKS) \
+	  --scale features=$(FEATURES) --scale scoring=$(SCORING) --scale triggers=$(TRIGGERS) \
+	  --scale messages=$(MESSAGES) --scale deliver=$(DELIVER)
 	@echo "Grafana http://localhost:3000  Prometheus http://localhost:9090  ClickHouse http://localhost:8123"
 
 ## Stop and remove the containers; the data volumes stay (docker compose -f deploy/compose.yaml down -v drops them).
 down:
 	@command -v docker >/dev/null 2>&1 || { echo "make down needs Docker" >&2; exit 2; }
-	$(COMPOSE) --profile stages --profile replay down --remove-orphans
+	$(COMPOSE) --profile replay down --remove-orphans
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -223,13 +223,23 @@ def scoring() -> None:
 @app.command()
 def trainer() -> None:
     """Run the trainer (labels -> models, metrics, drift, snapshots) until SIGTERM or Ctrl-C; run exactly one."""
+    from processors.scoring.processor import LABELS_TOPIC
     from streams.evaluate import scoring_config
+    from streams.health import worker_health
+    from streams.metrics import StatsCollector, WorkerMetrics
     from streams.scoring import TrainerWorker
 
     settings = _settings()
     stop = _worker_logging_and_stop(settings, "trainer")
-    worker = TrainerWorker(settings.kafka_config(), settings.group_id("trainer"), scoring_config(settings))
-    logging.getLogger("journey.trainer").info("stopped: %s", worker.run(stop))
+    metrics = WorkerMetrics("trainer")
+    metrics.stop_event = stop
+    worker = TrainerWorker(settings.kafka_config(), settings.group_id("trainer"), scoring_config(settings),
+                           metrics=metrics)
+    metrics.registry.register(StatsCollector({"journey_events_in": (
+        "Records consumed, per topic.", "topic", lambda: {LABELS_TOPIC: worker.stats.labels})}))
+    with worker_health(settings, metrics):
+        stats = worker.run(stop)
+    logging.getLogger("journey.trainer").info("stopped: %s", stats)
 
 
 @app.command()

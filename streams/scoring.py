@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
@@ -34,6 +34,9 @@ from processors.scoring.trainer import Trainer, TrainerState, load_snapshot
 from streams.produce import CLIENT_LOGGER, PARTITIONER
 from streams.stateful import Entry, StatefulWorker
 from streams.topics import CHANGELOGS, MODEL_SNAPSHOTS
+
+if TYPE_CHECKING:
+    from streams.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
 SNAPSHOT_KEY = b"models"
@@ -158,8 +161,9 @@ class TrainerWorker:
     """The single trainer (see the module docstring for its commit protocol)."""
 
     def __init__(self, kafka_config: dict[str, str], group_id: str, config: ScoringConfig,
-                 batch_rows: int = 10_000) -> None:
+                 batch_rows: int = 10_000, metrics: WorkerMetrics | None = None) -> None:
         self.kafka = kafka_config
+        self.metrics = metrics  # liveness (each loop turn) and readiness (snapshot restored) for /healthz, /readyz
         self.group_id = group_id
         self.config = config
         self.batch_rows = batch_rows
@@ -190,8 +194,12 @@ class TrainerWorker:
         positions = trainer.state.positions
         consumer.assign([TopicPartition(LABELS_TOPIC, p, positions.get(p, OFFSET_BEGINNING)) for p in partitions])
         last_snapshot = time.monotonic()
+        if self.metrics is not None:
+            self.metrics.ready = True
         try:
             while not stop.is_set():
+                if self.metrics is not None:
+                    self.metrics.last_tick = time.monotonic()
                 for msg in consumer.consume(self.batch_rows, 0.2):
                     if msg.error() is not None:
                         continue

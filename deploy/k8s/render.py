@@ -30,7 +30,7 @@ class Group:
     memory: str = "512Mi"
     memory_limit: str = "1Gi"
     env: dict[str, str] = field(default_factory=dict)
-    later: bool = False  # its command arrives with another branch: rendered into stages/
+    singleton: bool = False  # exactly one pod, ever: no scaling, no surge, old pod gone before the new one starts
 
 
 GROUPS = [
@@ -39,10 +39,16 @@ GROUPS = [
     Group("features", "input topics -> per-customer state (changelog) -> customer-features",
           cpu="500m", memory="1Gi", memory_limit="4Gi",
           env={"JOURNEY_LIVENESS_TIMEOUT_SECONDS": "600"}),  # restoring a large changelog blocks the loop
-    Group("scoring", "customer-features -> churn and purchase-propensity scores", later=True),
-    Group("triggers", "events, profiles and scores -> trigger events", later=True),
-    Group("messages", "triggers -> personalised messages (consent, caps, quiet hours)", later=True),
-    Group("deliver", "messages -> delivery adapters (webhook, SMTP, console)", later=True),
+    Group("scoring", "customer-features and orders -> scores and model-labels (the trainer's latest model)"),
+    # The trainer assigns itself every partition of model-labels (no consumer-group sharing) and commits by
+    # publishing snapshots of its whole state: a second trainer would learn every label twice and publish
+    # competing snapshots, so it runs as exactly one pod.
+    Group("trainer", "model-labels -> online models, model-metrics, model-drift, model-snapshots; exactly one",
+          replicas=1, memory="1Gi", memory_limit="2Gi", singleton=True,
+          env={"JOURNEY_LIVENESS_TIMEOUT_SECONDS": "600"}),  # restoring the latest snapshot blocks the loop
+    Group("triggers", "events, profiles and scores -> trigger events (rules and timers)"),
+    Group("messages", "triggers -> guard decisions and personalised messages (consent, caps, holdout)"),
+    Group("deliver", "messages -> webhook, SMTP or console (JOURNEY_DELIVERY_ADAPTER) -> deliveries"),
 ]
 
 
@@ -86,8 +92,7 @@ def deployment(group: Group) -> dict[str, Any]:
             "replicas": group.replicas,
             "revisionHistoryLimit": 3,
             "selector": {"matchLabels": labels(group.name)},
-            # One pod at a time and no surge: each change of membership is one rebalance of the group.
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}},
+            "strategy": strategy(group),
             "template": {
                 "metadata": {"labels": labels(group.name),
                              "annotations": {"prometheus.io/scrape": "true",
@@ -112,33 +117,42 @@ def deployment(group: Group) -> dict[str, Any]:
     }
 
 
+def strategy(group: Group) -> dict[str, Any]:
+    if group.singleton:
+        # Recreate: the old pod is gone before the new one starts, so a rollout never runs two trainers.
+        return {"type": "Recreate"}
+    # One pod at a time and no surge: each change of membership is one rebalance of the group.
+    return {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
+
+
 def disruption_budget(group: Group) -> dict[str, Any]:
+    # A group: a drained node takes one worker at a time; the others take its partitions over.
+    # A singleton: maxUnavailable 1 lets a drain evict it (minAvailable 1 would block every drain of its
+    # node); it restarts elsewhere from its last snapshot, so an eviction only pauses learning.
     return {
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
         "metadata": {"name": f"journey-{group.name}", "labels": labels(group.name)},
-        # A drained node takes one worker at a time; the others take its partitions over.
         "spec": {"maxUnavailable": 1, "selector": {"matchLabels": labels(group.name)}},
     }
 
 
 def render(group: Group) -> str:
+    scale = ("Exactly one replica: do not scale." if group.singleton
+             else "Scale: replicas <= the topics' partition count.")
     head = (f"# journey {group.name}: {group.summary}.\n"
-            f"# Rendered by deploy/k8s/render.py; edit there. Scale: replicas <= the topics' partition count.\n")
-    if group.later:
-        head += (f"# `journey {group.name}` arrives with its branch; add this file to kustomization.yaml then.\n")
+            f"# Rendered by deploy/k8s/render.py; edit there. {scale}\n")
     docs = [deployment(group), disruption_budget(group)]
     return head + "---\n".join(yaml.safe_dump(d, sort_keys=False, width=110) for d in docs)
 
 
 def path_of(group: Group) -> Path:
-    return HERE / ("stages" if group.later else ".") / f"{group.name}.yaml"
+    return HERE / f"{group.name}.yaml"
 
 
 def main() -> int:
     for group in GROUPS:
         path = path_of(group)
-        path.parent.mkdir(exist_ok=True)
         path.write_text(render(group))
         print(f"wrote {path.relative_to(HERE.parent.parent)}")
     return 0

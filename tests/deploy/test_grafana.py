@@ -90,14 +90,50 @@ def client(chdb_path: Path) -> Iterator[Client]:
         VALUES ('u1', '2024-05-02 10:00:00', 3, 'browsing', [], 0, 0, 0, '{}', now()),
                ('u1', '2024-05-03 10:00:00', 9, 'customer', [], 1, 25, 0, '{}', now()),
                ('u2', '2024-05-02 10:00:00', 4, 'browsing', [], 0, 0, 0, '{}', now())""")
+    # Scores: u1's churn score was re-emitted with a later scored_at (FINAL keeps that one, band 'high').
+    client.command("""
+        INSERT INTO scores (score_id, customer_id, model, model_version, scored_at, probability, band, cold_start,
+                            top_features, emitted_at)
+        VALUES ('s1', 'u1', 'churn', 1, '2024-05-02 10:00:00', 0.1, 'low', false, {}, now()),
+               ('s2', 'u1', 'churn', 2, '2024-05-03 10:00:00', 0.8, 'high', false, {}, now()),
+               ('s3', 'u2', 'churn', 2, '2024-05-03 10:00:00', 0.2, 'low', false, {}, now()),
+               ('s4', 'u1', 'purchase_propensity', 2, '2024-05-03 10:00:00', 0.4, 'medium', false, {}, now())""")
+    client.command("""
+        INSERT INTO model_metrics (model, model_version, labels, positives, roc_auc, log_loss, brier, as_of, emitted_at)
+        VALUES ('churn', 1, 100, 10, NULL, NULL, NULL, '2024-05-02 09:00:00', now()),
+               ('churn', 1, 200, 25, 0.7, 0.5, 0.2, '2024-05-02 10:00:00', now()),
+               ('churn', 2, 300, 40, 0.75, 0.45, 0.18, '2024-05-03 10:00:00', now()),
+               ('churn', 2, 400, 50, 0.9, 0.4, 0.1, '2024-06-01 10:00:00', now())""")
+    # Orders (above): u0 on 05-02 11:00, u1 on 05-04 11:00, u2 on 05-06 11:00.
+    # t1 messages u1 two hours before an order (converted); t2 is held out for u2, who orders anyway
+    # (converted); t3 messages u0 a day after u0's order (not converted); t4 is suppressed by consent.
+    client.command("""
+        INSERT INTO triggers (trigger_id, customer_id, trigger, fired_at, fired_by, service, reason, products, context,
+                              emitted_at)
+        VALUES ('t1', 'u1', 'cart_abandoned', '2024-05-04 09:00:00', 'timer', false, '', [], '{}', now()),
+               ('t2', 'u2', 'cart_abandoned', '2024-05-06 08:00:00', 'timer', false, '', [], '{}', now()),
+               ('t3', 'u0', 'cart_abandoned', '2024-05-03 10:00:00', 'timer', false, '', [], '{}', now()),
+               ('t4', 'u3', 'welcome', '2024-05-02 12:00:00', 'event', false, '', [], '{}', now())""")
+    client.command("""
+        INSERT INTO guard_decisions (decision_id, trigger_id, customer_id, trigger, guard, outcome, decided_at, detail,
+                                     emitted_at)
+        VALUES ('g2', 't2', 'u2', 'cart_abandoned', 'holdout', 'held_out', '2024-05-06 08:00:00', '', now()),
+               ('g4', 't4', 'u3', 'welcome', 'consent', 'suppressed', '2024-05-02 12:00:00', '', now())""")
+    client.command("""
+        INSERT INTO messages (message_id, trigger_id, customer_id, trigger, channel, template, locale, body, send_at,
+                              deferred, service, recommendations, emitted_at)
+        VALUES ('m1', 't1', 'u1', 'cart_abandoned', 'email', 'cart', 'en', 'hi', '2024-05-04 09:05:00', false, false,
+                [], now()),
+               ('m3', 't3', 'u0', 'cart_abandoned', 'push', 'cart', 'en', 'hi', '2024-05-03 10:00:00', false, false,
+                [], now())""")
     yield client
     client.close()
 
 
-def test_the_dashboard_has_its_sixteen_panels_on_the_provisioned_datasource() -> None:
+def test_the_dashboard_has_its_panels_on_the_provisioned_datasource() -> None:
     all_panels = panels()
-    assert len(all_panels) == 16
-    assert len({p["id"] for p in all_panels}) == 16
+    assert len(all_panels) == 21
+    assert [p["id"] for p in all_panels] == list(range(1, 22))
     datasources = yaml.safe_load((GRAFANA / "provisioning" / "datasources" / "clickhouse.yaml").read_text())
     assert [d["uid"] for d in datasources["datasources"]] == [DATASOURCE_UID]
     assert "password" not in datasources["datasources"][0]["jsonData"], "the password belongs in secureJsonData"
@@ -132,6 +168,18 @@ EXPECTED: dict[str, tuple[Any, ...]] = {
 EXPECTED_ROWS: dict[str, set[tuple[Any, ...]]] = {
     "Customers by journey stage": {("browsing", 1), ("customer", 1)},  # u1's latest version is 'customer'
     "Dead letters by reason": {("malformed_json", "clickstream", 1), ("missing_id", "orders", 1)},
+    "Customers per score band": {("churn", 1, 0, 1), ("purchase_propensity", 0, 1, 0)},  # model, low, medium, high
+    # time series: the time column comes back as a naive UTC datetime
+    "Model ROC AUC (prequential)": {(datetime(2024, 5, 2, 10), "churn", 0.7),
+                                    (datetime(2024, 5, 3, 10), "churn", 0.75)},  # no NULL, in range
+    "Triggers fired per hour by type": {(datetime(2024, 5, h[0], h[1]), t, 1) for h, t in
+                                        (((4, 9), "cart_abandoned"), ((6, 8), "cart_abandoned"),
+                                         ((3, 10), "cart_abandoned"), ((2, 12), "welcome"))},
+    "Messages per hour by channel": {(datetime(2024, 5, 4, 9), "email", 1),
+                                     (datetime(2024, 5, 3, 10), "push", 1)},
+    # trigger, triggered, messaged, held_out, suppressed, messaged / held-out conversion, uplift
+    "Triggers and messages per type: conversion and uplift vs holdout": {
+        ("cart_abandoned", 3, 2, 1, 0, 0.5, 1.0, -0.5), ("welcome", 1, 0, 0, 1, None, None, None)},
 }
 
 

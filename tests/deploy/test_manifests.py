@@ -24,10 +24,10 @@ DEPLOY = ROOT / "deploy"
 COMPOSE = DEPLOY / "compose.yaml"
 K8S = DEPLOY / "k8s"
 KUBERNETES_VERSION = "1.30.0"  # the oldest API the manifests promise to work on
-#: Commands that other branches add (scoring, triggers, messages); until merged they may be absent here.
-ARRIVING = {"scoring", "triggers", "messages", "deliver"}
 #: Commands that run as long-lived consumer-group members (scalable, probed).
-WORKERS = {"sink", "features", *ARRIVING}
+WORKERS = {"sink", "features", "scoring", "triggers", "messages", "deliver"}
+#: Long-lived workers that must run as exactly one process (probed, never scaled).
+SINGLETONS = {"trainer"}
 
 
 def compose() -> dict[str, Any]:
@@ -62,15 +62,35 @@ def test_compose_has_the_whole_pipeline_and_every_worker_scales() -> None:
     grafana_mounts = " ".join(services["grafana"]["volumes"])
     assert "./grafana/provisioning:" in grafana_mounts and "./grafana/dashboards:/var/lib/grafana/dashboards" in \
         grafana_mounts
+    running = set()
     for name, service in services.items():
         command = service.get("command") or []
-        if command and command[0] in WORKERS:
-            assert "container_name" not in service and "ports" not in service, f"{name} could not be --scaled"
+        if command and command[0] in WORKERS | SINGLETONS:
+            running.add(command[0])
+            assert "profiles" not in service, f"{name}: every stage runs by default"
             assert service["healthcheck"]["test"], name
             assert service["depends_on"]["init"]["condition"] == "service_completed_successfully", name
             assert service["environment"]["JOURNEY_METRICS_HOST"] == "0.0.0.0", name
-            if command[0] in ARRIVING:
-                assert service.get("profiles") == ["stages"], f"{name}: its command is not on this branch yet"
+            if command[0] in WORKERS:
+                assert "container_name" not in service and "ports" not in service, f"{name} could not be --scaled"
+            else:  # a fixed container name makes `--scale trainer=2` fail rather than start a second one
+                assert service["deploy"]["replicas"] == 1 and service["container_name"], name
+    assert running == WORKERS | SINGLETONS
+
+
+def test_compose_takes_the_delivery_adapter_and_its_secrets_from_the_environment() -> None:
+    """Delivery settings are interpolated or passed through from the host, never written in the file."""
+    deliver = next(s for s in compose()["services"].values() if s.get("command") == ["deliver"])
+    env = deliver["environment"]
+    assert env["JOURNEY_DELIVERY_ADAPTER"] == "${JOURNEY_DELIVERY_ADAPTER:-console}"
+    for key in ("JOURNEY_WEBHOOK_URL", "JOURNEY_WEBHOOK_SECRET", "JOURNEY_SMTP_HOST", "JOURNEY_SMTP_USERNAME",
+                "JOURNEY_SMTP_PASSWORD"):
+        assert key in env and env[key] is None, f"{key}: pass it through from the environment (no value here)"
+    assert env["JOURNEY_KAFKA_BOOTSTRAP"] == "kafka:9092", "the shared worker environment is merged in"
+    prometheus = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    scraped = set(prometheus["scrape_configs"][0]["dns_sd_configs"][0]["names"])
+    assert scraped == {name for name, s in compose()["services"].items()
+                       if (s.get("command") or [""])[0] in WORKERS | SINGLETONS}
 
 
 def test_compose_mounts_exist() -> None:
@@ -97,7 +117,7 @@ def test_every_deployment_is_probed_budgeted_configured_and_non_root() -> None:
     budgets = {tuple(sorted(d["spec"]["selector"]["matchLabels"].items())) for d in docs
                if d["kind"] == "PodDisruptionBudget"}
     deployments = [d for d in docs if d["kind"] == "Deployment"]
-    assert {d["spec"]["template"]["spec"]["containers"][0]["args"][0] for d in deployments} == WORKERS
+    assert {d["spec"]["template"]["spec"]["containers"][0]["args"][0] for d in deployments} == WORKERS | SINGLETONS
     for d in deployments:
         name, spec = d["metadata"]["name"], d["spec"]["template"]["spec"]
         assert tuple(sorted(d["spec"]["selector"]["matchLabels"].items())) in budgets, f"{name}: no disruption budget"
@@ -109,7 +129,20 @@ def test_every_deployment_is_probed_budgeted_configured_and_non_root() -> None:
         sources = {next(iter(s)): next(iter(s.values()))["name"] for s in container["envFrom"]}
         assert sources == {"configMapRef": "journey-config", "secretRef": "journey-secrets"}, name
     config = next(d for d in docs if d["kind"] == "ConfigMap")
-    assert not any("PASSWORD" in key for key in config["data"]), "passwords belong in the Secret"
+    assert not any("PASSWORD" in key or "SECRET" in key for key in config["data"]), "secrets belong in the Secret"
+
+
+def test_the_trainer_is_a_singleton_and_the_groups_roll_one_pod_at_a_time() -> None:
+    docs = [doc for _, doc in manifests()]
+    for d in (d for d in docs if d["kind"] == "Deployment"):
+        command = d["spec"]["template"]["spec"]["containers"][0]["args"][0]
+        if command in SINGLETONS:  # never two: one replica, and a rollout stops the old pod before the new one
+            assert d["spec"]["replicas"] == 1 and d["spec"]["strategy"] == {"type": "Recreate"}, command
+        else:
+            assert d["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}, command
+    for d in (d for d in docs if d["kind"] == "PodDisruptionBudget"):
+        # maxUnavailable 1 everywhere: for the singleton, minAvailable 1 would block every drain of its node
+        assert d["spec"] == {"maxUnavailable": 1, "selector": d["spec"]["selector"]}, d["metadata"]["name"]
 
 
 def test_kustomization_lists_existing_files_and_the_rendered_deployments_are_current() -> None:
@@ -124,7 +157,9 @@ def test_kustomization_lists_existing_files_and_the_rendered_deployments_are_cur
     for group in render.GROUPS:
         path = render.path_of(group)
         assert path.read_text() == render.render(group), f"{path.name} differs from render.py: run it and commit"
-        assert (path.name in kustomization["resources"]) != group.later, path.name
+        assert path.name in kustomization["resources"], f"{path.name} is rendered but not applied"
+    assert {g.name for g in render.GROUPS} == WORKERS | SINGLETONS
+    assert not (K8S / "stages").exists(), "every stage is applied: nothing waits outside the kustomization"
 
 
 # -- the image -------------------------------------------------------------------------------------
@@ -216,14 +251,19 @@ def test_the_image_entry_point_is_the_installed_journey_command() -> None:
     assert result.returncode == 0 and "ingestion-sink worker" in result.stdout, result.stderr
 
 
+def test_deploy_runs_every_worker_command() -> None:
+    used = used_commands()
+    assert WORKERS | SINGLETONS | {"init", "generate", "replay"} <= set(used), used
+    for command in WORKERS | SINGLETONS:
+        assert {where.split(":")[0] for where in used[command]} == {"compose", "k8s"}, (command, used[command])
+
+
 @pytest.mark.parametrize("command", sorted(used_commands()))
 def test_every_command_deploy_runs_exists(command: str) -> None:
     from streams.cli import app
 
     args = [command] if command.startswith("-") else [command, "--help"]
     result = CliRunner().invoke(app, args)
-    if result.exit_code != 0 and command in ARRIVING:
-        pytest.skip(f"`journey {command}` arrives with its branch (used by {used_commands()[command]})")
     assert result.exit_code == 0, f"`journey {' '.join(args)}` failed: {result.output}"
     assert "Usage" in result.output
 

@@ -17,6 +17,7 @@ from processors.features.build import build_features
 from processors.scoring.config import load_scoring
 from processors.scoring.processor import ScoringProcessor
 from schemas.registry import INPUT_TOPICS
+from streams.metrics import WorkerMetrics
 from streams.progress import GroupProgress, end_offsets_by_eof
 from streams.scoring import ScoringWorker, TrainerWorker
 from streams.sources.generator import generate
@@ -126,9 +127,11 @@ def test_scores_metrics_and_snapshots_through_the_workers(backend: Backend) -> N
     assert len(stored) >= 2
 
     # A new trainer loads the last snapshot: everything learned is there, and it learns nothing twice.
-    again = TrainerWorker(kafka, "it-trainer", CONFIG)
+    health = WorkerMetrics("trainer")  # what `journey trainer` serves on /healthz and /readyz
+    again = TrainerWorker(kafka, "it-trainer", CONFIG, metrics=health)
     rerun = Running(again.run)
     time.sleep(3)  # long enough to read every label again, were its positions lost
+    assert health.ready and health.alive(1.0), "a restored, running trainer is live and ready"
     rerun.finish()
     assert again.trainer is not None and trainer_worker.trainer is not None
     assert {m: x.learned for m, x in again.trainer.models.items()} == \

@@ -59,7 +59,8 @@ def _source(replay: str | None, mapping: str | None, tz: str, speedup: float | N
         name = f"generator ({customers:,} customers, {days} days, seed {seed})"
     else:
         try:
-            iterator, stats = open_source(replay, mapping=mapping, tz=tz)
+            pseudonym = _settings().pseudonymizer().pseudonym  # the edge: emails or phones given as ids
+            iterator, stats = open_source(replay, mapping=mapping, tz=tz, pseudonym=pseudonym)
         except (ValueError, FileNotFoundError) as exc:
             console.print(f"[red]cannot replay {replay}:[/] {exc}")
             raise typer.Exit(2) from None

@@ -16,6 +16,7 @@ from schemas.clickstream import ClickstreamEvent
 from schemas.consent import ConsentChanged
 from schemas.orders import OrderEvent
 from schemas.outputs import CustomerFeatures, DeadLetter, LateEvent, Score
+from schemas.privacy import PrivacyAudit, PrivacyRequest
 from schemas.triggers import Delivery, GuardDecision, MessageRecord, TriggerEvent
 
 
@@ -60,6 +61,8 @@ OUTPUT_TOPICS: dict[str, TopicContract] = {
         TopicContract("deliveries", TypeAdapter(Delivery), False, "What the delivery adapters did per message."),
         TopicContract("dead-letters", TypeAdapter(DeadLetter), False, "Rejected input with reason and bytes."),
         TopicContract("late-events", TypeAdapter(LateEvent), False, "Valid events that arrived too late."),
+        TopicContract("privacy-requests", TypeAdapter(PrivacyRequest), False, "Erasure requests, by keyed hash."),
+        TopicContract("privacy-audit", TypeAdapter(PrivacyAudit), False, "Where each request was carried out."),
     )
 }
 

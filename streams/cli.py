@@ -126,7 +126,8 @@ def features() -> None:
                                session_gap_ms=round(settings.session_gap_seconds * 1000),
                                segments_file=settings.segments_file, limits=settings.limits)
     worker = StatefulWorker(settings.kafka_config(), settings.group_id("features"), list(INPUT_TOPICS),
-                            CHANGELOGS["features"], processor, flush_seconds=settings.processor_flush_seconds)
+                            CHANGELOGS["features"], processor, flush_seconds=settings.processor_flush_seconds,
+                            pseudonymizer=settings.pseudonymizer())
     stats = worker.run(stop)
     logging.getLogger("journey.features").info("stopped: %s (invalid input skipped: %d)", stats, processor.invalid)
 
@@ -162,7 +163,7 @@ def _run_timed_worker(settings: Settings, role: str, processor: object, topics: 
     stop = _worker_logging_and_stop()
     worker = StatefulWorker(settings.kafka_config(), settings.group_id(role), topics, CHANGELOGS[role],
                             processor, flush_seconds=settings.processor_flush_seconds,  # type: ignore[arg-type]
-                            live_lag_seconds=settings.timers_live_lag_seconds)
+                            live_lag_seconds=settings.timers_live_lag_seconds, pseudonymizer=settings.pseudonymizer())
     stats = worker.run(stop)
     logging.getLogger(f"journey.{role}").info("stopped: %s (%s; invalid input skipped: %d)", stats, describe(),
                                               getattr(processor, "invalid", 0))

@@ -38,6 +38,7 @@ from schemas.validation import Limits, Rejected, dead_letter, validate
 from sinks.actions import decisions_table, deliveries_table, messages_table, triggers_table
 from sinks.batches import Staged, dead_letters_table, events_table, late_events_table, profiles_table
 from sinks.client import DEAD_LETTER_TABLE, RAW_TABLES
+from sinks.privacy import audit_table
 from streams.batch_worker import BatchWorker, consumer_config
 from streams.produce import TrackingProducer
 from streams.topics import DEAD_LETTERS
@@ -52,6 +53,7 @@ OUTPUT_TABLES: dict[str, tuple[str, Callable[[list[dict[str, Any]], datetime], A
     "message-decisions": ("guard_decisions", decisions_table),
     "messages": ("messages", messages_table),
     "deliveries": ("deliveries", deliveries_table),
+    "privacy-audit": ("privacy_audit", audit_table),
 }
 
 

@@ -101,7 +101,7 @@ def sink() -> None:
     stop = _worker_logging_and_stop()
     password = settings.clickhouse_password.get_secret_value() if settings.clickhouse_password else None
     client = connect(settings.resolved_clickhouse_dsn, settings.clickhouse_user, password)
-    apply_schema(client)
+    apply_schema(client, settings.raw_retention_days)
     config = SinkConfig(group_id=settings.group_id("sink"), batch_rows=settings.sink_batch_rows,
                         batch_seconds=settings.sink_batch_seconds, limits=settings.limits)
     worker = IngestSink(settings.kafka_config(), client, config)

@@ -56,7 +56,7 @@ def run_pipeline(settings: Settings, records: Iterable[SourceRecord], source_nam
 
     # The schema is applied before any worker opens the database (chDB: one process at a time).
     client = connect(dsn, settings.clickhouse_user, _secret(settings.clickhouse_password))
-    apply_schema(client)
+    apply_schema(client, settings.raw_retention_days)
     if embedded_db:
         client.close()
 

@@ -23,6 +23,8 @@ app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Real-time customer-journey pipeline: Kafka streams in, ClickHouse out.")
 schemas_app = typer.Typer(no_args_is_help=True, help="Event contracts (JSON Schema).")
 app.add_typer(schemas_app, name="schemas")
+privacy_app = typer.Typer(no_args_is_help=True, help="Data rights: erase or export a customer (README: Privacy).")
+app.add_typer(privacy_app, name="privacy")
 console = Console(stderr=True)
 
 ReplayOption = Annotated[str | None, typer.Option(
@@ -367,6 +369,29 @@ def recommend_eval(replay: Annotated[str | None, typer.Option(
         console.print(f"[red]cannot read {source}:[/] {exc}")
         raise typer.Exit(2) from None
     sys.stdout.write(table(evaluate(events, k=k), source, k) + "\n")
+
+
+@privacy_app.command("erase")
+def privacy_erase(customer_id: Annotated[str, typer.Argument(help="The customer id.")]) -> None:
+    """Erase a customer: ClickHouse at once, processor state now or the next time the workers run."""
+    from streams.privacy import erase_customer
+
+    report = erase_customer(_settings(), customer_id)
+    sys.stdout.write(orjson.dumps(report).decode() + "\n")
+    processors = report["processors"]
+    if isinstance(processors, dict) and "pending" in processors.values():
+        console.print("[yellow]pending processors apply the erasure when they next run[/]")
+
+
+@privacy_app.command("export")
+def privacy_export(customer_id: Annotated[str, typer.Argument(help="The customer id.")],
+                   out: Annotated[Path | None, typer.Option("--out", help="JSON file (default: "
+                                                            "<data dir>/exports/<hmac>.json).")] = None) -> None:
+    """Write everything held about a customer (ClickHouse rows, processor state) to a JSON file."""
+    from streams.privacy import export_customer
+
+    path, counts = export_customer(_settings(), customer_id, out)
+    console.print(f"wrote {path}: " + (", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "nothing held"))
 
 
 @schemas_app.command("export")

@@ -7,6 +7,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
+from schemas.personal import PSEUDONYMOUS
+
 #: The schema version this code writes and the highest it accepts.
 SCHEMA_VERSION = 1
 
@@ -35,6 +37,8 @@ class Event(Contract):
     """Fields every input event carries (clickstream, orders, chat, consent)."""
 
     event_id: Identifier = Field(description="Unique id; a replayed row's id is derived from its content.")
-    customer_id: Identifier = Field(description="The customer (or pseudonymous visitor) the event belongs to.")
+    customer_id: Identifier = Field(description="The customer (or pseudonymous visitor) the event belongs to; never "
+                                               "an email or phone (the edge sends their HMAC).",
+                                   json_schema_extra=PSEUDONYMOUS)
     event_time: UtcDatetime = Field(description="When it happened, ISO 8601 with a zone; stored in UTC.")
     schema_version: int = Field(SCHEMA_VERSION, ge=1, le=SCHEMA_VERSION)

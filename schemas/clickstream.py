@@ -7,17 +7,19 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from schemas.base import Event, Identifier
+from schemas.personal import FREE_TEXT, PSEUDONYMOUS
 
 Channel = Literal["web", "app", "mobile_web", "marketplace", "other"]
 Money = Annotated[float, Field(ge=0, le=1e9)]
 
 
 class ClickstreamBase(Event):
-    session_id: Identifier | None = Field(None, description="The shop's session id when it has one.")
+    session_id: Identifier | None = Field(None, description="The shop's session id when it has one.",
+                                          json_schema_extra=PSEUDONYMOUS)
     channel: Channel = "web"
     device: Literal["desktop", "mobile", "tablet", "other"] | None = None
-    page_url: str | None = Field(None, max_length=2048)
-    referrer: str | None = Field(None, max_length=2048)
+    page_url: str | None = Field(None, max_length=2048, json_schema_extra=FREE_TEXT)
+    referrer: str | None = Field(None, max_length=2048, json_schema_extra=FREE_TEXT)
     utm_source: str | None = Field(None, max_length=256)
     utm_medium: str | None = Field(None, max_length=256)
     utm_campaign: str | None = Field(None, max_length=256)
@@ -41,7 +43,7 @@ class ProductView(ProductFields):
 
 class Search(ClickstreamBase):
     type: Literal["search"]
-    query: str = Field(min_length=1, max_length=512)
+    query: str = Field(min_length=1, max_length=512, json_schema_extra=FREE_TEXT)
     results: int | None = Field(None, ge=0)
 
 

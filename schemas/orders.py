@@ -8,6 +8,7 @@ from pydantic import Field
 
 from schemas.base import Contract, Event, Identifier
 from schemas.clickstream import Channel, Money
+from schemas.personal import FREE_TEXT, PSEUDONYMOUS
 
 PaymentType = Literal["credit_card", "debit_card", "boleto", "voucher", "paypal", "bank_transfer", "cash", "other"]
 
@@ -32,7 +33,7 @@ class OrderPlaced(OrderBase):
     items: list[OrderItem] = Field(default_factory=list, max_length=1000)
     freight: Money | None = None
     channel: Channel = "web"
-    session_id: Identifier | None = None
+    session_id: Identifier | None = Field(None, json_schema_extra=PSEUDONYMOUS)
 
 
 class OrderPaid(OrderBase):
@@ -51,12 +52,12 @@ class OrderDelivered(OrderBase):
 
 class OrderCancelled(OrderBase):
     type: Literal["order_cancelled"]
-    reason: str | None = Field(None, max_length=512)
+    reason: str | None = Field(None, max_length=512, json_schema_extra=FREE_TEXT)
 
 
 class OrderRefunded(OrderBase):
     type: Literal["order_refunded"]
-    reason: str | None = Field(None, max_length=512)
+    reason: str | None = Field(None, max_length=512, json_schema_extra=FREE_TEXT)
 
 
 OrderEvent = Annotated[

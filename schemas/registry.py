@@ -17,6 +17,7 @@ from schemas.consent import ConsentChanged
 from schemas.models import ModelDrift, ModelLabel, ModelMetrics
 from schemas.orders import OrderEvent
 from schemas.outputs import CustomerFeatures, DeadLetter, LateEvent, Score
+from schemas.privacy import PrivacyAudit, PrivacyRequest
 from schemas.triggers import Delivery, GuardDecision, MessageRecord, TriggerEvent
 
 
@@ -64,6 +65,8 @@ OUTPUT_TOPICS: dict[str, TopicContract] = {
         TopicContract("model-labels", TypeAdapter(ModelLabel), False, "Held predictions with their outcome."),
         TopicContract("model-metrics", TypeAdapter(ModelMetrics), False, "Prequential metrics per model."),
         TopicContract("model-drift", TypeAdapter(ModelDrift), False, "Shifts in a model's error (ADWIN)."),
+        TopicContract("privacy-requests", TypeAdapter(PrivacyRequest), False, "Erasure requests, by keyed hash."),
+        TopicContract("privacy-audit", TypeAdapter(PrivacyAudit), False, "Where each request was carried out."),
     )
 }
 

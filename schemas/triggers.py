@@ -64,7 +64,7 @@ class TriggerEvent(Trigger):
     history: CustomerHistory | None = Field(None, description="Set on service escalations (unhappy_customer).")
 
 
-GuardName = Literal["holdout", "cooldown", "consent", "frequency_cap", "quiet_hours", "goal", "channel"]
+GuardName = Literal["holdout", "cooldown", "consent", "frequency_cap", "quiet_hours", "goal", "channel", "privacy"]
 GuardOutcome = Literal["passed", "blocked", "deferred", "exempt", "held_out", "cancelled"]
 
 

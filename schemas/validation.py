@@ -24,6 +24,7 @@ from schemas.consent import ConsentChanged
 from schemas.fast import decoder_for
 from schemas.orders import OrderEvent
 from schemas.outputs import DeadLetter
+from schemas.personal import clear_identifier, is_direct_identifier, redact_bytes
 from schemas.registry import INPUT_TOPICS, TOPIC_OF_TYPE
 
 #: An event time with more than 6 fractional digits: left to pydantic, so both paths give the same
@@ -110,6 +111,9 @@ def validate(topic: str, value: bytes | None, key: bytes | None, limits: Limits,
         raise Rejected("future_timestamp", f"event_time is more than {limits.max_future} ahead of now")
     if key is not None and key.decode("utf-8", "replace") != event.customer_id:
         raise Rejected("key_mismatch", "record key must equal the customer_id (per-customer ordering)")
+    clear = clear_identifier(event)
+    if clear is not None:
+        raise Rejected("clear_identifier", clear)
     return event
 
 
@@ -135,14 +139,18 @@ def dead_letter_id(topic: str, key: bytes | None, value: bytes | None) -> str:
 
 def dead_letter(topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
                 reason: str, detail: str, received_at: datetime | None = None) -> DeadLetter:
+    letter_id = dead_letter_id(topic, key, value)
+    # The original is kept, but never with a clear email, phone or IP address in it (schemas/personal.py).
+    if key is not None and is_direct_identifier(key.decode("utf-8", "replace")):
+        key = b"[identifier]"
     return DeadLetter(
-        dead_letter_id=dead_letter_id(topic, key, value),
+        dead_letter_id=letter_id,
         source_topic=topic,
         source_partition=partition,
         source_offset=offset,
         reason=reason,
         detail=detail,
         key=base64.b64encode(key).decode() if key is not None else None,
-        original=base64.b64encode(value or b"").decode(),
+        original=base64.b64encode(redact_bytes(value or b"")).decode(),
         received_at=received_at or datetime.now(UTC),
     )

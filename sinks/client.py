@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from types import EllipsisType
 from typing import Any
 
 import clickhouse_connect
@@ -48,10 +49,17 @@ def schema_statements() -> list[str]:
     return statements
 
 
-def apply_schema(client: Client) -> None:
-    """Create every table and view that does not exist yet (safe to run at every start)."""
+def apply_schema(client: Client, raw_retention_days: int | EllipsisType | None = ...) -> None:
+    """Create every table and view that does not exist yet (safe to run at every start).
+
+    ``raw_retention_days`` (the setting): the raw event tables' TTL, None removing it; left as it is when not given.
+    """
     for statement in schema_statements():
         client.command(statement)
+    if raw_retention_days is not ...:
+        from sinks.privacy import apply_retention
+
+        apply_retention(client.command, raw_retention_days)
 
 
 RAW_TABLES = {

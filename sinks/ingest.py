@@ -39,6 +39,7 @@ from sinks.actions import decisions_table, deliveries_table, messages_table, tri
 from sinks.batches import Staged, dead_letters_table, events_table, late_events_table, profiles_table
 from sinks.client import DEAD_LETTER_TABLE, RAW_TABLES
 from sinks.models import model_drift_table, model_metrics_table, scores_table
+from sinks.privacy import audit_table
 from streams.batch_worker import BatchWorker, consumer_config
 from streams.produce import TrackingProducer
 from streams.topics import DEAD_LETTERS
@@ -53,6 +54,7 @@ OUTPUT_TABLES: dict[str, tuple[str, Callable[[list[dict[str, Any]], datetime], A
     "message-decisions": ("guard_decisions", decisions_table),
     "messages": ("messages", messages_table),
     "deliveries": ("deliveries", deliveries_table),
+    "privacy-audit": ("privacy_audit", audit_table),
 }
 OUTPUT_TABLES["scores"] = ("scores", scores_table)
 OUTPUT_TABLES["model-metrics"] = ("model_metrics", model_metrics_table)

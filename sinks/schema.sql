@@ -659,3 +659,39 @@ SELECT trigger,
        messaged_conversion - held_out_conversion AS uplift
 FROM trigger_attribution
 GROUP BY trigger
+;
+-- Privacy (README: Privacy and data rights). No table here holds personal data: a customer is
+-- named by `subject`, the keyed hash (HMAC) of their id.
+-- Where each erasure or export was carried out, and when.
+CREATE TABLE IF NOT EXISTS privacy_audit
+(
+    request_id    String,
+    subject       String,
+    action        LowCardinality(String),
+    location      LowCardinality(String),
+    rows          UInt64,
+    detail        String,
+    completed_at  DateTime64(3, 'UTC')
+)
+ENGINE = MergeTree
+ORDER BY (subject, completed_at, location)
+;
+-- Erased customers: messages to them are suppressed; `journey run` hands the list to a fresh broker.
+CREATE TABLE IF NOT EXISTS privacy_suppressions
+(
+    subject     String,
+    request_id  String,
+    erased_at   DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree(erased_at)
+ORDER BY subject
+;
+-- Consent as it changed, each change with the time the next one replaced it (NULL: still in force).
+-- The same consent events the message guard folds (processors/messages/consent.py).
+CREATE VIEW IF NOT EXISTS consent_history AS
+SELECT customer_id, purpose, channel, status, event_time AS valid_from,
+       nullIf(leadInFrame(event_time, 1, toDateTime64(0, 3, 'UTC')) OVER w, toDateTime64(0, 3, 'UTC')) AS valid_until,
+       valid_until IS NULL AS current, source, event_id
+FROM consent_events
+WINDOW w AS (PARTITION BY customer_id, purpose, channel ORDER BY event_time, event_id
+             ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING)

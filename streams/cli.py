@@ -23,6 +23,8 @@ app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Real-time customer-journey pipeline: Kafka streams in, ClickHouse out.")
 schemas_app = typer.Typer(no_args_is_help=True, help="Event contracts (JSON Schema).")
 app.add_typer(schemas_app, name="schemas")
+privacy_app = typer.Typer(no_args_is_help=True, help="Data rights: erase or export a customer (README: Privacy).")
+app.add_typer(privacy_app, name="privacy")
 console = Console(stderr=True)
 
 ReplayOption = Annotated[str | None, typer.Option(
@@ -60,7 +62,8 @@ def _source(replay: str | None, mapping: str | None, tz: str, speedup: float | N
         name = f"generator ({customers:,} customers, {days} days, seed {seed})"
     else:
         try:
-            iterator, stats = open_source(replay, mapping=mapping, tz=tz)
+            pseudonym = _settings().pseudonymizer().pseudonym  # the edge: emails or phones given as ids
+            iterator, stats = open_source(replay, mapping=mapping, tz=tz, pseudonym=pseudonym)
         except (ValueError, FileNotFoundError) as exc:
             console.print(f"[red]cannot replay {replay}:[/] {exc}")
             raise typer.Exit(2) from None
@@ -104,7 +107,7 @@ def sink() -> None:
     metrics = WorkerMetrics("sink")
     metrics.stop_event = stop
     client = instrument_client(connect(settings.resolved_clickhouse_dsn, **settings.clickhouse_options()), metrics)
-    apply_schema(client)
+    apply_schema(client, settings.raw_retention_days)
     config = SinkConfig(group_id=settings.group_id("sink"), batch_rows=settings.sink_batch_rows,
                         batch_seconds=settings.sink_batch_seconds, limits=settings.limits,
                         consumer_overrides=metrics.consumer_overrides())
@@ -137,7 +140,7 @@ def features() -> None:
                                segments_file=settings.segments_file, limits=settings.limits)
     worker = StatefulWorker(settings.kafka_config(), settings.group_id("features"), list(INPUT_TOPICS),
                             CHANGELOGS["features"], processor, flush_seconds=settings.processor_flush_seconds,
-                            consumer_overrides=metrics.consumer_overrides())
+                            consumer_overrides=metrics.consumer_overrides(), pseudonymizer=settings.pseudonymizer())
     instrument(worker, metrics)
     metrics.registry.register(StatsCollector({"journey_invalid_input_skipped": (
         "Invalid records skipped (the sink dead-letters them).", "processor",
@@ -178,7 +181,7 @@ def _run_timed_worker(settings: Settings, role: str, processor: object, topics: 
     stop = _worker_logging_and_stop(settings, role)
     worker = StatefulWorker(settings.kafka_config(), settings.group_id(role), topics, CHANGELOGS[role],
                             processor, flush_seconds=settings.processor_flush_seconds,  # type: ignore[arg-type]
-                            live_lag_seconds=settings.timers_live_lag_seconds)
+                            live_lag_seconds=settings.timers_live_lag_seconds, pseudonymizer=settings.pseudonymizer())
     stats = _serve(settings, role, stop, worker)
     logging.getLogger(f"journey.{role}").info("stopped: %s (%s; invalid input skipped: %d)", stats, describe(),
                                               getattr(processor, "invalid", 0))
@@ -214,7 +217,7 @@ def scoring() -> None:
     stop = _worker_logging_and_stop(settings, "scoring")
     processor = ScoringProcessor(scoring_config(settings), limits=settings.limits)
     worker = ScoringWorker(settings.kafka_config(), settings.group_id("scoring"), processor,
-                           flush_seconds=settings.processor_flush_seconds)
+                           flush_seconds=settings.processor_flush_seconds, pseudonymizer=settings.pseudonymizer())
     stats = _serve(settings, "scoring", stop, worker)
     logging.getLogger("journey.scoring").info("stopped: %s (scored %d, held %d, expired %d)", stats,
                                               processor.scored, processor.held, worker.labels_expired)
@@ -505,6 +508,29 @@ def recommend_eval(replay: Annotated[str | None, typer.Option(
         console.print(f"[red]cannot read {source}:[/] {exc}")
         raise typer.Exit(2) from None
     sys.stdout.write(table(evaluate(events, k=k), source, k) + "\n")
+
+
+@privacy_app.command("erase")
+def privacy_erase(customer_id: Annotated[str, typer.Argument(help="The customer id.")]) -> None:
+    """Erase a customer: ClickHouse at once, processor state now or the next time the workers run."""
+    from streams.privacy import erase_customer
+
+    report = erase_customer(_settings(), customer_id)
+    sys.stdout.write(orjson.dumps(report).decode() + "\n")
+    processors = report["processors"]
+    if isinstance(processors, dict) and "pending" in processors.values():
+        console.print("[yellow]pending processors apply the erasure when they next run[/]")
+
+
+@privacy_app.command("export")
+def privacy_export(customer_id: Annotated[str, typer.Argument(help="The customer id.")],
+                   out: Annotated[Path | None, typer.Option("--out", help="JSON file (default: "
+                                                            "<data dir>/exports/<hmac>.json).")] = None) -> None:
+    """Write everything held about a customer (ClickHouse rows, processor state) to a JSON file."""
+    from streams.privacy import export_customer
+
+    path, counts = export_customer(_settings(), customer_id, out)
+    console.print(f"wrote {path}: " + (", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "nothing held"))
 
 
 @schemas_app.command("export")

@@ -57,7 +57,7 @@ def run_pipeline(settings: Settings, records: Iterable[SourceRecord], source_nam
 
     # The schema is applied before any worker opens the database (chDB: one process at a time).
     client = connect(dsn, **settings.clickhouse_options())
-    apply_schema(client)
+    apply_schema(client, settings.raw_retention_days)
     if embedded_db:
         client.close()
 
@@ -68,6 +68,7 @@ def run_pipeline(settings: Settings, records: Iterable[SourceRecord], source_nam
                       f"data in {settings.data_dir}")
         kafka = settings.kafka_config(bootstrap)
         ensure_topics(kafka, topic_specs(settings.topic_partitions), settings.topic_replication)
+        _hand_over_suppressions(settings, kafka)
         stack.enter_context(live_run(settings.data_dir, bootstrap, settings.topic_partitions))
 
         env = {"JOURNEY_KAFKA_BOOTSTRAP": bootstrap, "JOURNEY_DATA_DIR": str(settings.data_dir.resolve()),
@@ -183,6 +184,18 @@ def _wait_group(bar: Progress, kafka: dict[str, str], group: str, label: str, en
         _wait(bar, label, progress, ends, sum(ends.values()), workers)
     finally:
         progress.close()
+
+
+def _hand_over_suppressions(settings: Settings, kafka: dict[str, str]) -> None:
+    """A fresh embedded broker knows no erasure: give its processors the suppression list (before they start)."""
+    if not settings.embedded_broker:
+        return  # a real Kafka kept the requests; the processors read them from their committed offsets
+    from sinks.privacy import suppressed_subjects
+    from streams.privacy import send_suppressions
+
+    with reader(settings) as r:
+        subjects = suppressed_subjects(r)
+    send_suppressions(kafka, settings.topic_partitions, subjects)
 
 
 def _wait(bar: Progress, label: str, progress: GroupProgress, ends: dict[tuple[str, int], int], total: int,

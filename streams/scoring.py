@@ -133,7 +133,11 @@ class ScoringWorker(StatefulWorker[CustomerScoring]):
             self._newest[partition] = newest
             watermark = newest - self.lateness_ms
             for key in list(holding):
-                state = store[key].state
+                entry = store.get(key)
+                if entry is None:  # erased (privacy request): its held predictions went with its state
+                    holding.discard(key)
+                    continue
+                state = entry.state
                 due = state.next_deadline_ms
                 if due is not None and due < watermark:
                     for output in self.scoring.expire(state, watermark):

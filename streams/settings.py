@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from schemas.validation import Limits
+from streams.pseudonym import Pseudonymizer, load_key
 
 
 def _settings_file() -> Path:
@@ -95,6 +96,14 @@ class Settings(BaseSettings):
     # Live dashboard (journey run, journey dashboard)
     dashboard: bool = Field(True, description="Serve the live dashboard during journey run.")
     dashboard_port: int = Field(0, ge=0, le=65535, description="Its port on 127.0.0.1; 0 picks a free one.")
+
+    # Privacy (README: Privacy and data rights)
+    privacy_key: SecretStr | None = Field(None, min_length=16, description="HMAC key of pseudonyms; unset: a random "
+                                                                           "key kept in <data dir>/privacy.key.")
+    raw_retention_days: int | None = Field(None, ge=1, description="TTL of the raw event tables (by event time); "
+                                                                   "unset: kept until erased.")
+    privacy_wait_seconds: float = Field(30.0, ge=0, description="How long `journey privacy erase` waits for running "
+                                                                "processors to apply the request.")
 
     # Ingestion
     max_event_bytes: int = Field(64 * 1024, ge=256)
@@ -190,6 +199,10 @@ class Settings(BaseSettings):
     @property
     def limits(self) -> Limits:
         return Limits(self.max_event_bytes, timedelta(seconds=self.max_future_skew_seconds))
+
+    def pseudonymizer(self) -> Pseudonymizer:
+        """The keyed hash of this deployment (the configured key, or the data directory's)."""
+        return Pseudonymizer(load_key(self.privacy_key, self.data_dir))
 
     def group_id(self, role: str) -> str:
         """The consumer group of a worker role, e.g. ``journey-sink``."""

@@ -25,6 +25,9 @@ arrived), the clock is also at least ``processor.live_clock(wall ms)``, so a tim
 even if no further event ever arrives; a replay of old history stays on event time.
 A processor without timers runs exactly as before.
 
+Privacy (given a ``pseudonymizer``): the worker also reads ``privacy-requests`` and erases the
+requested customers from its state, changelog and timers (streams/erasure.py).
+
 After a crash, a worker assigned partition p reads the changelog partition to its end
 (partition EOF, not the end offset, which the embedded broker can report wrongly),
 then resumes from the committed offsets. A redelivered record whose offset is at or
@@ -47,7 +50,9 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Pro
 
 from processors.triggers.schedule import TimerQueue
 from streams.batch_worker import BatchWorker, consumer_config
+from streams.erasure import PRIVACY_REQUESTS, Erasures
 from streams.produce import CLIENT_LOGGER, PARTITIONER
+from streams.pseudonym import Pseudonymizer
 
 log = logging.getLogger(__name__)
 S = TypeVar("S")
@@ -104,7 +109,13 @@ class StatefulWorker(BatchWorker, Generic[S]):
     def __init__(self, kafka_config: dict[str, str], group_id: str, topics: list[str], changelog: str,
                  processor: Processor[S], batch_rows: int = 10_000, flush_seconds: float = 1.0,
                  consumer_overrides: dict[str, Any] | None = None, live_lag_seconds: float = 3600.0,
-                 idle_seconds: float = 2.0) -> None:
+                 idle_seconds: float = 2.0, pseudonymizer: Pseudonymizer | None = None) -> None:
+        self.erasures = None if pseudonymizer is None else Erasures(
+            pseudonymizer, f"processor:{getattr(processor, 'name', changelog)}")
+        if self.erasures is not None:
+            topics = [*topics, PRIVACY_REQUESTS]
+            if hasattr(processor, "suppressed"):
+                processor.suppressed = self.erasures.suppressed  # type: ignore[attr-defined]
         self._timed = callable(getattr(processor, "due", None)) and callable(getattr(processor, "next_timer", None))
         overrides = {"enable.partition.eof": True} if self._timed else {}  # an input at its end does not hold timers
         super().__init__(consumer_config(kafka_config, group_id, **overrides, **(consumer_overrides or {})), topics,
@@ -137,6 +148,8 @@ class StatefulWorker(BatchWorker, Generic[S]):
         new = sorted({tp.partition for tp in partitions} - set(self.stores))
         if new:
             self.stores.update(self._restore(new))
+            if self.erasures is not None:
+                self._catch_up_privacy(new)
             for p in new:
                 self._dirty.setdefault(p, set())
                 if self._timed:
@@ -152,6 +165,8 @@ class StatefulWorker(BatchWorker, Generic[S]):
             self.stores.pop(p, None)
             self._dirty.pop(p, None)
             self._timers.pop(p, None)
+            if self.erasures is not None:
+                self.erasures.forget(p)
         for tp in partitions:
             part = (tp.topic, tp.partition)
             self._clock_parts.discard(part)
@@ -161,7 +176,7 @@ class StatefulWorker(BatchWorker, Generic[S]):
     @property
     def clock_topics(self) -> frozenset[str]:
         """The topics whose records carry event time (``processor.clock_topics``, default: all consumed)."""
-        return frozenset(getattr(self.processor, "clock_topics", self.topics))
+        return frozenset(getattr(self.processor, "clock_topics", self.topics)) - {PRIVACY_REQUESTS}
 
     def _restore(self, partitions: list[int]) -> dict[int, dict[str, Entry[S]]]:
         """Read the changelog partitions to their ends (partition EOF); the last record per key wins."""
@@ -182,6 +197,8 @@ class StatefulWorker(BatchWorker, Generic[S]):
                         continue
                     store = stores[msg.partition()]
                     key = msg.key().decode()
+                    if self.erasures is not None and self.erasures.restored(msg.partition(), key):
+                        continue
                     if msg.value() is None:
                         store.pop(key, None)
                     else:
@@ -227,6 +244,11 @@ class StatefulWorker(BatchWorker, Generic[S]):
             store = self.stores.get(partition)
             if store is None:  # not assigned any more (revoked mid-batch)
                 continue
+            if topic == PRIVACY_REQUESTS and self.erasures is not None:
+                self._erase(partition, offset, msg.value())
+                continue
+            if msg.value() is None:  # a tombstone (an erased profile) is no event: it must not make a state
+                continue
             entry = store.get(key)
             if entry is None:
                 entry = store[key] = Entry(processor.new_state(key))
@@ -240,6 +262,37 @@ class StatefulWorker(BatchWorker, Generic[S]):
             if timed:
                 timers[partition].set(key, processor.next_timer(entry.state))  # type: ignore[attr-defined]
                 self._observe(topic, partition, processor.last_event_ms)  # type: ignore[attr-defined]
+
+    def _erase(self, partition: int, offset: int, value: bytes | None) -> None:
+        """Apply one privacy request (streams/erasure.py); its tombstones go out with the next flush."""
+        assert self.erasures is not None
+        outputs = self.erasures.apply(partition, offset, value, self.stores[partition], self._timers.get(partition),
+                                      self._dirty[partition], self.processor)
+        for output in outputs:
+            self._produce(*output)
+
+    def _catch_up_privacy(self, partitions: list[int]) -> None:
+        """Apply the requests not yet committed on newly assigned partitions, before any of their input records."""
+        assert self._consumer is not None
+        committed = self._consumer.committed([TopicPartition(PRIVACY_REQUESTS, p) for p in partitions], timeout=30)
+        reader = Consumer({**self._kafka, "group.id": f"{self.changelog}-privacy", "enable.auto.commit": False,
+                           "enable.partition.eof": True, "logger": CLIENT_LOGGER, "fetch.queue.backoff.ms": 10})
+        reader.assign([TopicPartition(PRIVACY_REQUESTS, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING)
+                       for tp in committed])
+        pending = set(partitions)
+        try:
+            while pending:
+                for msg in reader.consume(1000, 0.1):
+                    if msg.error() is not None:
+                        if msg.error().code() != KafkaError._PARTITION_EOF:
+                            raise RuntimeError(f"reading {PRIVACY_REQUESTS}[{msg.partition()}]: {msg.error().str()}")
+                        pending.discard(msg.partition())
+                        continue
+                    self._dirty.setdefault(msg.partition(), set())
+                    self._erase(msg.partition(), msg.offset(), msg.value())
+                    self._positions[(PRIVACY_REQUESTS, msg.partition())] = msg.offset() + 1
+        finally:
+            reader.close()
 
     def _observe(self, topic: str, partition: int, event_ms: int | None) -> None:
         part = (topic, partition)
@@ -296,7 +349,7 @@ class StatefulWorker(BatchWorker, Generic[S]):
         self.stats.timer_firings += fired
         return fired
 
-    def _produce(self, topic: str, key: bytes | None, value: bytes, partition: int | None = None) -> None:
+    def _produce(self, topic: str, key: bytes | None, value: bytes | None, partition: int | None = None) -> None:
         while True:
             try:
                 if partition is None:
@@ -315,6 +368,10 @@ class StatefulWorker(BatchWorker, Generic[S]):
         """Steps 1-3 of the commit protocol."""
         for partition, keys in self._dirty.items():
             store = self.stores[partition]
+            if self.erasures is not None:  # tombstones and suppression markers before any newer state
+                for key, value in self.erasures.pending_writes(partition):
+                    self._produce(self.changelog, key.encode(), value, partition)  # type: ignore[arg-type]
+                    self.stats.changelog_records += 1
             for key in keys:
                 entry = store[key]
                 self._produce(self.changelog, key.encode(), pickle.dumps(entry, pickle.HIGHEST_PROTOCOL), partition)

@@ -10,6 +10,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from schemas.registry import ALL_TOPICS, INPUT_TOPICS
 
 DEAD_LETTERS = "dead-letters"
+PRIVACY_REQUESTS = "privacy-requests"
+PRIVACY_AUDIT = "privacy-audit"
 # Explicit retention: Tansu's DescribeConfigs returns only configs set at creation.
 _RETAIN = {"retention.ms": str(7 * 24 * 3600 * 1000), "retention.bytes": "-1"}
 
@@ -38,6 +40,8 @@ def topic_specs(partitions: int) -> list[TopicSpec]:
         config = dict(_RETAIN)
         if name in _COMPACTED:
             config["cleanup.policy"] = "compact"
+            config["retention.ms"] = "-1"
+        if name == PRIVACY_REQUESTS:  # a processor stopped for long still applies every request when it starts
             config["retention.ms"] = "-1"
         specs.append(TopicSpec(name, partitions, config))
     return specs

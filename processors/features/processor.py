@@ -72,6 +72,10 @@ class FeaturesProcessor:
             "stage_since": _iso(since), "segments": segments, "features": values,
         }
 
+    def erase(self, key: str, state: CustomerState) -> list[tuple[str, bytes | None, bytes | None]]:
+        """Erasure hook (streams/erasure.py): tombstone the customer's record on the compacted profile topic."""
+        return [(PROFILE_TOPIC, key.encode(), None)]
+
     def emit(self, key: str, state: CustomerState) -> list[Output]:
         if state.events == 0:
             return []

@@ -22,6 +22,7 @@ serves (see ``recommend.py``); only its per-customer part is in the state.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, time
 from typing import Any
 
@@ -81,6 +82,8 @@ class MessagesProcessor:
         #: For a host's event-time watermark: the input topics, and the event time of the record just processed.
         self.clock_topics = frozenset(INPUT_TOPICS)
         self.last_event_ms: int | None = None
+        #: Erased customers (set by the host from its suppression list, streams/erasure.py): never messaged again.
+        self.suppressed: Callable[[str], bool] = lambda _customer_id: False
 
     def new_state(self, key: str) -> MessageState:
         return MessageState(key)
@@ -187,6 +190,10 @@ class MessagesProcessor:
 
         def record(guard: str, outcome: str, detail: str, channel: str | None = None, **extra: Any) -> None:
             out.append(self._decision(state, tid, kind, guard, outcome, t, channel, detail, **extra))
+
+        if self.suppressed(state.customer_id):
+            record("privacy", "blocked", "customer erased: on the suppression list")
+            return out
 
         holdout = self.config.holdout
         if in_holdout(state.customer_id, holdout.share, holdout.salt):

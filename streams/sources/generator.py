@@ -49,6 +49,7 @@ from typing import Any, TypeVar
 import orjson
 
 from schemas.base import SCHEMA_VERSION
+from streams.sources.edge import clean_body
 from streams.sources.record import SourceRecord
 
 T = TypeVar("T")
@@ -245,6 +246,7 @@ class _Journey:
         body["schema_version"] = SCHEMA_VERSION
         self.times.append(ms)
         # A right-sized copy: keeping orjson's over-allocated buffers alive is slower (see record.owned).
+        clean_body(body)  # the edge: free text redacted (streams/sources/edge.py)
         self.records.append(SourceRecord(topic, self.key, bytes(memoryview(_dumps(body, option=_UTC_Z))), when))
         return event_id
 

@@ -49,7 +49,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 
+from schemas.personal import DIRECT_IDENTIFIERS
 from schemas.registry import INPUT_TOPICS, TOPIC_OF_TYPE
+from streams.sources.edge import Pseudonym, clean_body
 from streams.sources.record import (
     JSON_OPTIONS,
     Occurrences,
@@ -124,7 +126,7 @@ def parse_mapping(text: str) -> dict[str, Source]:
         target, sep, source = (s.strip() for s in part.partition("="))
         if not sep or not target or not source:
             raise ValueError(f"mapping entry {part!r} is not field=Column or field=:constant")
-        if target not in fields:
+        if target not in fields and target not in DIRECT_IDENTIFIERS:
             raise ValueError(f"mapping names unknown field {target!r}; fields are: {', '.join(sorted(fields))}")
         if target in mapping:
             raise ValueError(f"mapping gives field {target!r} twice")
@@ -186,8 +188,12 @@ def zone_of(tz: str) -> ZoneInfo:
 
 
 def mapped(path: Path, kind: str, mapping_text: str, tz: str = "UTC", fallback_topic: str = "clickstream",
-           stats: ReplayStats | None = None) -> list[SourceRecord]:
-    """Records for every row of a ``csv`` or ``jsonl`` file, sorted by event time (unreadable times last)."""
+           stats: ReplayStats | None = None, pseudonym: Pseudonym | None = None) -> list[SourceRecord]:
+    """Records for every row of a ``csv`` or ``jsonl`` file, sorted by event time (unreadable times last).
+
+    The edge (streams/sources/edge.py): free text is redacted, an email or phone given as
+    customer or session id becomes its ``pseudonym``, and direct-identifier columns are dropped.
+    """
     if kind not in ("csv", "jsonl"):
         raise ValueError(f"mapped replay reads 'csv' or 'jsonl', not {kind!r}")
     stats = stats if stats is not None else ReplayStats()
@@ -214,6 +220,7 @@ def mapped(path: Path, kind: str, mapping_text: str, tz: str = "UTC", fallback_t
         event_type = body.get("type")
         stats.emitted[event_type if isinstance(event_type, str) else "(no type)"] += 1
         topic = TOPIC_OF_TYPE.get(event_type, fallback_topic) if isinstance(event_type, str) else fallback_topic
+        clean_body(body, pseudonym)
         customer = body.get("customer_id")
         key = customer.encode() if isinstance(customer, str) else b""
         records.append(SourceRecord(topic, key, owned(orjson.dumps(body, option=JSON_OPTIONS)), when))
@@ -232,6 +239,9 @@ def _body(row: dict[str, Any], mapping: dict[str, Source], zone: ZoneInfo,
     item: dict[str, Any] = {}
     for target, source in mapping.items():
         if target == "type":
+            continue
+        if target in DIRECT_IDENTIFIERS:  # read for nothing: a direct identifier never leaves the edge
+            stats.left_out[f"personal.{target}"] += 1
             continue
         value = _clean(source.value(row))
         if value is None:

@@ -1,0 +1,134 @@
+"""Which contract fields are personal, and how clear direct identifiers are found and redacted.
+
+Contracts mark personal fields with ``json_schema_extra`` (so the exported JSON Schema says
+it): :data:`PSEUDONYMOUS` for identifiers that single out a customer without naming them
+(the shop's customer id, a session id), :data:`FREE_TEXT` for text a person wrote or a URL
+they visited, which may carry a direct identifier. Direct identifiers (email, phone, name,
+postal address, IP address) have no field in any contract: the edge (``streams.edge``)
+replaces them with a keyed HMAC where a join needs them, and drops them otherwise; what is
+left of them inside free text is redacted there to ``[email]``, ``[phone]``, ``[ip]``.
+
+:func:`clear_identifier` is the refusal on the topics: a record whose identifier fields
+look like an email or a phone number, or whose free text still holds an email, phone or IP
+address, is dead-lettered as ``clear_identifier`` (with its original bytes redacted), so a
+producer that skipped the edge cannot land them in ClickHouse or on the internal topics.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+#: ``json_schema_extra`` of a pseudonymous identifier (kept; erasure finds rows by it).
+PSEUDONYMOUS: dict[str, Any] = {"personal": True, "personal_kind": "pseudonymous"}
+#: ``json_schema_extra`` of free text that may hold identifiers (redacted at the edge, checked on the topics).
+FREE_TEXT: dict[str, Any] = {"personal": True, "personal_kind": "free_text"}
+
+#: Direct identifiers a source may carry; none of them is a contract field (see streams/edge.py).
+DIRECT_IDENTIFIERS = ("email", "phone", "name", "first_name", "last_name", "address", "street", "ip",
+                      "ip_address", "user_agent")
+
+EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+#: Phone numbers: an international "+" number, or 9-15 digits in the groups people write
+#: (``(11) 98765-4321``, ``850.266.3576``, ``0344 556 5650``). Longer digit runs (order
+#: numbers such as ``111-5014070-4118645``) and plain dates are not phones.
+PHONE = re.compile(
+    r"(?<![\w+.-])(?:\+\(?\d{1,3}\)?[\s.-]?(?:\(?\d{1,4}\)?[\s.-]?){1,4}\d{2,6}"
+    r"|\(?\d{2,4}\)?[\s.-]\d{3,5}[\s.-]?\d{4}|\d{3}[.-]\d{3}[.-]\d{4})(?![\w-]|\.\d)")
+#: A bare run of 8-15 digits is a phone only next to a word that says so (else it may be an order number).
+CUE_PHONE = re.compile(r"(?i)\b(call|phone|tel|text|whats ?app|number|mobile|cell|telefone|celular|contato|ligar|"
+                       r"fone|n[uú]mero)(\D{1,12})\d{8,15}\b")
+IPV4 = re.compile(r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?![\d.])")
+IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}(?![\w:])")
+
+_REDACTIONS = ((EMAIL, "[email]"), (IPV6, "[ip]"), (IPV4, "[ip]"), (PHONE, "[phone]"))
+_DIGITS = re.compile(r"\d")
+
+
+def _phone(text: str) -> bool:
+    match = PHONE.search(text)
+    while match is not None:
+        if 8 <= len(_DIGITS.findall(match.group())) <= 15:
+            return True
+        match = PHONE.search(text, match.end())
+    return False
+
+
+def redact(text: str) -> str:
+    """``text`` with emails, IP addresses and phone numbers replaced by ``[email]``, ``[ip]``, ``[phone]``."""
+    if not text:
+        return text
+    for pattern, token in _REDACTIONS[:3]:
+        text = pattern.sub(token, text)
+    text = CUE_PHONE.sub(lambda m: f"{m.group(1)}{m.group(2)}[phone]", text)
+    return PHONE.sub(lambda m: "[phone]" if 8 <= len(_DIGITS.findall(m.group())) <= 15 else m.group(), text)
+
+
+def redact_bytes(data: bytes) -> bytes:
+    """:func:`redact` over bytes (decoded as UTF-8 with replacement only when something is found)."""
+    text = data.decode("utf-8", "replace")
+    cleaned = redact(text)
+    return data if cleaned == text else cleaned.encode()
+
+
+def holds_identifier(text: str | None) -> str | None:
+    """The kind of direct identifier in free ``text`` (email, ip, phone), or None."""
+    if not text:
+        return None
+    if "@" in text and EMAIL.search(text):
+        return "email"
+    if ("." in text and IPV4.search(text)) or (":" in text and IPV6.search(text)):
+        return "ip"
+    return "phone" if _phone(text) or CUE_PHONE.search(text) else None
+
+
+def is_direct_identifier(value: str | None) -> bool:
+    """Whether an identifier field holds an email or an international phone number instead of an id."""
+    if not value:
+        return False
+    return ("@" in value and EMAIL.fullmatch(value) is not None) or (
+        value.startswith("+") and PHONE.fullmatch(value) is not None)
+
+
+#: Per input event type: (identifier fields, free-text fields) checked by :func:`clear_identifier`.
+IDENTIFIER_FIELDS = ("customer_id", "session_id")
+TEXT_FIELDS: dict[str, tuple[str, ...]] = {
+    "chat_message": ("text",),
+    "search": ("query", "page_url", "referrer"),
+    "order_cancelled": ("reason",),
+    "order_refunded": ("reason",),
+    "consent_changed": ("source",),
+}
+_URL_FIELDS = ("page_url", "referrer")
+
+
+def clear_identifier(event: Any) -> str | None:
+    """Why ``event`` (a validated input event) carries a clear direct identifier, or None.
+
+    Identifier fields must not be an email or a ``+`` phone number; free-text fields must not
+    hold an email, phone or IP address; URLs must not hold an email. Names the field, never the value.
+    """
+    for name in IDENTIFIER_FIELDS:
+        if is_direct_identifier(getattr(event, name, None)):
+            return f"{name}: is a direct identifier (send its HMAC from the edge)"
+    event_type = event.type
+    for name in TEXT_FIELDS.get(event_type, ()):
+        kind = holds_identifier(getattr(event, name, None))
+        if kind is not None:
+            return f"{name}: holds a clear {kind} (redact at the edge)"
+    if event_type != "search":
+        for name in _URL_FIELDS:
+            value = getattr(event, name, None)
+            if value and "@" in value and EMAIL.search(value):
+                return f"{name}: holds a clear email (redact at the edge)"
+    return None
+
+
+def personal_fields(schema: dict[str, Any]) -> dict[str, str]:
+    """``{field: personal_kind}`` of every field marked personal in a JSON Schema (and its ``$defs``)."""
+    found: dict[str, str] = {}
+    for model in [schema, *schema.get("$defs", {}).values()]:
+        for name, spec in model.get("properties", {}).items():
+            if spec.get("personal"):
+                found[name] = str(spec.get("personal_kind", "personal"))
+    return found

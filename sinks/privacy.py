@@ -1,0 +1,178 @@
+"""Erasure, export, retention and the audit of data rights in ClickHouse.
+
+Everything goes through a :class:`~sinks.access.Reader` (sinks/query.py ``reader``), which
+reaches the embedded database through the sink that owns it while the pipeline runs, and
+opens it directly when nothing runs: so ClickHouse is handled at once either way.
+
+Which tables hold a customer is read from ClickHouse itself (every MergeTree-family table
+with a ``customer_id`` column), so a table added later (the scoring processor's) is erased
+and exported without a change here. Rows are removed by a synchronous mutation
+(``ALTER TABLE ... DELETE ... SETTINGS mutations_sync = 2``), which rewrites the affected
+parts. Dead letters are matched by their record key or by the customer id in their
+original bytes. Rollups that aggregate many customers (counts and sums per minute, day,
+channel or category; distinct-customer sketches) keep their numbers: they are anonymous
+statistics, and the erased customer cannot be taken out of a merged state.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from sinks.access import Reader
+from sinks.actions import _col, _times
+from sinks.client import DEAD_LETTER_TABLE, RAW_TABLES
+
+AUDIT_TABLE = "privacy_audit"
+SUPPRESSIONS_TABLE = "privacy_suppressions"
+_DEAD_LETTER_MATCH = ("(key = {key:String} OR position(tryBase64Decode(original), {compact:String}) > 0 "
+                      "OR position(tryBase64Decode(original), {spaced:String}) > 0)")
+
+
+def customer_tables(reader: Reader) -> list[str]:
+    """Every table (not view) with a ``customer_id`` column: the tables that hold per-customer rows."""
+    _, rows = reader.rows(
+        "SELECT c.table FROM system.columns AS c INNER JOIN system.tables AS t "
+        "ON t.database = c.database AND t.name = c.table "
+        "WHERE c.database = currentDatabase() AND c.name = 'customer_id' AND t.engine LIKE '%MergeTree' "
+        "ORDER BY c.table")
+    return [str(r[0]) for r in rows]
+
+
+def _dead_letter_parameters(customer_id: str) -> dict[str, str]:
+    quoted = json.dumps(customer_id)
+    return {"key": base64.b64encode(customer_id.encode()).decode(),
+            "compact": f'"customer_id":{quoted}', "spaced": f'"customer_id": {quoted}'}
+
+
+def holdings(reader: Reader, customer_id: str) -> dict[str, int]:
+    """Rows per table that hold ``customer_id`` (tables with none left out)."""
+    found: dict[str, int] = {}
+    for table in customer_tables(reader):
+        n = int(reader.rows(f"SELECT count() FROM `{table}` WHERE customer_id = {{c:String}}",
+                            {"c": customer_id})[1][0][0])
+        if n:
+            found[table] = n
+    n = int(reader.rows(f"SELECT count() FROM {DEAD_LETTER_TABLE} WHERE {_DEAD_LETTER_MATCH}",
+                        _dead_letter_parameters(customer_id))[1][0][0])
+    if n:
+        found[DEAD_LETTER_TABLE] = n
+    return found
+
+
+def _audit(reader: Reader, request_id: str, subject: str, action: str, location: str, rows: int,
+           detail: str) -> None:
+    reader.arrow(f"INSERT INTO {AUDIT_TABLE} (request_id, subject, action, location, rows, detail, completed_at) "
+                 "SELECT {r:String}, {s:String}, {a:String}, {l:String}, {n:UInt64}, {d:String}, now64(3, 'UTC')",
+                 {"r": request_id, "s": subject, "a": action, "l": location, "n": rows, "d": detail})
+
+
+def erase(reader: Reader, customer_id: str, subject: str, request_id: str | None = None) -> dict[str, int]:
+    """Delete every row of ``customer_id`` (tables and dead letters), suppress, audit; rows removed per table."""
+    request_id = request_id or f"pr-{uuid.uuid4().hex}"
+    found = holdings(reader, customer_id)
+    for table in found:
+        if table == DEAD_LETTER_TABLE:
+            where, parameters = _DEAD_LETTER_MATCH, _dead_letter_parameters(customer_id)
+        else:
+            where, parameters = "customer_id = {c:String}", {"c": customer_id}
+        reader.arrow(f"ALTER TABLE `{table}` DELETE WHERE {where} SETTINGS mutations_sync = 2", parameters)
+    reader.arrow(f"INSERT INTO {SUPPRESSIONS_TABLE} (subject, request_id, erased_at) "
+                 "SELECT {s:String}, {r:String}, now64(3, 'UTC')", {"s": subject, "r": request_id})
+    for table, n in sorted(found.items()):
+        _audit(reader, request_id, subject, "erase", f"clickhouse:{table}", n, "rows deleted (synchronous mutation)")
+    _audit(reader, request_id, subject, "erase", "clickhouse:*", sum(found.values()),
+           f"tables checked: every table with customer_id, and {DEAD_LETTER_TABLE}; rows left: 0; on the "
+           "suppression list")
+    return found
+
+
+def suppressed_subjects(reader: Reader) -> list[str]:
+    """The erased-ids suppression list (HMACs)."""
+    return [str(r[0]) for r in reader.rows(f"SELECT DISTINCT subject FROM {SUPPRESSIONS_TABLE} ORDER BY subject")[1]]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def export(reader: Reader, customer_id: str, subject: str) -> dict[str, list[dict[str, Any]]]:
+    """Every row held about ``customer_id`` in ClickHouse, per table (dead letters with their original decoded)."""
+    held: dict[str, list[dict[str, Any]]] = {}
+    for table in customer_tables(reader):
+        _, types = reader.rows("SELECT name, type FROM system.columns WHERE database = currentDatabase() "
+                               "AND table = {t:String} ORDER BY position", {"t": table})
+        select = ", ".join(f"finalizeAggregation(`{name}`) AS `{name}`" if str(kind).startswith("AggregateFunction")
+                           else f"`{name}`" for name, kind in types)
+        columns, rows = reader.rows(f"SELECT {select} FROM `{table}` WHERE customer_id = {{c:String}}",
+                                    {"c": customer_id})
+        if rows:
+            held[table] = [{c: _plain(v) for c, v in zip(columns, row, strict=True)} for row in rows]
+    columns, rows = reader.rows(f"SELECT *, tryBase64Decode(original) AS original_decoded FROM {DEAD_LETTER_TABLE} "
+                                f"WHERE {_DEAD_LETTER_MATCH}", _dead_letter_parameters(customer_id))
+    if rows:
+        held[DEAD_LETTER_TABLE] = [{c: _plain(v) for c, v in zip(columns, row, strict=True)} for row in rows]
+    columns, rows = reader.rows(f"SELECT * FROM {AUDIT_TABLE} WHERE subject = {{s:String}} ORDER BY completed_at",
+                                {"s": subject})
+    if rows:
+        held[AUDIT_TABLE] = [{c: _plain(v) for c, v in zip(columns, row, strict=True)} for row in rows]
+    return held
+
+
+def write_export(path: Path, customer_id: str, subject: str, clickhouse: dict[str, list[dict[str, Any]]],
+                 processors: dict[str, Any]) -> None:
+    """The export file: the customer, when, and everything held (ClickHouse rows, processor state)."""
+    document = {"customer_id": customer_id, "exported_at": datetime.now(UTC).isoformat(),
+                "clickhouse": clickhouse, "processor_state": _plain(processors)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def audit_export(reader: Reader, subject: str, clickhouse: dict[str, list[Any]], processors: dict[str, Any]) -> str:
+    """Record an export in the audit table; the request id."""
+    request_id = f"pr-{uuid.uuid4().hex}"
+    rows = sum(map(len, clickhouse.values()))
+    tables, states = ", ".join(sorted(clickhouse)) or "none", ", ".join(sorted(processors)) or "none"
+    _audit(reader, request_id, subject, "export", "clickhouse:*", rows, f"tables: {tables}; processor states: {states}")
+    return request_id
+
+
+def audit_table(records: list[dict[str, Any]], emitted_at: datetime) -> pa.Table:
+    """Rows of ``privacy_audit`` from ``privacy-audit`` records (what the processors did)."""
+    return pa.table({
+        "request_id": _col(records, "request_id"), "subject": _col(records, "subject"),
+        "action": _col(records, "action"), "location": _col(records, "location"),
+        "rows": _col(records, "rows", pa.uint64(), 0), "detail": _col(records, "detail", default=""),
+        "completed_at": _times(records, "completed_at"),
+    })
+
+
+def apply_retention(command: Callable[[str], Any], days: int | None) -> None:
+    """Give the raw event tables a TTL of ``days`` by event time (None: remove it). Idempotent."""
+    for table in RAW_TABLES.values():
+        if days is None:
+            try:
+                command(f"ALTER TABLE `{table}` REMOVE TTL")
+            except Exception as exc:  # no TTL to remove: ClickHouse says so, nothing to do
+                if "TTL" not in str(exc):
+                    raise
+        else:
+            command(f"ALTER TABLE `{table}` MODIFY TTL toDateTime(event_time) + INTERVAL {int(days)} DAY")

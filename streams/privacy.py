@@ -1,0 +1,181 @@
+"""``journey privacy``: send data-rights requests, wait until the processors applied them, read what they hold.
+
+A request goes to ``privacy-requests`` on the partition of the customer's events (Kafka's
+partitioner over the clear id), keyed by the subject (HMAC): the id never travels. It is
+applied by a processor when that processor's consumer group has committed past it, which its
+worker does only after the tombstones are acknowledged (streams/stateful.py): that is what
+:func:`wait_applied` watches. A group that is not running applies it the next time it runs,
+before any input record (streams/erasure.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+
+from schemas.privacy import PrivacyRequest
+from streams.erasure import PRIVACY_REQUESTS
+from streams.partitioner import partition_for
+from streams.produce import CLIENT_LOGGER
+from streams.settings import Settings
+
+
+def send_request(kafka: dict[str, str], partitions: int, customer_id: str, subject: str, kind: str = "erase",
+                 request_id: str | None = None) -> tuple[str, list[tuple[int, int]]]:
+    """Produce one request; its id and the (partition, offset) it landed at (``suppress``: every partition)."""
+    request = PrivacyRequest(request_id=request_id or f"pr-{uuid.uuid4().hex}", subject=subject,
+                             kind=kind, requested_at=datetime.now(UTC))  # type: ignore[arg-type]
+    value = request.__pydantic_serializer__.to_json(request)
+    targets = range(partitions) if kind == "suppress" else [partition_for(customer_id.encode(), partitions)]
+    landed: list[tuple[int, int]] = []
+    errors: list[str] = []
+
+    def delivered(err: KafkaError | None, msg: Any) -> None:
+        if err is not None:
+            errors.append(err.str())
+        else:
+            landed.append((msg.partition(), msg.offset()))
+
+    producer = Producer({**kafka, "logger": CLIENT_LOGGER, "enable.idempotence": False})
+    for partition in targets:
+        producer.produce(PRIVACY_REQUESTS, value, subject.encode(), partition=partition, on_delivery=delivered)
+    producer.flush(30)
+    if errors or len(landed) != len(targets):
+        raise RuntimeError(f"privacy request not acknowledged: {errors[:1] or 'timeout'}")
+    return request.request_id, landed
+
+
+def send_suppressions(kafka: dict[str, str], partitions: int, subjects: list[str]) -> int:
+    """Hand the suppression list to the processors of a fresh broker (``suppress`` on every partition)."""
+    for subject in subjects:
+        send_request(kafka, partitions, "", subject, "suppress")
+    return len(subjects)
+
+
+def committed_past(kafka: dict[str, str], group: str, partition: int, offset: int) -> bool | None:
+    """Whether ``group`` committed past ``offset`` on ``privacy-requests[partition]`` (None: it never committed)."""
+    consumer = Consumer({**kafka, "group.id": group, "enable.auto.commit": False, "logger": CLIENT_LOGGER})
+    try:
+        (tp,) = consumer.committed([TopicPartition(PRIVACY_REQUESTS, partition)], timeout=10)
+    finally:
+        consumer.close()
+    return None if tp.offset < 0 else tp.offset > offset
+
+
+def wait_applied(kafka: dict[str, str], groups: dict[str, str], partition: int, offset: int,
+                 timeout: float) -> dict[str, str]:
+    """Per processor: ``applied``, or ``pending`` (it applies the request the next time it runs)."""
+    deadline = time.monotonic() + timeout
+    status = {name: "pending" for name in groups}
+    while True:
+        for name, group in groups.items():
+            if status[name] != "applied" and committed_past(kafka, group, partition, offset):
+                status[name] = "applied"
+        if all(s == "applied" for s in status.values()) or time.monotonic() >= deadline:
+            return status
+        time.sleep(0.5)
+
+
+def _plain(value: Any) -> Any:
+    """A processor state as JSON-friendly data (dataclasses, slots objects, tuples, sets, deques)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset) or type(value).__name__ == "deque":
+        return [_plain(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    slots = [s for cls in type(value).__mro__ for s in getattr(cls, "__slots__", ())]
+    if slots:
+        return {s: _plain(getattr(value, s)) for s in slots if hasattr(value, s)}
+    if hasattr(value, "__dict__"):
+        return {k: _plain(v) for k, v in vars(value).items()}
+    return repr(value)
+
+
+def processor_states(kafka: dict[str, str], changelogs: dict[str, str], customer_id: str,
+                     partitions: int) -> dict[str, Any]:
+    """What each processor holds about ``customer_id``: its state as restored from its changelog (absent: none)."""
+    partition = partition_for(customer_id.encode(), partitions)
+    held: dict[str, Any] = {}
+    for name, topic in changelogs.items():
+        reader = Consumer({**kafka, "group.id": f"{topic}-export", "enable.auto.commit": False,
+                           "enable.partition.eof": True, "logger": CLIENT_LOGGER})
+        reader.assign([TopicPartition(topic, partition, OFFSET_BEGINNING)])
+        latest: bytes | None = None
+        try:
+            done = False
+            while not done:
+                for msg in reader.consume(10_000, 1.0):
+                    if msg.error() is not None:
+                        done = done or msg.error().code() in (KafkaError._PARTITION_EOF,
+                                                              KafkaError.UNKNOWN_TOPIC_OR_PART)
+                        continue
+                    if msg.key() == customer_id.encode():
+                        latest = msg.value()
+        finally:
+            reader.close()
+        if latest is not None:
+            held[name] = _plain(pickle.loads(latest).state)  # our own changelog: written by our workers
+    return held
+
+
+def _broker(settings: Settings) -> tuple[dict[str, str], int] | None:
+    """Kafka settings and partition count of the running pipeline (or the configured Kafka); None: none runs."""
+    from streams.runfile import running
+
+    live = running(settings.data_dir)
+    if live is not None:
+        return settings.kafka_config(str(live["bootstrap"])), int(live["partitions"])  # type: ignore[call-overload]
+    if not settings.embedded_broker:
+        return settings.kafka_config(), settings.topic_partitions
+    return None
+
+
+def erase_customer(settings: Settings, customer_id: str) -> dict[str, Any]:
+    """Erase ``customer_id``: ClickHouse at once; processors through ``privacy-requests`` (waited for)."""
+    from sinks.privacy import erase
+    from sinks.query import reader
+    from streams.topics import CHANGELOGS, ensure_topics, topic_specs
+
+    subject = settings.pseudonymizer().subject(customer_id)
+    request_id = f"pr-{uuid.uuid4().hex}"
+    with reader(settings) as r:
+        deleted = erase(r, customer_id, subject, request_id)
+    report: dict[str, Any] = {"request_id": request_id, "subject": subject, "clickhouse_rows_deleted": deleted}
+    broker = _broker(settings)
+    if broker is None:
+        report["processors"] = ("no pipeline runs: the embedded broker keeps no state between runs, so no processor "
+                                "holds the customer; the next `journey run` hands its processors the suppression list")
+        return report
+    kafka, partitions = broker
+    ensure_topics(kafka, topic_specs(partitions), settings.topic_replication)
+    _, [(partition, offset)] = send_request(kafka, partitions, customer_id, subject, "erase", request_id)
+    groups = {name: settings.group_id(name) for name in CHANGELOGS}
+    report["processors"] = wait_applied(kafka, groups, partition, offset, settings.privacy_wait_seconds)
+    return report
+
+
+def export_customer(settings: Settings, customer_id: str, out: Path | None) -> tuple[Path, dict[str, int]]:
+    """Write everything held about ``customer_id`` (ClickHouse rows, processor states) to a JSON file."""
+    from sinks.privacy import audit_export, export, write_export
+    from sinks.query import reader
+    from streams.topics import CHANGELOGS
+
+    subject = settings.pseudonymizer().subject(customer_id)
+    broker = _broker(settings)
+    states = processor_states(broker[0], CHANGELOGS, customer_id, broker[1]) if broker is not None else {}
+    with reader(settings) as r:
+        rows = export(r, customer_id, subject)
+        audit_export(r, subject, rows, states)
+    path = out or settings.data_dir / "exports" / f"{subject}.json"
+    write_export(path, customer_id, subject, rows, states)
+    return path, {**{t: len(v) for t, v in rows.items()}, **{f"state:{n}": 1 for n in states}}

@@ -1,0 +1,207 @@
+"""Erasure end to end on the real broker and chDB, and no clear identifier anywhere.
+
+Real data (Olist reviews hold customers' emails, twcs tweets their phone numbers, Taobao
+the clickstream) goes through the edge, the features, trigger and message workers and the
+sink. Then a set of customers is erased while the workers are stopped; when they run again:
+no table, changelog, compacted profile or pending timer holds them, their later events start
+from nothing, every other customer's numbers are unchanged, and no clear email, phone or IP
+address is in ClickHouse or on any topic.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+import uuid
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from pydantic import SecretStr
+
+from schemas.personal import EMAIL, holds_identifier
+from sinks.access import Reader
+from sinks.privacy import customer_tables, erase, export, holdings
+from streams.erasure import MARKER
+from streams.privacy import committed_past, processor_states, send_request
+from streams.progress import GroupProgress, end_offsets_by_eof
+from streams.pseudonym import Pseudonymizer
+from streams.sources import open_source
+from streams.topics import CHANGELOGS, topic_specs
+from tests.conftest import Backend, produce, sink_until_caught_up
+from tests.integration.test_triggers_pipeline import wait_for, worker
+
+pytestmark = pytest.mark.integration
+
+KEY = "integration-privacy-key-0123456789"
+PSEUDO = Pseudonymizer(SecretStr(KEY))
+ROLES = ("features", "triggers", "messages")
+
+
+def read_topic(kafka: dict[str, str], topic: str, partitions: int) -> list[tuple[bytes | None, bytes | None]]:
+    """Every record of ``topic`` (key, value), read to the end of each partition."""
+    reader = Consumer({**kafka, "group.id": f"scan-{uuid.uuid4().hex[:6]}", "enable.partition.eof": True,
+                       "enable.auto.commit": False})
+    reader.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
+    out: list[tuple[bytes | None, bytes | None]] = []
+    pending = set(range(partitions))
+    try:
+        while pending:
+            for msg in reader.consume(10_000, 1.0):
+                if msg.error() is not None:
+                    if msg.error().code() == KafkaError._PARTITION_EOF:
+                        pending.discard(msg.partition())
+                    continue
+                out.append((msg.key(), msg.value()))
+    finally:
+        reader.close()
+    return out
+
+
+def latest(records: list[tuple[bytes | None, bytes | None]]) -> dict[bytes, bytes | None]:
+    """A compacted topic's content: the last value per key (None: a tombstone)."""
+    state: dict[bytes, bytes | None] = {}
+    for key, value in records:
+        if key is not None:
+            state[key] = value
+    return state
+
+
+def run_workers(backend: Backend, env: dict[str, str], prefix: str, ends: dict[tuple[str, int], int]) -> None:
+    """Run the three processors until each group has read ``ends`` (and the triggers they made)."""
+    with worker("features", env) as f, worker("triggers", env) as t, worker("messages", env) as m:
+        procs = [f, t, m]
+        for role in ROLES:
+            progress = GroupProgress(backend.kafka, f"{prefix}-{role}")
+            wait_for(lambda p=progress: p.remaining(ends) == 0, f"{role} to read the inputs", procs)
+            progress.close()
+        triggers = end_offsets_by_eof(backend.kafka, ["triggers"])
+        progress = GroupProgress(backend.kafka, f"{prefix}-messages")
+        wait_for(lambda: progress.remaining(triggers) == 0, "messages to read the triggers", procs)
+        progress.close()
+
+
+def per_customer(client: Any) -> dict[str, tuple[int, int, int]]:
+    """(clickstream rows, order rows, profile events) per customer."""
+    out: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for i, (table, sql) in enumerate((("clickstream_events", "count()"), ("order_events", "count()"),
+                                      ("customer_profiles FINAL", "max(events_total)"))):
+        for customer, n in client.query(f"SELECT customer_id, {sql} FROM {table} GROUP BY customer_id").result_rows:
+            out[customer][i] = int(n)
+    return {c: tuple(v) for c, v in out.items()}  # type: ignore[misc]
+
+
+def test_erasure_everywhere_and_no_clear_identifiers(backend: Backend, datasets: Path, tmp_path: Path) -> None:
+    taobao, _ = open_source(f"taobao:{datasets / 'taobao_userbehavior_sample.csv'}")
+    olist, _ = open_source(f"olist:{datasets / 'olist'}")
+    twcs, _ = open_source(f"twcs:{datasets / 'twcs_head5000.csv'}")
+    redacted = {r.key for r in olist + twcs if r.topic == "chat" and re.search(rb"\[(email|phone)\]", r.value)}
+    keep = set(sorted({r.key for r in taobao})[:40]) | redacted | set(sorted({r.key for r in olist})[:40])
+    records = [r for r in taobao + olist + twcs if r.key in keep]
+    assert len(redacted) >= 5 and len(records) > 3000
+    fed = produce(backend.kafka, [(r.topic, r.key, r.value) for r in records])
+
+    prefix = f"pv-{uuid.uuid4().hex[:6]}"
+    env = {"JOURNEY_KAFKA_BOOTSTRAP": backend.kafka["bootstrap.servers"], "JOURNEY_GROUP_PREFIX": prefix,
+           "JOURNEY_PROCESSOR_FLUSH_SECONDS": "0.2", "JOURNEY_DATA_DIR": str(tmp_path),
+           "JOURNEY_PRIVACY_KEY": KEY, "JOURNEY_TOPIC_PARTITIONS": str(backend.partitions)}
+    run_workers(backend, env, prefix, fed.end_offsets)
+    client = backend.client()
+    outputs = ["customer-features", "late-events", "triggers", "message-decisions", "messages", "privacy-audit"]
+    sink_until_caught_up(backend, client, {**fed.end_offsets, **end_offsets_by_eof(backend.kafka, outputs)},
+                         group=f"{prefix}-sink")
+    before = per_customer(client)
+
+    # Erase customers with clickstream, orders and messages (taobao) and with chat (olist, twcs).
+    messaged = {c for (c,) in client.query("SELECT DISTINCT customer_id FROM messages").result_rows}
+    taobao_ids = sorted({r.key.decode() for r in taobao if r.key in keep})
+    erased = sorted(set(sorted(messaged)[:3]) | set(taobao_ids[:2]) | {k.decode() for k in sorted(redacted)[:3]})
+    assert len(erased) >= 6
+    reader = Reader("test", client=client)
+    exported = export(reader, erased[0], PSEUDO.subject(erased[0]))
+    assert "clickstream_events" in exported or "chat_messages" in exported
+    states = processor_states(backend.kafka, CHANGELOGS, erased[0], backend.partitions)
+    assert "features" in states  # what the processors hold goes into the export too
+    requests = {}
+    for customer in erased:  # the pipeline is stopped: ClickHouse now, processors when they run again
+        erase(reader, customer, PSEUDO.subject(customer))
+        _, [(partition, offset)] = send_request(backend.kafka, backend.partitions, customer,
+                                                PSEUDO.subject(customer))
+        requests[customer] = (partition, offset)
+        assert holdings(reader, customer) == {}
+    assert not committed_past(backend.kafka, f"{prefix}-features", *requests[erased[0]])  # not applied yet
+
+    # Later events of an erased customer: a fresh state, not the old one revived.
+    comeback = erased[0]
+    now = datetime.now(UTC) - timedelta(minutes=1)
+    later = [("clickstream", comeback.encode(), orjson.dumps({
+        "event_id": f"later-{i}", "customer_id": comeback, "event_time": (now + timedelta(seconds=i)).isoformat(),
+        "type": "product_view", "product_id": f"p{i}"})) for i in range(3)]
+    more = produce(backend.kafka, later)
+    run_workers(backend, env, prefix, {**fed.end_offsets, **more.end_offsets})
+    for role in ROLES:
+        for customer, (partition, offset) in requests.items():
+            assert committed_past(backend.kafka, f"{prefix}-{role}", partition, offset), (role, customer)
+    sink_until_caught_up(backend, client, {**fed.end_offsets, **more.end_offsets,
+                                           **end_offsets_by_eof(backend.kafka, outputs)}, group=f"{prefix}-sink")
+
+    # Changelogs (what a restart restores), the compacted profiles and the timers hold no erased customer.
+    gone = {c.encode() for c in erased} - {comeback.encode()}
+    for role, changelog in CHANGELOGS.items():
+        restored = latest(read_topic(backend.kafka, changelog, backend.partitions))
+        live = {k for k, v in restored.items() if v is not None}
+        assert not live & gone, f"{changelog} still holds {live & gone}"
+        markers = {k.decode().removeprefix(MARKER) for k in live if k.startswith(MARKER.encode())}
+        assert {PSEUDO.subject(c) for c in erased} <= markers, role
+        if role == "features":
+            state = pickle.loads(restored[comeback.encode()]).state  # type: ignore[arg-type]
+            assert state.events == 3, "the later events started a fresh state"
+        for key, value in restored.items():
+            if value is not None and key in gone:
+                pytest.fail(f"{role} state for an erased customer")
+    profiles = latest(read_topic(backend.kafka, "customer-features", backend.partitions))
+    assert all(profiles.get(k) is None for k in gone)
+    assert orjson.loads(profiles[comeback.encode()] or b"{}")["events_total"] == 3
+
+    # ClickHouse: nothing about the erased customers (the comeback only holds its 3 new events and their outputs).
+    for customer in erased:
+        held = holdings(reader, customer)
+        if customer == comeback:
+            assert held.get("clickstream_events") == 3 and not {"order_events", "chat_messages"} & set(held)
+            assert not client.query("SELECT count() FROM messages WHERE customer_id = {c:String}",
+                                    parameters={"c": customer}).result_rows[0][0]
+        else:
+            assert held == {}, customer
+    for table in customer_tables(reader):
+        n = client.query(f"SELECT count() FROM `{table}` WHERE customer_id IN {{c:Array(String)}}",
+                         parameters={"c": sorted(c.decode() for c in gone)}).result_rows[0][0]
+        assert n == 0, table
+    audit = client.query("SELECT location, count() FROM privacy_audit GROUP BY location").result_rows
+    assert {f"processor:{r}" for r in ROLES} <= {loc for loc, _ in audit}
+    assert not client.query("SELECT count() FROM privacy_audit WHERE subject IN {c:Array(String)}",
+                            parameters={"c": erased}).result_rows[0][0], "the audit never holds a clear id"
+
+    # Every other customer's numbers are unchanged.
+    after = per_customer(client)
+    others = set(before) - set(erased)
+    assert {c: after.get(c) for c in others} == {c: before[c] for c in others}
+
+    # No clear identifier in ClickHouse (every String column of every table) or on any topic.
+    tables = client.query("SELECT name FROM system.tables WHERE database = currentDatabase() "
+                          "AND engine LIKE '%MergeTree'").result_rows
+    for (table,) in tables:
+        columns = client.query("SELECT name FROM system.columns WHERE database = currentDatabase() AND table = "
+                               "{t:String} AND type LIKE '%String%' AND type NOT LIKE '%Array%'",
+                               parameters={"t": table}).result_rows
+        for (column,) in columns:
+            values = client.query(f"SELECT DISTINCT toString(`{column}`) FROM `{table}`").result_rows
+            leaks = [v for (v,) in values if (v and holds_identifier(v) in ("email", "ip"))
+                     or (column in ("text", "query") and holds_identifier(v))]
+            assert not leaks, f"{table}.{column}: {leaks[:1]}"
+    for spec in topic_specs(backend.partitions):
+        for _, value in read_topic(backend.kafka, spec.name, backend.partitions):
+            assert not (value and b"@" in value and EMAIL.search(value.decode("utf-8", "replace"))), spec.name

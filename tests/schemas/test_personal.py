@@ -1,0 +1,60 @@
+"""Personal-field marks in the contracts, detection and redaction of clear identifiers, and the refusal."""
+
+from __future__ import annotations
+
+import base64
+
+import orjson
+import pytest
+
+from schemas.personal import holds_identifier, is_direct_identifier, personal_fields, redact
+from schemas.registry import json_schema
+from schemas.validation import Limits, Rejected, dead_letter, validate
+
+CHAT = {"event_id": "e1", "customer_id": "c1", "event_time": "2024-05-01T10:00:00Z", "type": "chat_message",
+        "conversation_id": "k", "sender_role": "customer", "channel": "email", "text": "hello"}
+
+
+def test_the_exported_json_schema_marks_personal_fields() -> None:
+    assert personal_fields(json_schema("chat")) == {"customer_id": "pseudonymous", "text": "free_text"}
+    marked = personal_fields(json_schema("clickstream"))
+    assert marked["query"] == marked["page_url"] == marked["referrer"] == "free_text"
+    assert marked["session_id"] == "pseudonymous"
+    assert personal_fields(json_schema("consent"))["source"] == "free_text"
+
+
+@pytest.mark.parametrize(("text", "kind"), [
+    ("write to jaksonrocha21@hotmail.com please", "email"), ("DM me +49 1708733216", "phone"),
+    ("+1(818)930-5703", "phone"), ("call 850.266.3576", "phone"), ("(11) 98765-4321", "phone"),
+    ("my number: 08070635658", "phone"), ("from 192.168.10.20", "ip"),
+])
+def test_direct_identifiers_in_text_are_found_and_redacted(text: str, kind: str) -> None:
+    assert holds_identifier(text) == kind
+    cleaned = redact(text)
+    assert f"[{kind}]" in cleaned and holds_identifier(cleaned) is None
+
+
+@pytest.mark.parametrize("text", ["order 111-5014070-4118645", "version 1.0.65.320", "2017-11-25 10:00",
+                                  "R$ 129.90 em 12x", "pedido 1234567890", "1982 - 2017", "cep 35182-000"])
+def test_numbers_that_are_not_phones_stay(text: str) -> None:
+    assert holds_identifier(text) is None and redact(text) == text
+
+
+def test_identifier_fields_must_not_be_emails_or_phones() -> None:
+    assert is_direct_identifier("ana@example.com") and is_direct_identifier("+55 11 98765-4321")
+    assert not is_direct_identifier("c-42") and not is_direct_identifier("115712")
+
+
+def test_clear_identifiers_are_refused_and_the_dead_letter_is_redacted() -> None:
+    value = orjson.dumps({**CHAT, "text": "I am ana@example.com, +44 20 7946 0958"})
+    with pytest.raises(Rejected) as refused:
+        validate("chat", value, b"c1", Limits())
+    assert refused.value.reason == "clear_identifier" and "example" not in refused.value.detail
+    value = orjson.dumps({**CHAT, "customer_id": "ana@example.com"})
+    with pytest.raises(Rejected) as refused:
+        validate("chat", value, b"ana@example.com", Limits())
+    assert refused.value.reason == "clear_identifier"
+    letter = dead_letter("chat", 0, 1, b"ana@example.com", value, refused.value.reason, refused.value.detail)
+    assert b"ana@example.com" not in base64.b64decode(letter.original)
+    assert base64.b64decode(letter.key or "") == b"[identifier]"
+    assert validate("chat", orjson.dumps(CHAT), b"c1", Limits()).text == "hello"

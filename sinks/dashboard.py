@@ -26,20 +26,9 @@ from sinks.report import FUNNEL_STEPS
 
 log = logging.getLogger(__name__)
 
-#: Tables written by later stages: shown when they exist.
-OPTIONAL_TABLES = ("triggers", "messages", "model_metrics", "scores")
-
-
-def summary(reader: Reader) -> dict[str, Any]:
-    """Everything the page shows, as plain JSON-able data."""
-    _, existing = reader.rows("SELECT name FROM system.tables WHERE database = currentDatabase()")
-    tables = {name for (name,) in existing}
-
-    def rows(sql: str) -> list[dict[str, Any]]:
-        columns, values = reader.rows(sql)
-        return [dict(zip(columns, row, strict=True)) for row in values]
-
-    totals = rows("""
+#: Every query behind the page, by its key in ``/api/summary`` (``make bench`` times each one).
+QUERIES: dict[str, str] = {
+    "totals": """
         SELECT (SELECT sum(events) FROM events_per_minute) AS events,
                (SELECT uniqExactMerge(visitors) FROM activity_per_minute_state) AS visitors,
                (SELECT uniqExactMerge(buyers) FROM activity_per_minute_state) AS buyers,
@@ -47,33 +36,40 @@ def summary(reader: Reader) -> dict[str, Any]:
                if(visitors > 0, buyers / visitors, NULL) AS conversion,
                (SELECT sum(dead_letters) FROM dead_letters_per_minute) AS dead_letters,
                (SELECT count() FROM customer_profiles FINAL) AS profiles,
-               (SELECT max(minute) FROM events_per_minute) AS latest_event_minute""")[0]
-    out: dict[str, Any] = {
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "source": reader.where,
-        "totals": totals,
-        "events_by_topic": rows("SELECT topic, sum(events) AS events FROM events_per_minute GROUP BY topic "
-                                "ORDER BY topic"),
-        "revenue": rows("SELECT currency, sum(orders_placed) AS orders, sum(orders_per_minute.revenue) AS revenue "
-                        "FROM orders_per_minute GROUP BY currency HAVING orders > 0 ORDER BY currency"),
-        "funnel": rows(f"SELECT step, uniqExactMerge(customers) AS customers FROM funnel_daily_state GROUP BY step "
-                       f"ORDER BY indexOf({list(FUNNEL_STEPS)}, step)"),
-        "daily": rows("""
-            SELECT day, visitors, buyers, orders FROM
-            (SELECT toDate(minute) AS day, uniqExactMerge(visitors) AS visitors, uniqExactMerge(buyers) AS buyers
-             FROM activity_per_minute_state GROUP BY day) AS a
-            LEFT JOIN (SELECT toDate(minute) AS day, sum(orders_placed) AS orders FROM orders_per_minute
-                       GROUP BY day) AS o USING day
-            ORDER BY day DESC LIMIT 14"""),
-        "dead_letters": rows("SELECT reason, sum(dead_letters_per_minute.dead_letters) AS dead_letters "
-                             "FROM dead_letters_per_minute GROUP BY reason ORDER BY dead_letters DESC"),
-        "available": {name: name in tables for name in OPTIONAL_TABLES},
-    }
-    if "triggers" in tables:
-        out["triggers"] = rows("SELECT * FROM triggers_by_type") if "triggers_by_type" in tables else rows(
-            "SELECT trigger_type, count() AS triggers FROM triggers GROUP BY trigger_type ORDER BY triggers DESC")
-    if "model_metrics" in tables:
-        out["model_metrics"] = rows("SELECT * FROM model_metrics ORDER BY model, labels DESC LIMIT 1 BY model")
+               (SELECT max(minute) FROM events_per_minute) AS latest_event_minute""",
+    "events_by_topic": "SELECT topic, sum(events) AS events FROM events_per_minute GROUP BY topic ORDER BY topic",
+    "revenue": "SELECT currency, sum(orders_placed) AS orders, sum(orders_per_minute.revenue) AS revenue "
+               "FROM orders_per_minute GROUP BY currency HAVING orders > 0 ORDER BY currency",
+    "funnel": f"SELECT step, uniqExactMerge(customers) AS customers FROM funnel_daily_state GROUP BY step "
+              f"ORDER BY indexOf({list(FUNNEL_STEPS)}, step)",
+    "daily": """
+        SELECT day, visitors, buyers, orders FROM
+        (SELECT toDate(minute) AS day, uniqExactMerge(visitors) AS visitors, uniqExactMerge(buyers) AS buyers
+         FROM activity_per_minute_state GROUP BY day) AS a
+        LEFT JOIN (SELECT toDate(minute) AS day, sum(orders_placed) AS orders FROM orders_per_minute
+                   GROUP BY day) AS o USING day
+        ORDER BY day DESC LIMIT 14""",
+    "dead_letters": "SELECT reason, sum(dead_letters_per_minute.dead_letters) AS dead_letters "
+                    "FROM dead_letters_per_minute GROUP BY reason ORDER BY dead_letters DESC",
+    "triggers": "SELECT trigger, triggered, messaged, held_out, suppressed, treated_conversion, held_out_conversion, "
+                "uplift FROM trigger_conversion ORDER BY triggered DESC, trigger",
+    "score_bands": "SELECT model, band, customers, share, average_probability FROM score_bands",
+    "model_metrics": "SELECT model, model_version, labels, positives, roc_auc, log_loss, brier, as_of "
+                     "FROM model_metrics FINAL ORDER BY model, labels DESC LIMIT 1 BY model",
+}
+
+
+def summary(reader: Reader) -> dict[str, Any]:
+    """Everything the page shows, as plain JSON-able data."""
+
+    def rows(sql: str) -> list[dict[str, Any]]:
+        columns, values = reader.rows(sql)
+        return [dict(zip(columns, row, strict=True)) for row in values]
+
+    out: dict[str, Any] = {"generated_at": datetime.now(UTC).isoformat(timespec="seconds"), "source": reader.where}
+    for key, sql in QUERIES.items():
+        out[key] = rows(sql)
+    out["totals"] = out["totals"][0]
     return out
 
 

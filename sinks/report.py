@@ -112,6 +112,23 @@ def build_report(reader: Reader, days: int | None = None) -> Report:
                    sum(sentiment_daily.negative) AS negative, sum(sentiment_daily.positive) AS positive
             FROM sentiment_daily WHERE day >= {since} GROUP BY day ORDER BY day""", chart="line", x="day",
                  ys=["average_sentiment"]),
+        _section(reader, "score_bands", "Customers per score band (latest score of each customer)", """
+            SELECT model, band, customers, share, average_probability, cold_start FROM score_bands""",
+                 chart="barh", x="model", ys=["customers"], note="all time: each customer's latest score"),
+        _section(reader, "score_segments", "Score bands per segment", """
+            SELECT model, segment, band, customers, share, average_probability FROM score_bands_by_segment"""),
+        _section(reader, "model_metrics", "Model metrics (prequential, latest)", """
+            SELECT model, model_version, labels, positives, roc_auc, log_loss, brier, as_of
+            FROM model_metrics FINAL ORDER BY model, labels DESC LIMIT 1 BY model"""),
+        _section(reader, "roc_auc", "ROC AUC as labels accumulate", """
+            SELECT labels, model, roc_auc FROM model_metrics FINAL WHERE roc_auc IS NOT NULL
+            ORDER BY model, labels""", chart="line", x="labels", ys=["roc_auc"]),
+        _section(reader, "triggers", "Triggers per type: conversion within 24 h and uplift vs holdout", """
+            SELECT trigger, triggered, messaged, held_out, suppressed, treated_conversion, held_out_conversion,
+                   uplift, uplift_standard_error
+            FROM trigger_conversion""", chart="barh", x="trigger", ys=["uplift"],
+                 note="all time; uplift: conversion of the triggers not held out minus the held-out's "
+                      "(see sinks/README.md)"),
         _section(reader, "dead_letters", "Dead letters by reason", f"""
             SELECT reason, source_topic, sum(dead_letters_per_minute.dead_letters) AS dead_letters
             FROM dead_letters_per_minute
@@ -168,7 +185,7 @@ def _figure(section: Section) -> Any | None:
     if section.chart == "line":
         series: dict[str, list[tuple[Any, float]]] = {}
         for row in section.rows:
-            label_suffix = f" {row[col['currency']]}" if "currency" in col else ""
+            label_suffix = "".join(f" {row[col[c]]}" for c in ("currency", "model") if c in col and c != section.x)
             for y in section.ys:
                 series.setdefault(y + label_suffix, []).append((row[col[section.x]], row[col[y]] or 0.0))
         for label, points in series.items():
@@ -177,7 +194,8 @@ def _figure(section: Section) -> Any | None:
         ax.legend(loc="best")
         fig.autofmt_xdate()
     elif section.chart in ("bar", "barh"):
-        labels = [" ".join(str(row[col[c]]) for c in (section.x, "currency") if c in col) for row in section.rows]
+        labels = [" ".join(str(row[col[c]]) for c in (section.x, "band", "currency") if c in col)
+                  for row in section.rows]
         values = [row[col[section.ys[0]]] or 0 for row in section.rows]
         if section.chart == "bar":
             ax.bar(labels, values, color="#3b6ea5")

@@ -1,5 +1,6 @@
 -- The ClickHouse model of the pipeline. Applied at every start; every statement is
--- idempotent (IF NOT EXISTS). Statements are separated by lines holding only ';'.
+-- idempotent (IF NOT EXISTS; plain views computed at query time use OR REPLACE, so a changed
+-- definition reaches an existing database). Statements are separated by lines holding only ';'.
 --
 -- Raw tables hold each accepted event exactly once: the sink drops an event whose
 -- id is already stored before inserting, so count() and the rollups agree.
@@ -615,50 +616,179 @@ CREATE TABLE IF NOT EXISTS deliveries
 ENGINE = ReplacingMergeTree(delivered_at)
 ORDER BY (customer_id, delivery_id)
 ;
--- One row per trigger: its arm (messaged, held_out by the holdout guard, or suppressed by
--- another guard), the moment attribution starts (the message's send time, else fired_at) and the
--- customer's orders placed within 24 hours of it.
-CREATE VIEW IF NOT EXISTS trigger_attribution AS
+-- Triggers, guard outcomes and messages per day and type. Each state counts distinct derived ids
+-- (uniqExact), so a record stored twice (a redelivered or re-emitted trigger, decision or message)
+-- adds nothing: these rollups stay exact under redelivery although the tables they read keep
+-- duplicate rows until they merge.
+CREATE TABLE IF NOT EXISTS triggers_daily_state
+(
+    day        Date,
+    trigger    LowCardinality(String),
+    triggers   AggregateFunction(uniqExact, String),
+    customers  AggregateFunction(uniqExact, String)
+)
+ENGINE = AggregatingMergeTree
+ORDER BY (day, trigger)
+;
+CREATE MATERIALIZED VIEW IF NOT EXISTS triggers_daily_mv TO triggers_daily_state AS
+SELECT toDate(fired_at) AS day, trigger, uniqExactState(trigger_id) AS triggers,
+       uniqExactState(customer_id) AS customers
+FROM triggers GROUP BY day, trigger
+;
+CREATE TABLE IF NOT EXISTS guard_outcomes_daily_state
+(
+    day        Date,
+    trigger    LowCardinality(String),
+    guard      LowCardinality(String),
+    outcome    LowCardinality(String),
+    decisions  AggregateFunction(uniqExact, String),
+    triggers   AggregateFunction(uniqExact, String)
+)
+ENGINE = AggregatingMergeTree
+ORDER BY (day, trigger, guard, outcome)
+;
+CREATE MATERIALIZED VIEW IF NOT EXISTS guard_outcomes_daily_mv TO guard_outcomes_daily_state AS
+SELECT toDate(decided_at) AS day, trigger, guard, outcome, uniqExactState(decision_id) AS decisions,
+       uniqExactState(trigger_id) AS triggers
+FROM guard_decisions GROUP BY day, trigger, guard, outcome
+;
+CREATE TABLE IF NOT EXISTS messages_daily_state
+(
+    day        Date,
+    trigger    LowCardinality(String),
+    channel    LowCardinality(String),
+    messages   AggregateFunction(uniqExact, String),
+    customers  AggregateFunction(uniqExact, String)
+)
+ENGINE = AggregatingMergeTree
+ORDER BY (day, trigger, channel)
+;
+CREATE MATERIALIZED VIEW IF NOT EXISTS messages_daily_mv TO messages_daily_state AS
+SELECT toDate(send_at) AS day, ifNull(trigger, 'unknown') AS trigger, channel, uniqExactState(message_id) AS messages,
+       uniqExactState(customer_id) AS customers
+FROM messages GROUP BY day, trigger, channel
+;
+-- Triggers per day (of fired_at) and type: distinct triggers and customers, how many the holdout
+-- guard held out (decided at fired_at, so the same day) and how many another guard stopped.
+CREATE OR REPLACE VIEW triggers_per_day AS
+SELECT day, trigger, triggered, customers, held_out
+FROM
+(
+    SELECT day, trigger, uniqExactMerge(triggers) AS triggered, uniqExactMerge(customers) AS customers
+    FROM triggers_daily_state GROUP BY day, trigger
+) AS t
+LEFT JOIN
+(
+    SELECT day, trigger, uniqExactMergeIf(triggers, guard = 'holdout' AND outcome = 'held_out') AS held_out
+    FROM guard_outcomes_daily_state GROUP BY day, trigger
+) AS g USING (day, trigger)
+ORDER BY day, trigger
+;
+-- Guard outcomes per day (of decided_at), trigger type, guard and outcome.
+CREATE OR REPLACE VIEW guard_outcomes_per_day AS
+SELECT day, trigger, guard, outcome, uniqExactMerge(decisions) AS decisions, uniqExactMerge(triggers) AS triggers
+FROM guard_outcomes_daily_state GROUP BY day, trigger, guard, outcome ORDER BY day, trigger, guard, outcome
+;
+-- Messages per day (of send_at), trigger type and channel.
+CREATE OR REPLACE VIEW messages_per_day AS
+SELECT day, trigger, channel, uniqExactMerge(messages) AS messages, uniqExactMerge(customers) AS customers
+FROM messages_daily_state GROUP BY day, trigger, channel ORDER BY day, trigger, channel
+;
+-- One row per trigger: its arm (messaged, held_out by the holdout guard, or suppressed by another
+-- guard) and the customer's orders placed within 24 hours of fired_at, the order the trigger
+-- anchored on (a welcome's first order) excepted. The window starts at fired_at in every arm, since
+-- the holdout is decided there: a message deferred by quiet hours is part of the treatment.
+-- Plain views (computed when queried, from the deduplicated raw rows), replaced at every start.
+CREATE OR REPLACE VIEW trigger_attribution AS
 WITH
-    fired AS (SELECT trigger_id, any(customer_id) AS customer_id, any(trigger) AS trigger, any(fired_at) AS fired_at
+    fired AS (SELECT trigger_id, any(customer_id) AS customer_id, any(trigger) AS trigger, any(fired_at) AS fired_at,
+                     ifNull(any(source_event_id), '') AS source_event_id
               FROM triggers GROUP BY trigger_id),
     held AS (SELECT DISTINCT trigger_id FROM guard_decisions WHERE guard = 'holdout' AND outcome = 'held_out'),
     sent AS (SELECT trigger_id, min(send_at) AS send_at, any(channel) AS channel FROM messages GROUP BY trigger_id),
     arms AS (
         SELECT f.trigger_id AS trigger_id, f.customer_id AS customer_id, f.trigger AS trigger, f.fired_at AS fired_at,
+               f.source_event_id AS source_event_id,
                multiIf(f.trigger_id IN (SELECT trigger_id FROM held), 'held_out',
                        s.trigger_id != '', 'messaged', 'suppressed') AS arm,
-               if(arm = 'messaged', s.send_at, f.fired_at) AS attributed_from,
+               if(arm = 'messaged', s.send_at, NULL) AS send_at,
                if(arm = 'messaged', s.channel, NULL) AS channel
         FROM fired AS f LEFT JOIN sent AS s ON s.trigger_id = f.trigger_id
     )
 SELECT a.trigger_id AS trigger_id, any(a.customer_id) AS customer_id, any(a.trigger) AS trigger,
-       any(a.fired_at) AS fired_at, any(a.arm) AS arm, any(a.channel) AS channel,
-       any(a.attributed_from) AS attributed_from,
-       countIf(o.event_id != '' AND o.event_time >= a.attributed_from
-               AND o.event_time < a.attributed_from + INTERVAL 24 HOUR) AS orders_within_24h,
-       sumIf(ifNull(o.amount, 0), o.event_id != '' AND o.event_time >= a.attributed_from
-             AND o.event_time < a.attributed_from + INTERVAL 24 HOUR) AS revenue_within_24h,
+       any(a.fired_at) AS fired_at, any(a.arm) AS arm, any(a.channel) AS channel, any(a.send_at) AS send_at,
+       countIf(o.event_id != '' AND o.event_id != a.source_event_id AND o.event_time >= a.fired_at
+               AND o.event_time < a.fired_at + INTERVAL 24 HOUR) AS orders_within_24h,
+       sumIf(ifNull(o.amount, 0), o.event_id != '' AND o.event_id != a.source_event_id AND o.event_time >= a.fired_at
+             AND o.event_time < a.fired_at + INTERVAL 24 HOUR) AS revenue_within_24h,
        orders_within_24h > 0 AS converted
 FROM arms AS a
 LEFT JOIN (SELECT customer_id, event_id, event_time, amount FROM order_events WHERE type = 'order_placed') AS o
     ON o.customer_id = a.customer_id
 GROUP BY a.trigger_id
 ;
--- Conversion per trigger type and arm, and the uplift of messaging over the holdout.
-CREATE VIEW IF NOT EXISTS trigger_conversion AS
-SELECT trigger,
+-- Conversion per day (of fired_at), trigger type and arm, and the uplift over the holdout. The holdout
+-- guard runs first and picks customers by a hash, so "not held out" (messaged + suppressed) and
+-- "held out" are comparable groups; messaged alone is not (the later guards choose who gets a message).
+CREATE OR REPLACE VIEW trigger_conversion_daily AS
+SELECT toDate(fired_at) AS day, trigger,
        count() AS triggered,
        countIf(arm = 'messaged') AS messaged,
        countIf(arm = 'held_out') AS held_out,
        countIf(arm = 'suppressed') AS suppressed,
        countIf(arm = 'messaged' AND converted) AS messaged_converted,
+       countIf(arm != 'held_out' AND converted) AS treated_converted,
        countIf(arm = 'held_out' AND converted) AS held_out_converted,
-       messaged_converted / nullIf(messaged, 0) AS messaged_conversion,
-       held_out_converted / nullIf(held_out, 0) AS held_out_conversion,
-       messaged_conversion - held_out_conversion AS uplift
+       sum(revenue_within_24h) AS revenue_within_24h
 FROM trigger_attribution
-GROUP BY trigger
+GROUP BY day, trigger
+ORDER BY day, trigger
+;
+CREATE OR REPLACE VIEW trigger_conversion AS
+SELECT trigger, triggered, messaged, held_out, suppressed, messaged_converted, treated_converted, held_out_converted,
+       messaged_converted / nullIf(messaged, 0) AS messaged_conversion,
+       treated_converted / nullIf(triggered - held_out, 0) AS treated_conversion,
+       held_out_converted / nullIf(held_out, 0) AS held_out_conversion,
+       treated_conversion - held_out_conversion AS uplift,
+       sqrt(treated_conversion * (1 - treated_conversion) / (triggered - held_out)
+            + held_out_conversion * (1 - held_out_conversion) / held_out) AS uplift_standard_error
+FROM
+(
+    SELECT trigger, sum(triggered) AS triggered, sum(messaged) AS messaged, sum(held_out) AS held_out,
+           sum(suppressed) AS suppressed, sum(messaged_converted) AS messaged_converted,
+           sum(treated_converted) AS treated_converted, sum(held_out_converted) AS held_out_converted
+    FROM trigger_conversion_daily GROUP BY trigger
+)
+ORDER BY triggered DESC, trigger
+;
+-- ===================================================================================
+-- Score distributions. A customer's latest score moves between bands, and a materialized view
+-- only sees inserted rows (it cannot take the customer out of the old band), so these are plain
+-- views over the latest state: scores FINAL (and customer_profiles FINAL for the segments),
+-- merged at query time. Exact and as fresh as the scores table; redelivered scores collapse.
+-- ===================================================================================
+CREATE OR REPLACE VIEW score_bands AS
+SELECT model, band, count() AS customers, customers / sum(count()) OVER (PARTITION BY model) AS share,
+       avg(probability) AS average_probability, min(probability) AS min_probability,
+       max(probability) AS max_probability, countIf(cold_start) AS cold_start
+FROM scores FINAL
+GROUP BY model, band
+ORDER BY model, indexOf(['low', 'medium', 'high'], band)
+;
+CREATE OR REPLACE VIEW score_bands_by_segment AS
+SELECT model, segment, band, count() AS customers,
+       customers / sum(count()) OVER (PARTITION BY model, segment) AS share,
+       avg(probability) AS average_probability
+FROM
+(
+    SELECT s.model AS model, s.band AS band, s.probability AS probability,
+           if(empty(p.segments), ['none'], CAST(p.segments, 'Array(String)')) AS customer_segments
+    FROM (SELECT customer_id, model, band, probability FROM scores FINAL) AS s
+    LEFT JOIN (SELECT customer_id, segments FROM customer_profiles FINAL) AS p ON p.customer_id = s.customer_id
+)
+ARRAY JOIN customer_segments AS segment
+GROUP BY model, segment, band
+ORDER BY model, segment, indexOf(['low', 'medium', 'high'], band)
 ;
 -- Privacy (README: Privacy and data rights). No table here holds personal data: a customer is
 -- named by `subject`, the keyed hash (HMAC) of their id.

@@ -81,6 +81,7 @@ class Results:
     features_stats: dict[str, dict[str, int]] = field(default_factory=dict)
     features_memory: dict[str, Any] | None = None
     features_profile: Profile | None = None
+    dashboard: dict[str, Any] | None = None  # tests/bench/dashboard_queries.py
 
     @property
     def data_ok(self) -> bool:
@@ -495,6 +496,7 @@ def markdown(results: Results, sections: list[str] | None = None,
         ".venv/bin/python -m tests.bench.run --quick  # ~50k events",
         ".venv/bin/python -m tests.bench.run --events 100000 --no-profile --output /tmp/b.md",
         ".venv/bin/python -m tests.bench.run --wait-calm 300  # first wait for other work on the machine to calm",
+        ".venv/bin/python -m tests.bench.run --only-dashboard  # dashboard queries alone; updates their section",
         "```",
         "",
         "py-spy (a dev dependency) is needed for the profile section; without it that pass is skipped.",

@@ -6,8 +6,10 @@ consuming alone; the real ingestion sink (``python -m streams.cli sink``) over t
 its tables then counted in chDB; the same under py-spy; naive faust (one event at a time,
 contract validation, a table); faust's ceiling (``take()`` batches, decode only); the
 features stage against faust and Quix Streams on the same job (``tests/bench/features.py``);
-and a live run with producer and sink together. Writes BENCHMARKS.md. Exits 1 if any stage lost
-or duplicated data, 2 if a stage failed or timed out; a missed speed target is only reported.
+a live run with producer and sink together; and the dashboard's queries over 1M events in a fresh
+chDB (``tests/bench/dashboard_queries.py``; ``--only-dashboard`` runs it alone). Writes BENCHMARKS.md.
+Exits 1 if any stage lost or duplicated data, 2 if a stage failed or timed out; a missed speed target
+is only reported.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import orjson
 from streams.broker import EmbeddedBroker
 from streams.progress import GroupProgress
 from streams.topics import ensure_topics, topic_specs
-from tests.bench import features, features_report, report
+from tests.bench import dashboard_queries, features, features_report, report
 from tests.bench.procs import PYTHON, ROOT, BenchError, Child, ProcSample, sample, system_busy, wait_until
 from tests.bench.profile import summarise
 from tests.bench.workload import CUSTOMERS, DEFAULT_EVENTS, DEFAULT_SEED, QUICK_EVENTS, Workload, generate, save
@@ -505,6 +507,25 @@ class Bench:
             f"learned/s ({r['learn_ratio']:.2f} x bare River learn_one, {r['bare_river_learn_per_s']:,.0f}/s), "
             "one process")
 
+    def dashboard(self) -> None:
+        """p50/p95 of every dashboard query over 1M events in a fresh chDB (tests/bench/dashboard_queries.py)."""
+        import subprocess
+
+        out = self.tmp / "dashboard.json"
+        events, repeat = self.args.dashboard_events, self.args.dashboard_repeat
+        say("dashboard", f"{events:,} events into a fresh chDB through the sink's path, then each dashboard query "
+                         f"{repeat} times")
+        done = subprocess.run([PYTHON, "-m", "tests.bench.dashboard_queries", "--out", str(out), "--events",
+                               str(events), "--repeat", str(repeat), "--seed", str(self.args.seed), "--db",
+                               str(self.tmp / "dashboard-db")], cwd=ROOT, stdout=subprocess.DEVNULL)
+        if done.returncode != 0:
+            raise BenchError(f"dashboard: exited with {done.returncode}")
+        r = self.results.dashboard = orjson.loads(out.read_bytes())
+        for key, q in r["queries"].items():
+            say("dashboard", f"{key:<16} p50 {q['p50_ms']:7.1f} ms  p95 {q['p95_ms']:7.1f} ms  max {q['max_ms']:7.1f}")
+        say("dashboard", f"SELECT 1 p95 {r['baseline_select_1']['p95_ms']:.2f} ms; a page refresh p50 "
+                         f"{r['refresh_ms']['p50_ms']:.0f} ms")
+
     # -- the run ------------------------------------------------------------------------------
     def run(self) -> int:
         say("bench", f"temp dir {self.tmp}; {'quick' if self.args.quick else 'full'} run, {self.args.events:,} events")
@@ -521,6 +542,10 @@ class Bench:
         if idle_load > CALM:
             say("bench", f"WARNING: other processes already use {idle_load:.2f} cores: numbers will be noisy")
         began = time.monotonic()
+        if self.args.only_dashboard:
+            self.dashboard()
+            say("bench", f"done in {time.monotonic() - began:.0f}s")
+            return 0
         self.build_workload()
         if self.args.only_features:
             broker = self.broker("broker")
@@ -547,6 +572,8 @@ class Bench:
             features.run(self, broker, ends)
         broker.stop()
         self.live()
+        if self.args.dashboard:
+            self.dashboard()
         say("bench", f"done in {time.monotonic() - began:.0f}s")
         return 0
 
@@ -579,6 +606,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="skip the features stage (ours, faust, Quix Streams, memory)")
     parser.add_argument("--only-features", action="store_true", help="only the features stage (and the produce it "
                         "reads from)")
+    parser.add_argument("--no-dashboard", dest="dashboard", action="store_false",
+                        help="skip the dashboard queries stage")
+    parser.add_argument("--only-dashboard", action="store_true", help="only the dashboard queries stage; its "
+                        "section of --output is replaced, the rest of the file kept")
+    parser.add_argument("--dashboard-events", type=int, default=dashboard_queries.EVENTS,
+                        help=f"events loaded for the dashboard stage (default {dashboard_queries.EVENTS:,})")
+    parser.add_argument("--dashboard-repeat", type=int, default=dashboard_queries.REPEAT,
+                        help=f"runs of each dashboard query (default {dashboard_queries.REPEAT})")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, databases)")
     parser.add_argument("--wait-calm", type=float, default=0.0, metavar="SECONDS",
                         help=f"wait up to this long for other processes to use under {CALM} cores first")
@@ -606,6 +641,14 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.suppress(Exception):
             bench.cleanup()
     results = bench.results
+    if args.only_dashboard:
+        assert results.dashboard is not None
+        section = dashboard_queries.markdown(results.dashboard)
+        print("\n".join(section))
+        existing = args.output.read_text() if args.output.exists() else "# Benchmarks\n"
+        args.output.write_text(dashboard_queries.splice(existing, section))
+        print(f"\nupdated the dashboard section of {args.output}")
+        return code
     print()
     print(report.text_table(results))
     print()
@@ -617,7 +660,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{verdict:<5} {target}: {measured}")
     for line in report.findings(results):
         print(f"  - {line}")
-    args.output.write_text(report.markdown(results, features_report.markdown(results), more_targets))
+    dashboard = dashboard_queries.markdown(results.dashboard) if results.dashboard else []
+    args.output.write_text(report.markdown(results, [*features_report.markdown(results), *dashboard], more_targets))
     print(f"\nwrote {args.output}")
     if not results.data_ok:
         bad = [stage for stage, problems in results.checks.items() if problems]

@@ -1,7 +1,10 @@
 """Every reporting rollup equals the same aggregate computed from the raw rows, also after redelivery.
 
 The expected values are computed here in Python from the raw tables' rows (or the source
-records), not by the rollups' own SQL, so a wrong materialized view or view fails.
+records), not by the rollups' own SQL, so a wrong materialized view or view fails. Besides the
+input events, the topics carry what the features, scoring, trainer, trigger and message
+processors make of them (in-process replays), so the score, trigger and message rollups are
+checked the same way (``tests/integration/reporting.py``).
 """
 
 from __future__ import annotations
@@ -14,9 +17,14 @@ from typing import Any
 import orjson
 import pytest
 
+from processors.messages.config import Holdout, MessagesConfig
+from processors.messages.processor import MessagesProcessor
 from processors.sentiment import NEGATIVE_THRESHOLD, sentiment
+from processors.triggers.processor import TriggersProcessor
 from streams.sources.generator import generate
 from tests.conftest import Backend, produce, sink_until_caught_up
+from tests.integration.reporting import assert_reporting_rollups_match, model_outputs
+from tests.processors.messages.helpers import pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -201,21 +209,31 @@ def assert_rollups_match(client: Any) -> dict[str, Any]:
 
 
 def test_rollups_equal_raw_aggregates_before_and_after_redelivery(backend: Backend) -> None:
-    records = [(r.topic, r.key, r.value) for r in generate(customers=250, days=56, seed=23)]
+    source = generate(customers=250, days=56, seed=23)
+    records = [(r.topic, r.key, r.value) for r in source]
     assert Counter(orjson.loads(v)["type"] for t, _, v in records if t == "orders")["order_placed"] > 100
+    # What the processors write for this input: profiles, scores, model metrics, triggers, guard
+    # decisions and messages (30% holdout, so there is a group to compare with).
+    fired, made = pipeline([(r.topic, r.key, r.value, round(r.event_time.timestamp() * 1000)) for r in source],
+                           TriggersProcessor(), MessagesProcessor(MessagesConfig(holdout=Holdout(share=0.3))))
+    outputs = [*model_outputs(source), *fired, *made]
     kafka = backend.fresh_topics()
-    ends = dict(produce(kafka, records + BAD).end_offsets)
+    ends = dict(produce(kafka, records + BAD + outputs).end_offsets)
     client = backend.client()
     sink_until_caught_up(backend, client, ends, group="rollups")
     before = assert_rollups_match(client)
+    before_reporting = assert_reporting_rollups_match(client)
 
-    # Redelivery: a third of the input sent again, and a second sink group reading everything
-    # from the start (as after lost commits). Rollups must not move.
-    ends = dict(produce(kafka, records[: len(records) // 3] + BAD).end_offsets)
+    # Redelivery: a third of the input and of every output sent again, and a second sink group
+    # reading everything from the start (as after lost commits): the outputs' tables then hold
+    # every record at least twice until they merge. Rollups must not move.
+    ends = dict(produce(kafka, records[: len(records) // 3] + BAD + outputs[::3]).end_offsets)
     sink_until_caught_up(backend, client, ends, group="rollups")
     sink_until_caught_up(backend, client, ends, group="rollups-replayed")
+    assert client.command("SELECT count() FROM triggers") >= 2 * len(fired), "the redelivery did not land twice"
     after = assert_rollups_match(client)
     assert rounded(after) == rounded(before)
+    assert rounded(assert_reporting_rollups_match(client)) == rounded(before_reporting)
 
 
 def rounded(value: Any) -> Any:

@@ -3,7 +3,8 @@
 - A Taobao slice replayed through ``journey triggers`` and ``journey messages`` lands exactly the
   triggers, guard decisions and messages that an in-process run of the same processors gives.
 - A live cart is abandoned on the wall clock, with no further event from anyone.
-- ``trigger_conversion`` equals a Python computation of conversion and uplift over the raw rows.
+- ``trigger_conversion`` (and per day) equals a Python computation of conversion and uplift over the raw
+  rows (``tests/integration/reporting.py``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -31,6 +32,7 @@ from streams.progress import GroupProgress, end_offsets_by_eof
 from streams.sources import open_source
 from streams.sources.generator import generate
 from tests.conftest import Backend, produce, sink_until_caught_up
+from tests.integration.reporting import assert_conversion_matches, expected_trigger_conversion
 from tests.processors.messages.helpers import pipeline
 
 pytestmark = pytest.mark.integration
@@ -172,35 +174,7 @@ def test_trigger_conversion_equals_a_python_computation_over_the_raw_rows(backen
     client = backend.client()
     sink_until_caught_up(backend, client, fed.end_offsets)
 
-    triggers = rows(client, "SELECT trigger_id, customer_id, trigger, fired_at FROM triggers FINAL")
-    held = {r["trigger_id"] for r in rows(client, "SELECT trigger_id FROM guard_decisions FINAL "
-                                                  "WHERE guard = 'holdout' AND outcome = 'held_out'")}
-    sent: dict[str, datetime] = {}
-    for m in rows(client, "SELECT trigger_id, send_at FROM messages FINAL"):
-        sent[m["trigger_id"]] = min(m["send_at"], sent.get(m["trigger_id"], m["send_at"]))
-    orders: dict[str, list[datetime]] = defaultdict(list)
-    for o in rows(client, "SELECT customer_id, event_time FROM order_events WHERE type = 'order_placed'"):
-        orders[o["customer_id"]].append(o["event_time"])
-    expected: dict[str, Counter[str]] = defaultdict(Counter)
-    for t in triggers:
-        arm = "held_out" if t["trigger_id"] in held else "messaged" if t["trigger_id"] in sent else "suppressed"
-        start = sent[t["trigger_id"]] if arm == "messaged" else t["fired_at"]
-        converted = any(start <= when < start + timedelta(hours=24) for when in orders[t["customer_id"]])
-        counts = expected[t["trigger"]]
-        counts["triggered"] += 1
-        counts[arm] += 1
-        counts[f"{arm}_converted"] += converted
-    assert sum(c["held_out"] for c in expected.values()) > 0 and sum(c["messaged"] for c in expected.values()) > 0
-
-    view = {r["trigger"]: r for r in rows(client, "SELECT * FROM trigger_conversion")}
-    assert set(view) == set(expected)
-    for kind, counts in expected.items():
-        row = view[kind]
-        for name in ("triggered", "messaged", "held_out", "suppressed", "messaged_converted", "held_out_converted"):
-            assert row[name] == counts[name], (kind, name)
-        messaged = counts["messaged_converted"] / counts["messaged"] if counts["messaged"] else None
-        holdout = counts["held_out_converted"] / counts["held_out"] if counts["held_out"] else None
-        assert row["messaged_conversion"] == pytest.approx(messaged)
-        assert row["held_out_conversion"] == pytest.approx(holdout)
-        uplift = messaged - holdout if messaged is not None and holdout is not None else None
-        assert row["uplift"] == pytest.approx(uplift)
+    want = expected_trigger_conversion(client)
+    by_type = want["by_type"].values()
+    assert sum(c["held_out"] for c in by_type) > 0 and sum(c["messaged"] for c in by_type) > 0
+    assert_conversion_matches(client, want)

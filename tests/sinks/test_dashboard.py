@@ -11,6 +11,7 @@ import sys
 import time
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -87,11 +88,20 @@ def started_url(process: subprocess.Popen[str], deadline: float) -> str:
     raise AssertionError(f"no dashboard URL printed:\n{seen[-3000:]}")
 
 
-def query(cwd: Path, sql: str) -> dict[str, object]:
+def query_rows(cwd: Path, sql: str) -> list[dict[str, Any]]:
     result = subprocess.run([sys.executable, "-m", "streams.cli", "query", "--format", "json", sql], cwd=cwd,
                             env=env_without_journey(), capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    return orjson.loads(result.stdout.splitlines()[0])
+    return [orjson.loads(line) for line in result.stdout.splitlines() if line.strip()]
+
+
+def query(cwd: Path, sql: str) -> dict[str, Any]:
+    return query_rows(cwd, sql)[0]
+
+
+def shown(cell: str) -> float | None:
+    """A cell's data-value as a number (JavaScript writes a missing value as null)."""
+    return None if cell in ("null", "undefined") else float(cell)
 
 
 def test_dashboard_live_during_the_run_then_exact(tmp_path: Path, chromium: str) -> None:
@@ -133,3 +143,23 @@ def test_dashboard_live_during_the_run_then_exact(tmp_path: Path, chromium: str)
         assert int(after.totals[key]) == expected[key], key
     assert int(after.cells[("cart", "customers")]) == expected["carters"]
     assert after.totals["dead_letters"] in ("0", "null")
+
+    # Triggers per type with conversion and uplift, model metrics and score bands: filled by the
+    # run's trigger, message, scoring and trainer workers, shown as ClickHouse has them.
+    conversions = query_rows(tmp_path, "SELECT * FROM trigger_conversion")
+    metrics = query_rows(tmp_path, "SELECT model, labels, positives, roc_auc, log_loss FROM model_metrics FINAL "
+                                   "ORDER BY model, labels DESC LIMIT 1 BY model")
+    bands = query_rows(tmp_path, "SELECT model, band, customers FROM score_bands")
+    assert conversions and metrics and bands, "the run filled no triggers, model metrics or scores"
+    for row in conversions:
+        for column in ("triggered", "messaged", "held_out", "suppressed"):
+            assert int(after.cells[(row["trigger"], column)]) == row[column], (row["trigger"], column)
+        for column in ("treated_conversion", "held_out_conversion", "uplift"):
+            assert shown(after.cells[(row["trigger"], column)]) == pytest.approx(row[column]), (row["trigger"], column)
+    for row in metrics:
+        assert int(after.cells[(row["model"], "labels")]) == row["labels"]
+        assert int(after.cells[(row["model"], "positives")]) == row["positives"]
+        for column in ("roc_auc", "log_loss"):
+            assert shown(after.cells[(row["model"], column)]) == pytest.approx(row[column]), (row["model"], column)
+    for row in bands:
+        assert int(after.cells[(f"{row['model']}:{row['band']}", "customers")]) == row["customers"]

@@ -53,9 +53,25 @@ def test_report_numbers_tables_and_charts(tmp_path: Path) -> None:
     assert sum(r["messages"] for r in report["sentiment"]) == sum(
         1 for e in events if e["type"] == "chat_message" and e["sender_role"] == "customer")
 
+    # Score bands, model metrics and trigger conversion: the run's scoring, trainer, trigger and message
+    # workers filled them; the report shows each customer's latest score once and every trigger type.
+    assert report["score_bands"] and report["model_metrics"] and report["triggers"]
+    bands = {r["model"]: 0 for r in report["score_bands"]}
+    for r in report["score_bands"]:
+        bands[r["model"]] += r["customers"]
+    scored = journey(tmp_path, "query", "--format", "json",
+                     "SELECT model, uniqExact(customer_id) AS n FROM scores GROUP BY model").stdout.splitlines()
+    assert bands == {r["model"]: r["n"] for r in map(orjson.loads, scored)}
+    assert {r["model"] for r in report["model_metrics"]} <= set(bands)  # churn needs 90 days to label
+    for r in report["triggers"]:
+        assert r["triggered"] == r["messaged"] + r["held_out"] + r["suppressed"] > 0
+        if r["uplift"] is not None:
+            assert r["uplift"] == pytest.approx(r["treated_conversion"] - r["held_out_conversion"])
+
     out = tmp_path / "out"
     pngs = sorted(out.glob("*.png"))
-    assert {p.stem for p in pngs} >= {"daily", "revenue", "funnel", "cohorts", "categories", "acquisition"}
+    assert {p.stem for p in pngs} >= {"daily", "revenue", "funnel", "cohorts", "categories", "acquisition",
+                                      "score_bands", "triggers"}
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") == len(pngs)

@@ -129,7 +129,6 @@ def features() -> None:
     from streams.health import worker_health
     from streams.metrics import StatsCollector, WorkerMetrics, instrument
     from streams.stateful import StatefulWorker
-    from streams.topics import CHANGELOGS
 
     settings = _settings()
     stop = _worker_logging_and_stop(settings, "features")
@@ -139,7 +138,7 @@ def features() -> None:
                                session_gap_ms=round(settings.session_gap_seconds * 1000),
                                segments_file=settings.segments_file, limits=settings.limits)
     worker = StatefulWorker(settings.kafka_config(), settings.group_id("features"), list(INPUT_TOPICS),
-                            CHANGELOGS["features"], processor, flush_seconds=settings.processor_flush_seconds,
+                            settings.changelog("features"), processor, flush_seconds=settings.processor_flush_seconds,
                             consumer_overrides=metrics.consumer_overrides(), pseudonymizer=settings.pseudonymizer())
     instrument(worker, metrics)
     metrics.registry.register(StatsCollector({"journey_invalid_input_skipped": (
@@ -176,10 +175,9 @@ def _run_timed_worker(settings: Settings, role: str, processor: object, topics: 
                       describe: Callable[[], str]) -> None:
     """Host ``processor`` (with timers) in a StatefulWorker of group ``<prefix>-<role>`` until stopped."""
     from streams.stateful import StatefulWorker
-    from streams.topics import CHANGELOGS
 
     stop = _worker_logging_and_stop(settings, role)
-    worker = StatefulWorker(settings.kafka_config(), settings.group_id(role), topics, CHANGELOGS[role],
+    worker = StatefulWorker(settings.kafka_config(), settings.group_id(role), topics, settings.changelog(role),
                             processor, flush_seconds=settings.processor_flush_seconds,  # type: ignore[arg-type]
                             live_lag_seconds=settings.timers_live_lag_seconds, pseudonymizer=settings.pseudonymizer())
     stats = _serve(settings, role, stop, worker)
@@ -217,7 +215,8 @@ def scoring() -> None:
     stop = _worker_logging_and_stop(settings, "scoring")
     processor = ScoringProcessor(scoring_config(settings), limits=settings.limits)
     worker = ScoringWorker(settings.kafka_config(), settings.group_id("scoring"), processor,
-                           flush_seconds=settings.processor_flush_seconds, pseudonymizer=settings.pseudonymizer())
+                           flush_seconds=settings.processor_flush_seconds, changelog=settings.changelog("scoring"),
+                           snapshots_topic=settings.model_snapshots, pseudonymizer=settings.pseudonymizer())
     stats = _serve(settings, "scoring", stop, worker)
     logging.getLogger("journey.scoring").info("stopped: %s (scored %d, held %d, expired %d)", stats,
                                               processor.scored, processor.held, worker.labels_expired)
@@ -237,7 +236,7 @@ def trainer() -> None:
     metrics = WorkerMetrics("trainer")
     metrics.stop_event = stop
     worker = TrainerWorker(settings.kafka_config(), settings.group_id("trainer"), scoring_config(settings),
-                           metrics=metrics)
+                           metrics=metrics, snapshots_topic=settings.model_snapshots)
     metrics.registry.register(StatsCollector({"journey_events_in": (
         "Records consumed, per topic.", "topic", lambda: {LABELS_TOPIC: worker.stats.labels})}))
     with worker_health(settings, metrics):
@@ -300,7 +299,7 @@ def init() -> None:
                       "JOURNEY_KAFKA_BOOTSTRAP and JOURNEY_CLICKHOUSE_DSN=http(s)://... (journey run does this itself)")
         raise typer.Exit(2)
     try:
-        created = ensure_topics(settings.kafka_config(), topic_specs(settings.topic_partitions),
+        created = ensure_topics(settings.kafka_config(), topic_specs(settings.topic_partitions, settings.group_prefix),
                                 settings.topic_replication)
         client = connect(settings.resolved_clickhouse_dsn, **settings.clickhouse_options())
         apply_schema(client)
@@ -373,7 +372,7 @@ def _produce(records: object, name: str) -> None:
                       "`journey run --replay ...` to replay through the embedded broker")
         raise typer.Exit(2)
     kafka = settings.kafka_config()
-    ensure_topics(kafka, topic_specs(settings.topic_partitions), settings.topic_replication)
+    ensure_topics(kafka, topic_specs(settings.topic_partitions, settings.group_prefix), settings.topic_replication)
     producer = TrackingProducer(kafka)
     for record in records:  # type: ignore[attr-defined]
         producer.send_raw(record.topic, record.key, record.value)

@@ -144,7 +144,7 @@ def erase_customer(settings: Settings, customer_id: str) -> dict[str, Any]:
     """Erase ``customer_id``: ClickHouse at once; processors through ``privacy-requests`` (waited for)."""
     from sinks.privacy import erase
     from sinks.query import reader
-    from streams.topics import CHANGELOGS, ensure_topics, topic_specs
+    from streams.topics import CHANGELOG_ROLES, ensure_topics, topic_specs
 
     subject = settings.pseudonymizer().subject(customer_id)
     request_id = f"pr-{uuid.uuid4().hex}"
@@ -157,9 +157,9 @@ def erase_customer(settings: Settings, customer_id: str) -> dict[str, Any]:
                                 "holds the customer; the next `journey run` hands its processors the suppression list")
         return report
     kafka, partitions = broker
-    ensure_topics(kafka, topic_specs(partitions), settings.topic_replication)
+    ensure_topics(kafka, topic_specs(partitions, settings.group_prefix), settings.topic_replication)
     _, [(partition, offset)] = send_request(kafka, partitions, customer_id, subject, "erase", request_id)
-    groups = {name: settings.group_id(name) for name in CHANGELOGS}
+    groups = {name: settings.group_id(name) for name in CHANGELOG_ROLES}
     report["processors"] = wait_applied(kafka, groups, partition, offset, settings.privacy_wait_seconds)
     return report
 
@@ -168,11 +168,12 @@ def export_customer(settings: Settings, customer_id: str, out: Path | None) -> t
     """Write everything held about ``customer_id`` (ClickHouse rows, processor states) to a JSON file."""
     from sinks.privacy import audit_export, export, write_export
     from sinks.query import reader
-    from streams.topics import CHANGELOGS
+    from streams.topics import changelogs
 
     subject = settings.pseudonymizer().subject(customer_id)
     broker = _broker(settings)
-    states = processor_states(broker[0], CHANGELOGS, customer_id, broker[1]) if broker is not None else {}
+    states = {} if broker is None else processor_states(broker[0], changelogs(settings.group_prefix), customer_id,
+                                                        broker[1])
     with reader(settings) as r:
         rows = export(r, customer_id, subject)
         audit_export(r, subject, rows, states)

@@ -67,7 +67,7 @@ def run_pipeline(settings: Settings, records: Iterable[SourceRecord], source_nam
         console.print(f"[bold]journey[/] {where} at {bootstrap}; ClickHouse {_describe_dsn(dsn)}; "
                       f"data in {settings.data_dir}")
         kafka = settings.kafka_config(bootstrap)
-        ensure_topics(kafka, topic_specs(settings.topic_partitions), settings.topic_replication)
+        ensure_topics(kafka, topic_specs(settings.topic_partitions, settings.group_prefix), settings.topic_replication)
         _hand_over_suppressions(settings, kafka)
         stack.enter_context(live_run(settings.data_dir, bootstrap, settings.topic_partitions))
 

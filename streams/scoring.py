@@ -33,7 +33,7 @@ from processors.scoring.processor import LABELS_TOPIC, ORDERS_TOPIC, PROFILE_TOP
 from processors.scoring.trainer import Trainer, TrainerState, load_snapshot
 from streams.produce import CLIENT_LOGGER, PARTITIONER
 from streams.stateful import Entry, StatefulWorker
-from streams.topics import CHANGELOGS, MODEL_SNAPSHOTS
+from streams.topics import CHANGELOGS, MODEL_SNAPSHOTS, ensure_compacted
 
 if TYPE_CHECKING:
     from streams.metrics import WorkerMetrics
@@ -47,13 +47,15 @@ DRIFT_TOPIC = "model-drift"
 class SnapshotReader:
     """Follows ``model-snapshots`` from the beginning; ``latest`` is the newest trainer state seen."""
 
-    def __init__(self, kafka_config: dict[str, str]) -> None:
-        self._consumer = Consumer({**kafka_config, "group.id": "model-snapshots-reader", "enable.auto.commit": False,
+    def __init__(self, kafka_config: dict[str, str], topic: str = MODEL_SNAPSHOTS) -> None:
+        self.topic = topic
+        ensure_compacted(kafka_config, topic, "model-labels")
+        self._consumer = Consumer({**kafka_config, "group.id": f"{topic}-reader", "enable.auto.commit": False,
                                    "enable.partition.eof": True, "logger": CLIENT_LOGGER,
                                    "fetch.queue.backoff.ms": 10})
-        topic = self._consumer.list_topics(MODEL_SNAPSHOTS, timeout=10).topics[MODEL_SNAPSHOTS]
-        self._pending = set(topic.partitions)
-        self._consumer.assign([TopicPartition(MODEL_SNAPSHOTS, p, OFFSET_BEGINNING) for p in topic.partitions])
+        found = self._consumer.list_topics(topic, timeout=10).topics[topic]
+        self._pending = set(found.partitions)
+        self._consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in found.partitions])
         self.latest: TrainerState | None = None
         self._latest_raw: bytes | None = None
 
@@ -62,7 +64,7 @@ class SnapshotReader:
         deadline = time.monotonic() + timeout
         while self._pending:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{MODEL_SNAPSHOTS} not read to its end within {timeout:.0f}s")
+                raise TimeoutError(f"{self.topic} not read to its end within {timeout:.0f}s")
             self.poll(0.1)
         return self.latest
 
@@ -91,12 +93,13 @@ class ScoringWorker(StatefulWorker[CustomerScoring]):
     """One scorer: the stateful worker plus watermark expiry and snapshot loading at every flush."""
 
     def __init__(self, kafka_config: dict[str, str], group_id: str, processor: ScoringProcessor,
-                 flush_seconds: float = 1.0, **kwargs: Any) -> None:
-        super().__init__(kafka_config, group_id, [PROFILE_TOPIC, ORDERS_TOPIC], CHANGELOGS["scoring"], processor,
+                 flush_seconds: float = 1.0, changelog: str = CHANGELOGS["scoring"],
+                 snapshots_topic: str = MODEL_SNAPSHOTS, **kwargs: Any) -> None:
+        super().__init__(kafka_config, group_id, [PROFILE_TOPIC, ORDERS_TOPIC], changelog, processor,
                          flush_seconds=flush_seconds, **kwargs)
         self.scoring = processor
         self.lateness_ms = processor.config.labels.lateness_ms
-        self.snapshots = SnapshotReader(kafka_config)
+        self.snapshots = SnapshotReader(kafka_config, snapshots_topic)
         self._newest: dict[int, int] = {}  # partition -> newest event time of its customers
         self._holding: dict[int, set[str]] = {}  # partition -> customers with held predictions
         self.labels_expired = 0
@@ -165,8 +168,10 @@ class TrainerWorker:
     """The single trainer (see the module docstring for its commit protocol)."""
 
     def __init__(self, kafka_config: dict[str, str], group_id: str, config: ScoringConfig,
-                 batch_rows: int = 10_000, metrics: WorkerMetrics | None = None) -> None:
+                 batch_rows: int = 10_000, metrics: WorkerMetrics | None = None,
+                 snapshots_topic: str = MODEL_SNAPSHOTS) -> None:
         self.kafka = kafka_config
+        self.snapshots_topic = snapshots_topic
         self.metrics = metrics  # liveness (each loop turn) and readiness (snapshot restored) for /healthz, /readyz
         self.group_id = group_id
         self.config = config
@@ -180,7 +185,7 @@ class TrainerWorker:
         self._errors: list[str] = []
 
     def _restore(self) -> Trainer:
-        reader = SnapshotReader(self.kafka)
+        reader = SnapshotReader(self.kafka, self.snapshots_topic)
         try:
             state = reader.read_to_end()
         finally:
@@ -252,7 +257,7 @@ class TrainerWorker:
     def _snapshot(self, consumer: Consumer) -> None:
         """Publish the whole state (the commit), then record the positions in the group for progress."""
         assert self.trainer is not None
-        self._producer.produce(MODEL_SNAPSHOTS, self.trainer.snapshot(), SNAPSHOT_KEY, on_delivery=self._delivered)
+        self._producer.produce(self.snapshots_topic, self.trainer.snapshot(), SNAPSHOT_KEY, on_delivery=self._delivered)
         remaining = self._producer.flush(60)
         if remaining or self._errors:
             raise RuntimeError(f"snapshot not acknowledged ({remaining} pending, errors: {self._errors[:3]})")

@@ -208,6 +208,19 @@ class Settings(BaseSettings):
         """The consumer group of a worker role, e.g. ``journey-sink``."""
         return f"{self.group_prefix}-{role}"
 
+    def changelog(self, role: str) -> str:
+        """The changelog topic of a stateful processor role, e.g. ``journey-features-changelog``."""
+        from streams.topics import changelogs
+
+        return changelogs(self.group_prefix)[role]
+
+    @property
+    def model_snapshots(self) -> str:
+        """The trainer's snapshot topic, e.g. ``journey-model-snapshots``."""
+        from streams.topics import model_snapshots
+
+        return model_snapshots(self.group_prefix)
+
     def kafka_config(self, bootstrap: str | None = None) -> dict[str, str]:
         """librdkafka client settings shared by producers, consumers and admin clients."""
         servers = bootstrap or self.kafka_bootstrap

@@ -53,6 +53,7 @@ from streams.batch_worker import BatchWorker, consumer_config
 from streams.erasure import PRIVACY_REQUESTS, Erasures
 from streams.produce import CLIENT_LOGGER, PARTITIONER
 from streams.pseudonym import Pseudonymizer
+from streams.topics import ensure_compacted
 
 log = logging.getLogger(__name__)
 S = TypeVar("S")
@@ -142,6 +143,11 @@ class StatefulWorker(BatchWorker, Generic[S]):
         self._live_lag_ms = round(live_lag_seconds * 1000)
         self.live = False
         self.watermark_ms: int | None = None
+
+    def start(self) -> None:
+        """Make sure the changelog exists (co-partitioned with the inputs), then join the group."""
+        ensure_compacted(self._kafka, self.changelog, self.topics[0])
+        super().start()
 
     # -- membership -------------------------------------------------------------------------
     def on_assign(self, partitions: list[TopicPartition]) -> None:

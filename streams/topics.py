@@ -23,22 +23,43 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)
 
 
-#: Changelog topics of the stateful processors (compacted; same partition count as the inputs).
-CHANGELOGS = {"features": "features-changelog",
-              "triggers": "triggers-changelog",
-              "messages": "messages-changelog",
-              "scoring": "scoring-changelog"}
-#: The trainer's versioned model snapshots (compacted: the latest per key is what scorers load).
-MODEL_SNAPSHOTS = "model-snapshots"
-_COMPACTED = {"customer-features", MODEL_SNAPSHOTS, *CHANGELOGS.values()}
+#: The stateful processor roles, each with a compacted changelog (same partition count as the inputs).
+CHANGELOG_ROLES = ("features", "triggers", "messages", "scoring")
+#: The default group prefix (``Settings.group_prefix``).
+DEFAULT_PREFIX = "journey"
 
 
-def topic_specs(partitions: int) -> list[TopicSpec]:
-    """Every topic the pipeline uses, all with the same partition count (they are co-partitioned by customer)."""
+def changelogs(prefix: str = DEFAULT_PREFIX) -> dict[str, str]:
+    """Role -> changelog topic of the processor groups under ``prefix``: ``<prefix>-<role>-changelog``.
+
+    Named after the consumer group (like Kafka Streams' ``<application.id>-...-changelog``), so a
+    second pipeline under another prefix (a shadow or blue/green deployment) starts from its own
+    state instead of restoring the first one's and skipping its input as already applied.
+    """
+    return {role: f"{prefix}-{role}-changelog" for role in CHANGELOG_ROLES}
+
+
+def model_snapshots(prefix: str = DEFAULT_PREFIX) -> str:
+    """The trainer's versioned model snapshots under ``prefix`` (compacted: scorers load the latest)."""
+    return f"{prefix}-model-snapshots"
+
+
+#: The default pipeline's changelogs and snapshot topic.
+CHANGELOGS = changelogs()
+MODEL_SNAPSHOTS = model_snapshots()
+
+
+def topic_specs(partitions: int, prefix: str = DEFAULT_PREFIX) -> list[TopicSpec]:
+    """Every topic the pipeline uses, all with the same partition count (they are co-partitioned by customer).
+
+    The changelogs and the snapshot topic are those of the processor groups under ``prefix``.
+    """
     specs = []
-    for name in [*ALL_TOPICS, *CHANGELOGS.values(), MODEL_SNAPSHOTS]:
+    internal = [*changelogs(prefix).values(), model_snapshots(prefix)]
+    compacted = {"customer-features", *internal}
+    for name in [*ALL_TOPICS, *internal]:
         config = dict(_RETAIN)
-        if name in _COMPACTED:
+        if name in compacted:
             config["cleanup.policy"] = "compact"
             config["retention.ms"] = "-1"
         if name == PRIVACY_REQUESTS:  # a processor stopped for long still applies every request when it starts
@@ -71,3 +92,19 @@ def ensure_topics(kafka_config: dict[str, str], specs: list[TopicSpec], replicat
             if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
                 raise
     return created
+
+
+def ensure_compacted(kafka_config: dict[str, str], name: str, like: str, timeout: float = 15.0) -> None:
+    """Create the compacted internal topic ``name`` with as many partitions as topic ``like``, if missing.
+
+    A worker calls it for its own changelog (or snapshot topic), so a group under a new prefix works
+    even where ``journey init`` ran for another one.
+    """
+    admin = AdminClient(kafka_config)
+    topics = admin.list_topics(timeout=timeout).topics
+    if name in topics:
+        return
+    if like not in topics:
+        raise RuntimeError(f"topic {like} does not exist: run `journey init` (or `journey run`) first")
+    config = {**_RETAIN, "cleanup.policy": "compact", "retention.ms": "-1"}
+    ensure_topics(kafka_config, [TopicSpec(name, len(topics[like].partitions), config)], timeout=timeout)

@@ -85,3 +85,15 @@ def wait_for(check: Callable[[], bool], what: str, timeout: float, workers: list
             assert worker.alive(), f"{worker.name} died while waiting for {what}:\n{worker.log_tail()}"
         assert time.monotonic() < deadline, f"no {what} within {timeout:.0f}s"
         time.sleep(0.25)
+
+
+def topics_read(role: str) -> int:
+    """How many topics a ``journey <role>`` worker reads: the partitions its group owns are this times theirs."""
+    from schemas.registry import INPUT_TOPICS
+    from sinks.ingest import SinkConfig
+
+    if role == "sink":
+        return len(SinkConfig(group_id="").topics)
+    if role == "features":
+        return len(INPUT_TOPICS) + 1  # and privacy-requests: every processor applies erasures
+    raise ValueError(role)

@@ -31,7 +31,7 @@ from streams.privacy import committed_past, processor_states, send_request
 from streams.progress import GroupProgress, end_offsets_by_eof
 from streams.pseudonym import Pseudonymizer
 from streams.sources import open_source
-from streams.topics import CHANGELOGS, topic_specs
+from streams.topics import changelogs, topic_specs
 from tests.conftest import Backend, produce, sink_until_caught_up
 from tests.integration.test_triggers_pipeline import wait_for, worker
 
@@ -124,7 +124,7 @@ def test_erasure_everywhere_and_no_clear_identifiers(backend: Backend, datasets:
     reader = Reader("test", client=client)
     exported = export(reader, erased[0], PSEUDO.subject(erased[0]))
     assert "clickstream_events" in exported or "chat_messages" in exported
-    states = processor_states(backend.kafka, CHANGELOGS, erased[0], backend.partitions)
+    states = processor_states(backend.kafka, changelogs(prefix), erased[0], backend.partitions)
     assert "features" in states  # what the processors hold goes into the export too
     requests = {}
     for customer in erased:  # the pipeline is stopped: ClickHouse now, processors when they run again
@@ -151,7 +151,7 @@ def test_erasure_everywhere_and_no_clear_identifiers(backend: Backend, datasets:
 
     # Changelogs (what a restart restores), the compacted profiles and the timers hold no erased customer.
     gone = {c.encode() for c in erased} - {comeback.encode()}
-    for role, changelog in CHANGELOGS.items():
+    for role, changelog in changelogs(prefix).items():
         restored = latest(read_topic(backend.kafka, changelog, backend.partitions))
         live = {k for k, v in restored.items() if v is not None}
         assert not live & gone, f"{changelog} still holds {live & gone}"
@@ -202,6 +202,6 @@ def test_erasure_everywhere_and_no_clear_identifiers(backend: Backend, datasets:
             leaks = [v for (v,) in values if (v and holds_identifier(v) in ("email", "ip"))
                      or (column in ("text", "query") and holds_identifier(v))]
             assert not leaks, f"{table}.{column}: {leaks[:1]}"
-    for spec in topic_specs(backend.partitions):
+    for spec in topic_specs(backend.partitions, prefix):
         for _, value in read_topic(backend.kafka, spec.name, backend.partitions):
             assert not (value and b"@" in value and EMAIL.search(value.decode("utf-8", "replace"))), spec.name

@@ -23,20 +23,18 @@ import pandas as pd
 import pytest
 
 from sinks.access import open_reader
-from sinks.ingest import SinkConfig
 from streams.progress import GroupProgress, end_offsets_by_eof
 from streams.sources import open_source
 from tests.conftest import Backend
-from tests.integration.procs import WorkerProcess, value, wait_for
+from tests.integration.procs import WorkerProcess, topics_read, value, wait_for
 from tests.processors.features.compare import differences
 from tests.processors.features.reference import taobao_features
 
 pytestmark = pytest.mark.integration
 
 TYPES = {"pv": "product_view", "cart": "add_to_cart", "fav": "add_to_wishlist", "buy": "order_placed"}
-INPUT_PARTITIONS = 4  # clickstream, orders, chat, consent
-#: Topics the sink group reads: the inputs and every output table's topic.
-SINK_TOPICS = len(SinkConfig(group_id="").topics)
+#: Topics each group reads (the inputs, plus every output table's topic for the sink, privacy-requests for features).
+SINK_TOPICS, FEATURES_TOPICS = topics_read("sink"), topics_read("features")
 
 
 def assigned(worker: WorkerProcess) -> float:
@@ -81,8 +79,8 @@ def test_two_workers_per_group_one_sigkilled_mid_replay_give_the_exact_result(
     try:
         for group in (sinks, features):  # partitions shared: every member owns some, together all of them
             wait_for(lambda g=group: all(w.ready() and assigned(w) > 0 for w in g)
-                     and sum(assigned(w) for w in g) == INPUT_PARTITIONS * backend.partitions
-                     + ((SINK_TOPICS - INPUT_PARTITIONS) * backend.partitions if g is sinks else 0),
+                     and sum(assigned(w) for w in g)
+                     == (SINK_TOPICS if g is sinks else FEATURES_TOPICS) * backend.partitions,
                      "the partitions shared", 90, everyone)
 
         feeder = threading.Thread(target=feed_in_halves, daemon=True,
@@ -109,7 +107,7 @@ def test_two_workers_per_group_one_sigkilled_mid_replay_give_the_exact_result(
             wait_for(lambda p=progress: p.remaining(ends) == 0, f"{name} catching up after the kill", 180, survivors)
             progress.close()
         # The survivors own every partition now.
-        assert assigned(features[1]) == INPUT_PARTITIONS * backend.partitions
+        assert assigned(features[1]) == FEATURES_TOPICS * backend.partitions
         assert sum(assigned(w) for w in survivors if w in sinks) == SINK_TOPICS * backend.partitions
 
         assert features[1].stop() == 0  # writes its last state and profiles

@@ -1,4 +1,4 @@
-"""Platt calibration learned online: p = sigmoid(a * logit(raw) + b).
+"""Platt calibration learned online: p = sigmoid(a * z + b), z = logit(raw) or a learner's log-odds.
 
 An online logistic regression is close to calibrated on its own, but SGD with a fixed rate
 lags a moving base rate and over- or under-shoots on rare classes. Two parameters, learned
@@ -35,11 +35,17 @@ class Platt:
     b: float = 0.0
 
     def calibrate(self, raw: float) -> float:
-        return sigmoid(self.a * logit(raw) + self.b)
+        return self.calibrate_logit(logit(raw))
+
+    def calibrate_logit(self, z: float) -> float:
+        """The calibrated probability of a score already on the logit scale."""
+        return sigmoid(self.a * z + self.b)
 
     def learn(self, raw: float, label: bool) -> None:
+        self.learn_logit(logit(raw), label)
+
+    def learn_logit(self, z: float, label: bool) -> None:
         """One SGD step on the log loss of the calibrated probability."""
-        z = logit(raw)
         error = sigmoid(self.a * z + self.b) - (1.0 if label else 0.0)
         self.a -= self.rate * error * z
         self.b -= self.rate * error

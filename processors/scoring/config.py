@@ -16,6 +16,9 @@ from processors.triggers.config import RulesError, read_toml, sections_from_dict
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 MODELS = ("purchase_propensity", "churn")
+#: The online learners (``model.py``) and the input sets (``vector.py``) a model section can name.
+LEARNERS = ("naive_bayes", "logistic")
+INPUTS = ("compact", "all")
 
 ScoringError = RulesError
 
@@ -27,6 +30,9 @@ class Propensity:
     min_events: int = 1
     band_medium: float = 0.2
     band_high: float = 0.5
+    learner: str = "naive_bayes"
+    inputs: str = "compact"
+    calibration_rate: float = 0.01
 
     @property
     def horizon_ms(self) -> int:
@@ -44,6 +50,9 @@ class Churn:
     hold_every_hours: int = 24
     band_medium: float = 0.5
     band_high: float = 0.8
+    learner: str = "logistic"
+    inputs: str = "all"
+    calibration_rate: float = 0.002
 
     @property
     def horizon_ms(self) -> int:
@@ -59,7 +68,6 @@ class Learning:
     optimizer: str = "adam"
     learning_rate: float = 0.001
     l2: float = 0.0
-    calibration_rate: float = 0.002
     min_labels: int = 100
     top_features: int = 3
 
@@ -105,6 +113,9 @@ class ScoringConfig:
     def horizon_ms(self, model: str) -> int:
         return self.purchase_propensity.horizon_ms if model == "purchase_propensity" else self.churn.horizon_ms
 
+    def section(self, model: str) -> Propensity | Churn:
+        return self.purchase_propensity if model == "purchase_propensity" else self.churn
+
     def cuts(self, model: str) -> tuple[float, float]:
         """(medium, high) band cut-offs of ``model``."""
         section: Propensity | Churn = self.purchase_propensity if model == "purchase_propensity" else self.churn
@@ -118,6 +129,12 @@ def scoring_from_dict(data: dict[str, Any]) -> ScoringConfig:
         medium, high = config.cuts(model)
         if not 0 < medium <= high < 1:
             raise ScoringError(f"[{model}] needs 0 < band_medium <= band_high < 1, not {medium}, {high}")
+    for model in MODELS:
+        section = config.section(model)
+        if section.learner not in LEARNERS:
+            raise ScoringError(f"[{model}] learner: one of {', '.join(LEARNERS)}, not {section.learner!r}")
+        if section.inputs not in INPUTS:
+            raise ScoringError(f"[{model}] inputs: one of {', '.join(INPUTS)}, not {section.inputs!r}")
     if config.learning.optimizer not in ("adam", "sgd"):
         raise ScoringError(f"[learning] optimizer: 'adam' or 'sgd', not {config.learning.optimizer!r}")
     return config  # type: ignore[no-any-return]

@@ -18,10 +18,10 @@ import orjson
 from processors.scoring.bands import band
 from processors.scoring.config import MODELS, ScoringConfig
 from processors.scoring.labels import CustomerScoring, Held, Label, expire, hold, on_order, seen_profile
-from processors.scoring.model import OnlineModel
+from processors.scoring.model import OnlineModel, new_models
 from processors.scoring.moments import CHURN_FIELDS, PROPENSITY_FIELDS, changed, signature
 from processors.scoring.records import score_record
-from processors.scoring.vector import as_of_ms, vector
+from processors.scoring.vector import as_of_ms, inputs, vector
 from schemas.validation import Limits, Rejected, validate
 
 PROFILE_TOPIC = "customer-features"
@@ -41,7 +41,7 @@ class ScoringProcessor:
     def __init__(self, config: ScoringConfig, models: dict[str, OnlineModel] | None = None,
                  on_label: Callable[[Label], None] | None = None, limits: Limits | None = None) -> None:
         self.config = config
-        self.models = models or {m: OnlineModel(m, config.learning) for m in MODELS}
+        self.models = models or new_models(config)
         self.on_label = on_label  # a replay learns at once; a stream host publishes labels instead
         self.limits = limits or Limits()
         self.scored = 0
@@ -85,7 +85,7 @@ class ScoringProcessor:
         seen_profile(state, t_ms)
         outputs: list[Output] = []
         labels: list[Label] = []
-        x: dict[str, float] | None = None
+        full: dict[str, float] | None = None
         key = state.customer_id.encode()
         config = self.config
         for name in MODELS:
@@ -95,8 +95,9 @@ class ScoringProcessor:
             if not changed(state.signatures.get(name), current):
                 continue
             state.signatures[name] = current
-            if x is None:
-                x = vector(profile, t_ms)
+            if full is None:
+                full = vector(profile, t_ms)
+            x = inputs(full, config.section(name).inputs)
             model = self.models[name]
             prediction = model.predict(x)
             medium, high = config.cuts(name)

@@ -17,7 +17,7 @@ from typing import Any
 from processors.scoring.config import MODELS, ScoringConfig
 from processors.scoring.drift import DriftWatch
 from processors.scoring.metrics import Prequential
-from processors.scoring.model import OnlineModel
+from processors.scoring.model import OnlineModel, new_models
 from processors.scoring.records import drift_record, metrics_record
 
 SNAPSHOT_FORMAT = 1
@@ -42,7 +42,7 @@ class Trainer:
     def __init__(self, config: ScoringConfig, state: TrainerState | None = None) -> None:
         self.config = config
         self.state = state or TrainerState(
-            models={m: OnlineModel(m, config.learning) for m in MODELS},
+            models=new_models(config),
             metrics={m: Prequential(config.evaluation.auc_bins) for m in MODELS},
             drift={m: DriftWatch(config.drift.delta, config.drift.grace_labels) for m in MODELS})
 

@@ -33,6 +33,23 @@ AGES = {"first_seen_ms": "hours_since_first_seen", "last_order_ms": "hours_since
         "last_delivered_ms": "hours_since_delivery"}
 
 
+#: The ``compact`` input set: one input per concept (how much and how often the customer orders,
+#: how recently, how long they have been seen, how active now, the cart, time of day) instead of
+#: every window of every count. Naive Bayes counts correlated inputs as independent evidence, so
+#: fewer, less redundant inputs rank better (see ``processors/scoring/README.md``).
+COMPACT = (
+    "orders_total", "orders_per_session", "orders_per_active_day", "orders_per_day",
+    "hours_since_last_order", "has_last_order", "hours_since_first_seen", "sessions", "events_total",
+    "product_views_24h", "cart_adds_24h", "wishlist_adds_24h", "cart_items", "hours_since_cart_change",
+    "has_cart_change", "session_depth", "day_sin", "day_cos",
+)
+
+
+def inputs(x: dict[str, float], which: str) -> dict[str, float]:
+    """The model's inputs from a full vector: ``all`` of it, or the ``compact`` set."""
+    return x if which == "all" else {name: x[name] for name in COMPACT}
+
+
 def _num(value: Any) -> float:
     if value is None or isinstance(value, str):
         return 0.0
@@ -75,6 +92,11 @@ def vector(profile: dict[str, Any], t_ms: int) -> dict[str, float]:
     x["cart_adds_per_order"] = log1p(_num(f.get("cart_adds_total")) / (orders + 1.0))
     views = _num(f.get("product_views_7d"))
     x["cart_rate_7d"] = _num(f.get("cart_adds_7d")) / views if views else 0.0
+    # The customer's own purchase rate: orders per day since first seen (at least one day), which
+    # unlike the order count does not grow with the length of the history.
+    first = f.get("first_seen_ms")
+    days = max((t_ms - first) / DAY_MS, 1.0) if first is not None else 1.0
+    x["orders_per_day"] = log1p(orders / days)
     # Time of day (UTC) on the circle, for shops whose customers buy at habitual hours.
     angle = 2 * pi * ((t_ms % DAY_MS) / DAY_MS)
     x["day_sin"], x["day_cos"] = sin(angle), cos(angle)

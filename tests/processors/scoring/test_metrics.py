@@ -54,3 +54,11 @@ def test_a_scoring_file_with_unknown_keys_or_crossed_cut_offs_is_refused() -> No
         scoring_from_dict({"churn": {"band_medium": 0.9, "band_high": 0.5}})
     assert scoring_from_dict({"purchase_propensity": {"horizon_hours": 6}}).horizon_ms("purchase_propensity") \
         == 6 * 3_600_000
+
+
+def test_a_scoring_file_naming_an_unknown_learner_or_input_set_is_refused() -> None:
+    with pytest.raises(ScoringError, match="learner"):
+        scoring_from_dict({"churn": {"learner": "forest"}})
+    with pytest.raises(ScoringError, match="inputs"):
+        scoring_from_dict({"purchase_propensity": {"inputs": "some"}})
+    assert scoring_from_dict({}).purchase_propensity.learner == "naive_bayes"

@@ -81,6 +81,7 @@ class Results:
     features_stats: dict[str, dict[str, int]] = field(default_factory=dict)
     features_memory: dict[str, Any] | None = None
     features_profile: Profile | None = None
+    triggers: dict[str, Any] = field(default_factory=dict)  # "backlog" and "live" (tests/bench/triggers.py)
 
     @property
     def data_ok(self) -> bool:

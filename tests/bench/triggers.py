@@ -280,7 +280,7 @@ def backlog(bench: Bench, broker: EmbeddedBroker, ends: Offsets) -> None:
 
 def latency(bench: Bench) -> None:
     """The live run: workers joined first, then the steady load; latency and its broker baseline."""
-    from tests.bench.run import PARTITIONS
+    from tests.bench.run import PARTITIONS, broker_cpu, other_load, others_busy
 
     stage = "triggers_live"
     broker = bench.broker("broker-triggers-live")
@@ -309,14 +309,22 @@ def latency(bench: Bench) -> None:
                                          broker.bootstrap, "--partitions", str(PARTITIONS), "--rate", str(rate),
                                          "--seconds", str(seconds), "--out", str(out)])
     cpu0 = {w.name: (w.sample() or _zero()).cpu_seconds for w in workers}
+    broker0, busy0, wall0 = broker_cpu(broker), others_busy(), time.monotonic()
     if load.wait(timeout=seconds + SETTLE_SECONDS + 60) != 0 or not out.exists():
         raise BenchError(f"{stage}: the load process exited with {load.proc.returncode}\n{load.tail()}")
+    wall = time.monotonic() - wall0
     cpu = {w.name: (w.sample() or _zero()).cpu_seconds - cpu0[w.name] for w in workers}
+    broker_seconds = broker_cpu(broker) - broker0
+    ours = sum(cpu.values()) + broker_seconds + (load.last or _zero()).cpu_seconds
     for worker in workers:
         worker.stop(signal.SIGTERM, 60)
     broker.stop()
     result = orjson.loads(out.read_bytes())
     result["worker_cpu_seconds"] = cpu
+    result["window_seconds"] = wall
+    result["broker_cores"] = broker_seconds / wall
+    result["load_cores"] = (load.last or _zero()).cpu_seconds / wall
+    result["other_cores"] = other_load(others_busy() - busy0, ours, wall)
     bench.results.triggers["live"] = result
     problems = [f"{n:,} {kind} trigger(s) never arrived" for kind, n in result["missing"].items() if n]
     if result["duplicates"]:

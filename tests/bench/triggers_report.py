@@ -68,7 +68,7 @@ def markdown(results: Results) -> list[str]:
         return []
     parts = ["## Triggers stage: event-to-trigger latency and triggers/s", ""]
     if live:
-        cpu = ", ".join(f"{name.rsplit('-', 1)[-1]} {seconds / live['send_seconds']:.2f}"
+        cpu = ", ".join(f"{name.rsplit('-', 1)[-1]} {seconds / live.get('window_seconds', live['send_seconds']):.2f}"
                         for name, seconds in live["worker_cpu_seconds"].items())
         expected = ", ".join(f"{n:,} {kind}" for kind, n in live["expected"].items())
         missing = sum(live["missing"].values())
@@ -94,7 +94,11 @@ def markdown(results: Results) -> list[str]:
             _md_table(LATENCY_HEADER, latency_rows(live)),
             "",
             f"Triggers that arrived: {', '.join(f'{k} {n:,}' for k, n in sorted(live['triggers'].items()))}. "
-            f"Worker CPU over the send window, in cores: {cpu}.",
+            f"CPU over the load process's lifetime ({live.get('window_seconds', 0):.0f} s: send and settle), in "
+            f"cores: {cpu}, broker {live.get('broker_cores', 0):.2f}, load process {live.get('load_cores', 0):.2f}; "
+            f"other processes on the machine {_fmt(live.get('other_cores'), 2)}. The broker's own round trip "
+            "(the baseline row) is part of every trigger's latency twice: the event to the worker, the trigger "
+            "to its reader.",
             "",
             "The worker consumes in batches (`consume(batch_rows, 0.2 s)`) and produces a trigger the moment the "
             "rule fires (the producer lingers 5 ms); offsets and the changelog follow at the next flush "

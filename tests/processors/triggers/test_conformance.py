@@ -183,10 +183,6 @@ def identities(outputs: list[bytes]) -> dict[str, tuple[Any, ...]]:
 ARRIVAL_DEPENDENT = {
     "browse_abandoned": "sessions follow the clickstream in arrival order (rules/browse.py): a late event joins the "
                         "session it arrives in, so sessions split or merge differently",
-    "churn_risk": "'has ordered' reads the newest profile only: a profile newer than the score arriving first hides "
-                  "the older profile's orders (TriggerState.profile_orders)",
-    "welcome": "fires at once on the first order to arrive, and reads the newest profile only (as churn_risk)",
-    "win_back": "'has ordered' reads the newest profile only (as churn_risk); without profiles it passes",
 }
 
 

@@ -7,7 +7,10 @@ Commit protocol, per batch (at least ``sink_batch_rows`` events or ``sink_batch_
    invalid one becomes a dead letter with the reason.
 2. Accepted events are inserted, one columnar (Arrow) insert per raw table.
 3. New dead letters are inserted into ``dead_letters`` and produced to the
-   ``dead-letters`` topic; the producer is flushed.
+   ``dead-letters`` topic (with the header ``journey-stored: dead_letters``); the producer
+   is flushed. The sink also reads ``dead-letters``: letters other workers produced there
+   (the delivery adapters' ``delivery_failed`` after the last retry) are inserted too, once
+   per ``dead_letter_id``; the ones carrying the header are already stored and skipped.
 4. Only then are the consumed offsets committed.
 
 A crash before step 4 redelivers the batch. Nothing is stored twice because the
@@ -83,9 +86,13 @@ class SinkConfig:
     batch_rows: int = 50_000
     batch_seconds: float = 1.0
     limits: Limits = field(default_factory=Limits)
-    topics: tuple[str, ...] = (*INPUT_TOPICS, *OUTPUT_TABLES)
+    topics: tuple[str, ...] = (*INPUT_TOPICS, *OUTPUT_TABLES, DEAD_LETTERS)
     insert_retries: int = 8
     consumer_overrides: dict[str, Any] = field(default_factory=dict)
+
+
+#: The header on the sink's own dead letters: already in ClickHouse, not to be stored again when read back.
+STORED_HEADER = ("journey-stored", b"dead_letters")
 
 
 class StoredIds:
@@ -126,7 +133,8 @@ class IngestSink(BatchWorker):
         self.stored = StoredIds(client)
         self._producer = TrackingProducer(kafka_config, **{"linger.ms": 5})
         self._pending: dict[str, Staged] = defaultdict(Staged)
-        self._pending_letters: list[DeadLetter] = []
+        self._pending_letters: list[DeadLetter] = []  # the sink's own: stored, then produced
+        self._read_letters: list[DeadLetter] = []  # read from the topic (other workers'): stored only
         self._pending_outputs: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._positions: dict[tuple[str, int], int] = {}
         self._batch_started: float | None = None
@@ -200,7 +208,7 @@ class IngestSink(BatchWorker):
                     positions[(run_topic, run_partition)] = last_offset + 1
                     consumed[run_topic] += run_length
                 run_topic, run_partition, run_length = topic, partition, 0
-                if topic not in OUTPUT_TABLES:
+                if topic not in OUTPUT_TABLES and topic != DEAD_LETTERS:
                     seen = self.stored.of(topic, partition)
                     staged = self._pending[topic]
                     events, partitions, offsets = staged.events, staged.partitions, staged.offsets
@@ -210,6 +218,9 @@ class IngestSink(BatchWorker):
             if topic in OUTPUT_TABLES:
                 if value is not None:
                     self._pending_outputs[topic].append(orjson.loads(value))
+                continue
+            if topic == DEAD_LETTERS:
+                self._letter_read(msg)
                 continue
             try:
                 event = validate(topic, value, key, limits, now)
@@ -238,8 +249,24 @@ class IngestSink(BatchWorker):
             self.stored.dead_letters.add(letter.dead_letter_id)
             self._pending_letters.append(letter)
 
+    def _letter_read(self, msg: Message) -> None:
+        """Stage a dead letter another worker produced (the sink's own carry ``STORED_HEADER``)."""
+        if STORED_HEADER in (msg.headers() or []):
+            return
+        try:
+            letter = DeadLetter.model_validate_json(msg.value() or b"")
+        except ValueError:
+            log.warning("unreadable record on %s[%d]@%d: not stored", DEAD_LETTERS, msg.partition(), msg.offset())
+            self.stats.duplicates["unreadable_dead_letter"] += 1
+            return
+        if letter.dead_letter_id in self.stored.dead_letters:
+            self.stats.duplicates[DEAD_LETTERS] += 1
+            return
+        self.stored.dead_letters.add(letter.dead_letter_id)
+        self._read_letters.append(letter)
+
     def _row_count(self) -> int:
-        return (sum(map(len, self._pending.values())) + len(self._pending_letters)
+        return (sum(map(len, self._pending.values())) + len(self._pending_letters) + len(self._read_letters)
                 + sum(map(len, self._pending_outputs.values())))
 
     def flush(self) -> None:
@@ -261,12 +288,15 @@ class IngestSink(BatchWorker):
             table, build = OUTPUT_TABLES[topic]
             self._insert(table, build(records, ingested_at))
             self.stats.inserted[table] += len(records)
-        if self._pending_letters:
-            letters, self._pending_letters = self._pending_letters, []
-            self._insert(DEAD_LETTER_TABLE, dead_letters_table(letters))
-            self.stats.inserted[DEAD_LETTER_TABLE] += len(letters)
+        if self._pending_letters or self._read_letters:
+            letters, read = self._pending_letters, self._read_letters
+            self._pending_letters, self._read_letters = [], []
+            self._insert(DEAD_LETTER_TABLE, dead_letters_table([*letters, *read]))
+            self.stats.inserted[DEAD_LETTER_TABLE] += len(letters) + len(read)
+            for letter in read:
+                self.stats.dead_letters[letter.reason] += 1
             for letter in letters:
-                self._producer.send(DEAD_LETTERS, letter, key=letter.dead_letter_id)
+                self._producer.send(DEAD_LETTERS, letter, key=letter.dead_letter_id, headers=[STORED_HEADER])
                 self.stats.dead_letters[letter.reason] += 1
             self._producer.flush()
         self.commit([TopicPartition(t, p, o) for (t, p), o in self._positions.items()])

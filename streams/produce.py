@@ -55,21 +55,23 @@ class TrackingProducer:
         if offset + 1 > self.end_offsets.get(tp, 0):
             self.end_offsets[tp] = offset + 1
 
-    def send_raw(self, topic: str, key: bytes | None, value: bytes | None) -> None:
+    def send_raw(self, topic: str, key: bytes | None, value: bytes | None,
+                 headers: list[tuple[str, bytes]] | None = None) -> None:
         """Queue one record, waiting for room when the local queue is full."""
         while True:
             try:
-                self._producer.produce(topic, value, key, on_delivery=self._on_delivery)
+                self._producer.produce(topic, value, key, on_delivery=self._on_delivery, headers=headers)
                 break
             except BufferError:
                 self._producer.poll(0.05)
         self._producer.poll(0)
 
-    def send(self, topic: str, event: BaseModel, key: str | None = None) -> None:
+    def send(self, topic: str, event: BaseModel, key: str | None = None,
+             headers: list[tuple[str, bytes]] | None = None) -> None:
         """Queue a contract instance as JSON, keyed by its customer id unless ``key`` is given."""
         record_key = key if key is not None else getattr(event, "customer_id", None)
         self.send_raw(topic, record_key.encode() if record_key is not None else None,
-                      event.__pydantic_serializer__.to_json(event))
+                      event.__pydantic_serializer__.to_json(event), headers)
 
     def send_all(self, records: Iterable[tuple[str, BaseModel]]) -> int:
         count = 0

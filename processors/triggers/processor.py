@@ -22,6 +22,7 @@ interleaves its clock with a customer's events.
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -46,6 +47,8 @@ INPUTS = (*INPUT_TOPICS, PROFILE_TOPIC, SCORES_TOPIC)
 PROFILE_FIELDS = ("orders_total", "revenue_total", "average_order_value", "sentiment_7d", "orders_refunded",
                   "orders_cancelled", "unresolved_conversations", "top_categories")
 MAX_RECENT_IDS = 256
+#: Profiles' order counts kept per customer, newest last (for 'had ordered by then' after a newer profile).
+MAX_PROFILES_SEEN = 16
 
 Output = tuple[str, bytes | None, bytes]
 Scorer = Callable[[str, str | None], float]
@@ -136,6 +139,8 @@ class TriggersProcessor:
 
     def _profile(self, state: TriggerState, profile: Any) -> None:
         as_of = round(profile.as_of.timestamp() * 1000)
+        bisect.insort(state.profile_orders_seen, (as_of, int(profile.features.get("orders_total") or 0)))
+        del state.profile_orders_seen[:-MAX_PROFILES_SEEN]
         if as_of < state.profile_as_of_ms:
             return
         state.profile_as_of_ms = as_of

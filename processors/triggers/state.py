@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 from processors.triggers.history import HistoryState
@@ -23,6 +23,21 @@ class TriggerState:
     scores: dict[str, tuple[int, str, str]] = field(default_factory=dict)  # model -> (scored_at ms, id, band)
     fired: int = 0
     late: int = 0
+    #: (as_of ms, orders_total) of the latest profiles, sorted: what the profile counted at an earlier moment,
+    #: even once a newer profile has arrived (the topics are read side by side).
+    profile_orders_seen: list[tuple[int, int]] = field(default_factory=list)
+
+    def __getstate__(self) -> list[Any]:
+        return [getattr(self, f.name) for f in fields(self)]
+
+    def __setstate__(self, state: list[Any]) -> None:
+        """Restore a pickled state; one pickled before a field existed gets that field's default."""
+        for index, f in enumerate(fields(self)):
+            if index < len(state):
+                object.__setattr__(self, f.name, state[index])
+            else:
+                object.__setattr__(self, f.name, f.default_factory() if f.default_factory is not MISSING  # type: ignore[misc]
+                                   else f.default)
 
     def has_ordered(self, at_ms: int | None = None) -> bool:
         """An order was seen here, or the profile (which may know older history) counts one.
@@ -34,7 +49,8 @@ class TriggerState:
         return self.history.orders_placed > 0 or self.profile_orders(at_ms) > 0
 
     def profile_orders(self, at_ms: int | None = None) -> int:
-        """Orders the profile counts (0 when it is as of ``at_ms`` or later)."""
-        if at_ms is not None and self.profile_as_of_ms >= at_ms:
-            return 0
-        return int(self.profile.get("orders_total") or 0)
+        """Orders the newest profile as of before ``at_ms`` counts (0 when none is that old)."""
+        if at_ms is None or self.profile_as_of_ms < at_ms:
+            return int(self.profile.get("orders_total") or 0)
+        before = [n for as_of, n in self.profile_orders_seen if as_of < at_ms]
+        return before[-1] if before else 0

@@ -82,6 +82,7 @@ class Results:
     features_memory: dict[str, Any] | None = None
     features_profile: Profile | None = None
     dashboard: dict[str, Any] | None = None  # tests/bench/dashboard_queries.py
+    triggers: dict[str, Any] = field(default_factory=dict)  # "backlog" and "live" (tests/bench/triggers.py)
 
     @property
     def data_ok(self) -> bool:

@@ -31,7 +31,7 @@ import orjson
 from streams.broker import EmbeddedBroker
 from streams.progress import GroupProgress
 from streams.topics import ensure_topics, topic_specs
-from tests.bench import dashboard_queries, features, features_report, report
+from tests.bench import dashboard_queries, features, features_report, report, triggers, triggers_report
 from tests.bench.procs import PYTHON, ROOT, BenchError, Child, ProcSample, sample, system_busy, wait_until
 from tests.bench.profile import summarise
 from tests.bench.workload import CUSTOMERS, DEFAULT_EVENTS, DEFAULT_SEED, QUICK_EVENTS, Workload, generate, save
@@ -554,6 +554,10 @@ class Bench:
             broker.stop()
             say("bench", f"done in {time.monotonic() - began:.0f}s")
             return 0
+        if self.args.only_triggers:
+            triggers.run(self)
+            say("bench", f"done in {time.monotonic() - began:.0f}s")
+            return 0
         self.hotpath()
         self.scoring()
         broker = self.broker("broker")
@@ -571,6 +575,8 @@ class Bench:
         if self.args.features:
             features.run(self, broker, ends)
         broker.stop()
+        if self.args.triggers:
+            triggers.run(self)
         self.live()
         if self.args.dashboard:
             self.dashboard()
@@ -614,6 +620,15 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help=f"events loaded for the dashboard stage (default {dashboard_queries.EVENTS:,})")
     parser.add_argument("--dashboard-repeat", type=int, default=dashboard_queries.REPEAT,
                         help=f"runs of each dashboard query (default {dashboard_queries.REPEAT})")
+    parser.add_argument("--no-triggers", dest="triggers", action="store_false",
+                        help="skip the triggers stage (event-to-trigger latency, triggers/s)")
+    parser.add_argument("--only-triggers", action="store_true", help="only the triggers stage (it produces its own "
+                        "backlog on a fresh broker)")
+    parser.add_argument("--triggers-rate", type=float, default=triggers.RATE, metavar="EVENTS_PER_S",
+                        help=f"the triggers stage's steady live load (default {triggers.RATE:,})")
+    parser.add_argument("--triggers-seconds", type=float, default=triggers.SECONDS, metavar="SECONDS",
+                        help=f"how long the live load runs (default {triggers.SECONDS:.0f}; "
+                             f"{triggers.QUICK_SECONDS:.0f} with --quick)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, databases)")
     parser.add_argument("--wait-calm", type=float, default=0.0, metavar="SECONDS",
                         help=f"wait up to this long for other processes to use under {CALM} cores first")
@@ -652,16 +667,18 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(report.text_table(results))
     print()
-    if features_report.text(results):
-        print(features_report.text(results))
-        print()
+    for section in (features_report.text(results), triggers_report.text(results)):
+        if section:
+            print(section)
+            print()
     more_targets = features_report.targets(results) if args.features else []
     for target, measured, verdict in [*report.targets(results), *more_targets]:
         print(f"{verdict:<5} {target}: {measured}")
     for line in report.findings(results):
         print(f"  - {line}")
     dashboard = dashboard_queries.markdown(results.dashboard) if results.dashboard else []
-    args.output.write_text(report.markdown(results, [*features_report.markdown(results), *dashboard], more_targets))
+    args.output.write_text(report.markdown(results, [*features_report.markdown(results),
+                                                     *triggers_report.markdown(results), *dashboard], more_targets))
     print(f"\nwrote {args.output}")
     if not results.data_ok:
         bad = [stage for stage, problems in results.checks.items() if problems]

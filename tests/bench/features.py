@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from tests.bench.workload import Workload
 
 #: Baselines are timed over this many records (after their first one).
-BASELINE_SAMPLE = 60_000
+BASELINE_SAMPLE = 40_000
 #: Quix Streams lives in its own virtualenv (it pins an older confluent-kafka); ``make bench`` creates it.
 QUIX_PYTHON = ROOT / ".venv-quix" / "bin" / "python"
 #: Customers for the memory measurement, and records per customer.

@@ -117,16 +117,16 @@ def worker_problems(stats: dict[str, Any] | None, w: Workload) -> list[str]:
     return problems
 
 
-_STATS = re.compile(r"stopped: WorkerStats\((?P<fields>[^)]*)\) \(invalid input skipped: (?P<invalid>\d+)\)")
+_STOPPED = re.compile(r"stopped: WorkerStats\((?P<fields>.*)\) \(invalid input skipped: (?P<invalid>\d+)\)")
 
 
 def _worker_stats(log: str) -> dict[str, int] | None:
-    """The counters ``journey features`` logs when it stops."""
-    found = _STATS.findall(log)
+    """The counters ``journey features`` logs when it stops (its integer fields, and the invalid records skipped)."""
+    found = _STOPPED.findall(log)
     if not found:
         return None
     fields, invalid = found[-1]
-    stats = {name.strip(): int(value) for name, value in (f.split("=") for f in fields.split(","))}
+    stats = {name: int(value) for name, value in re.findall(r"(?<![\w'])(\w+)=(\d+)(?=[,)]|$)", fields)}
     stats["invalid"] = int(invalid)
     return stats
 

@@ -99,6 +99,7 @@ def sink() -> None:
     from sinks.access import QueryServer
     from sinks.client import apply_schema, connect
     from sinks.ingest import IngestSink, SinkConfig
+    from sinks.rebuild import SinkRunMarker, rebuild_rollups
     from streams.health import worker_health
     from streams.metrics import WorkerMetrics, instrument, instrument_client, sink_collector
 
@@ -108,6 +109,13 @@ def sink() -> None:
     metrics.stop_event = stop
     client = instrument_client(connect(settings.resolved_clickhouse_dsn, **settings.clickhouse_options()), metrics)
     apply_schema(client, settings.raw_retention_days)
+    embedded = settings.resolved_clickhouse_dsn.startswith("chdb://")
+    marker = SinkRunMarker(settings.data_dir, settings.group_id("sink"))
+    if embedded and marker.previous_run_crashed():  # one sink owns an embedded database: nobody else writes
+        logging.getLogger("journey.sink").warning(
+            "the last sink did not stop cleanly: rebuilding the rollups from the raw tables (an insert it was "
+            "killed in may have reached the raw tables and not their materialized views)")
+        rebuild_rollups(client)
     config = SinkConfig(group_id=settings.group_id("sink"), batch_rows=settings.sink_batch_rows,
                         batch_seconds=settings.sink_batch_seconds, limits=settings.limits,
                         consumer_overrides=metrics.consumer_overrides())
@@ -115,10 +123,30 @@ def sink() -> None:
     metrics.registry.register(sink_collector(worker.stats))
     with contextlib.ExitStack() as stack:
         stack.enter_context(worker_health(settings, metrics))
-        if settings.resolved_clickhouse_dsn.startswith("chdb://"):  # this process owns the embedded database
+        if embedded:  # this process owns the embedded database
+            stack.enter_context(marker)
             stack.enter_context(QueryServer(settings.resolved_clickhouse_dsn, settings.data_dir))
         stats = worker.run(stop)
     logging.getLogger("journey.sink").info("stopped: %s", stats)
+
+
+@app.command("rebuild-rollups")
+def rebuild_rollups_command() -> None:
+    """Recompute every rollup from the raw tables (after a sink crash on a ClickHouse server; run it while no
+    sink writes). The embedded sink does this by itself when it starts after an unclean stop."""
+    from sinks.client import connect
+    from sinks.rebuild import rebuild_rollups
+    from streams.runfile import running
+
+    settings = _settings()
+    if settings.resolved_clickhouse_dsn.startswith("chdb://") and running(settings.data_dir) is not None:
+        console.print("[red]a pipeline is running on this embedded database:[/] its sink owns it (and rebuilds "
+                      "the rollups by itself after a crash); stop it first")
+        raise typer.Exit(2)
+    client = connect(settings.resolved_clickhouse_dsn, **settings.clickhouse_options())
+    counts = rebuild_rollups(client)
+    client.close()
+    console.print(f"rebuilt {len(counts)} rollup tables: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
 
 
 @app.command()

@@ -196,8 +196,17 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"usage: python -m streams.faust_features {{{','.join(VARIANTS)}}} worker -l info")
     size = os.environ.get(MAX_BATCH_ENV)
     app = create_app(variant=args.pop(0), producer_max_batch_size=int(size) if size else None)
-    sys.argv = [sys.argv[0], *args]
+    sys.argv = [sys.argv[0], *without_web(args)]
     app.main()
+
+
+def without_web(args: list[str]) -> list[str]:
+    """faust's ``worker`` command starts its web server on port 6066 unless told not to (whatever the app
+    says): no web server unless the command line asks for one, so two workers on one host do not collide."""
+    if args[:1] == ["worker"] and not any(a.startswith(("--with-web", "--without-web", "--web-port", "-p"))
+                                          for a in args):
+        return [args[0], "--without-web", *args[1:]]
+    return args
 
 
 if __name__ == "__main__":

@@ -9,12 +9,14 @@ data dir).
 from __future__ import annotations
 
 import os
+import sys
 
-from streams.faust_features import create_app
+from streams.faust_features import create_app, without_web
 from tests.bench.progress_file import Progress
 
 progress = Progress()
 app = create_app(variant=os.environ["BENCH_VARIANT"], on_handled=lambda n: progress.add(n, 0))
 
 if __name__ == "__main__":
+    sys.argv = [sys.argv[0], *without_web(sys.argv[1:])]
     app.main()

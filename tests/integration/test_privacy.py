@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka.admin import AdminClient
 from pydantic import SecretStr
 
 from schemas.personal import EMAIL, holds_identifier
@@ -53,8 +54,8 @@ def read_topic(kafka: dict[str, str], topic: str, partitions: int) -> list[tuple
         while pending:
             for msg in reader.consume(10_000, 1.0):
                 if msg.error() is not None:
-                    if msg.error().code() == KafkaError._PARTITION_EOF:
-                        pending.discard(msg.partition())
+                    if msg.error().code() in (KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART):
+                        pending.discard(msg.partition())  # at its end, or a topic no worker here created
                     continue
                 out.append((msg.key(), msg.value()))
     finally:
@@ -124,7 +125,8 @@ def test_erasure_everywhere_and_no_clear_identifiers(backend: Backend, datasets:
     reader = Reader("test", client=client)
     exported = export(reader, erased[0], PSEUDO.subject(erased[0]))
     assert "clickstream_events" in exported or "chat_messages" in exported
-    states = processor_states(backend.kafka, changelogs(prefix), erased[0], backend.partitions)
+    ours = {role: changelogs(prefix)[role] for role in ROLES}  # the processors this test runs
+    states = processor_states(backend.kafka, ours, erased[0], backend.partitions)
     assert "features" in states  # what the processors hold goes into the export too
     requests = {}
     for customer in erased:  # the pipeline is stopped: ClickHouse now, processors when they run again
@@ -151,10 +153,11 @@ def test_erasure_everywhere_and_no_clear_identifiers(backend: Backend, datasets:
 
     # Changelogs (what a restart restores), the compacted profiles and the timers hold no erased customer.
     gone = {c.encode() for c in erased} - {comeback.encode()}
-    for role, changelog in changelogs(prefix).items():
+    for role, changelog in ours.items():
         restored = latest(read_topic(backend.kafka, changelog, backend.partitions))
         live = {k for k, v in restored.items() if v is not None}
-        assert not live & gone, f"{changelog} still holds {live & gone}"
+        assert not live & gone, f"{changelog} still holds " + str(
+            {k: pickle.loads(restored[k]).applied for k in live & gone})  # type: ignore[arg-type]
         markers = {k.decode().removeprefix(MARKER) for k in live if k.startswith(MARKER.encode())}
         assert {PSEUDO.subject(c) for c in erased} <= markers, role
         if role == "features":
@@ -202,6 +205,9 @@ def test_erasure_everywhere_and_no_clear_identifiers(backend: Backend, datasets:
             leaks = [v for (v,) in values if (v and holds_identifier(v) in ("email", "ip"))
                      or (column in ("text", "query") and holds_identifier(v))]
             assert not leaks, f"{table}.{column}: {leaks[:1]}"
+    existing = set(AdminClient(backend.kafka).list_topics(timeout=10).topics)
     for spec in topic_specs(backend.partitions, prefix):
+        if spec.name not in existing:  # e.g. the scorer's changelog: no scorer runs here
+            continue
         for _, value in read_topic(backend.kafka, spec.name, backend.partitions):
             assert not (value and b"@" in value and EMAIL.search(value.decode("utf-8", "replace"))), spec.name

@@ -126,7 +126,7 @@ def struct_of(model: type[BaseModel], cache: dict[type, type] | None = None, tag
         namespace["__post_init__"] = _identifier_check(identifiers)
     required = [f[:2] for f in fields if f[2] is msgspec.NODEFAULT]
     optional = [f for f in fields if f[2] is not msgspec.NODEFAULT]
-    options: dict[str, Any] = {"forbid_unknown_fields": True, "frozen": True}
+    options: dict[str, Any] = {"forbid_unknown_fields": True, "frozen": True, "gc": False}
     if tag is not None:
         options.update(tag_field="type", tag=tag)
     struct = msgspec.defstruct(model.__name__, [*required, *optional], namespace=namespace, **options)

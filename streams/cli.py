@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -579,5 +580,29 @@ def _logging(path: Path, settings: Settings | None = None) -> None:
             handler.addFilter(RedactSecrets(secrets_of(settings)))
 
 
+def main() -> None:
+    """The ``journey`` command: runs the app, then ends the process without native teardown.
+
+    A native library's threads (pyarrow's, chDB's) are not always joined at interpreter exit, and
+    now and then their static destructors abort the process (``terminate called without an active
+    exception``) after the command has finished and printed everything: a correct ``journey
+    query`` then exited with -6. Every command has closed its clients and stopped its children by
+    the time ``app()`` returns, so the process flushes its logs and streams and ends with the
+    command's own status.
+    """
+    code: int | str | None = 0
+    try:
+        app()
+    except SystemExit as done:
+        code = done.code
+    if isinstance(code, str):
+        sys.stderr.write(code + "\n")
+        code = 1
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code or 0)
+
+
 if __name__ == "__main__":
-    app()
+    main()

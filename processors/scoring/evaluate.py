@@ -13,6 +13,12 @@ From the labelled predictions of a replay (``replay.Sample``), per model:
   ended by ``T`` (``predicted_at + horizon <= T``), so no training label is known later
   than ``T`` and the selection does not depend on the outcome.
 
+The split and the test period use only the predictions whose horizon ended by the end of the
+replay (the latest label time): a later prediction can only have the label that comes early (an
+order within the horizon), never the one that needs the whole horizon to pass, so including it
+would leave the test period with one outcome (on 240 days with a 90-day churn horizon, no churned
+customer at all). ``online_all`` keeps every labelled prediction.
+
 Every model is compared on the same test predictions. ROC AUC is sklearn's, exact.
 """
 
@@ -68,9 +74,14 @@ def evaluate_model(model: str, samples: list[Sample], horizon_ms: int, split: fl
     online_all = _auc(labels, [s.probability for s in samples])
     if not samples:
         return ModelEvaluation(model, 0, 0, None, 0, 0, 0, None, None, None, "no labels")
-    t_split = samples[min(int(len(samples) * split), len(samples) - 1)].predicted_at_ms
-    train = [s for s in samples if s.predicted_at_ms + horizon_ms <= t_split]
-    test = [s for s in samples if s.predicted_at_ms > t_split]
+    t_end = max(s.labelled_at_ms for s in samples)
+    complete = [s for s in samples if s.predicted_at_ms + horizon_ms <= t_end]  # both outcomes observable
+    if not complete:
+        return ModelEvaluation(model, len(samples), sum(labels), online_all, 0, 0, 0, None, None, None,
+                               "no prediction's horizon ended within the replay")
+    t_split = complete[min(int(len(complete) * split), len(complete) - 1)].predicted_at_ms
+    train = [s for s in complete if s.predicted_at_ms + horizon_ms <= t_split]
+    test = [s for s in complete if s.predicted_at_ms > t_split]
     y = [s.label for s in test]
     online = _auc(y, [s.probability for s in test])
     recency = _auc(y, [recency_score(model, s.x) for s in test])

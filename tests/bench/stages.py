@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import re
 import time
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
@@ -165,14 +166,55 @@ def hotpath(workload: Path, db: Path, out: Path) -> None:
     rounds.sort(key=sum)
     insert_times = rounds[len(rounds) // 2]
     rows = sum(t.num_rows for t in tables)
+    rollups = _rollup_costs(client, tables)
     _write(out, {
         "events": work.total, "batch_rows": SINK_BATCH_ROWS, "seconds": dict(spent),
         "rejections": dict(rejections), "stored": stored,
         "insert_rows": rows,
         "insert_batches": len(tables), "insert_seconds": sum(insert_times), "insert_batch_seconds": insert_times,
         "insert_round_seconds": [sum(r) for r in rounds],
-        "floors_us": floors, "insert_calls": calls, "peak_rss_mb": self_peak_rss_mb(),
+        "floors_us": floors, "insert_calls": calls, "peak_rss_mb": self_peak_rss_mb(), "rollups": rollups,
     })
+
+
+def _median_insert_seconds(client: Any, table: str, tables: list[Any]) -> float:
+    """Seconds to insert ``tables`` into an emptied ``table``: the median of INSERT_ROUNDS rounds."""
+    rounds = []
+    for _ in range(INSERT_ROUNDS):
+        client.command(f"TRUNCATE TABLE {table}")
+        t0 = time.perf_counter()
+        for arrow in tables:
+            client.insert_arrow(table, arrow)
+        rounds.append(time.perf_counter() - t0)
+    return sorted(rounds)[len(rounds) // 2]
+
+
+def _rollup_costs(client: Any, tables: list[Any]) -> dict[str, float]:
+    """Insert seconds of the 10k-row clickstream batches into a bare copy of the raw table, alone and
+    with each of the raw table's materialized views attached one at a time (to copies of their targets).
+
+    Says what each rollup costs the sink per row, measured in the same database and the same run.
+    """
+    bare = "bench_clickstream_bare"
+    client.command(f"CREATE TABLE {bare} AS clickstream_events")
+    costs = {"(raw table alone)": _median_insert_seconds(client, bare, tables)}
+    views = client.query("SELECT name, create_table_query, as_select FROM system.tables "
+                         "WHERE database = currentDatabase() AND engine = 'MaterializedView'").result_rows
+    for name, create, select in sorted(views):
+        if not re.search(r"\bFROM\s+(\w+\.)?clickstream_events\b", select):
+            continue
+        target = re.search(r"\bTO\s+(?:\w+\.)?(\w+)", create.split(" AS ", 1)[0])
+        assert target is not None, f"materialized view {name} has no TO table"
+        client.command(f"CREATE TABLE bench_rollup_target AS {target[1]}")
+        copied = re.sub(r"\bFROM\s+(\w+\.)?clickstream_events\b", f"FROM {bare}", select)
+        client.command(f"CREATE MATERIALIZED VIEW bench_rollup_mv TO bench_rollup_target AS {copied}")
+        try:
+            costs[name] = _median_insert_seconds(client, bare, tables)
+        finally:
+            client.command("DROP VIEW bench_rollup_mv")
+            client.command("DROP TABLE bench_rollup_target")
+    client.command(f"DROP TABLE {bare}")
+    return costs
 
 
 def _floors(records: list[tuple[str, bytes, bytes]]) -> dict[str, float]:

@@ -62,9 +62,12 @@ def test_the_evaluation_table_counts_the_labels_and_scores_them_like_sklearn(rep
         y = [s.label for s in samples]
         assert (row.labels, row.positives) == (len(samples), sum(y))
         assert row.online_all == pytest.approx(roc_auc_score(y, [s.probability for s in samples]))
-        split = samples[int(len(samples) * 0.7)].predicted_at_ms
-        test = [s for s in samples if s.predicted_at_ms > split]
-        train = [s for s in samples if s.predicted_at_ms + CONFIG.horizon_ms(model) <= split]
+        # Split among the predictions whose horizon ended by the last label: both outcomes observable.
+        end = max(s.labelled_at_ms for s in samples)
+        complete = [s for s in samples if s.predicted_at_ms + CONFIG.horizon_ms(model) <= end]
+        split = complete[int(len(complete) * 0.7)].predicted_at_ms
+        test = [s for s in complete if s.predicted_at_ms > split]
+        train = [s for s in complete if s.predicted_at_ms + CONFIG.horizon_ms(model) <= split]
         assert (row.test, row.train, row.test_positives) == (len(test), len(train), sum(s.label for s in test))
         assert all(s.labelled_at_ms <= split for s in train), "a training label known after the split"
         assert row.recency == pytest.approx(roc_auc_score([s.label for s in test],

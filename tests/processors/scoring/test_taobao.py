@@ -15,12 +15,9 @@ from processors.scoring.replay import replay
 from processors.scoring.vector import COMPACT
 from streams.sources import open_source
 
-TAOBAO = Path(__file__).resolve().parents[3] / ".." / "shared" / "datasets" / "taobao_userbehavior_sample.csv"
 
-
-@pytest.mark.skipif(not TAOBAO.is_file(), reason="the shared Taobao sample is not beside the project")
-def test_taobao_propensity_beats_recency_and_the_offline_model() -> None:
-    records, _ = open_source(f"taobao:{TAOBAO}")
+def test_taobao_propensity_beats_recency_and_the_offline_model(datasets: Path) -> None:
+    records, _ = open_source(f"taobao:{datasets / 'taobao_userbehavior_sample.csv'}")
     config = load_scoring()
     row = next(r for r in evaluate(replay(records, config).samples, config) if r.model == "purchase_propensity")
     assert (row.labels, row.positives, row.train, row.test, row.test_positives) == (11550, 3113, 6709, 3465, 1053)

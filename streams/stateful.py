@@ -26,7 +26,10 @@ even if no further event ever arrives; a replay of old history stays on event ti
 A processor without timers runs exactly as before.
 
 Privacy (given a ``pseudonymizer``): the worker also reads ``privacy-requests`` and erases the
-requested customers from its state, changelog and timers (streams/erasure.py).
+requested customers from its state, changelog and timers (streams/erasure.py). A record from
+another processor (not an input topic) about an erased customer who has no state since then
+(a trigger made before the triggers worker applied the erasure) is processed on a throwaway
+state: its outputs go out, no state comes back.
 
 After a crash, a worker assigned partition p reads the changelog partition to its end
 (partition EOF, not the end offset, which the embedded broker can report wrongly),
@@ -49,6 +52,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Producer, TopicPartition
 
 from processors.triggers.schedule import TimerQueue
+from schemas.registry import INPUT_TOPICS
 from streams.batch_worker import BatchWorker, consumer_config
 from streams.erasure import PRIVACY_REQUESTS, Erasures
 from streams.produce import CLIENT_LOGGER, PARTITIONER
@@ -97,6 +101,7 @@ class WorkerStats:
     consumed: int = 0
     consumed_by_topic: Counter[str] = field(default_factory=Counter)  # read by the metrics endpoint
     skipped_redelivered: int = 0
+    suppressed_in_flight: int = 0  # other processors' records about erased customers without a state: no state made
     changelog_records: int = 0
     outputs: int = 0
     restored_keys: int = 0
@@ -256,6 +261,15 @@ class StatefulWorker(BatchWorker, Generic[S]):
             if msg.value() is None:  # a tombstone (an erased profile) is no event: it must not make a state
                 continue
             entry = store.get(key)
+            if entry is None and topic not in INPUT_TOPICS and self.erasures is not None \
+                    and self.erasures.suppressed(key):
+                # Another processor's output about an erased customer, made before that processor
+                # applied the erasure (a trigger in flight): its outputs (a blocked decision) go
+                # out, but it must not bring the customer back as a state.
+                for output in processor.process(processor.new_state(key), topic, msg.value(), raw_key):
+                    produce(*output)
+                self.stats.suppressed_in_flight += 1
+                continue
             if entry is None:
                 entry = store[key] = Entry(processor.new_state(key))
             elif entry.applied.get(topic, -1) >= offset:

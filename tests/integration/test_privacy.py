@@ -24,6 +24,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 from confluent_kafka.admin import AdminClient
 from pydantic import SecretStr
 
+from processors.triggers.records import Fired, encode, trigger_record
 from schemas.personal import EMAIL, holds_identifier
 from sinks.access import Reader
 from sinks.privacy import customer_tables, erase, export, holdings
@@ -211,3 +212,33 @@ def test_erasure_everywhere_and_no_clear_identifiers(backend: Backend, datasets:
             continue
         for _, value in read_topic(backend.kafka, spec.name, backend.partitions):
             assert not (value and b"@" in value and EMAIL.search(value.decode("utf-8", "replace"))), spec.name
+
+
+def test_a_trigger_in_flight_for_an_erased_customer_is_blocked_and_makes_no_state(
+        backend: Backend, tmp_path: Path) -> None:
+    """The messages worker applied an erasure; a trigger about that customer, made before the triggers
+    worker applied it, arrives afterwards: it is blocked, and the customer gets no state back."""
+    prefix = f"pf-{uuid.uuid4().hex[:6]}"
+    env = {"JOURNEY_KAFKA_BOOTSTRAP": backend.kafka["bootstrap.servers"], "JOURNEY_GROUP_PREFIX": prefix,
+           "JOURNEY_PROCESSOR_FLUSH_SECONDS": "0.2", "JOURNEY_DATA_DIR": str(tmp_path),
+           "JOURNEY_PRIVACY_KEY": KEY, "JOURNEY_TOPIC_PARTITIONS": str(backend.partitions)}
+    customer = f"c-{uuid.uuid4().hex[:8]}"
+    subject = PSEUDO.subject(customer)
+    _, [(partition, offset)] = send_request(backend.kafka, backend.partitions, customer, subject)
+    fired = trigger_record(customer, Fired("cart_abandoned", int(datetime.now(UTC).timestamp() * 1000) - 60_000,
+                                           f"e-{customer}", "timer", "cart idle for 30 minutes"))
+    with worker("messages", env) as messages:
+        wait_for(lambda: committed_past(backend.kafka, f"{prefix}-messages", partition, offset),
+                 "the messages worker to apply the erasure", [messages])
+        sent = produce(backend.kafka, [("triggers", customer.encode(), encode(fired))])
+        progress = GroupProgress(backend.kafka, f"{prefix}-messages")
+        wait_for(lambda: progress.remaining(sent.end_offsets) == 0, "the messages worker to read the trigger",
+                 [messages])
+        progress.close()
+    restored = latest(read_topic(backend.kafka, changelogs(prefix)["messages"], backend.partitions))
+    assert restored.get(customer.encode()) is None, "the erased customer has a state again"
+    assert (MARKER + subject).encode() in restored
+    decisions = [orjson.loads(v) for k, v in read_topic(backend.kafka, "message-decisions", backend.partitions)
+                 if k == customer.encode() and v is not None]
+    assert [(d["guard"], d["outcome"]) for d in decisions if d["trigger_id"] == fired.trigger_id] == [
+        ("privacy", "blocked")]

@@ -21,11 +21,9 @@ import io
 import logging
 import os
 import secrets
-import threading
 import urllib.error
 import urllib.request
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +33,7 @@ import pyarrow.parquet as pq
 from clickhouse_connect.driver.client import Client
 
 from sinks.client import ClickHouseUnavailable, connect
+from streams.http_endpoint import BackgroundHTTPServer, QuietHandler
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +58,7 @@ def _execute(client: Client, sql: str, parameters: dict[str, Any] | None) -> byt
         raise QueryFailed(str(exc)) from None
 
 
-class QueryServer:
+class QueryServer(BackgroundHTTPServer):
     """Serves queries against this process's embedded database to other processes (loopback only).
 
     Each request is ``POST /query`` with ``{"sql": ..., "parameters": {...}}`` and the token
@@ -71,17 +70,11 @@ class QueryServer:
         self.client = connect(dsn)
         self.owner_file = data_dir / OWNER_FILE
         self.token = secrets.token_urlsafe(24)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="clickhouse-queries", daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        super().__init__("127.0.0.1", 0, self._handler(), "clickhouse-queries")
 
     def start(self) -> QueryServer:
-        self._thread.start()
+        """Serves, then says where in the owner file (this user's only: it holds the token)."""
+        super().start()
         fd = os.open(self.owner_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as out:
             out.write(orjson.dumps({"pid": os.getpid(), "url": self.url, "token": self.token}))
@@ -89,33 +82,17 @@ class QueryServer:
         return self
 
     def close(self) -> None:
+        """Takes back the owner file (when it is still this process's), stops serving and closes the client."""
         with contextlib.suppress(FileNotFoundError):
             if orjson.loads(self.owner_file.read_bytes()).get("pid") == os.getpid():
                 self.owner_file.unlink()
-        self._server.shutdown()
-        self._server.server_close()
+        super().close()
         self.client.close()
 
-    def __enter__(self) -> QueryServer:
-        return self.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self) -> type[QuietHandler]:
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:  # queries may name customers: not logged
-                pass
-
-            def _reply(self, status: HTTPStatus, body: bytes, content_type: str) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 if self.path == "/ping":
                     self._reply(HTTPStatus.OK, b"ok\n", "text/plain")

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
 
@@ -23,6 +21,7 @@ import orjson
 
 from sinks.access import Reader
 from sinks.report import FUNNEL_STEPS
+from streams.http_endpoint import BackgroundHTTPServer, QuietHandler
 
 log = logging.getLogger(__name__)
 
@@ -73,34 +72,18 @@ def summary(reader: Reader) -> dict[str, Any]:
     return out
 
 
-class DashboardServer:
+class DashboardServer(BackgroundHTTPServer):
     """Serves the page and its data on ``127.0.0.1:port`` (0: any free port) until closed."""
 
     def __init__(self, open_reader: Callable[[], Reader], port: int = 0, host: str = "127.0.0.1") -> None:
         self._open_reader = open_reader
         self._page = resources.files("sinks").joinpath("dashboard.html").read_bytes()
-        self._server = ThreadingHTTPServer((host, port), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="dashboard", daemon=True)
+        super().__init__(host, port, self._handler(), "dashboard")
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/"
-
-    def start(self) -> DashboardServer:
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> DashboardServer:
-        return self.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
+        """The page's address (the server's, with its path ``/``)."""
+        return f"{super().url}/"
 
     def data(self) -> tuple[HTTPStatus, dict[str, Any]]:
         try:
@@ -115,20 +98,14 @@ class DashboardServer:
             with contextlib.suppress(Exception):
                 reader.close()
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self) -> type[QuietHandler]:
         dashboard = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                log.debug("dashboard: " + format, *args)
+        class Handler(QuietHandler):
+            reply_headers = (("Cache-Control", "no-store"),)  # the page polls: always fresh numbers
 
-            def _reply(self, status: HTTPStatus, body: bytes, content_type: str) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Cache-Control", "no-store")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+            def log_message(self, format: str, *args: Any) -> None:  # the page and its data name no customer
+                log.debug("dashboard: " + format, *args)
 
             def do_GET(self) -> None:
                 if self.path in ("/", "/index.html"):

@@ -13,65 +13,37 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 from collections.abc import Iterator
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from streams.http_endpoint import BackgroundHTTPServer, QuietHandler
 from streams.metrics import WorkerMetrics
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-class HealthServer:
+class HealthServer(BackgroundHTTPServer):
     """Serves a worker's metrics and health on ``host:port`` (port 0: a free one)."""
 
     def __init__(self, metrics: WorkerMetrics, host: str = "127.0.0.1", port: int = 0,
                  liveness_timeout: float = 120.0) -> None:
         self.metrics = metrics
         self.liveness_timeout = liveness_timeout
-        self._server = ThreadingHTTPServer((host, port), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="health", daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        super().__init__(host, port, self._handler(), "health")
 
     def start(self) -> HealthServer:
-        self._thread.start()
+        """Serves, and logs where (probes and scrapers are pointed there)."""
+        super().start()
         log.info("metrics and health on %s (/metrics, /healthz, /readyz)", self.url)
         return self
 
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> HealthServer:
-        return self.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self) -> type[QuietHandler]:
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:  # probes every few seconds: not logged
-                pass
-
-            def _reply(self, status: HTTPStatus, body: bytes, content_type: str = "text/plain; charset=utf-8") -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 metrics = server.metrics
                 path = self.path.split("?", 1)[0]

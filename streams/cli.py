@@ -580,16 +580,24 @@ def _logging(path: Path, settings: Settings | None = None) -> None:
             handler.addFilter(RedactSecrets(secrets_of(settings)))
 
 
+#: Commands that only read (no producer, no child process): they end without native teardown.
+READ_ONLY_COMMANDS = frozenset({"query", "report", "customer", "models", "schemas"})
+
+
 def main() -> None:
-    """The ``journey`` command: runs the app, then ends the process without native teardown.
+    """The ``journey`` command; a read-only command ends the process without native teardown.
 
     A native library's threads (pyarrow's, chDB's) are not always joined at interpreter exit, and
     now and then their static destructors abort the process (``terminate called without an active
-    exception``) after the command has finished and printed everything: a correct ``journey
-    query`` then exited with -6. Every command has closed its clients and stopped its children by
-    the time ``app()`` returns, so the process flushes its logs and streams and ends with the
-    command's own status.
+    exception``) after the command has printed everything: a correct ``journey query`` then
+    exited with -6. A read-only command has closed its client by the time ``app()`` returns, so
+    its process flushes its logs and streams and ends with the command's own status. Every other
+    command exits normally (a worker's clients finish their own shutdown).
     """
+    command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
+    if command not in READ_ONLY_COMMANDS:
+        app()
+        return
     code: int | str | None = 0
     try:
         app()

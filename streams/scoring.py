@@ -219,7 +219,9 @@ class TrainerWorker:
                     last_snapshot = time.monotonic()
             self._final_metrics()
             if self._since_snapshot or self.stats.snapshots == 0:
-                self._snapshot(consumer)
+                self._snapshot(consumer)  # flushes the producer, final metrics included
+            elif self._producer.flush(60) or self._errors:
+                raise RuntimeError(f"final metrics not acknowledged (errors: {self._errors[:3]})")
         finally:
             consumer.close()
         return self.stats

@@ -22,6 +22,12 @@ def _to_utc(value: datetime) -> datetime:
     return value.astimezone(UTC) if value.utcoffset() else value
 
 
+#: An IANA time zone name as a device or preference centre reports it (Europe/Lisbon, America/Sao_Paulo).
+#: Checked by shape only: an unknown name is kept, and readers fall back to their default zone.
+TimeZoneName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+){0,2}$", max_length=64,
+                                    description="The customer's IANA time zone (e.g. Europe/Lisbon); quiet hours "
+                                                "are kept in it.")]
+
 #: A timezone-aware instant, normalised to UTC. Naive timestamps are refused:
 #: an event whose zone is unknown cannot be placed on the timeline.
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]

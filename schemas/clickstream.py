@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from schemas.base import Event, Identifier
+from schemas.base import Event, Identifier, TimeZoneName
 from schemas.personal import FREE_TEXT, PSEUDONYMOUS
 
 Channel = Literal["web", "app", "mobile_web", "marketplace", "other"]
@@ -23,6 +23,7 @@ class ClickstreamBase(Event):
     utm_source: str | None = Field(None, max_length=256)
     utm_medium: str | None = Field(None, max_length=256)
     utm_campaign: str | None = Field(None, max_length=256)
+    time_zone: TimeZoneName | None = None
 
 
 class ProductFields(ClickstreamBase):

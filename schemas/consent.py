@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from schemas.base import Event
+from schemas.base import Event, TimeZoneName
 from schemas.personal import FREE_TEXT
 
 ContactChannel = Literal["email", "sms", "push", "in_app"]
@@ -19,3 +19,4 @@ class ConsentChanged(Event):
     purpose: Literal["marketing", "service"] = "marketing"
     source: str | None = Field(None, max_length=256, description="Where the change was made (preference centre, ...).",
                                json_schema_extra=FREE_TEXT)
+    time_zone: TimeZoneName | None = None

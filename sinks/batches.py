@@ -92,9 +92,9 @@ _SOURCE = [
 COLUMNS: dict[str, list[Column]] = {
     "clickstream": _ENVELOPE + _plain(
         ("session_id", S), ("channel", S), ("device", S), ("page_url", S), ("referrer", S),
-        ("utm_source", S), ("utm_medium", S), ("utm_campaign", S), ("product_id", S), ("category_id", S),
-        ("brand", S), ("price", F), ("currency", S), ("quantity", U32), ("query", S), ("results", U32),
-        ("cart_value", F), ("items", U32),
+        ("utm_source", S), ("utm_medium", S), ("utm_campaign", S), ("time_zone", S), ("product_id", S),
+        ("category_id", S), ("brand", S), ("price", F), ("currency", S), ("quantity", U32), ("query", S),
+        ("results", U32), ("cart_value", F), ("items", U32),
     ) + _SOURCE,
     "orders": _ENVELOPE + _plain(
         ("order_id", S), ("currency", S), ("amount", F), ("freight", F), ("channel", S), ("session_id", S),
@@ -109,7 +109,8 @@ COLUMNS: dict[str, list[Column]] = {
         ("conversation_id", S), ("sender_role", S), ("channel", S), ("text", S), ("language", S),
         ("rating", pa.uint8()), ("in_reply_to", S),
     ) + [Column("sentiment", pa.float32(), _customer_sentiment)] + _SOURCE,
-    "consent": _ENVELOPE + _plain(("channel", S), ("status", S), ("purpose", S), ("source", S)) + _SOURCE,
+    "consent": _ENVELOPE + _plain(("channel", S), ("status", S), ("purpose", S), ("source", S), ("time_zone", S))
+    + _SOURCE,
 }
 
 

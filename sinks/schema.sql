@@ -300,6 +300,11 @@ ORDER BY (model, labels, drift_id)
 -- .. 1 positive; NULL for agent and bot messages).
 ALTER TABLE chat_messages ADD COLUMN IF NOT EXISTS sentiment Nullable(Float32) AFTER in_reply_to
 ;
+-- The customer's IANA time zone when the device or the preference centre reports it (quiet hours use it).
+ALTER TABLE clickstream_events ADD COLUMN IF NOT EXISTS time_zone LowCardinality(Nullable(String)) AFTER utm_campaign
+;
+ALTER TABLE consent_events ADD COLUMN IF NOT EXISTS time_zone LowCardinality(Nullable(String)) AFTER source
+;
 -- Visitors, sessions and buyers per minute (event time): distinct counts kept as states.
 CREATE TABLE IF NOT EXISTS activity_per_minute_state
 (

@@ -12,7 +12,9 @@ hours. Inputs, co-partitioned by customer id:
 - ``consent``: consent per channel and purpose; ``clickstream``: channel habits;
   ``clickstream`` and ``orders``: the recommender learns, recent items, goal events that
   cancel held messages; ``chat``: the customer's language; ``customer-features``: top
-  categories (and ``time_zone`` / ``locale`` when a profile carries them).
+  categories (and ``time_zone`` / ``locale`` when a profile carries them). The customer's
+  time zone, for quiet hours, is the newest (by event time) ``time_zone`` a clickstream or
+  consent event reported; without one, the configured default zone.
 
 Every decision happens at the trigger's ``fired_at`` (event time), so a replay makes the
 same decisions and the same ids. The recommender is shared by the customers a worker
@@ -125,13 +127,14 @@ class MessagesProcessor:
         state.clock_ms = max(state.clock_ms, t)
         if seen.topic == "consent":
             consents.record(state.consent, e.purpose, e.channel, t, seen.event_id, e.status)
-            self._hint(state, "time_zone", getattr(e, "time_zone", None), t)
+            self._hint(state, "time_zone", e.time_zone, t)
             self._hint(state, "locale", getattr(e, "locale", None), t)
         elif seen.topic == "chat":
             if e.sender_role == "customer":
                 self._hint(state, "locale", e.language or detect_language(e.text), t)
         elif seen.topic == "clickstream":
             channel_habits.record(state.habits, e.channel)
+            self._hint(state, "time_zone", e.time_zone, t)
         kind = KIND_OF_TYPE.get(seen.type)
         if kind == "buy":
             for item in e.items:

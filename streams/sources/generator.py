@@ -7,7 +7,7 @@ input event type in event-time order:
   paid search, newsletter, social, app, marketplace), with UTM source, medium and campaign
   for paid, e-mail and social traffic; later visits come back on their home platform,
   sometimes from a newsletter (only while e-mail consent is granted) or retargeting ad.
-- Sessions: a landing page view, then category pages, searches and product views over a
+- Sessions: a landing page view (with the device's time zone), then category pages, searches and product views over a
   catalogue of products with categories, brands and prices, biased to each customer's
   taste; products go into the cart (and sometimes out again) or onto the wishlist.
 - Carts: a checkout is started or the cart is left for later (it may survive to the next
@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import gc
 import random
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -85,6 +86,11 @@ ACQUISITION: tuple[tuple[int, str, str | None, str | None, str | None, str | Non
     (18, "app", None, None, None, None),
     (9, "marketplace", "marketplace", "referral", "partner_listing", None),
 )
+#: The customers' time zones, sent by their devices on each visit's landing page and by the preference
+#: centre with consent changes. Picked from the customer id (no random draw: every other number of a
+#: seeded run stays as it was).
+TIME_ZONES = ("Europe/Lisbon", "Europe/Berlin", "America/Sao_Paulo", "America/New_York", "Europe/London",
+              "Asia/Shanghai", "UTC")
 PAYMENTS = (("credit_card", 55), ("paypal", 25), ("debit_card", 12), ("bank_transfer", 5), ("voucher", 3))
 QUESTIONS = (
     "Hi, can I change the delivery address of my order?",
@@ -225,6 +231,7 @@ class _Journey:
         self.chats = 0
         self.platform = "web"
         self.device = "desktop"
+        self.time_zone = TIME_ZONES[zlib.crc32(self.key) % len(TIME_ZONES)]
         self.taste: list[str] = []
         self.propensity = 0.0
 
@@ -322,7 +329,7 @@ class _Journey:
             return
         if self.emit(ms, "consent", {"type": "consent_changed", "channel": channel,
                                      "status": "granted" if granted else "withdrawn", "purpose": "marketing",
-                                     "source": source}) is not None:
+                                     "source": source, "time_zone": self.time_zone}) is not None:
             self.consent[channel] = granted
 
     def session(self, t: int, utm: tuple[str | None, str | None, str | None, str | None]) -> bool:
@@ -333,7 +340,7 @@ class _Journey:
             self.cart.clear()  # the shop expired the old cart
         common = {"session_id": session_id, "channel": self.platform, "device": self.device}
         source, medium, campaign, referrer = utm
-        landing: dict[str, Any] = {"type": "page_view", "page_url": "/", **common}
+        landing: dict[str, Any] = {"type": "page_view", "page_url": "/", "time_zone": self.time_zone, **common}
         if source is not None:
             landing.update(utm_source=source, utm_medium=medium, utm_campaign=campaign,
                            page_url=f"/?utm_source={source}&utm_medium={medium}&utm_campaign={campaign}")

@@ -179,7 +179,9 @@ def test_image_is_non_root_and_without_the_embedded_parts() -> None:
     assert installs and not any("embedded" in arg or "[" in arg for arg in installs), installs
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert not any(dep.startswith(("chdb", "calfkit")) for dep in project["dependencies"])
-    assert project["scripts"]["journey"] == "streams.cli:app"
+    # The image's `journey` is the function `python -m streams.cli` (what the tests run) calls.
+    assert project["scripts"]["journey"] == "streams.cli:main"
+    assert (ROOT / "streams" / "cli.py").read_text().rstrip().endswith('if __name__ == "__main__":\n    main()')
 
 
 def test_the_installed_package_carries_every_data_file_the_code_reads() -> None:

@@ -192,3 +192,23 @@ def test_caps_do_not_depend_on_how_far_other_topics_ran_ahead() -> None:
     run.feed(event("page_view", at(days=9)))  # the clickstream is days ahead of the triggers
     late = run.feed(trigger("high_intent", at(120)))
     assert ("frequency_cap", "blocked", "email") in decisions(late)
+
+
+def test_quiet_hours_follow_the_newest_time_zone_an_event_reported() -> None:
+    # 2024-03-05 01:00 UTC is 22:00 in Sao Paulo (quiet) and 10:00 in Tokyo (not quiet).
+    fired = at(15 * 60)
+    sao_paulo_then_tokyo = Run()
+    sao_paulo_then_tokyo.feed(
+        event("consent_changed", at(-600), "c1", channel="email", status="granted", time_zone="America/Sao_Paulo"),
+        event("page_view", at(-300), "c1", time_zone="Asia/Tokyo"))
+    out = sao_paulo_then_tokyo.feed(trigger("cart_abandoned", fired, context={"cart_items": 1}))
+    assert decisions(out)[-1] == ("quiet_hours", "passed", "email")
+    # The same reports arriving the other way round: the newer one in event time still wins.
+    sao_paulo_newer_arrives_first = Run()
+    sao_paulo_newer_arrives_first.feed(
+        event("page_view", at(-300), "c1", time_zone="America/Sao_Paulo"),
+        event("consent_changed", at(-600), "c1", channel="email", status="granted", time_zone="Asia/Tokyo"))
+    out = sao_paulo_newer_arrives_first.feed(trigger("cart_abandoned", fired, context={"cart_items": 1}))
+    assert decisions(out)[-1] == ("quiet_hours", "deferred", "email")
+    deferral = [d for t, d in out if t == "message-decisions"][-1]
+    assert deferral["detail"] == "quiet hours in America/Sao_Paulo"

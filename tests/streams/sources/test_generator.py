@@ -88,3 +88,24 @@ def test_arguments_are_checked() -> None:
     assert generate(customers=0) == []
     later = generate(customers=5, days=2, start=datetime(2025, 6, 1, tzinfo=UTC))
     assert later and all(r.event_time is not None and r.event_time.year == 2025 for r in later)
+
+
+def test_each_customer_reports_one_real_time_zone_on_landings_and_consent(
+        run: tuple[Generator, list[SourceRecord]]) -> None:
+    from zoneinfo import available_timezones
+
+    zones: dict[bytes, set[str]] = {}
+    landings = consents = 0
+    for record in run[1]:
+        body = orjson.loads(record.value)
+        landing = body["type"] == "page_view" and (body["page_url"] == "/" or body["page_url"].startswith("/?"))
+        if landing or body["type"] == "consent_changed":
+            landings += body["type"] == "page_view"
+            consents += body["type"] == "consent_changed"
+            zones.setdefault(record.key, set()).add(body["time_zone"])
+        else:
+            assert "time_zone" not in body, body["type"]
+    assert landings > 1000 and consents > 100
+    assert all(len(z) == 1 for z in zones.values()), "one zone per customer"
+    assert set().union(*zones.values()) <= available_timezones() | {"UTC"}
+    assert len(set().union(*zones.values())) >= 5, "customers live in several zones"

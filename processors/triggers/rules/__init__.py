@@ -16,7 +16,7 @@ from processors.triggers.rules.win_back import WinBackRule
 def default_rules(config: RulesConfig) -> list[Rule]:
     """Every enabled rule, in a fixed order (the order immediate triggers of one event come out)."""
     rules: list[Rule] = [
-        CartAbandonedRule(config.cart_abandoned), BrowseAbandonedRule(config.browse_abandoned),
+        CartAbandonedRule(config.cart_abandoned), BrowseAbandonedRule(config.browse_abandoned, config.lateness_ms),
         CheckoutAbandonedRule(config.checkout_abandoned),
         BandCrossingRule("high_intent", config.high_intent, requires_order=False),
         BandCrossingRule("churn_risk", config.churn_risk, requires_order=True),

@@ -41,6 +41,17 @@ def test_browse_counts_per_session() -> None:
     assert [t["fired_at"] for t in fired] == [iso(at(131))]
 
 
+def test_browse_sessions_are_in_event_time_whatever_the_arrival_order() -> None:
+    # A late view at 25 min bridges 0 and 50 (the gap is 30): one session of three views, ending at 50 + 30.
+    a, b, c = (event("product_view", at(m), product_id=p) for m, p in ((0, "a"), (25, "b"), (50, "c")))
+    in_order, late = browse([a, b, c]), browse([a, c, b])
+    assert [(t["fired_at"], t["products"], t["context"]["product_views"]) for t in in_order] == \
+        [(iso(at(80)), ["c", "b", "a"], 3)]
+    assert late == in_order, "same trigger, same id (anchored on the session's latest event)"
+    # A cart that arrives after the later views still converts the session it happened in.
+    assert browse([event("product_view", at(0)), event("product_view", at(20)), event("add_to_cart", at(10))]) == []
+
+
 def test_checkout_fires_an_hour_later_without_an_order() -> None:
     fired = checkout([event("checkout_started", at(0), cart_value=42.5, currency="EUR", items=2)])
     assert [t["fired_at"] for t in fired] == [iso(at(60))]

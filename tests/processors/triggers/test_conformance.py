@@ -180,10 +180,7 @@ def identities(outputs: list[bytes]) -> dict[str, tuple[Any, ...]]:
 
 
 #: Rules that do not (yet) give the same triggers whatever the arrival order within the lateness, and why.
-ARRIVAL_DEPENDENT = {
-    "browse_abandoned": "sessions follow the clickstream in arrival order (rules/browse.py): a late event joins the "
-                        "session it arrives in, so sessions split or merge differently",
-}
+ARRIVAL_DEPENDENT: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(reason=ARRIVAL_DEPENDENT[n], strict=True))

@@ -53,9 +53,17 @@ def apply_schema(client: Client, raw_retention_days: int | EllipsisType | None =
     """Create every table and view that does not exist yet (safe to run at every start).
 
     ``raw_retention_days`` (the setting): the raw event tables' TTL, None removing it; left as it is when not given.
+    A rollup whose definition changed is replaced and refilled from the raw tables (``sinks.migrate``).
     """
+    from sinks.migrate import drop_rollups, outdated_rollups
+    from sinks.rebuild import rebuild_rollups
+
+    outdated = outdated_rollups(client)
+    drop_rollups(client, outdated)
     for statement in schema_statements():
         client.command(statement)
+    if outdated:
+        rebuild_rollups(client, only=set(outdated))
     if raw_retention_days is not ...:
         from sinks.privacy import apply_retention
 

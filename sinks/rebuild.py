@@ -25,19 +25,37 @@ log = logging.getLogger(__name__)
 _TARGET = re.compile(r"\bTO\s+(?:`?[\w.]+`?\.)?`?(\w+)`?", re.IGNORECASE)
 
 
-def rebuild_rollups(client: Any) -> dict[str, int]:
-    """Recompute every materialized view's target table from the raw tables; rows per target afterwards."""
+def view_targets(client: Any) -> dict[str, str]:
+    """Every materialized view of the database and the table it writes into."""
+    out = {}
+    for view, create in client.query("SELECT name, create_table_query FROM system.tables WHERE database = "
+                                     "currentDatabase() AND engine = 'MaterializedView'").result_rows:
+        match = _TARGET.search(create.split(" AS ", 1)[0])
+        if match is None:
+            raise RuntimeError(f"materialized view {view} has no TO table: cannot rebuild it")
+        out[view] = match[1]
+    return out
+
+
+def rebuild_rollups(client: Any, only: set[str] | None = None) -> dict[str, int]:
+    """Recompute every materialized view's target table from the raw tables; rows per target afterwards.
+
+    ``only``: just these targets (and those fed by their views), e.g. rollups whose definition changed.
+    """
     rows = client.query("SELECT name, engine, create_table_query, as_select, dependencies_table FROM system.tables "
                         "WHERE database = currentDatabase()").result_rows
     views = {name: (create, select) for name, engine, create, select, _ in rows if engine == "MaterializedView"}
     source_of = {view: name for name, _, _, _, dependents in rows for view in dependents if view in views}
-    target_of = {}
-    for view, (create, _) in views.items():
-        match = _TARGET.search(create.split(" AS ", 1)[0])
-        if match is None:
-            raise RuntimeError(f"materialized view {view} has no TO table: cannot rebuild it")
-        target_of[view] = match[1]
+    target_of = view_targets(client)
     targets = set(target_of.values())
+    if only is not None:
+        targets = set(only)
+        while True:  # targets fed by a view over one of them are recomputed too
+            fed = {target_of[view] for view, source in source_of.items() if source in targets} - targets
+            if not fed:
+                break
+            targets |= fed
+        views = {view: spec for view, spec in views.items() if target_of[view] in targets}
     for target in sorted(targets):
         client.command(f"TRUNCATE TABLE `{target}`")
     for view in sorted(views):

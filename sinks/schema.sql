@@ -450,12 +450,12 @@ GROUP BY day, category_id, currency
 ;
 -- Each customer's first touch (earliest event by time then id among clickstream events and
 -- placed orders), as the features processor defines acquisition; and their placed orders.
+-- first_touch is (event_time, event_id, channel, source): its minimum is the first touch.
 CREATE TABLE IF NOT EXISTS customer_value_state
 (
     customer_id  String,
     currency     LowCardinality(String),
-    first_touch  AggregateFunction(argMin, Tuple(Nullable(String), Nullable(String)),
-                                   Tuple(DateTime64(3, 'UTC'), String)),
+    first_touch  SimpleAggregateFunction(min, Tuple(DateTime64(3, 'UTC'), String, Nullable(String), Nullable(String))),
     orders       SimpleAggregateFunction(sum, UInt64),
     revenue      SimpleAggregateFunction(sum, Float64)
 )
@@ -464,24 +464,23 @@ ORDER BY (customer_id, currency)
 ;
 CREATE MATERIALIZED VIEW IF NOT EXISTS customer_value_clickstream_mv TO customer_value_state AS
 SELECT customer_id, '' AS currency,
-       argMinState((CAST(channel, 'Nullable(String)'), utm_source), (event_time, event_id)) AS first_touch
+       min((event_time, event_id, CAST(channel, 'Nullable(String)'), utm_source)) AS first_touch
 FROM clickstream_events GROUP BY customer_id
 ;
 CREATE MATERIALIZED VIEW IF NOT EXISTS customer_value_orders_mv TO customer_value_state AS
 SELECT customer_id, currency,
-       argMinState((CAST(channel, 'Nullable(String)'), CAST(NULL, 'Nullable(String)')), (event_time, event_id))
-           AS first_touch,
+       min((event_time, event_id, CAST(channel, 'Nullable(String)'), CAST(NULL, 'Nullable(String)'))) AS first_touch,
        toUInt64(count()) AS orders, sum(ifNull(amount, 0)) AS revenue
 FROM order_events WHERE type = 'order_placed' GROUP BY customer_id, currency
 ;
 -- One row per customer: acquisition channel and source (first touch) and lifetime orders and
 -- revenue per currency ('' currency rows carry customers without orders).
-CREATE VIEW IF NOT EXISTS customer_value AS
+CREATE OR REPLACE VIEW customer_value AS
 SELECT customer_id, acquisition_channel, acquisition_source, currency, orders, revenue
 FROM
 (
-    SELECT customer_id, argMinMerge(first_touch) AS touch,
-           ifNull(touch.1, 'unknown') AS acquisition_channel, touch.2 AS acquisition_source
+    SELECT customer_id, min(first_touch) AS touch,
+           ifNull(touch.3, 'unknown') AS acquisition_channel, touch.4 AS acquisition_source
     FROM customer_value_state GROUP BY customer_id
 ) AS c
 LEFT JOIN

@@ -29,7 +29,9 @@ Privacy (given a ``pseudonymizer``): the worker also reads ``privacy-requests`` 
 requested customers from its state, changelog and timers (streams/erasure.py). A record from
 another processor (not an input topic) about an erased customer who has no state since then
 (a trigger made before the triggers worker applied the erasure) is processed on a throwaway
-state: its outputs go out, no state comes back.
+state: its outputs go out, no state comes back. Such a record cannot be told from one made
+after the erasure from the customer's later events, so a processor fed only by other
+processors' output (the scorer) keeps no state for an erased customer from then on.
 
 After a crash, a worker assigned partition p reads the changelog partition to its end
 (partition EOF, not the end offset, which the embedded broker can report wrongly),

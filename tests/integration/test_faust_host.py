@@ -33,8 +33,9 @@ def test_faust_batched_host_gives_the_batch_features(backend: Backend, datasets:
 
 
 @pytest.mark.xfail(strict=False, reason="faust's restarted worker on the embedded broker sometimes stalls after its "
-                   "table recovery and consumes nothing (seen in 2 of 4 runs under load): open problem of the "
-                   "faust host; the default host's SIGKILL test (test_features_restart) is strict")
+                   "table recovery: 'Worker ready', then it consumes and commits nothing (3 of 6 runs on "
+                   "2026-12-01): open problem of the faust host; the default host's SIGKILL test "
+                   "(test_features_restart) is strict")
 def test_faust_batched_host_sigkilled_mid_replay_recovers_its_table_and_gives_the_batch_features(
         backend: Backend, datasets: Path, tmp_path: Path) -> None:
     run_faust_host(backend, datasets, tmp_path, kill=True)
@@ -75,7 +76,8 @@ def run_faust_host(backend: Backend, datasets: Path, tmp_path: Path, kill: bool)
             worker.wait()
             assert 0 < at_kill < total, "killed in the middle of the replay"
             worker = start(logs[1])
-        deadline = time.monotonic() + 300
+        # It catches up in about a minute when it works; a stalled worker never does, so do not wait long.
+        deadline = time.monotonic() + 180
         while progress.remaining(producer.end_offsets):
             assert worker.poll() is None, f"the faust worker died:\n{tail(logs[kill])}"
             assert time.monotonic() < deadline, f"the faust worker did not catch up:\n{tail(logs[kill])}"

@@ -198,14 +198,15 @@ def _rollup_costs(client: Any, tables: list[Any]) -> dict[str, float]:
     bare = "bench_clickstream_bare"
     client.command(f"CREATE TABLE {bare} AS clickstream_events")
     costs = {"(raw table alone)": _median_insert_seconds(client, bare, tables)}
-    views = client.query("SELECT name, create_table_query, as_select FROM system.tables "
+    from sinks.rebuild import view_targets
+
+    target_of = view_targets(client)
+    views = client.query("SELECT name, as_select FROM system.tables "
                          "WHERE database = currentDatabase() AND engine = 'MaterializedView'").result_rows
-    for name, create, select in sorted(views):
+    for name, select in sorted(views):
         if not re.search(r"\bFROM\s+(\w+\.)?clickstream_events\b", select):
             continue
-        target = re.search(r"\bTO\s+(?:\w+\.)?(\w+)", create.split(" AS ", 1)[0])
-        assert target is not None, f"materialized view {name} has no TO table"
-        client.command(f"CREATE TABLE bench_rollup_target AS {target[1]}")
+        client.command(f"CREATE TABLE bench_rollup_target AS {target_of[name]}")
         copied = re.sub(r"\bFROM\s+(\w+\.)?clickstream_events\b", f"FROM {bare}", select)
         client.command(f"CREATE MATERIALIZED VIEW bench_rollup_mv TO bench_rollup_target AS {copied}")
         try:

@@ -13,6 +13,10 @@ Commit protocol, per batch (at least ``sink_batch_rows`` events or ``sink_batch_
    per ``dead_letter_id``; the ones carrying the header are already stored and skipped.
 4. Only then are the consumed offsets committed.
 
+Steps 2-3 run on a thread of their own while the next batch is consumed and validated
+(step 1); at most one batch is in flight, and step 4 follows in the consuming thread once
+it is stored. Revocation and shutdown wait for it.
+
 A crash before step 4 redelivers the batch. Nothing is stored twice because the
 "already stored" ids are rebuilt from ClickHouse whenever a partition is assigned:
 the raw tables themselves are the record of what landed (a customer's partition is
@@ -27,6 +31,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -121,6 +126,17 @@ class StoredIds:
         return self._events.setdefault((topic, partition), set())
 
 
+@dataclass(slots=True)
+class _Batch:
+    """A flushed batch: its Arrow tables (table, data, rows), dead letters, and the offsets to commit once stored."""
+
+    inserts: list[tuple[str, Any, int]]
+    letters: list[DeadLetter]
+    read_letters: list[DeadLetter]
+    offsets: list[TopicPartition]
+    started: float
+
+
 class IngestSink(BatchWorker):
     """One sink worker: a member of the sink consumer group that owns some input partitions."""
 
@@ -139,10 +155,13 @@ class IngestSink(BatchWorker):
         self._positions: dict[tuple[str, int], int] = {}
         self._batch_started: float | None = None
         self._partition_counts: dict[str, int] = {}
+        self._inserter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sink-insert")
+        self._inflight: tuple[_Batch, Future[None]] | None = None
 
     # -- group membership -------------------------------------------------------------------
     def on_assign(self, partitions: list[TopicPartition]) -> None:
         assert self._consumer is not None
+        self._settle(wait=True)  # the stored-id queries below share the ClickHouse client with the insert thread
         consumer = self._consumer
         started = time.monotonic()
         for tp in partitions:
@@ -270,40 +289,77 @@ class IngestSink(BatchWorker):
                 + sum(map(len, self._pending_outputs.values())))
 
     def flush(self) -> None:
-        """Steps 2-4: insert, publish dead letters, then commit offsets."""
+        """Steps 2-4 for everything taken, finished (stored and committed) before it returns."""
+        self.flush_soon()
+        self._settle(wait=True)
+
+    def flush_soon(self) -> None:
+        """Build the batch's Arrow tables, then hand steps 2-3 to the insert thread; commit the batch before.
+
+        chDB (and a server's HTTP round trip) releases the GIL while it inserts, so the next
+        batch is consumed and validated while this one is written. At most one batch is in
+        flight, and its offsets are committed here, in the consuming thread, only after all
+        its inserts succeeded.
+        """
         if not self._positions:
             self._batch_started = None
             return
         started = time.monotonic()
         ingested_at = datetime.now(UTC)
-        # Each staged batch is dropped as soon as it is stored, so a flush repeated after a
-        # failed commit (or from the revoke callback) retries the commit, never the insert.
-        for topic in list(self._pending):
-            staged = self._pending.pop(topic)
+        inserts: list[tuple[str, Any, int]] = []
+        for topic, staged in self._pending.items():
             if staged:
-                self._insert(RAW_TABLES[topic], events_table(topic, staged, ingested_at))
-                self.stats.inserted[RAW_TABLES[topic]] += len(staged)
-        for topic in list(self._pending_outputs):
-            records = self._pending_outputs.pop(topic)
+                inserts.append((RAW_TABLES[topic], events_table(topic, staged, ingested_at), len(staged)))
+        for topic, records in self._pending_outputs.items():
             table, build = OUTPUT_TABLES[topic]
-            self._insert(table, build(records, ingested_at))
-            self.stats.inserted[table] += len(records)
-        if self._pending_letters or self._read_letters:
-            letters, read = self._pending_letters, self._read_letters
-            self._pending_letters, self._read_letters = [], []
-            self._insert(DEAD_LETTER_TABLE, dead_letters_table([*letters, *read]))
-            self.stats.inserted[DEAD_LETTER_TABLE] += len(letters) + len(read)
-            for letter in read:
-                self.stats.dead_letters[letter.reason] += 1
-            for letter in letters:
-                self._producer.send(DEAD_LETTERS, letter, key=letter.dead_letter_id, headers=[STORED_HEADER])
-                self.stats.dead_letters[letter.reason] += 1
+            inserts.append((table, build(records, ingested_at), len(records)))
+        letters, read = self._pending_letters, self._read_letters
+        if letters or read:
+            inserts.append((DEAD_LETTER_TABLE, dead_letters_table([*letters, *read]), len(letters) + len(read)))
+        batch = _Batch(inserts, letters, read, [TopicPartition(t, p, o) for (t, p), o in self._positions.items()],
+                       started)
+        self._pending, self._pending_outputs = defaultdict(Staged), defaultdict(list)
+        self._pending_letters, self._read_letters = [], []
+        self._positions, self._batch_started = {}, None
+        self._settle(wait=True)
+        self._inflight = (batch, self._inserter.submit(self._store, batch))
+
+    def poll(self, timeout: float) -> int:
+        taken = super().poll(timeout)
+        self._settle(wait=False)
+        return taken
+
+    def _store(self, batch: _Batch) -> None:
+        """Steps 2-3, on the insert thread: insert every table, then publish the sink's own dead letters."""
+        for table, data, rows in batch.inserts:
+            self._insert(table, data)
+            self.stats.inserted[table] += rows
+        for letter in batch.read_letters:
+            self.stats.dead_letters[letter.reason] += 1
+        for letter in batch.letters:
+            self._producer.send(DEAD_LETTERS, letter, key=letter.dead_letter_id, headers=[STORED_HEADER])
+            self.stats.dead_letters[letter.reason] += 1
+        if batch.letters:
             self._producer.flush()
-        self.commit([TopicPartition(t, p, o) for (t, p), o in self._positions.items()])
+
+    def _settle(self, wait: bool) -> None:
+        """Step 4 for the batch in flight once it is stored (raises what storing it raised: nothing committed)."""
+        if self._inflight is None:
+            return
+        batch, future = self._inflight
+        if not wait and not future.done():
+            return
+        self._inflight = None
+        future.result()
+        self.commit(batch.offsets)
         self.stats.batches += 1
-        self.stats.insert_seconds += time.monotonic() - started
-        self._positions = {}
-        self._batch_started = None
+        self.stats.insert_seconds += time.monotonic() - batch.started
+
+    def close(self) -> None:
+        """Let a batch in flight finish storing (uncommitted: it is redelivered and skipped as stored)."""
+        self._inserter.shutdown(wait=True)
+        self._inflight = None
+        super().close()
 
     def _insert(self, table: str, data: Any) -> None:
         delay = 0.2

@@ -51,6 +51,13 @@ class BatchWorker(ABC):
     def flush_due(self) -> bool:
         """Whether the records taken so far should be flushed now."""
 
+    def flush_soon(self) -> None:
+        """Start a flush that is due; a worker that stores in the background returns before it is done.
+
+        The default flushes at once. Revocation and shutdown call ``flush``, which must finish.
+        """
+        self.flush()
+
     def on_assign(self, partitions: list[TopicPartition]) -> None:  # noqa: B027 - optional hook
         """Partitions were assigned (load what they need before their records arrive)."""
 
@@ -80,7 +87,7 @@ class BatchWorker(ABC):
         if messages:
             self.handle(messages)
         if self.flush_due():
-            self.flush()
+            self.flush_soon()
         return len(messages)
 
     def commit(self, offsets: list[TopicPartition]) -> None:

@@ -115,7 +115,7 @@ def instrument(worker: BatchWorker, metrics: WorkerMetrics) -> BatchWorker:
     Records in per topic come from the worker's own statistics when it keeps them (read at
     scrape time: nothing per record); otherwise each batch is counted here (~0.5 us a record).
     """
-    poll, handle, flush = worker.poll, worker.handle, worker.flush
+    poll, handle, flush, flush_soon = worker.poll, worker.handle, worker.flush, worker.flush_soon
     on_assign, on_revoke = worker.on_assign, worker.on_revoke
     batch, flushing = metrics.batch_seconds, metrics.flush_seconds
     assigned: set[tuple[str, int]] = set()
@@ -144,6 +144,11 @@ def instrument(worker: BatchWorker, metrics: WorkerMetrics) -> BatchWorker:
         flush()
         flushing.observe(time.perf_counter() - started)
 
+    def timed_flush_soon() -> None:  # a worker that stores in the background (the sink): its part of a flush
+        started = time.perf_counter()
+        flush_soon()
+        flushing.observe(time.perf_counter() - started)
+
     def counted_assign(partitions: list[Any]) -> None:
         on_assign(partitions)
         assigned.update((tp.topic, tp.partition) for tp in partitions)
@@ -159,6 +164,8 @@ def instrument(worker: BatchWorker, metrics: WorkerMetrics) -> BatchWorker:
     worker.poll = timed_poll  # type: ignore[method-assign]
     worker.handle = timed_handle  # type: ignore[method-assign]
     worker.flush = timed_flush  # type: ignore[method-assign]
+    if type(worker).flush_soon is not BatchWorker.flush_soon:
+        worker.flush_soon = timed_flush_soon  # type: ignore[method-assign]
     worker.on_assign = counted_assign  # type: ignore[method-assign]
     worker.on_revoke = counted_revoke  # type: ignore[method-assign]
     produce = getattr(worker, "_produce", None)

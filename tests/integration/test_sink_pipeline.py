@@ -1,0 +1,115 @@
+"""The sink inserts a batch on its insert thread while it consumes the next; offsets follow only a stored batch."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from sinks.client import apply_schema
+from sinks.ingest import IngestSink, InsertFailed, SinkConfig
+from streams.progress import GroupProgress
+from tests.conftest import Backend, produce, reset_clickhouse
+from tests.integration.test_redelivery import events
+
+pytestmark = pytest.mark.integration
+
+
+class GatedClient:
+    """The real ClickHouse client, with inserts held at a gate (or refused) so the test can look in between."""
+
+    def __init__(self, client: Client, fail: bool = False) -> None:
+        self._client = client
+        self.fail = fail
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+        self.inserts = 0
+
+    def insert_arrow(self, table: str, data: Any) -> None:
+        self.entered.set()
+        if self.fail:
+            raise ConnectionError("injected: ClickHouse refuses the insert")
+        self.gate.wait(60)
+        self.inserts += 1
+        self._client.insert_arrow(table, data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def run_in_thread(sink: IngestSink, stop: threading.Event) -> tuple[threading.Thread, list[BaseException]]:
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            sink.run(stop)
+        except BaseException as exc:  # surfaced to the test
+            errors.append(exc)
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    return thread, errors
+
+
+def gated_sink(backend: Backend, group: str, fail: bool = False,
+               **config: Any) -> tuple[IngestSink, GatedClient, Client]:
+    """A sink of ``group`` with 1000-record batches writing through a :class:`GatedClient` into a clean database."""
+    client = backend.client()
+    reset_clickhouse(client)
+    apply_schema(client)
+    gated = GatedClient(client, fail)
+    sink = IngestSink(backend.kafka, gated, SinkConfig(group_id=group, batch_rows=1000,  # type: ignore[arg-type]
+                                                       batch_seconds=0.1, **config))
+    return sink, gated, client
+
+
+def test_offsets_are_committed_only_after_the_insert_thread_stored_the_batch(backend: Backend) -> None:
+    records = events(6000)
+    producer = produce(backend.kafka, records)
+    sink, gated, client = gated_sink(backend, "pipeline")
+    progress = GroupProgress(backend.kafka, "pipeline")
+    stop = threading.Event()
+    thread, errors = run_in_thread(sink, stop)
+    try:
+        assert gated.entered.wait(60), "the sink never flushed"
+        deadline = time.monotonic() + 30
+        while sum(sink.stats.consumed.values()) < 2000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # The first batch is held at the gate; the sink has gone on consuming the next one meanwhile.
+        assert sum(sink.stats.consumed.values()) >= 2000
+        assert progress.remaining(producer.end_offsets) == len(records), "committed before the insert finished"
+        assert client.query("SELECT count() FROM clickstream_events").result_rows[0][0] == 0
+        gated.gate.set()
+        deadline = time.monotonic() + 60
+        while progress.remaining(producer.end_offsets) and time.monotonic() < deadline and not errors:
+            time.sleep(0.1)
+        assert not errors, f"sink failed: {errors[0]!r}"
+        assert progress.remaining(producer.end_offsets) == 0
+    finally:
+        gated.gate.set()
+        stop.set()
+        thread.join(30)
+        progress.close()
+    assert client.query("SELECT count(), uniqExact(event_id) FROM clickstream_events").result_rows[0] == (6000, 6000)
+    assert client.query("SELECT sum(events) FROM events_per_minute").result_rows[0][0] == 6000
+    assert sink.stats.inserted["clickstream_events"] == 6000
+    assert gated.inserts == sink.stats.batches
+
+
+def test_an_insert_that_keeps_failing_stops_the_sink_and_commits_nothing(backend: Backend) -> None:
+    records = events(3000)
+    producer = produce(backend.kafka, records)
+    sink, _, _ = gated_sink(backend, "refused", fail=True, insert_retries=2)
+    stop = threading.Event()
+    thread, errors = run_in_thread(sink, stop)
+    thread.join(60)
+    stop.set()
+    assert not thread.is_alive(), "the sink kept running over a batch it could not store"
+    assert errors and isinstance(errors[0], InsertFailed), errors
+    assert "failed 2 times" in str(errors[0]) and "injected" in str(errors[0])
+    progress = GroupProgress(backend.kafka, "refused")
+    assert progress.remaining(producer.end_offsets) == len(records), "offsets committed for a batch not stored"
+    progress.close()

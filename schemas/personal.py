@@ -28,7 +28,10 @@ FREE_TEXT: dict[str, Any] = {"personal": True, "personal_kind": "free_text"}
 DIRECT_IDENTIFIERS = ("email", "phone", "name", "first_name", "last_name", "address", "street", "ip",
                       "ip_address", "user_agent")
 
-EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+#: An email address. The lookbehind lets a match start only where a run of local-part characters
+#: starts: without it the search retries from every character of a long run (quadratic: 200 kB
+#: of letters took over a minute); with it each run is scanned once. Same matches either way.
+EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 #: Phone numbers: an international "+" number, or 9-15 digits in the groups people write
 #: (``(11) 98765-4321``, ``850.266.3576``, ``0344 556 5650``). Longer digit runs (order
 #: numbers such as ``111-5014070-4118645``) and plain dates are not phones.

@@ -7,7 +7,7 @@ import base64
 import orjson
 import pytest
 
-from schemas.personal import holds_identifier, is_direct_identifier, personal_fields, redact
+from schemas.personal import EMAIL, holds_identifier, is_direct_identifier, personal_fields, redact
 from schemas.registry import json_schema
 from schemas.validation import Limits, Rejected, dead_letter, validate
 
@@ -58,3 +58,12 @@ def test_clear_identifiers_are_refused_and_the_dead_letter_is_redacted() -> None
     assert b"ana@example.com" not in base64.b64decode(letter.original)
     assert base64.b64decode(letter.key or "") == b"[identifier]"
     assert validate("chat", orjson.dumps(CHAT), b"c1", Limits()).text == "hello"
+
+
+def test_an_email_match_starts_only_where_its_run_of_characters_starts() -> None:
+    """What keeps the search linear in the text's length (dead letters redact payloads of any size)."""
+    text = "write to jane.doe@example.com"
+    assert EMAIL.search(text).group() == "jane.doe@example.com"  # type: ignore[union-attr]
+    start = text.index("jane")
+    assert EMAIL.match(text, start) is not None
+    assert all(EMAIL.match(text, i) is None for i in range(start + 1, text.index("@")))

@@ -18,7 +18,10 @@ hours. Inputs, co-partitioned by customer id:
 
 Every decision happens at the trigger's ``fired_at`` (event time), so a replay makes the
 same decisions and the same ids. The recommender is shared by the customers a worker
-serves (see ``recommend.py``); only its per-customer part is in the state.
+serves (see ``recommend.py``); only its per-customer part is in the state. The shared model
+lives in the worker's memory: a restarted worker starts it empty and relearns it from new
+events, so recommendations (not decisions or ids) after a restart can differ from those of a
+worker that never stopped.
 """
 
 from __future__ import annotations

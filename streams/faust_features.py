@@ -30,7 +30,9 @@ crash it redelivers from the last commit, and records at or below a customer's a
 offset are skipped, so nothing is counted twice or lost. On the embedded broker (Tansu)
 faust's changelog recovery needs ``JOURNEY_FAUST_PRODUCER_MAX_BATCH_SIZE=1`` (its
 ListOffsets(latest) is wrong when the newest batch holds several records, so recovery
-would stop early; see DESIGN.md); that makes writes slower still.
+would stop early; see DESIGN.md); that makes writes slower still. And faust's end of recovery
+is fixed by :mod:`streams.faust_recovery` (it resumed the input partitions before seeking
+them, so a restarted worker could lose records and stop committing).
 
 Run it: ``JOURNEY_KAFKA_BOOTSTRAP=host:port python -m streams.faust_features batched worker -l info``
 (or ``naive``). Settings come from ``JOURNEY_*`` like every worker (group prefix, partitions,
@@ -52,6 +54,7 @@ from faust.serializers import codecs
 from processors.features.build import build_features
 from processors.features.processor import LATE_TOPIC, PROFILE_TOPIC, FeaturesProcessor
 from schemas.registry import INPUT_TOPICS
+from streams import faust_recovery
 from streams.settings import Settings, load_settings
 
 #: The table holding each customer's state; its changelog is ``<app id>-customer-state-changelog``.
@@ -108,6 +111,7 @@ def create_app(settings: Settings | None = None, *, variant: str = "batched",
     settings = settings or load_settings()
     if not settings.kafka_bootstrap:
         raise SystemExit("set JOURNEY_KAFKA_BOOTSTRAP to the Kafka (or embedded broker) address")
+    faust_recovery.install()  # faust resumes the inputs before it seeks them after recovery: see the module
     processor = processor or build_features(lateness_ms=round(settings.allowed_lateness_seconds * 1000),
                                             session_gap_ms=round(settings.session_gap_seconds * 1000),
                                             segments_file=settings.segments_file, limits=settings.limits)

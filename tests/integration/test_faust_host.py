@@ -2,9 +2,9 @@
 
 The Taobao replay through faust instead of ``streams/stateful.py``: every customer's last
 profile equals the reference. The second test kills the batched agent in the middle of the
-replay and restarts it, so it must recover its table from the changelog; it is an expected
-failure for now (see its reason): the restarted faust worker sometimes stalls on the
-embedded broker.
+replay and restarts it, so it must recover its table from the changelog and resume from the
+committed offsets (faust's end of recovery is fixed by ``streams/faust_recovery.py``:
+without it the restarted worker could lose records and stop committing).
 """
 
 from __future__ import annotations
@@ -32,10 +32,6 @@ def test_faust_batched_host_gives_the_batch_features(backend: Backend, datasets:
     run_faust_host(backend, datasets, tmp_path, kill=False)
 
 
-@pytest.mark.xfail(strict=False, reason="faust's restarted worker on the embedded broker sometimes stalls after its "
-                   "table recovery: 'Worker ready', then it consumes and commits nothing (3 of 6 runs on "
-                   "2026-12-01): open problem of the faust host; the default host's SIGKILL test "
-                   "(test_features_restart) is strict")
 def test_faust_batched_host_sigkilled_mid_replay_recovers_its_table_and_gives_the_batch_features(
         backend: Backend, datasets: Path, tmp_path: Path) -> None:
     run_faust_host(backend, datasets, tmp_path, kill=True)
@@ -76,7 +72,6 @@ def run_faust_host(backend: Backend, datasets: Path, tmp_path: Path, kill: bool)
             worker.wait()
             assert 0 < at_kill < total, "killed in the middle of the replay"
             worker = start(logs[1])
-        # It catches up in about a minute when it works; a stalled worker never does, so do not wait long.
         deadline = time.monotonic() + 180
         while progress.remaining(producer.end_offsets):
             assert worker.poll() is None, f"the faust worker died:\n{tail(logs[kill])}"

@@ -539,14 +539,15 @@ def recommend_eval(replay: Annotated[str | None, typer.Option(
 
 
 @privacy_app.command("erase")
-def privacy_erase(customer_id: Annotated[str, typer.Argument(help="The customer id.")]) -> None:
-    """Erase a customer: ClickHouse at once, processor state now or the next time the workers run."""
-    from streams.privacy import erase_customer
+def privacy_erase(customer_ids: Annotated[list[str], typer.Argument(
+        metavar="ID", help="The customer id; several are erased together (one ClickHouse pass for all).")]) -> None:
+    """Erase customers: ClickHouse at once, processor state now or the next time the workers run."""
+    from streams.privacy import erase_customers
 
-    report = erase_customer(_settings(), customer_id)
-    sys.stdout.write(orjson.dumps(report).decode() + "\n")
-    processors = report["processors"]
-    if isinstance(processors, dict) and "pending" in processors.values():
+    reports = erase_customers(_settings(), customer_ids)
+    for report in reports:
+        sys.stdout.write(orjson.dumps(report).decode() + "\n")
+    if any(isinstance(r["processors"], dict) and "pending" in r["processors"].values() for r in reports):
         console.print("[yellow]pending processors apply the erasure when they next run[/]")
 
 

@@ -142,26 +142,37 @@ def _broker(settings: Settings) -> tuple[dict[str, str], int] | None:
 
 def erase_customer(settings: Settings, customer_id: str) -> dict[str, Any]:
     """Erase ``customer_id``: ClickHouse at once; processors through ``privacy-requests`` (waited for)."""
-    from sinks.privacy import erase
+    return erase_customers(settings, [customer_id])[0]
+
+
+def erase_customers(settings: Settings, customer_ids: list[str]) -> list[dict[str, Any]]:
+    """Erase each of ``customer_ids`` (one report each): ClickHouse at once, in one pass for all of them
+    (:func:`sinks.privacy.erase_many`); processors through one ``privacy-requests`` record each (waited for)."""
+    from sinks.privacy import Erasure, erase_many
     from sinks.query import reader
     from streams.topics import CHANGELOG_ROLES, ensure_topics, topic_specs
 
-    subject = settings.pseudonymizer().subject(customer_id)
-    request_id = f"pr-{uuid.uuid4().hex}"
+    pseudonymizer = settings.pseudonymizer()
+    requests = [Erasure(c, pseudonymizer.subject(c)) for c in dict.fromkeys(customer_ids)]
     with reader(settings) as r:
-        deleted = erase(r, customer_id, subject, request_id)
-    report: dict[str, Any] = {"request_id": request_id, "subject": subject, "clickhouse_rows_deleted": deleted}
+        deleted = erase_many(r, requests)
+    reports: list[dict[str, Any]] = [{"request_id": q.request_id, "subject": q.subject,
+                                      "clickhouse_rows_deleted": deleted[q.customer_id]} for q in requests]
     broker = _broker(settings)
     if broker is None:
-        report["processors"] = ("no pipeline runs: the embedded broker keeps no state between runs, so no processor "
-                                "holds the customer; the next `journey run` hands its processors the suppression list")
-        return report
+        for report in reports:
+            report["processors"] = ("no pipeline runs: the embedded broker keeps no state between runs, so no "
+                                    "processor holds the customer; the next `journey run` hands its processors "
+                                    "the suppression list")
+        return reports
     kafka, partitions = broker
     ensure_topics(kafka, topic_specs(partitions, settings.group_prefix), settings.topic_replication)
-    _, [(partition, offset)] = send_request(kafka, partitions, customer_id, subject, "erase", request_id)
+    sent = [send_request(kafka, partitions, q.customer_id, q.subject, "erase", q.request_id)[1][0] for q in requests]
     groups = {name: settings.group_id(name) for name in CHANGELOG_ROLES}
-    report["processors"] = wait_applied(kafka, groups, partition, offset, settings.privacy_wait_seconds)
-    return report
+    deadline = time.monotonic() + settings.privacy_wait_seconds
+    for report, (partition, offset) in zip(reports, sent, strict=True):
+        report["processors"] = wait_applied(kafka, groups, partition, offset, max(deadline - time.monotonic(), 0.0))
+    return reports
 
 
 def export_customer(settings: Settings, customer_id: str, out: Path | None) -> tuple[Path, dict[str, int]]:

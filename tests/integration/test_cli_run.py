@@ -59,6 +59,26 @@ def test_run_twice_then_query_and_look_up_a_customer(tmp_path: Path) -> None:
     assert profile["customer_id"] == someone and profile["events_total"] == stored_events
     assert journey("customer", "nobody-like-this", cwd=tmp_path).returncode == 1
 
+    # Erasure from the command line with nothing running: ClickHouse at once, two customers in one pass.
+    erased = sorted(customers)[1:3]
+    held = {r["customer_id"]: r["n"] for r in rows(tmp_path, f"""
+        SELECT customer_id, count() AS n FROM clickstream_events WHERE customer_id IN {tuple(erased)!r}
+        GROUP BY customer_id""")}
+    profile_rows = {r["customer_id"]: r["n"] for r in rows(tmp_path, f"""
+        SELECT customer_id, count() AS n FROM customer_profiles WHERE customer_id IN {tuple(erased)!r}
+        GROUP BY customer_id""")}
+    result = journey("privacy", "erase", *erased, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    reports = [orjson.loads(line) for line in result.stdout.splitlines()]
+    assert [r["clickhouse_rows_deleted"]["clickstream_events"] for r in reports] == [held[c] for c in erased]
+    assert [r["clickhouse_rows_deleted"]["customer_profiles"] for r in reports] == [profile_rows[c] for c in erased]
+    assert all("no pipeline runs" in r["processors"] for r in reports)
+    assert rows(tmp_path, "SELECT count() AS n FROM clickstream_events")[0]["n"] == clickstream - sum(held.values())
+    assert not rows(tmp_path, f"SELECT customer_id FROM customer_profiles WHERE customer_id IN {tuple(erased)!r}")
+    suppressed = rows(tmp_path, "SELECT subject, request_id FROM privacy_suppressions")
+    assert sorted((s["subject"], s["request_id"]) for s in suppressed) == sorted(
+        (r["subject"], r["request_id"]) for r in reports)
+
 
 def test_bad_settings_stop_at_start_with_the_setting_named(tmp_path: Path) -> None:
     (tmp_path / "journey.toml").write_text('topic_partitions = 0\n')

@@ -290,10 +290,14 @@ class IngestSink(BatchWorker):
 
     def flush(self) -> None:
         """Steps 2-4 for everything taken, finished (stored and committed) before it returns."""
-        self.flush_soon()
+        self._start_flush()
         self._settle(wait=True)
 
     def flush_soon(self) -> None:
+        """Start storing what was taken; the batch before it is committed first (see ``_start_flush``)."""
+        self._start_flush()
+
+    def _start_flush(self) -> None:
         """Build the batch's Arrow tables, then hand steps 2-3 to the insert thread; commit the batch before.
 
         chDB (and a server's HTTP round trip) releases the GIL while it inserts, so the next

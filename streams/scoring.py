@@ -121,7 +121,8 @@ class ScoringWorker(StatefulWorker[CustomerScoring]):
             self._holding[p] = {k for k, e in store.items() if e.state.held}
         return stores
 
-    def flush(self) -> None:
+    def _write(self) -> None:
+        """Before each flush's writes: the newest model snapshot, and the labels whose horizon has passed."""
         if self.snapshots.poll():
             self._load(self.snapshots.latest)
         for partition, keys in self._dirty.items():
@@ -149,7 +150,7 @@ class ScoringWorker(StatefulWorker[CustomerScoring]):
                     keys.add(key)
                 if not state.held:
                     holding.discard(key)
-        super().flush()
+        super()._write()
 
     def close(self) -> None:
         super().close()

@@ -11,7 +11,10 @@ Commit protocol, per flush (every ``flush_seconds`` or ``batch_rows`` records):
    changelog topic (same partition number as the inputs). Each record carries, with
    the state, the input offsets already applied to that key.
 2. The processor's outputs for the changed keys are produced.
-3. The producer is flushed (everything acknowledged), then the input offsets are committed.
+3. Once the broker has acknowledged every record produced up to that flush, the input
+   offsets it covers are committed. The worker does not wait for that: it goes on with the
+   next records, and each poll commits the flushes whose records are all acknowledged, in
+   flush order. Revocation and shutdown wait for everything (the producer is flushed).
 
 Timers (optional): a processor with ``due(state, now_ms)`` and ``next_timer(state)`` is
 called for every key whose next timer has passed the host's clock, after each batch. The
@@ -46,9 +49,10 @@ import logging
 import pickle
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Generic, Protocol, TypeVar
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Producer, TopicPartition
@@ -141,6 +145,9 @@ class StatefulWorker(BatchWorker, Generic[S]):
         self._positions: dict[tuple[str, int], int] = {}
         self._last_flush = time.monotonic()
         self._errors: list[str] = []
+        self._sequence = 0  # records produced so far; each one's number until the broker acknowledges it
+        self._unacknowledged: set[int] = set()
+        self._pending_commits: deque[tuple[int, dict[tuple[str, int], int]]] = deque()  # (last record, offsets)
         self.on_flush: Callable[[], None] | None = None
         self._timers: dict[int, TimerQueue] = {}
         self._clock_parts: set[tuple[str, int]] = set()  # assigned input partitions the watermark waits for
@@ -230,13 +237,6 @@ class StatefulWorker(BatchWorker, Generic[S]):
 
     def flush_due(self) -> bool:
         return time.monotonic() - self._last_flush >= self.flush_seconds
-
-    def poll(self, timeout: float) -> int:
-        """Take a batch, then fire the timers the clock has passed (and flush when due)."""
-        taken = super().poll(timeout)
-        if self._timed:
-            self.fire_timers()
-        return taken
 
     def handle(self, messages: list[Message]) -> None:
         processor, produce = self.processor, self._produce
@@ -372,22 +372,56 @@ class StatefulWorker(BatchWorker, Generic[S]):
         return fired
 
     def _produce(self, topic: str, key: bytes | None, value: bytes | None, partition: int | None = None) -> None:
+        self._sequence += 1
+        sequence = self._sequence
+        self._unacknowledged.add(sequence)
+        delivered = partial(self._on_delivery, sequence)
         while True:
             try:
                 if partition is None:
-                    self._producer.produce(topic, value, key, on_delivery=self._on_delivery)
+                    self._producer.produce(topic, value, key, on_delivery=delivered)
                 else:
-                    self._producer.produce(topic, value, key, partition=partition, on_delivery=self._on_delivery)
+                    self._producer.produce(topic, value, key, partition=partition, on_delivery=delivered)
                 return
             except BufferError:
                 self._producer.poll(0.05)
 
-    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+    def _on_delivery(self, sequence: int, err: KafkaError | None, msg: Message) -> None:
         if err is not None:
             self._errors.append(f"{msg.topic()}: {err.str()}")
+        else:
+            self._unacknowledged.discard(sequence)
 
     def flush(self) -> None:
-        """Steps 1-3 of the commit protocol."""
+        """Steps 1-3 of the commit protocol, finished (acknowledged and committed) before it returns."""
+        self._write()
+        remaining = self._producer.flush(60)
+        self._settle()
+        if remaining or self._pending_commits:
+            raise RuntimeError(f"changelog/outputs not acknowledged ({remaining} pending, errors: {self._errors[:3]});"
+                               " offsets not committed")
+
+    def flush_soon(self) -> None:
+        """Steps 1-2 now; step 3 (the commit) once the broker has acknowledged what they produced.
+
+        The worker goes on with the next records meanwhile instead of waiting a broker round
+        trip per flush; ``poll`` commits each flush's offsets as soon as every record produced
+        up to that flush is acknowledged, in flush order.
+        """
+        self._write()
+        self._settle()
+
+    def poll(self, timeout: float) -> int:
+        """Take a batch, then fire the timers the clock has passed (and flush when due); commit what is acknowledged."""
+        taken = super().poll(timeout)
+        if self._timed:
+            self.fire_timers()
+        if self._pending_commits:
+            self._settle()
+        return taken
+
+    def _write(self) -> None:
+        """Produce the changed keys' changelog records and profiles; queue the offsets they cover for commit."""
         for partition, keys in self._dirty.items():
             store = self.stores[partition]
             if self.erasures is not None:  # tombstones and suppression markers before any newer state
@@ -402,14 +436,23 @@ class StatefulWorker(BatchWorker, Generic[S]):
                     self._produce(*output)
                     self.stats.outputs += 1
             keys.clear()
-        remaining = self._producer.flush(60)
-        if remaining or self._errors:
-            raise RuntimeError(f"changelog/outputs not acknowledged ({remaining} pending, errors: {self._errors[:3]});"
-                               " offsets not committed")
-        if self._positions and self._consumer is not None:
-            self.commit([TopicPartition(t, p, o) for (t, p), o in self._positions.items()])
+        if self._positions:
+            self._pending_commits.append((self._sequence, self._positions))
             self._positions = {}
         self.stats.flushes += 1
         self._last_flush = time.monotonic()
         if self.on_flush is not None:
             self.on_flush()
+
+    def _settle(self) -> None:
+        """Commit the queued offsets whose records are all acknowledged (a failed delivery raises: none committed)."""
+        self._producer.poll(0)
+        if self._errors:
+            raise RuntimeError(f"changelog/outputs not acknowledged (errors: {self._errors[:3]}); "
+                               "offsets not committed")
+        oldest = min(self._unacknowledged, default=self._sequence + 1)
+        offsets: dict[tuple[str, int], int] = {}
+        while self._pending_commits and self._pending_commits[0][0] < oldest:
+            offsets.update(self._pending_commits.popleft()[1])
+        if offsets and self._consumer is not None:
+            self.commit([TopicPartition(t, p, o) for (t, p), o in offsets.items()])

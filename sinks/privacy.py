@@ -91,14 +91,8 @@ class Erasure:
     request_id: str = field(default_factory=lambda: f"pr-{uuid.uuid4().hex}")
 
 
-def erase(reader: Reader, customer_id: str, subject: str, request_id: str | None = None) -> dict[str, int]:
-    """Delete every row of ``customer_id`` (tables and dead letters), suppress, audit; rows removed per table."""
-    request = Erasure(customer_id, subject, request_id) if request_id else Erasure(customer_id, subject)
-    return erase_many(reader, [request])[customer_id]
-
-
 def erase_many(reader: Reader, requests: Sequence[Erasure]) -> dict[str, dict[str, int]]:
-    """:func:`erase` for several customers at once: one mutation per table for all of them.
+    """Delete every row of each customer (tables and dead letters), suppress, audit: one mutation per table for all.
 
     A synchronous mutation costs about a second on the embedded database whatever it deletes,
     so a queue of erasure requests is handled in one pass rather than one per customer.

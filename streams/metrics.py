@@ -144,7 +144,7 @@ def instrument(worker: BatchWorker, metrics: WorkerMetrics) -> BatchWorker:
         flush()
         flushing.observe(time.perf_counter() - started)
 
-    def timed_flush_soon() -> None:  # a worker that stores in the background (the sink): its part of a flush
+    def timed_flush_soon() -> None:  # a worker that stores or commits in the background: its part of a flush
         started = time.perf_counter()
         flush_soon()
         flushing.observe(time.perf_counter() - started)

@@ -140,11 +140,6 @@ def _broker(settings: Settings) -> tuple[dict[str, str], int] | None:
     return None
 
 
-def erase_customer(settings: Settings, customer_id: str) -> dict[str, Any]:
-    """Erase ``customer_id``: ClickHouse at once; processors through ``privacy-requests`` (waited for)."""
-    return erase_customers(settings, [customer_id])[0]
-
-
 def erase_customers(settings: Settings, customer_ids: list[str]) -> list[dict[str, Any]]:
     """Erase each of ``customer_ids`` (one report each): ClickHouse at once, in one pass for all of them
     (:func:`sinks.privacy.erase_many`); processors through one ``privacy-requests`` record each (waited for)."""

@@ -50,7 +50,6 @@ import pickle
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Generic, Protocol, TypeVar
@@ -148,7 +147,6 @@ class StatefulWorker(BatchWorker, Generic[S]):
         self._sequence = 0  # records produced so far; each one's number until the broker acknowledges it
         self._unacknowledged: set[int] = set()
         self._pending_commits: deque[tuple[int, dict[tuple[str, int], int]]] = deque()  # (last record, offsets)
-        self.on_flush: Callable[[], None] | None = None
         self._timers: dict[int, TimerQueue] = {}
         self._clock_parts: set[tuple[str, int]] = set()  # assigned input partitions the watermark waits for
         self._newest: dict[tuple[str, int], int] = {}  # their newest event time (ms)
@@ -441,8 +439,6 @@ class StatefulWorker(BatchWorker, Generic[S]):
             self._positions = {}
         self.stats.flushes += 1
         self._last_flush = time.monotonic()
-        if self.on_flush is not None:
-            self.on_flush()
 
     def _settle(self) -> None:
         """Commit the queued offsets whose records are all acknowledged (a failed delivery raises: none committed)."""

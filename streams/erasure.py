@@ -17,8 +17,9 @@ So a restart (restore reads the changelog to its end: tombstone = absent) never 
 erased customer back, and a crash before the commit redoes the erasure. When partitions are
 assigned, the requests not yet committed are applied right after the restore, before any
 input record of those partitions: a request made while the processor was stopped wins over
-the old state, and events that follow it start a fresh state. Processors with a
-``suppressed`` attribute get a predicate ``suppressed(customer_id) -> bool`` over the list.
+the old state, and events that follow it start a fresh state. Processors with an
+``erased_subject`` attribute get a function over the list: ``erased_subject(customer_id)`` is
+the customer's HMAC if they were erased, else None.
 """
 
 from __future__ import annotations
@@ -69,9 +70,16 @@ class Erasures:
             held.pop(partition, None)  # type: ignore[attr-defined]
         self.all_subjects = set().union(*self.subjects.values()) if self.subjects else set()
 
+    def erased_subject(self, customer_id: str) -> str | None:
+        """The HMAC of ``customer_id`` if it was erased (on the list), else None."""
+        if not self.all_subjects:
+            return None
+        subject = self.pseudonymizer.subject(customer_id)
+        return subject if subject in self.all_subjects else None
+
     def suppressed(self, customer_id: str) -> bool:
         """Whether ``customer_id`` was erased (its HMAC is on the list)."""
-        return bool(self.all_subjects) and self.pseudonymizer.subject(customer_id) in self.all_subjects
+        return self.erased_subject(customer_id) is not None
 
     def apply(self, partition: int, offset: int, value: bytes | None, store: dict[str, Any],
               timers: Any, dirty: set[str], processor: Any) -> list[Output]:

@@ -125,8 +125,8 @@ class StatefulWorker(BatchWorker, Generic[S]):
             pseudonymizer, f"processor:{getattr(processor, 'name', changelog)}")
         if self.erasures is not None:
             topics = [*topics, PRIVACY_REQUESTS]
-            if hasattr(processor, "suppressed"):
-                processor.suppressed = self.erasures.suppressed  # type: ignore[attr-defined]
+            if hasattr(processor, "erased_subject"):
+                processor.erased_subject = self.erasures.erased_subject  # type: ignore[attr-defined]
         self._timed = callable(getattr(processor, "due", None)) and callable(getattr(processor, "next_timer", None))
         overrides = {"enable.partition.eof": True} if self._timed else {}  # an input at its end does not hold timers
         super().__init__(consumer_config(kafka_config, group_id, **overrides, **(consumer_overrides or {})), topics,

@@ -87,8 +87,9 @@ class MessagesProcessor:
         #: For a host's event-time watermark: the input topics, and the event time of the record just processed.
         self.clock_topics = frozenset(INPUT_TOPICS)
         self.last_event_ms: int | None = None
-        #: Erased customers (set by the host from its suppression list, streams/erasure.py): never messaged again.
-        self.suppressed: Callable[[str], bool] = lambda _customer_id: False
+        #: Erased customers (set by the host from its suppression list, streams/erasure.py): their HMAC
+        #: subject, None for everyone else. An erased customer is never messaged again.
+        self.erased_subject: Callable[[str], str | None] = lambda _customer_id: None
 
     def new_state(self, key: str) -> MessageState:
         return MessageState(key)
@@ -197,9 +198,12 @@ class MessagesProcessor:
         def record(guard: str, outcome: str, detail: str, channel: str | None = None, **extra: Any) -> None:
             out.append(self._decision(state, tid, kind, guard, outcome, t, channel, detail, **extra))
 
-        if self.suppressed(state.customer_id):
-            record("privacy", "blocked", "customer erased: on the suppression list")
-            return out
+        subject = self.erased_subject(state.customer_id)
+        if subject is not None:
+            # A trigger made before its processor applied the erasure: the block is recorded under the
+            # customer's HMAC (as privacy_audit names them), so no table or topic holds the id again.
+            return [self._decision(MessageState(subject), tid, kind, "privacy", "blocked", t, None,
+                                   "customer erased: on the suppression list (recorded under the HMAC subject)")]
 
         holdout = self.config.holdout
         if in_holdout(state.customer_id, holdout.share, holdout.salt):

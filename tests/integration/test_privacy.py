@@ -218,7 +218,8 @@ def test_erasure_everywhere_and_no_clear_identifiers(backend: Backend, datasets:
 def test_a_trigger_in_flight_for_an_erased_customer_is_blocked_and_makes_no_state(
         backend: Backend, tmp_path: Path) -> None:
     """The messages worker applied an erasure; a trigger about that customer, made before the triggers
-    worker applied it, arrives afterwards: it is blocked, and the customer gets no state back."""
+    worker applied it, arrives afterwards: it is blocked (recorded under the HMAC subject, never the id),
+    and the customer gets no state back."""
     prefix = f"pf-{uuid.uuid4().hex[:6]}"
     env = {"JOURNEY_KAFKA_BOOTSTRAP": backend.kafka["bootstrap.servers"], "JOURNEY_GROUP_PREFIX": prefix,
            "JOURNEY_PROCESSOR_FLUSH_SECONDS": "0.2", "JOURNEY_DATA_DIR": str(tmp_path),
@@ -239,7 +240,8 @@ def test_a_trigger_in_flight_for_an_erased_customer_is_blocked_and_makes_no_stat
     restored = latest(read_topic(backend.kafka, changelogs(prefix)["messages"], backend.partitions))
     assert restored.get(customer.encode()) is None, "the erased customer has a state again"
     assert (MARKER + subject).encode() in restored
-    decisions = [orjson.loads(v) for k, v in read_topic(backend.kafka, "message-decisions", backend.partitions)
-                 if k == customer.encode() and v is not None]
-    assert [(d["guard"], d["outcome"]) for d in decisions if d["trigger_id"] == fired.trigger_id] == [
-        ("privacy", "blocked")]
+    records = read_topic(backend.kafka, "message-decisions", backend.partitions)
+    assert not [v for _, v in records if v and customer.encode() in v], "a decision names the erased customer"
+    decisions = [orjson.loads(v) for k, v in records if k == subject.encode() and v is not None]
+    assert [(d["guard"], d["outcome"], d["customer_id"]) for d in decisions if d["trigger_id"] == fired.trigger_id
+            ] == [("privacy", "blocked", subject)]

@@ -212,3 +212,14 @@ def test_quiet_hours_follow_the_newest_time_zone_an_event_reported() -> None:
     assert decisions(out)[-1] == ("quiet_hours", "deferred", "email")
     deferral = [d for t, d in out if t == "message-decisions"][-1]
     assert deferral["detail"] == "quiet hours in America/Sao_Paulo"
+
+
+def test_an_erased_customer_gets_one_privacy_block_recorded_under_the_hmac_only() -> None:
+    run = Run()
+    run.processor.erased_subject = lambda customer: "f00d" * 8 if customer == "c1" else None
+    out = run.feed(trigger("cart_abandoned", at(0), customer="c1", context={"cart_items": 1}),
+                   trigger("cart_abandoned", at(0), customer="c2", context={"cart_items": 1}))
+    erased = [d for t, d in out if d["customer_id"] != "c2"]
+    assert [(d["guard"], d["outcome"], d["customer_id"]) for d in erased] == [("privacy", "blocked", "f00d" * 8)]
+    assert "c1" not in str(erased)
+    assert len(messages(out)) == 1 and messages(out)[0]["customer_id"] == "c2"

@@ -91,14 +91,8 @@ class Erasure:
     request_id: str = field(default_factory=lambda: f"pr-{uuid.uuid4().hex}")
 
 
-def erase_many(reader: Reader, requests: Sequence[Erasure]) -> dict[str, dict[str, int]]:
-    """Delete every row of each customer (tables and dead letters), suppress, audit: one mutation per table for all.
-
-    A synchronous mutation costs about a second on the embedded database whatever it deletes,
-    so a queue of erasure requests is handled in one pass rather than one per customer.
-    Returns the rows removed per table, per customer.
-    """
-    found = holdings_of(reader, [r.customer_id for r in requests])
+def _delete(reader: Reader, found: dict[str, dict[str, int]]) -> None:
+    """Delete the rows ``found`` (per customer, per table): one synchronous mutation per table for all."""
     tables = sorted({table for held in found.values() for table in held} - {DEAD_LETTER_TABLE})
     for table in tables:
         ids = [c for c, held in found.items() if table in held]
@@ -108,6 +102,17 @@ def erase_many(reader: Reader, requests: Sequence[Erasure]) -> dict[str, dict[st
         if DEAD_LETTER_TABLE in held:
             reader.arrow(f"ALTER TABLE `{DEAD_LETTER_TABLE}` DELETE WHERE {_DEAD_LETTER_MATCH} "
                          "SETTINGS mutations_sync = 2", _dead_letter_parameters(customer))
+
+
+def erase_many(reader: Reader, requests: Sequence[Erasure]) -> dict[str, dict[str, int]]:
+    """Delete every row of each customer (tables and dead letters), suppress, audit: one mutation per table for all.
+
+    A synchronous mutation costs about a second on the embedded database whatever it deletes,
+    so a queue of erasure requests is handled in one pass rather than one per customer.
+    Returns the rows removed per table, per customer.
+    """
+    found = holdings_of(reader, [r.customer_id for r in requests])
+    _delete(reader, found)
     for request in requests:
         held = found[request.customer_id]
         reader.arrow(f"INSERT INTO {SUPPRESSIONS_TABLE} (subject, request_id, erased_at) "
@@ -119,6 +124,22 @@ def erase_many(reader: Reader, requests: Sequence[Erasure]) -> dict[str, dict[st
         _audit(reader, request.request_id, request.subject, "erase", "clickhouse:*", sum(held.values()),
                f"tables checked: every table with customer_id, and {DEAD_LETTER_TABLE}; rows left: 0; on the "
                "suppression list")
+    return found
+
+
+def sweep(reader: Reader, requests: Sequence[Erasure]) -> dict[str, dict[str, int]]:
+    """The second pass of an erasure made while the pipeline runs: delete (and audit) what landed since the first.
+
+    Records about the customer that were on their way when the first pass ran (events the sink
+    had not stored yet, outputs a processor made before it applied the request) are stored
+    after it; once the sink has caught up with them this removes them. Returns what it deleted.
+    """
+    found = holdings_of(reader, [r.customer_id for r in requests])
+    _delete(reader, found)
+    for request in requests:
+        for table, n in sorted(found[request.customer_id].items()):
+            _audit(reader, request.request_id, request.subject, "erase", f"clickhouse:{table}", n,
+                   "rows stored after the first pass (in flight at the request) deleted")
     return found
 
 

@@ -548,7 +548,11 @@ def privacy_erase(customer_ids: Annotated[list[str], typer.Argument(
     for report in reports:
         sys.stdout.write(orjson.dumps(report).decode() + "\n")
     if any(isinstance(r["processors"], dict) and "pending" in r["processors"].values() for r in reports):
-        console.print("[yellow]pending processors apply the erasure when they next run[/]")
+        console.print("[yellow]pending processors apply the erasure when they reach it (or next run); what they "
+                      "store in ClickHouse before that goes with another `journey privacy erase` of the same ids[/]")
+    if any(isinstance(r.get("clickhouse_in_flight"), str) for r in reports):
+        console.print("[yellow]the sink had not stored everything in time: erase the same ids again later to "
+                      "remove what was still on its way[/]")
 
 
 @privacy_app.command("export")

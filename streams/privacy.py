@@ -18,12 +18,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from schemas.privacy import PrivacyRequest
 from streams.erasure import PRIVACY_REQUESTS
 from streams.partitioner import partition_for
 from streams.produce import CLIENT_LOGGER
+from streams.progress import GroupProgress, end_offsets_by_eof
 from streams.settings import Settings
 
 
@@ -140,12 +141,36 @@ def _broker(settings: Settings) -> tuple[dict[str, str], int] | None:
     return None
 
 
+def sink_caught_up(kafka: dict[str, str], group: str, timeout: float) -> bool:
+    """Wait until the sink group has stored every record now on the topics it reads (False: not within timeout)."""
+    from confluent_kafka.admin import AdminClient
+
+    from sinks.ingest import SinkConfig
+
+    deadline = time.monotonic() + timeout
+    existing = set(AdminClient({**kafka, "logger": CLIENT_LOGGER}).list_topics(timeout=10).topics)
+    ends = end_offsets_by_eof(kafka, [t for t in SinkConfig(group).topics if t in existing], from_watermark=True)
+    progress = GroupProgress(kafka, group)
+    try:
+        while progress.remaining(ends):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.5)
+        return True
+    finally:
+        progress.close()
+
+
 def erase_customers(settings: Settings, customer_ids: list[str]) -> list[dict[str, Any]]:
     """Erase each of ``customer_ids`` (one report each): ClickHouse at once, in one pass for all of them
-    (:func:`sinks.privacy.erase_many`); processors through one ``privacy-requests`` record each (waited for)."""
-    from sinks.privacy import Erasure, erase_many
+    (:func:`sinks.privacy.erase_many`); processors through one ``privacy-requests`` record each (waited for).
+
+    With a pipeline running, records about the customers may still be on their way to ClickHouse
+    (events the sink has not stored yet, outputs made before a processor applied the request):
+    once the processors applied it and the sink caught up, a second pass deletes those.
+    """
+    from sinks.privacy import Erasure, erase_many, sweep
     from sinks.query import reader
-    from streams.topics import CHANGELOG_ROLES, ensure_topics, topic_specs
 
     pseudonymizer = settings.pseudonymizer()
     requests = [Erasure(c, pseudonymizer.subject(c)) for c in dict.fromkeys(customer_ids)]
@@ -154,12 +179,35 @@ def erase_customers(settings: Settings, customer_ids: list[str]) -> list[dict[st
     reports: list[dict[str, Any]] = [{"request_id": q.request_id, "subject": q.subject,
                                       "clickhouse_rows_deleted": deleted[q.customer_id]} for q in requests]
     broker = _broker(settings)
-    if broker is None:
-        for report in reports:
-            report["processors"] = ("no pipeline runs: the embedded broker keeps no state between runs, so no "
-                                    "processor holds the customer; the next `journey run` hands its processors "
-                                    "the suppression list")
-        return reports
+    if broker is not None:
+        try:
+            _apply_running(settings, broker, requests, reports)
+            return reports
+        except (KafkaException, RuntimeError):
+            from streams.runfile import running
+
+            if not settings.embedded_broker or running(settings.data_dir) is not None:
+                raise
+            # The embedded run ended while we waited: its broker, and every processor state, went with it.
+    for report in reports:
+        report["processors"] = ("no pipeline runs: the embedded broker keeps no state between runs, so no "
+                                "processor holds the customer; the next `journey run` hands its processors "
+                                "the suppression list")
+    if broker is not None:  # the run stored what it consumed before it stopped: sweep what landed since
+        with reader(settings) as r:
+            late = sweep(r, requests)
+        for report, request in zip(reports, requests, strict=True):
+            report["clickhouse_in_flight"] = late[request.customer_id]
+    return reports
+
+
+def _apply_running(settings: Settings, broker: tuple[dict[str, str], int], requests: list[Any],
+                   reports: list[dict[str, Any]]) -> None:
+    """Send the requests to the running processors, wait for them and for the sink, then sweep ClickHouse."""
+    from sinks.privacy import sweep
+    from sinks.query import reader
+    from streams.topics import CHANGELOG_ROLES, ensure_topics, topic_specs
+
     kafka, partitions = broker
     ensure_topics(kafka, topic_specs(partitions, settings.group_prefix), settings.topic_replication)
     sent = [send_request(kafka, partitions, q.customer_id, q.subject, "erase", q.request_id)[1][0] for q in requests]
@@ -167,7 +215,15 @@ def erase_customers(settings: Settings, customer_ids: list[str]) -> list[dict[st
     deadline = time.monotonic() + settings.privacy_wait_seconds
     for report, (partition, offset) in zip(reports, sent, strict=True):
         report["processors"] = wait_applied(kafka, groups, partition, offset, max(deadline - time.monotonic(), 0.0))
-    return reports
+    if not sink_caught_up(kafka, settings.group_id("sink"), settings.privacy_wait_seconds):
+        for report in reports:
+            report["clickhouse_in_flight"] = ("pending: the sink has not stored every record yet; erase again once it "
+                                              "has to remove any that were on their way")
+        return
+    with reader(settings) as r:
+        late = sweep(r, requests)
+    for report, request in zip(reports, requests, strict=True):
+        report["clickhouse_in_flight"] = late[request.customer_id]  # rows stored after the first pass, deleted
 
 
 def export_customer(settings: Settings, customer_id: str, out: Path | None) -> tuple[Path, dict[str, int]]:

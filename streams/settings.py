@@ -103,7 +103,8 @@ class Settings(BaseSettings):
     raw_retention_days: int | None = Field(None, ge=1, description="TTL of the raw event tables (by event time); "
                                                                    "unset: kept until erased.")
     privacy_wait_seconds: float = Field(30.0, ge=0, description="How long `journey privacy erase` waits for running "
-                                                                "processors to apply the request.")
+                                                                "processors to apply the request, then again for the "
+                                                                "sink to store what was in flight.")
 
     # Ingestion
     max_event_bytes: int = Field(64 * 1024, ge=256)

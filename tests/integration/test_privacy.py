@@ -27,9 +27,9 @@ from pydantic import SecretStr
 from processors.triggers.records import Fired, encode, trigger_record
 from schemas.personal import EMAIL, holds_identifier
 from sinks.access import Reader
-from sinks.privacy import Erasure, customer_tables, erase_many, export, holdings
+from sinks.privacy import Erasure, customer_tables, erase_many, export, holdings, sweep
 from streams.erasure import MARKER
-from streams.privacy import committed_past, processor_states, send_request
+from streams.privacy import committed_past, processor_states, send_request, sink_caught_up
 from streams.progress import GroupProgress, end_offsets_by_eof
 from streams.pseudonym import Pseudonymizer
 from streams.sources import open_source
@@ -245,3 +245,29 @@ def test_a_trigger_in_flight_for_an_erased_customer_is_blocked_and_makes_no_stat
     decisions = [orjson.loads(v) for k, v in records if k == subject.encode() and v is not None]
     assert [(d["guard"], d["outcome"], d["customer_id"]) for d in decisions if d["trigger_id"] == fired.trigger_id
             ] == [("privacy", "blocked", subject)]
+
+
+def test_rows_in_flight_at_the_erasure_are_swept_once_the_sink_stored_them(backend: Backend) -> None:
+    """Erased while the sink had not stored the customer's events yet: the first pass finds nothing,
+    the sink stores them, and the second pass (after the sink caught up) deletes exactly those."""
+    client = backend.client()
+    reader = Reader("test", client=client)
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    events = [("clickstream", c.encode(), orjson.dumps({
+        "event_id": f"{c}-{i}", "customer_id": c, "event_time": (start + timedelta(minutes=i)).isoformat(),
+        "type": "product_view", "product_id": f"p{i}"})) for c, n in (("gone-1", 4), ("kept-1", 3)) for i in range(n)]
+    group = f"sweep-{uuid.uuid4().hex[:6]}"
+    request = Erasure("gone-1", PSEUDO.subject("gone-1"))
+    assert erase_many(reader, [request]) == {"gone-1": {}}  # nothing stored yet: the events are in flight
+    fed = produce(backend.kafka, events)
+    assert not sink_caught_up(backend.kafka, group, timeout=0)
+    sink_until_caught_up(backend, client, fed.end_offsets, group=group)
+    landed = holdings(reader, "gone-1")
+    assert landed["clickstream_events"] == 4
+    kept = holdings(reader, "kept-1")
+    assert sink_caught_up(backend.kafka, group, timeout=5)
+    assert sweep(reader, [request]) == {"gone-1": landed}
+    assert holdings(reader, "gone-1") == {} and holdings(reader, "kept-1") == kept
+    audit = client.query("SELECT location, rows FROM privacy_audit WHERE request_id = {r:String} AND detail LIKE "
+                         "'%in flight%' ORDER BY location", parameters={"r": request.request_id}).result_rows
+    assert audit == [(f"clickhouse:{table}", n) for table, n in sorted(landed.items())]

@@ -51,12 +51,17 @@ def load_key(configured: SecretStr | None, data_dir: Path) -> SecretStr:
         return configured
     path = data_dir / KEY_FILE
     if not path.exists():
+        # Written in full under a private name, then linked into place: the workers of a run start
+        # together, and none may read the file while another is still writing it.
         data_dir.mkdir(parents=True, exist_ok=True)
+        draft = data_dir / f".{KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process made it first
-            pass
-        else:
             with os.fdopen(fd, "w") as out:
                 out.write(secrets.token_urlsafe(32))
+            os.link(draft, path)
+        except FileExistsError:  # another process made it first: theirs is the key
+            pass
+        finally:
+            draft.unlink()
     return SecretStr(path.read_text().strip())

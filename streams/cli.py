@@ -101,11 +101,13 @@ def sink() -> None:
     from sinks.client import apply_schema, connect
     from sinks.ingest import IngestSink, SinkConfig
     from sinks.rebuild import SinkRunMarker, rebuild_rollups
+    from streams.gc_tuning import tune_for_worker
     from streams.health import worker_health
     from streams.metrics import WorkerMetrics, instrument, instrument_client, sink_collector
 
     settings = _settings()
     stop = _worker_logging_and_stop(settings, "sink")
+    tune_for_worker()
     metrics = WorkerMetrics("sink")
     metrics.stop_event = stop
     client = instrument_client(connect(settings.resolved_clickhouse_dsn, **settings.clickhouse_options()), metrics)
@@ -341,9 +343,11 @@ def init() -> None:
 
 def _serve(settings: Settings, role: str, stop: threading.Event, worker: Any) -> Any:
     """Run a consumer-group worker until ``stop``, with /metrics, /healthz and /readyz when metrics_port is set."""
+    from streams.gc_tuning import tune_for_worker
     from streams.health import worker_health
     from streams.metrics import WorkerMetrics, instrument
 
+    tune_for_worker()
     metrics = WorkerMetrics(role)
     metrics.stop_event = stop
     instrument(worker, metrics)

@@ -40,19 +40,41 @@ def _bump(buckets: dict[int, dict[str, int]], key: int, kind: str) -> None:
         bucket[kind] = bucket.get(kind, 0) + 1
 
 
-def _windows(buckets: dict[int, dict[str, int]], now: int, widths: dict[str, int]) -> dict[str, dict[str, int]]:
-    """Totals per type for every window ending at bucket ``now``, in one pass over the buckets."""
-    totals: dict[str, dict[str, int]] = {label: {} for label in widths}
-    widest = max(widths.values())
+Plan = tuple[tuple[int, ...], list[tuple[int, list[tuple[str, str]]]]]
+
+
+def _plan(widths: dict[str, int]) -> Plan:
+    """Windows in ascending width, and per window (in the configured order) its index there and output keys."""
+    ascending = sorted(widths.items(), key=lambda lw: lw[1])
+    index = {label: i for i, (label, _) in enumerate(ascending)}
+    keys = [(index[label], [(kind, f"{name}_{label}") for kind, name in COUNTED.items()]) for label in widths]
+    return tuple(w for _, w in ascending), keys
+
+
+def _windows(buckets: dict[int, dict[str, int]], now: int, widths: tuple[int, ...]) -> list[dict[str, int]]:
+    """Totals per type for every window ending at bucket ``now`` (``widths`` ascending), in one pass.
+
+    Each bucket is added once, to the narrowest window holding it; a wider window's totals are
+    the running sum over the narrower ones.
+    """
+    rings: list[dict[str, int]] = [{} for _ in widths]
+    widest = widths[-1]
     for key, bucket in buckets.items():
         age = now - key
         if age < 0 or age >= widest:
             continue
-        for label, width in widths.items():
-            if age < width:
-                window = totals[label]
-                for kind, n in bucket.items():
-                    window[kind] = window.get(kind, 0) + n
+        i = 0
+        while age >= widths[i]:
+            i += 1
+        ring = rings[i]
+        for kind, n in bucket.items():
+            ring[kind] = ring.get(kind, 0) + n
+    totals: list[dict[str, int]] = []
+    running: dict[str, int] = {}
+    for ring in rings:
+        for kind, n in ring.items():
+            running[kind] = running.get(kind, 0) + n
+        totals.append(dict(running))
     return totals
 
 
@@ -64,6 +86,9 @@ class Activity:
         self.config = config
         self._keep_minutes = max(config.minute_windows.values())
         self._keep_hours = max(config.hour_windows.values())
+        self._minute_plan = _plan(config.minute_windows)
+        self._hour_plan = _plan(config.hour_windows)
+        self._total_keys = [(kind, f"{name}_total") for kind, name in COUNTED.items()]
 
     def init(self) -> ActivityState:
         return ActivityState()
@@ -98,13 +123,16 @@ class Activity:
 
     def values(self, state: ActivityState, as_of_ms: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for buckets, now, widths in ((state.minutes, minute_of(as_of_ms), self.config.minute_windows),
-                                     (state.hours, hour_of(as_of_ms), self.config.hour_windows)):
-            for label, totals in _windows(buckets, now, widths).items():
-                for kind, name in COUNTED.items():
-                    out[f"{name}_{label}"] = totals.get(kind, 0)
-        for kind, name in COUNTED.items():
-            out[f"{name}_total"] = state.lifetime.get(kind, 0)
+        for buckets, now, (widths, outputs) in ((state.minutes, minute_of(as_of_ms), self._minute_plan),
+                                                (state.hours, hour_of(as_of_ms), self._hour_plan)):
+            totals = _windows(buckets, now, widths)
+            for i, keys in outputs:
+                window = totals[i]
+                for kind, key in keys:
+                    out[key] = window.get(kind, 0)
+        lifetime = state.lifetime
+        for kind, key in self._total_keys:
+            out[key] = lifetime.get(kind, 0)
         out["first_seen_ms"] = state.first_seen_ms
         out["last_seen_ms"] = state.last_seen_ms
         out["active_days"] = len(state.days)

@@ -171,10 +171,14 @@ def instrument(worker: BatchWorker, metrics: WorkerMetrics) -> BatchWorker:
     produce = getattr(worker, "_produce", None)
     if produce is not None:  # stateful processors: every output and changelog record goes through _produce
         events_out = metrics.events_out
+        per_topic: dict[str, Any] = {}  # labels() takes a lock and hashes the labels: once per topic, not per record
 
         def counted_produce(topic: str, *args: Any, **kwargs: Any) -> None:
             produce(topic, *args, **kwargs)
-            events_out.labels(topic).inc()
+            counter = per_topic.get(topic)
+            if counter is None:
+                counter = per_topic[topic] = events_out.labels(topic)
+            counter.inc()
 
         worker._produce = counted_produce  # type: ignore[attr-defined]
     return worker

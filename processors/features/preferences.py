@@ -72,6 +72,8 @@ class Preferences:
                 del table[name]
 
     def ranked(self, table: dict[str, dict[int, int]], today: int) -> list[tuple[str, float]]:
+        if not table:
+            return []
         factors: dict[int, float] = {}  # decay per day, computed once per read
         scores = []
         for name, days in table.items():

@@ -66,9 +66,10 @@ class FeaturesProcessor:
         values = self.engine.values(state)
         stage, since, segments = values.pop("stage"), values.pop("stage_since_ms"), values.pop("segments")
         events = values.pop("events_total")
+        as_of, last_seen_ms = _iso(state.as_of_ms), values.get("last_seen_ms")
         return {
-            "customer_id": state.customer_id, "as_of": _iso(state.as_of_ms), "schema_version": SCHEMA_VERSION,
-            "events_total": events, "last_seen": _iso(values.get("last_seen_ms")), "stage": stage,
+            "customer_id": state.customer_id, "as_of": as_of, "schema_version": SCHEMA_VERSION, "events_total": events,
+            "last_seen": as_of if last_seen_ms == state.as_of_ms else _iso(last_seen_ms), "stage": stage,
             "stage_since": _iso(since), "segments": segments, "features": values,
         }
 

@@ -169,7 +169,7 @@ def erase_customers(settings: Settings, customer_ids: list[str]) -> list[dict[st
     (events the sink has not stored yet, outputs made before a processor applied the request):
     once the processors applied it and the sink caught up, a second pass deletes those.
     """
-    from sinks.privacy import Erasure, erase_many, sweep
+    from sinks.privacy import Erasure, erase_many
     from sinks.query import reader
 
     pseudonymizer = settings.pseudonymizer()
@@ -183,29 +183,46 @@ def erase_customers(settings: Settings, customer_ids: list[str]) -> list[dict[st
         try:
             _apply_running(settings, broker, requests, reports)
             return reports
-        except (KafkaException, RuntimeError):
-            from streams.runfile import running
-
-            if not settings.embedded_broker or running(settings.data_dir) is not None:
+        except (KafkaException, RuntimeError):  # RuntimeError: ClickHouseUnavailable among others
+            if not settings.embedded_broker or not _run_ended(settings.data_dir, timeout=60.0):
                 raise
-            # The embedded run ended while we waited: its broker, and every processor state, went with it.
+            # The embedded run ended while we waited or swept: its broker, and every processor state, went
+            # with it, and its sink no longer answers for the database (the sweep below opens it directly).
     for report in reports:
         report["processors"] = ("no pipeline runs: the embedded broker keeps no state between runs, so no "
                                 "processor holds the customer; the next `journey run` hands its processors "
                                 "the suppression list")
     if broker is not None:  # the run stored what it consumed before it stopped: sweep what landed since
-        with reader(settings) as r:
-            late = sweep(r, requests)
-        for report, request in zip(reports, requests, strict=True):
-            report["clickhouse_in_flight"] = late[request.customer_id]
+        _sweep(settings, requests, reports)
     return reports
+
+
+def _run_ended(data_dir: Path, timeout: float) -> bool:
+    """Whether the embedded run on ``data_dir`` has ended, waiting up to ``timeout`` for one that is stopping."""
+    from streams.runfile import running
+
+    deadline = time.monotonic() + timeout
+    while running(data_dir) is not None:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.5)
+    return True
+
+
+def _sweep(settings: Settings, requests: list[Any], reports: list[dict[str, Any]]) -> None:
+    """The second ClickHouse pass (:func:`sinks.privacy.sweep`); what it deleted goes into each report."""
+    from sinks.privacy import sweep
+    from sinks.query import reader
+
+    with reader(settings) as r:
+        late = sweep(r, requests)
+    for report, request in zip(reports, requests, strict=True):
+        report["clickhouse_in_flight"] = late[request.customer_id]  # rows stored after the first pass, deleted
 
 
 def _apply_running(settings: Settings, broker: tuple[dict[str, str], int], requests: list[Any],
                    reports: list[dict[str, Any]]) -> None:
     """Send the requests to the running processors, wait for them and for the sink, then sweep ClickHouse."""
-    from sinks.privacy import sweep
-    from sinks.query import reader
     from streams.topics import CHANGELOG_ROLES, ensure_topics, topic_specs
 
     kafka, partitions = broker
@@ -220,10 +237,7 @@ def _apply_running(settings: Settings, broker: tuple[dict[str, str], int], reque
             report["clickhouse_in_flight"] = ("pending: the sink has not stored every record yet; erase again once it "
                                               "has to remove any that were on their way")
         return
-    with reader(settings) as r:
-        late = sweep(r, requests)
-    for report, request in zip(reports, requests, strict=True):
-        report["clickhouse_in_flight"] = late[request.customer_id]  # rows stored after the first pass, deleted
+    _sweep(settings, requests, reports)
 
 
 def export_customer(settings: Settings, customer_id: str, out: Path | None) -> tuple[Path, dict[str, int]]:

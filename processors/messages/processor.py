@@ -174,8 +174,8 @@ class MessagesProcessor:
             if seen.type in self.config.goals_of(held.trigger) and held.fired_ms <= seen.t_ms < held.send_ms:
                 state.held.remove(held)
                 self._withdraw(state, held)
-                out.append(self._decision(state, held.trigger_id, held.trigger, "goal", "cancelled", seen.t_ms,
-                                          held.channel, f"goal event {seen.type} before the deferred send",
+                out.append(self._decision(state.customer_id, held.trigger_id, held.trigger, "goal", "cancelled",
+                                          seen.t_ms, held.channel, f"goal event {seen.type} before the deferred send",
                                           message_id=held.message_id))
         return out
 
@@ -196,13 +196,13 @@ class MessagesProcessor:
         out: list[Output] = []
 
         def record(guard: str, outcome: str, detail: str, channel: str | None = None, **extra: Any) -> None:
-            out.append(self._decision(state, tid, kind, guard, outcome, t, channel, detail, **extra))
+            out.append(self._decision(state.customer_id, tid, kind, guard, outcome, t, channel, detail, **extra))
 
         subject = self.erased_subject(state.customer_id)
         if subject is not None:
             # A trigger made before its processor applied the erasure: the block is recorded under the
             # customer's HMAC (as privacy_audit names them), so no table or topic holds the id again.
-            return [self._decision(MessageState(subject), tid, kind, "privacy", "blocked", t, None,
+            return [self._decision(subject, tid, kind, "privacy", "blocked", t, None,
                                    "customer erased: on the suppression list (recorded under the HMAC subject)")]
 
         holdout = self.config.holdout
@@ -271,18 +271,18 @@ class MessagesProcessor:
             else:
                 state.last_messaged[held.trigger] = held.previous_messaged_ms
 
-    def _decision(self, state: MessageState, trigger_id: str, trigger: str, guard: str, outcome: str, at_ms: int,
+    def _decision(self, customer_id: str, trigger_id: str, trigger: str, guard: str, outcome: str, at_ms: int,
                   channel: str | None, detail: str, deferred_until: int | None = None,
                   message_id: str | None = None, phase: str = "") -> Output:
         self.outcomes[(guard, outcome)] += 1
         decision = GuardDecision(
             decision_id=derived_id("dec", trigger_id, guard, channel or "", phase),
-            trigger_id=trigger_id, customer_id=state.customer_id, trigger=trigger,  # type: ignore[arg-type]
+            trigger_id=trigger_id, customer_id=customer_id, trigger=trigger,  # type: ignore[arg-type]
             guard=guard, outcome=outcome, channel=channel,  # type: ignore[arg-type]
             decided_at=datetime.fromtimestamp(at_ms / 1000, UTC),
             deferred_until=datetime.fromtimestamp(deferred_until / 1000, UTC) if deferred_until else None,
             detail=detail, message_id=message_id)
-        return DECISIONS_TOPIC, state.customer_id.encode(), decision.__pydantic_serializer__.to_json(decision)
+        return DECISIONS_TOPIC, customer_id.encode(), decision.__pydantic_serializer__.to_json(decision)
 
     # -- messages -------------------------------------------------------------------------------
     def _message(self, state: MessageState, trigger: TriggerEvent, channel: str, message_id: str, send_ms: int,
@@ -323,8 +323,8 @@ class MessagesProcessor:
                                             self.config.consent.assumed_granted)
             if verdict == "blocked":
                 self._withdraw(state, held)
-                out.append(self._decision(state, held.trigger_id, held.trigger, "consent", "blocked", held.send_ms,
-                                          held.channel, f"at release: {why}", message_id=held.message_id,
+                out.append(self._decision(state.customer_id, held.trigger_id, held.trigger, "consent", "blocked",
+                                          held.send_ms, held.channel, f"at release: {why}", message_id=held.message_id,
                                           phase="release"))
                 continue
             out.append((MESSAGES_TOPIC, state.customer_id.encode(), held.record))

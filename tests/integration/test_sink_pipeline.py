@@ -28,13 +28,13 @@ class GatedClient:
         self.gate = threading.Event()
         self.inserts = 0
 
-    def insert_arrow(self, table: str, data: Any) -> None:
+    def insert_arrow(self, table: str, data: Any, settings: dict[str, Any] | None = None) -> None:
         self.entered.set()
         if self.fail:
             raise ConnectionError("injected: ClickHouse refuses the insert")
         self.gate.wait(60)
         self.inserts += 1
-        self._client.insert_arrow(table, data)
+        self._client.insert_arrow(table, data, settings=settings)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)

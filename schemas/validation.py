@@ -109,7 +109,7 @@ def validate(topic: str, value: bytes | None, key: bytes | None, limits: Limits,
             raise Rejected(reason, detail) from None
     if event.event_time > (now or datetime.now(UTC)) + limits.max_future:
         raise Rejected("future_timestamp", f"event_time is more than {limits.max_future} ahead of now")
-    if key is not None and key.decode("utf-8", "replace") != event.customer_id:
+    if key is not None and key != event.customer_id.encode():  # one encode, no decoding of the key
         raise Rejected("key_mismatch", "record key must equal the customer_id (per-customer ordering)")
     clear = clear_identifier(event)
     if clear is not None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import operator
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -49,9 +49,25 @@ class Segment:
     name: str
     description: str
     conditions: tuple[Condition, ...]
+    #: (feature, operator function, value) per condition: what :meth:`matches` runs for every profile.
+    _checks: tuple[tuple[str, Callable[[Any, Any], bool], Any], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_checks", tuple((c.feature, _OPS[c.op], c.value) for c in self.conditions))
 
     def matches(self, values: dict[str, Any]) -> bool:
-        return all(c.holds(values) for c in self.conditions)
+        """Whether every condition holds (:meth:`Condition.holds`, unrolled: this runs per segment and profile)."""
+        get = values.get
+        for feature, op, value in self._checks:
+            actual = get(feature)
+            if actual is None:
+                return False
+            try:
+                if not op(actual, value):
+                    return False
+            except TypeError:
+                return False
+        return True
 
 
 def _literal(text: str) -> Any:

@@ -34,14 +34,6 @@ class Condition:
     op: str
     value: Any
 
-    def holds(self, values: dict[str, Any]) -> bool:
-        actual = values.get(self.feature)
-        if actual is None:
-            return False
-        try:
-            return _OPS[self.op](actual, self.value)
-        except TypeError:
-            return False
 
 
 @dataclass(frozen=True)
@@ -56,7 +48,11 @@ class Segment:
         object.__setattr__(self, "_checks", tuple((c.feature, _OPS[c.op], c.value) for c in self.conditions))
 
     def matches(self, values: dict[str, Any]) -> bool:
-        """Whether every condition holds (:meth:`Condition.holds`, unrolled: this runs per segment and profile)."""
+        """Whether every condition holds: its feature is present (not null) and compares as asked.
+
+        A comparison between incompatible types (a number against a word) does not hold. One loop
+        over prepared tuples, since this runs for every segment of every profile.
+        """
         get = values.get
         for feature, op, value in self._checks:
             actual = get(feature)

@@ -170,38 +170,24 @@ def hotpath(workload: Path, db: Path, out: Path) -> None:
     })
 
 
-def _insert_rounds(client: Any, tables: list[Any]) -> dict[str, Any]:
-    """INSERT_ROUNDS rounds of ``tables`` into an emptied clickstream_events (with its views), with the
-    sink's insert settings: rows, batches, the median round's seconds (and per batch), every round's seconds."""
+def _insert_rounds(client: Any, tables: list[Any], table: str = "clickstream_events") -> dict[str, Any]:
+    """INSERT_ROUNDS rounds of ``tables`` into an emptied ``table`` (with its views), with the sink's
+    insert settings: rows, batches, the median round's seconds (and per batch), every round's seconds."""
     from sinks.client import RAW_INSERT_SETTINGS
 
     rounds = []
     for _ in range(INSERT_ROUNDS):
-        client.command("TRUNCATE TABLE clickstream_events")
+        client.command(f"TRUNCATE TABLE {table}")
         times = []
-        for table in tables:
+        for arrow in tables:
             t0 = time.perf_counter()
-            client.insert_arrow("clickstream_events", table, settings=RAW_INSERT_SETTINGS)
+            client.insert_arrow(table, arrow, settings=RAW_INSERT_SETTINGS)
             times.append(time.perf_counter() - t0)
         rounds.append(times)
     rounds.sort(key=sum)
     median = rounds[len(rounds) // 2]
     return {"rows": sum(t.num_rows for t in tables), "batches": len(tables), "seconds": sum(median),
             "batch_seconds": median, "round_seconds": [sum(r) for r in rounds]}
-
-
-def _median_insert_seconds(client: Any, table: str, tables: list[Any]) -> float:
-    """Seconds to insert ``tables`` into an emptied ``table``: the median of INSERT_ROUNDS rounds."""
-    from sinks.client import RAW_INSERT_SETTINGS
-
-    rounds = []
-    for _ in range(INSERT_ROUNDS):
-        client.command(f"TRUNCATE TABLE {table}")
-        t0 = time.perf_counter()
-        for arrow in tables:
-            client.insert_arrow(table, arrow, settings=RAW_INSERT_SETTINGS)
-        rounds.append(time.perf_counter() - t0)
-    return sorted(rounds)[len(rounds) // 2]
 
 
 def _rollup_costs(client: Any, tables: list[Any]) -> dict[str, float]:
@@ -212,7 +198,7 @@ def _rollup_costs(client: Any, tables: list[Any]) -> dict[str, float]:
     """
     bare = "bench_clickstream_bare"
     client.command(f"CREATE TABLE {bare} AS clickstream_events")
-    costs = {"(raw table alone)": _median_insert_seconds(client, bare, tables)}
+    costs = {"(raw table alone)": _insert_rounds(client, tables, bare)["seconds"]}
     from sinks.rebuild import view_targets
 
     target_of = view_targets(client)
@@ -225,7 +211,7 @@ def _rollup_costs(client: Any, tables: list[Any]) -> dict[str, float]:
         copied = re.sub(r"\bFROM\s+(\w+\.)?clickstream_events\b", f"FROM {bare}", select)
         client.command(f"CREATE MATERIALIZED VIEW bench_rollup_mv TO bench_rollup_target AS {copied}")
         try:
-            costs[name] = _median_insert_seconds(client, bare, tables)
+            costs[name] = _insert_rounds(client, tables, bare)["seconds"]
         finally:
             client.command("DROP VIEW bench_rollup_mv")
             client.command("DROP TABLE bench_rollup_target")

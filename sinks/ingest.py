@@ -1,6 +1,11 @@
 """The ingestion sink: input topics -> validation -> ClickHouse raw tables, bad input -> dead letters.
 
-Commit protocol, per batch (at least ``sink_batch_rows`` events or ``sink_batch_seconds``):
+A batch is stored when it has ``sink_batch_rows`` records, when it is ``sink_batch_seconds``
+old, or, once the sink has caught up with its input (a ``consume`` came back short), as soon
+as it has ``sink_min_batch_rows``: large inserts while there is a backlog, and no waiting out
+the clock for a batch that is already worth an insert.
+
+Commit protocol, per batch:
 
 1. Every record is validated (:func:`schemas.validation.validate`). A valid event whose id
    is already stored or already in this batch is a duplicate and is skipped; an
@@ -90,6 +95,7 @@ class SinkConfig:
     group_id: str
     batch_rows: int = 50_000
     batch_seconds: float = 1.0
+    min_batch_rows: int = 10_000
     limits: Limits = field(default_factory=Limits)
     topics: tuple[str, ...] = (*INPUT_TOPICS, *OUTPUT_TABLES, DEAD_LETTERS)
     insert_retries: int = 8
@@ -192,9 +198,13 @@ class IngestSink(BatchWorker):
         return self.stats
 
     def flush_due(self) -> bool:
-        return self._batch_started is not None and (
-            self._row_count() >= self.config.batch_rows
-            or time.monotonic() - self._batch_started >= self.config.batch_seconds)
+        """A full batch, an old one, or, caught up with the input, one worth an insert (see the module doc)."""
+        if self._batch_started is None:
+            return False
+        rows = self._row_count()
+        return (rows >= self.config.batch_rows
+                or (self.caught_up and rows >= self.config.min_batch_rows)
+                or time.monotonic() - self._batch_started >= self.config.batch_seconds)
 
     def handle(self, messages: list[Message]) -> None:
         """Validate and stage a list of records (step 1 of the protocol).

@@ -38,6 +38,9 @@ class BatchWorker(ABC):
         self.topics = topics
         self.batch_rows = batch_rows
         self._consumer: Consumer | None = None
+        #: Whether the last ``consume`` came back short: the wait ran out before a full batch
+        #: arrived, so the worker has read what there was (``flush_due`` may use it to flush early).
+        self.caught_up = False
 
     @abstractmethod
     def handle(self, messages: list[Message]) -> None:
@@ -84,6 +87,7 @@ class BatchWorker(ABC):
         """Take what is available (up to one batch) and flush when due."""
         assert self._consumer is not None, "start() first"
         messages = self._consumer.consume(self.batch_rows, timeout)
+        self.caught_up = len(messages) < self.batch_rows
         if messages:
             self.handle(messages)
         if self.flush_due():

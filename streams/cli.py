@@ -120,7 +120,8 @@ def sink() -> None:
             "killed in may have reached the raw tables and not their materialized views)")
         rebuild_rollups(client)
     config = SinkConfig(group_id=settings.group_id("sink"), batch_rows=settings.sink_batch_rows,
-                        batch_seconds=settings.sink_batch_seconds, limits=settings.limits,
+                        batch_seconds=settings.sink_batch_seconds, min_batch_rows=settings.sink_min_batch_rows,
+                        limits=settings.limits,
                         consumer_overrides=metrics.consumer_overrides())
     worker = instrument(IngestSink(settings.kafka_config(), client, config), metrics)
     metrics.registry.register(sink_collector(worker.stats))

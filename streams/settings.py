@@ -61,8 +61,10 @@ class Settings(BaseSettings):
     clickhouse_verify: bool = Field(True, description="Verify the ClickHouse server's TLS certificate.")
 
     # Sink
-    sink_batch_rows: int = Field(50_000, ge=1, description="Each MergeTree insert costs ~15 ms: batch big.")
+    sink_batch_rows: int = Field(50_000, ge=1, description="Each insert costs ~50 ms with the rollup views: batch big.")
     sink_batch_seconds: float = Field(1.0, gt=0)
+    sink_min_batch_rows: int = Field(10_000, ge=1, description="Caught up with its input, the sink stores a batch "
+                                     "of this many rows at once instead of waiting for sink_batch_seconds.")
 
     # Features
     allowed_lateness_seconds: float = Field(3600.0, ge=0, description="Event-time lateness before an event is late.")

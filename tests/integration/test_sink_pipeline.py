@@ -56,13 +56,14 @@ def run_in_thread(sink: IngestSink, stop: threading.Event) -> tuple[threading.Th
 
 def gated_sink(backend: Backend, group: str, fail: bool = False,
                **config: Any) -> tuple[IngestSink, GatedClient, Client]:
-    """A sink of ``group`` with 1000-record batches writing through a :class:`GatedClient` into a clean database."""
+    """A sink of ``group`` (1000-record batches unless ``config`` says otherwise) writing through a
+    :class:`GatedClient` into a clean database."""
     client = backend.client()
     reset_clickhouse(client)
     apply_schema(client)
     gated = GatedClient(client, fail)
-    sink = IngestSink(backend.kafka, gated, SinkConfig(group_id=group, batch_rows=1000,  # type: ignore[arg-type]
-                                                       batch_seconds=0.1, **config))
+    config = {"batch_rows": 1000, "batch_seconds": 0.1, **config}
+    sink = IngestSink(backend.kafka, gated, SinkConfig(group_id=group, **config))  # type: ignore[arg-type]
     return sink, gated, client
 
 
@@ -113,3 +114,41 @@ def test_an_insert_that_keeps_failing_stops_the_sink_and_commits_nothing(backend
     progress = GroupProgress(backend.kafka, "refused")
     assert progress.remaining(producer.end_offsets) == len(records), "offsets committed for a batch not stored"
     progress.close()
+
+
+def _committed_within(backend: Backend, group: str, records: int, seconds: float, **config: Any) -> float | None:
+    """Seconds until a sink with ``config`` committed ``records`` fed events, or None if not within ``seconds``."""
+    producer = produce(backend.kafka, events(records))
+    sink, gated, _ = gated_sink(backend, group, **config)
+    gated.gate.set()
+    progress = GroupProgress(backend.kafka, group)
+    stop = threading.Event()
+    thread, errors = run_in_thread(sink, stop)
+    try:
+        while not sum(sink.stats.consumed.values()) and not errors:  # measured from the first record read
+            time.sleep(0.01)
+        started = time.monotonic()
+        while time.monotonic() - started < seconds and not errors:
+            if not progress.remaining(producer.end_offsets):
+                return time.monotonic() - started
+            time.sleep(0.05)
+        assert not errors, f"sink failed: {errors[0]!r}"
+        return None
+    finally:
+        stop.set()
+        thread.join(30)
+        progress.close()
+
+
+def test_a_caught_up_sink_stores_a_batch_worth_an_insert_without_waiting_for_the_clock(backend: Backend) -> None:
+    # 3000 records read, nothing more to come: 3000 >= min_batch_rows, so no waiting out batch_seconds.
+    took = _committed_within(backend, "early", 3000, 20, batch_rows=100_000, batch_seconds=60, min_batch_rows=1000)
+    assert took is not None, "the batch waited for sink_batch_seconds although the sink had caught up"
+
+
+def test_a_caught_up_sink_keeps_a_small_batch_until_it_is_old_enough(backend: Backend) -> None:
+    # 500 records < min_batch_rows: stored only when the batch is batch_seconds old.
+    assert _committed_within(backend, "small", 500, 4, batch_rows=100_000, batch_seconds=60,
+                             min_batch_rows=1000) is None
+    took = _committed_within(backend, "small-due", 500, 20, batch_rows=100_000, batch_seconds=2, min_batch_rows=1000)
+    assert took is not None and took >= 1.5

@@ -49,7 +49,7 @@ from schemas.outputs import DeadLetter
 from schemas.registry import INPUT_TOPICS
 from schemas.validation import Limits, Rejected, dead_letter, validate
 from sinks.actions import decisions_table, deliveries_table, messages_table, triggers_table
-from sinks.batches import Staged, dead_letters_table, events_table, late_events_table, profiles_table
+from sinks.batches import Staged, dead_letters_table, events_table, late_events_table, profiles_table, warm_up
 from sinks.client import DEAD_LETTER_TABLE, RAW_INSERT_SETTINGS, RAW_TABLES
 from sinks.models import model_drift_table, model_metrics_table, scores_table
 from sinks.privacy import audit_table
@@ -190,6 +190,7 @@ class IngestSink(BatchWorker):
     # -- the loop ---------------------------------------------------------------------------
     def start(self) -> None:
         self.stored.load_dead_letters()
+        warm_up()
         super().start()
 
     def run(self, stop: threading.Event) -> SinkStats:  # type: ignore[override]

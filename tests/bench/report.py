@@ -34,7 +34,8 @@ class Rate:
 
     @property
     def tail_matters(self) -> bool:
-        """Whether the final partial batch (flushed after sink_batch_seconds) moves the rate by over 5%."""
+        """Whether the final partial batch (if under sink_min_batch_rows, flushed after sink_batch_seconds) moves
+        the rate by over 5%."""
         rate = self.full_batches_rate
         return rate is not None and abs(rate - self.per_second) > 0.05 * self.per_second
 
@@ -290,10 +291,11 @@ def targets(results: Results) -> list[tuple[str, str, str]]:
              WHOLE_PATH_TARGET)):
         rate = results.rates.get(key)
         if rate:
-            sustained = rate.full_batches_rate or rate.per_second
-            out.append((label, f"{sustained:,.0f} events/s sustained; {rate.per_second:,.0f} events/s first send "
-                               "to last commit, with the final partial batch's 1 s wait",
-                        "PASS" if sustained >= target else "FAIL"))
+            measured = f"{rate.per_second:,.0f} events/s first send to last commit"
+            if rate.tail_matters:
+                measured += (f" ({rate.full_batches_rate:,.0f} events/s up to the commit before the final partial "
+                             "batch, which waited for `sink_batch_seconds`)")
+            out.append((label, measured, "PASS" if rate.per_second >= target else "FAIL"))
     return out
 
 
@@ -339,8 +341,9 @@ def findings(results: Results) -> list[str]:
         if rate.tail_matters:
             out.append(
                 f"{rate.label}: {rate.full_batches_rate:,.0f} events/s sustained (up to the commit before the final "
-                f"partial batch), {rate.per_second:,.0f} to the end: the final partial batch is flushed only after "
-                "`sink_batch_seconds` (1 s by default), a latency setting that weighs on short runs.")
+                f"partial batch), {rate.per_second:,.0f} to the end: a final batch under `sink_min_batch_rows` "
+                "(10,000) is flushed only after `sink_batch_seconds` (1 s by default), a latency setting that weighs "
+                "on short runs.")
     if sink and split:
         # The sink inserts a batch on its insert thread (chDB releases the GIL) while it validates the next
         # one, so its wall time per event is bounded by the GIL-holding steps, not by the sum of all steps.

@@ -298,8 +298,9 @@ class Bench:
     def _tail_note(self, key: str, t0: float, done0: int, total: int) -> None:
         """Record the sustained rate: up to the last commit before the final one.
 
-        The final batch is partial and is flushed only after ``sink_batch_seconds`` (1 s by
-        default): a latency setting, not a throughput limit, that weighs on short runs.
+        The final batch is partial; under ``sink_min_batch_rows`` it is flushed only after
+        ``sink_batch_seconds`` (1 s by default): a latency setting, not a throughput limit, that
+        weighs on short runs.
         """
         before = [(t, n) for t, n in self.series if done0 < n < total]
         rate = self.results.rates[key]

@@ -19,8 +19,11 @@ Commit protocol, per batch:
 4. Only then are the consumed offsets committed.
 
 Steps 2-3 run on a thread of their own while the next batch is consumed and validated
-(step 1); at most one batch is in flight, and step 4 follows in the consuming thread once
-it is stored. Revocation and shutdown wait for it.
+(step 1); one store is in flight at a time, and step 4 follows in the consuming thread once
+it is stored. Batches flushed while a store is in flight wait for it, built, and go to the
+insert thread together as one store (one insert per table: each insert's fixed cost, mostly
+the rollup views', is then paid once for all of them); past ``MAX_QUEUED`` waiting batches the
+consuming thread waits too. Revocation and shutdown wait until everything is stored.
 
 A crash before step 4 redelivers the batch. Nothing is stored twice because the
 "already stored" ids are rebuilt from ClickHouse whenever a partition is assigned:
@@ -42,6 +45,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import KafkaError, Message, TopicPartition
 
@@ -104,6 +108,11 @@ class SinkConfig:
 
 _RAW_TABLE_NAMES = frozenset(RAW_TABLES.values())
 
+#: Built batches that may wait for the insert thread before the consuming thread waits for it.
+MAX_QUEUED = 3
+#: The consume timeout while a built batch waits for the insert thread.
+QUEUED_POLL_SECONDS = 0.02
+
 #: The header on the sink's own dead letters: already in ClickHouse, not to be stored again when read back.
 STORED_HEADER = ("journey-stored", b"dead_letters")
 
@@ -145,6 +154,29 @@ class _Batch:
     started: float
 
 
+def _merged(batches: list[_Batch]) -> _Batch:
+    """One batch storing what ``batches`` store, with one insert per table where their columns agree."""
+    parts: dict[str, list[tuple[Any, int]]] = defaultdict(list)
+    offsets: dict[tuple[str, int], int] = {}
+    for batch in batches:
+        for table, data, rows in batch.inserts:
+            parts[table].append((data, rows))
+        for tp in batch.offsets:
+            offsets[(tp.topic, tp.partition)] = max(tp.offset, offsets.get((tp.topic, tp.partition), 0))
+    inserts: list[tuple[str, Any, int]] = []
+    for table, tables in parts.items():
+        try:
+            data = tables[0][0] if len(tables) == 1 else pa.concat_tables([t for t, _ in tables],
+                                                                           promote_options="default")
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # columns that do not concatenate: inserted one by one
+            inserts += [(table, t, rows) for t, rows in tables]
+            continue
+        inserts.append((table, data, sum(rows for _, rows in tables)))
+    return _Batch(inserts, [letter for b in batches for letter in b.letters],
+                  [letter for b in batches for letter in b.read_letters],
+                  [TopicPartition(t, p, o) for (t, p), o in offsets.items()], min(b.started for b in batches))
+
+
 class IngestSink(BatchWorker):
     """One sink worker: a member of the sink consumer group that owns some input partitions."""
 
@@ -165,11 +197,12 @@ class IngestSink(BatchWorker):
         self._partition_counts: dict[str, int] = {}
         self._inserter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sink-insert")
         self._inflight: tuple[_Batch, Future[None]] | None = None
+        self._queued: list[_Batch] = []  # built, waiting for the insert thread
 
     # -- group membership -------------------------------------------------------------------
     def on_assign(self, partitions: list[TopicPartition]) -> None:
         assert self._consumer is not None
-        self._settle(wait=True)  # the stored-id queries below share the ClickHouse client with the insert thread
+        self._drain()  # the stored-id queries below share the ClickHouse client with the insert thread
         consumer = self._consumer
         started = time.monotonic()
         for tp in partitions:
@@ -304,23 +337,32 @@ class IngestSink(BatchWorker):
     def flush(self) -> None:
         """Steps 2-4 for everything taken, finished (stored and committed) before it returns."""
         self._start_flush()
-        self._settle(wait=True)
+        self._drain()
+
+    def _drain(self) -> None:
+        """Store and commit everything built (the batch in flight, then what is queued)."""
+        while self._inflight is not None or self._queued:
+            self._settle(wait=True)
+            self._submit()
 
     def flush_soon(self) -> None:
-        """Start storing what was taken; the batch before it is committed first (see ``_start_flush``)."""
+        """Start storing what was taken (see ``_start_flush``)."""
         self._start_flush()
 
     def _start_flush(self) -> None:
-        """Build the batch's Arrow tables, then hand steps 2-3 to the insert thread; commit the batch before.
+        """Build the batch's Arrow tables and queue them for the insert thread (steps 2-3).
 
         chDB (and a server's HTTP round trip) releases the GIL while it inserts, so the next
-        batch is consumed and validated while this one is written. At most one batch is in
-        flight, and its offsets are committed here, in the consuming thread, only after all
-        its inserts succeeded.
+        batch is consumed and validated while this one is written. One store is in flight at a
+        time; its offsets are committed in the consuming thread (``_settle``) only after all its
+        inserts succeeded. A batch built while it is in flight waits, and goes with the others
+        waiting as one store once the insert thread is free (``_submit``).
         """
         if not self._positions:
             self._batch_started = None
             return
+        self._settle(wait=False)  # a store that finished meanwhile: commit it and hand over what waits
+        self._submit()  # before building this batch, so the insert thread does not sit idle meanwhile
         started = time.monotonic()
         ingested_at = datetime.now(UTC)
         inserts: list[tuple[str, Any, int]] = []
@@ -338,12 +380,23 @@ class IngestSink(BatchWorker):
         self._pending, self._pending_outputs = defaultdict(Staged), defaultdict(list)
         self._pending_letters, self._read_letters = [], []
         self._positions, self._batch_started = {}, None
-        self._settle(wait=True)
+        self._queued.append(batch)
+        self._settle(wait=len(self._queued) > MAX_QUEUED)
+        self._submit()
+
+    def _submit(self) -> None:
+        """Hand the queued batches, as one, to the insert thread if it is free."""
+        if self._inflight is not None or not self._queued:
+            return
+        batch = self._queued[0] if len(self._queued) == 1 else _merged(self._queued)
+        self._queued = []
         self._inflight = (batch, self._inserter.submit(self._store, batch))
 
     def poll(self, timeout: float) -> int:
-        taken = super().poll(timeout)
+        # While a built batch waits for the insert thread, come back soon to hand it over.
+        taken = super().poll(min(timeout, QUEUED_POLL_SECONDS) if self._queued else timeout)
         self._settle(wait=False)
+        self._submit()
         return taken
 
     def _store(self, batch: _Batch) -> None:
@@ -373,9 +426,13 @@ class IngestSink(BatchWorker):
         self.stats.insert_seconds += time.monotonic() - batch.started
 
     def close(self) -> None:
-        """Let a batch in flight finish storing (uncommitted: it is redelivered and skipped as stored)."""
+        """Let a batch in flight finish storing (uncommitted: it is redelivered and skipped as stored).
+
+        Queued batches are dropped unstored and uncommitted: they are redelivered.
+        """
         self._inserter.shutdown(wait=True)
         self._inflight = None
+        self._queued = []
         super().close()
 
     def _insert(self, table: str, data: Any) -> None:

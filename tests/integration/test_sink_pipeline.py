@@ -10,7 +10,7 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from sinks.client import apply_schema
-from sinks.ingest import IngestSink, InsertFailed, SinkConfig
+from sinks.ingest import MAX_QUEUED, IngestSink, InsertFailed, SinkConfig
 from streams.progress import GroupProgress
 from tests.conftest import Backend, produce, reset_clickhouse
 from tests.integration.test_redelivery import events
@@ -27,6 +27,7 @@ class GatedClient:
         self.entered = threading.Event()
         self.gate = threading.Event()
         self.inserts = 0
+        self.rows: list[int] = []  # per insert that went through
 
     def insert_arrow(self, table: str, data: Any, settings: dict[str, Any] | None = None) -> None:
         self.entered.set()
@@ -34,6 +35,7 @@ class GatedClient:
             raise ConnectionError("injected: ClickHouse refuses the insert")
         self.gate.wait(60)
         self.inserts += 1
+        self.rows.append(data.num_rows)
         self._client.insert_arrow(table, data, settings=settings)
 
     def __getattr__(self, name: str) -> Any:
@@ -98,6 +100,36 @@ def test_offsets_are_committed_only_after_the_insert_thread_stored_the_batch(bac
     assert client.query("SELECT sum(events) FROM events_per_minute").result_rows[0][0] == 6000
     assert sink.stats.inserted["clickstream_events"] == 6000
     assert gated.inserts == sink.stats.batches
+
+
+def test_batches_built_while_a_store_is_in_flight_wait_and_are_then_stored_as_one(backend: Backend) -> None:
+    records = events(6000)
+    producer = produce(backend.kafka, records)
+    sink, gated, client = gated_sink(backend, "queued")
+    progress = GroupProgress(backend.kafka, "queued")
+    stop = threading.Event()
+    thread, errors = run_in_thread(sink, stop)
+    waiting = 1000 * (MAX_QUEUED + 1)  # batches 2-5: past MAX_QUEUED the consuming thread waits as well
+    try:
+        deadline = time.monotonic() + 60
+        while sum(sink.stats.consumed.values()) < 1000 + waiting and time.monotonic() < deadline and not errors:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        assert sum(sink.stats.consumed.values()) == 1000 + waiting, "the sink did not stop at the queue's limit"
+        assert progress.remaining(producer.end_offsets) == len(records)
+        gated.gate.set()
+        while progress.remaining(producer.end_offsets) and time.monotonic() < deadline and not errors:
+            time.sleep(0.1)
+        assert not errors, f"sink failed: {errors[0]!r}"
+    finally:
+        gated.gate.set()
+        stop.set()
+        thread.join(30)
+        progress.close()
+    assert gated.rows == [1000, waiting, 1000], "the waiting batches were not stored with one insert"
+    assert sink.stats.batches == 3
+    assert client.query("SELECT count(), uniqExact(event_id) FROM clickstream_events").result_rows[0] == (6000, 6000)
+    assert client.query("SELECT sum(events) FROM events_per_minute").result_rows[0][0] == 6000
 
 
 def test_an_insert_that_keeps_failing_stops_the_sink_and_commits_nothing(backend: Backend) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -69,65 +72,73 @@ def gated_sink(backend: Backend, group: str, fail: bool = False,
     return sink, gated, client
 
 
-def test_offsets_are_committed_only_after_the_insert_thread_stored_the_batch(backend: Backend) -> None:
-    records = events(6000)
-    producer = produce(backend.kafka, records)
-    sink, gated, client = gated_sink(backend, "pipeline")
-    progress = GroupProgress(backend.kafka, "pipeline")
+@dataclass
+class Running:
+    """A gated sink running in a thread over ``records`` fed events, and what the test watches."""
+
+    sink: IngestSink
+    gated: GatedClient
+    client: Client
+    progress: GroupProgress
+    end_offsets: dict[tuple[str, int], int]
+    errors: list[BaseException]
+
+    def consumed(self) -> int:
+        return sum(self.sink.stats.consumed.values())
+
+    def wait_until(self, done: Callable[[], bool], seconds: float = 60) -> None:
+        deadline = time.monotonic() + seconds
+        while not done() and time.monotonic() < deadline and not self.errors:
+            time.sleep(0.05)
+        assert not self.errors, f"sink failed: {self.errors[0]!r}"
+
+
+@contextlib.contextmanager
+def running(backend: Backend, group: str, records: int, **config: Any) -> Iterator[Running]:
+    producer = produce(backend.kafka, events(records))
+    sink, gated, client = gated_sink(backend, group, **config)
+    progress = GroupProgress(backend.kafka, group)
     stop = threading.Event()
     thread, errors = run_in_thread(sink, stop)
     try:
-        assert gated.entered.wait(60), "the sink never flushed"
-        deadline = time.monotonic() + 30
-        while sum(sink.stats.consumed.values()) < 2000 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        # The first batch is held at the gate; the sink has gone on consuming the next one meanwhile.
-        assert sum(sink.stats.consumed.values()) >= 2000
-        assert progress.remaining(producer.end_offsets) == len(records), "committed before the insert finished"
-        assert client.query("SELECT count() FROM clickstream_events").result_rows[0][0] == 0
-        gated.gate.set()
-        deadline = time.monotonic() + 60
-        while progress.remaining(producer.end_offsets) and time.monotonic() < deadline and not errors:
-            time.sleep(0.1)
-        assert not errors, f"sink failed: {errors[0]!r}"
-        assert progress.remaining(producer.end_offsets) == 0
+        yield Running(sink, gated, client, progress, producer.end_offsets, errors)
     finally:
         gated.gate.set()
         stop.set()
         thread.join(30)
         progress.close()
+
+
+def test_offsets_are_committed_only_after_the_insert_thread_stored_the_batch(backend: Backend) -> None:
+    with running(backend, "pipeline", 6000) as run:
+        assert run.gated.entered.wait(60), "the sink never flushed"
+        run.wait_until(lambda: run.consumed() >= 2000, 30)
+        # The first batch is held at the gate; the sink has gone on consuming the next one meanwhile.
+        assert run.consumed() >= 2000
+        assert run.progress.remaining(run.end_offsets) == 6000, "committed before the insert finished"
+        assert run.client.query("SELECT count() FROM clickstream_events").result_rows[0][0] == 0
+        run.gated.gate.set()
+        run.wait_until(lambda: not run.progress.remaining(run.end_offsets))
+        assert run.progress.remaining(run.end_offsets) == 0
+    client = run.client
     assert client.query("SELECT count(), uniqExact(event_id) FROM clickstream_events").result_rows[0] == (6000, 6000)
     assert client.query("SELECT sum(events) FROM events_per_minute").result_rows[0][0] == 6000
-    assert sink.stats.inserted["clickstream_events"] == 6000
-    assert gated.inserts == sink.stats.batches
+    assert run.sink.stats.inserted["clickstream_events"] == 6000
+    assert run.gated.inserts == run.sink.stats.batches
 
 
 def test_batches_built_while_a_store_is_in_flight_wait_and_are_then_stored_as_one(backend: Backend) -> None:
-    records = events(6000)
-    producer = produce(backend.kafka, records)
-    sink, gated, client = gated_sink(backend, "queued")
-    progress = GroupProgress(backend.kafka, "queued")
-    stop = threading.Event()
-    thread, errors = run_in_thread(sink, stop)
     waiting = 1000 * (MAX_QUEUED + 1)  # batches 2-5: past MAX_QUEUED the consuming thread waits as well
-    try:
-        deadline = time.monotonic() + 60
-        while sum(sink.stats.consumed.values()) < 1000 + waiting and time.monotonic() < deadline and not errors:
-            time.sleep(0.05)
+    with running(backend, "queued", 6000) as run:
+        run.wait_until(lambda: run.consumed() >= 1000 + waiting)
         time.sleep(0.5)
-        assert sum(sink.stats.consumed.values()) == 1000 + waiting, "the sink did not stop at the queue's limit"
-        assert progress.remaining(producer.end_offsets) == len(records)
-        gated.gate.set()
-        while progress.remaining(producer.end_offsets) and time.monotonic() < deadline and not errors:
-            time.sleep(0.1)
-        assert not errors, f"sink failed: {errors[0]!r}"
-    finally:
-        gated.gate.set()
-        stop.set()
-        thread.join(30)
-        progress.close()
-    assert gated.rows == [1000, waiting, 1000], "the waiting batches were not stored with one insert"
-    assert sink.stats.batches == 3
+        assert run.consumed() == 1000 + waiting, "the sink did not stop at the queue's limit"
+        assert run.progress.remaining(run.end_offsets) == 6000
+        run.gated.gate.set()
+        run.wait_until(lambda: not run.progress.remaining(run.end_offsets))
+    assert run.gated.rows == [1000, waiting, 1000], "the waiting batches were not stored with one insert"
+    assert run.sink.stats.batches == 3
+    client = run.client
     assert client.query("SELECT count(), uniqExact(event_id) FROM clickstream_events").result_rows[0] == (6000, 6000)
     assert client.query("SELECT sum(events) FROM events_per_minute").result_rows[0][0] == 6000
 
@@ -150,26 +161,12 @@ def test_an_insert_that_keeps_failing_stops_the_sink_and_commits_nothing(backend
 
 def _committed_within(backend: Backend, group: str, records: int, seconds: float, **config: Any) -> float | None:
     """Seconds until a sink with ``config`` committed ``records`` fed events, or None if not within ``seconds``."""
-    producer = produce(backend.kafka, events(records))
-    sink, gated, _ = gated_sink(backend, group, **config)
-    gated.gate.set()
-    progress = GroupProgress(backend.kafka, group)
-    stop = threading.Event()
-    thread, errors = run_in_thread(sink, stop)
-    try:
-        while not sum(sink.stats.consumed.values()) and not errors:  # measured from the first record read
-            time.sleep(0.01)
+    with running(backend, group, records, **config) as run:
+        run.gated.gate.set()
+        run.wait_until(lambda: run.consumed() > 0)  # measured from the first record read
         started = time.monotonic()
-        while time.monotonic() - started < seconds and not errors:
-            if not progress.remaining(producer.end_offsets):
-                return time.monotonic() - started
-            time.sleep(0.05)
-        assert not errors, f"sink failed: {errors[0]!r}"
-        return None
-    finally:
-        stop.set()
-        thread.join(30)
-        progress.close()
+        run.wait_until(lambda: not run.progress.remaining(run.end_offsets), seconds)
+        return None if run.progress.remaining(run.end_offsets) else time.monotonic() - started
 
 
 def test_a_caught_up_sink_stores_a_batch_worth_an_insert_without_waiting_for_the_clock(backend: Backend) -> None:

@@ -26,7 +26,8 @@ schemas_app = typer.Typer(no_args_is_help=True, help="Event contracts (JSON Sche
 app.add_typer(schemas_app, name="schemas")
 privacy_app = typer.Typer(no_args_is_help=True, help="Data rights: erase or export a customer (README: Privacy).")
 app.add_typer(privacy_app, name="privacy")
-console = Console(stderr=True)
+#: Messages for the user; never hard-wrapped, so a long path or error stays one line (and greppable) in logs.
+console = Console(stderr=True, soft_wrap=True)
 
 ReplayOption = Annotated[str | None, typer.Option(
     "--replay", help="KIND:PATH: taobao:FILE, olist:DIR, twcs:FILE, csv:FILE, jsonl:FILE. Default: generator.")]

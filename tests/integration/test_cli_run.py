@@ -88,5 +88,7 @@ def test_bad_settings_stop_at_start_with_the_setting_named(tmp_path: Path) -> No
 
 
 def test_replay_of_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
-    result = journey("run", "--replay", f"taobao:{tmp_path / 'nope.csv'}", cwd=tmp_path)
-    assert result.returncode == 2 and "no such file" in result.stderr and "Traceback" not in result.stderr
+    missing = tmp_path / ("long-directory-name-" * 5) / "nope.csv"  # longer than a line: the message stays whole
+    result = journey("run", "--replay", f"taobao:{missing}", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"cannot replay taobao:{missing}: no such file: {missing}" in result.stderr

@@ -294,7 +294,10 @@ def targets(results: Results) -> list[tuple[str, str, str]]:
             ("sink", f"(context) sink alone over the backlog sustains >= {WHOLE_PATH_TARGET:,} events/s",
              WHOLE_PATH_TARGET)):
         rate = results.rates.get(key)
-        if rate:
+        if rate and not rate.events:  # a short run (--events, --quick): the first commit covered the whole backlog
+            out.append((label, "not measured: the whole backlog went in the first batch (run with more --events)",
+                        "N/A"))
+        elif rate:
             measured = f"{rate.per_second:,.0f} events/s first send to last commit"
             if rate.tail_matters:
                 measured += f" ({rate.full_batches_rate:,.0f} events/s up to the commit before the final partial batch)"

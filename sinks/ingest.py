@@ -343,7 +343,6 @@ class IngestSink(BatchWorker):
         """Store and commit everything built (the batch in flight, then what is queued)."""
         while self._inflight is not None or self._queued:
             self._settle(wait=True)
-            self._submit()
 
     def flush_soon(self) -> None:
         """Start storing what was taken (see ``_start_flush``)."""
@@ -361,8 +360,7 @@ class IngestSink(BatchWorker):
         if not self._positions:
             self._batch_started = None
             return
-        self._settle(wait=False)  # a store that finished meanwhile: commit it and hand over what waits
-        self._submit()  # before building this batch, so the insert thread does not sit idle meanwhile
+        self._settle(wait=False)  # before building: a store that finished meanwhile frees the insert thread
         started = time.monotonic()
         ingested_at = datetime.now(UTC)
         inserts: list[tuple[str, Any, int]] = []
@@ -382,7 +380,6 @@ class IngestSink(BatchWorker):
         self._positions, self._batch_started = {}, None
         self._queued.append(batch)
         self._settle(wait=len(self._queued) > MAX_QUEUED)
-        self._submit()
 
     def _submit(self) -> None:
         """Hand the queued batches, as one, to the insert thread if it is free."""
@@ -396,7 +393,6 @@ class IngestSink(BatchWorker):
         # While a built batch waits for the insert thread, come back soon to hand it over.
         taken = super().poll(min(timeout, QUEUED_POLL_SECONDS) if self._queued else timeout)
         self._settle(wait=False)
-        self._submit()
         return taken
 
     def _store(self, batch: _Batch) -> None:
@@ -413,17 +409,20 @@ class IngestSink(BatchWorker):
             self._producer.flush()
 
     def _settle(self, wait: bool) -> None:
-        """Step 4 for the batch in flight once it is stored (raises what storing it raised: nothing committed)."""
-        if self._inflight is None:
-            return
-        batch, future = self._inflight
-        if not wait and not future.done():
-            return
-        self._inflight = None
-        future.result()
-        self.commit(batch.offsets)
-        self.stats.batches += 1
-        self.stats.insert_seconds += time.monotonic() - batch.started
+        """Step 4 for the store in flight once it is done, then hand what is queued to the insert thread.
+
+        Raises what storing raised (nothing committed). ``wait``: block until the store is done.
+        """
+        if self._inflight is not None:
+            batch, future = self._inflight
+            if not wait and not future.done():
+                return
+            self._inflight = None
+            future.result()
+            self.commit(batch.offsets)
+            self.stats.batches += 1
+            self.stats.insert_seconds += time.monotonic() - batch.started
+        self._submit()
 
     def close(self) -> None:
         """Let a batch in flight finish storing (uncommitted: it is redelivered and skipped as stored).

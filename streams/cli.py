@@ -27,7 +27,9 @@ app.add_typer(schemas_app, name="schemas")
 privacy_app = typer.Typer(no_args_is_help=True, help="Data rights: erase or export a customer (README: Privacy).")
 app.add_typer(privacy_app, name="privacy")
 #: Messages for the user; never hard-wrapped, so a long path or error stays one line (and greppable) in logs.
-console = Console(stderr=True, soft_wrap=True)
+#: Written to a file or a pipe (a CI log), it is laid out 120 columns wide: rich's default of 80
+#: would cut the progress lines' counts short.
+console = Console(stderr=True, soft_wrap=True, width=None if Console(stderr=True).is_terminal else 120)
 
 ReplayOption = Annotated[str | None, typer.Option(
     "--replay", help="KIND:PATH: taobao:FILE, olist:DIR, twcs:FILE, csv:FILE, jsonl:FILE. Default: generator.")]

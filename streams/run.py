@@ -97,7 +97,7 @@ def run_pipeline(settings: Settings, records: Iterable[SourceRecord], source_nam
         features_progress = GroupProgress(kafka, settings.group_id("features"))
         stack.callback(progress.close)
         stack.callback(features_progress.close)
-        with Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(),
+        with Progress(TextColumn("{task.description:<24}"), BarColumn(bar_width=20), MofNCompleteColumn(),
                       TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=console,
                       transient=False) as bar:
             fed_task = bar.add_task(f"feeding {source_name}", total=total, rate="")

@@ -59,6 +59,9 @@ DELIVER  ?= 1
 PROFILES ?=
 up:
 	@command -v docker >/dev/null 2>&1 || { echo "make up needs Docker with the compose plugin (see README: Deploy)" >&2; exit 2; }
+	@test -n "$$JOURNEY_PRIVACY_KEY" || grep -q '^JOURNEY_PRIVACY_KEY=' deploy/.env 2>/dev/null || { \
+	  echo "JOURNEY_PRIVACY_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_hex(32))')" >> deploy/.env; \
+	  echo "wrote a new privacy key to deploy/.env (keep it: erasures match pseudonyms made with it)"; }
 	$(COMPOSE) $(foreach p,$(PROFILES),--profile $(p)) up -d --build --scale sink=$(SINKS) \
 	  --scale features=$(FEATURES) --scale scoring=$(SCORING) --scale triggers=$(TRIGGERS) \
 	  --scale messages=$(MESSAGES) --scale deliver=$(DELIVER)

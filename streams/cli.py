@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from streams.settings import Settings, load_settings
+from streams.settings import Settings, SettingsFileMissing, load_settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Real-time customer-journey pipeline: Kafka streams in, ClickHouse out.")
@@ -52,6 +52,9 @@ def _settings() -> Settings:
         for error in exc.errors(include_input=False, include_url=False):
             where = ".".join(map(str, error["loc"])) or "settings"  # checks across settings have no single name
             console.print(f"  {where}: {error['msg'].removeprefix('Value error, ')}")
+        raise typer.Exit(2) from None
+    except SettingsFileMissing as exc:
+        console.print(f"[red]invalid configuration:[/] {exc}")
         raise typer.Exit(2) from None
 
 

@@ -26,7 +26,17 @@ from streams.pseudonym import Pseudonymizer, load_key
 
 
 def _settings_file() -> Path:
-    return Path(os.environ.get("JOURNEY_SETTINGS", "journey.toml"))
+    """The settings file: ``JOURNEY_SETTINGS`` (which must exist), else ``journey.toml`` if present."""
+    named = os.environ.get("JOURNEY_SETTINGS")
+    if named is None:
+        return Path("journey.toml")
+    if not Path(named).is_file():
+        raise SettingsFileMissing(f"JOURNEY_SETTINGS names {named}, which is not a file")
+    return Path(named)
+
+
+class SettingsFileMissing(ValueError):
+    """``JOURNEY_SETTINGS`` names a file that does not exist (a typo must not silently mean defaults)."""
 
 
 class Settings(BaseSettings):
@@ -102,6 +112,8 @@ class Settings(BaseSettings):
     # Privacy (README: Privacy and data rights)
     privacy_key: SecretStr | None = Field(None, min_length=16, description="HMAC key of pseudonyms; unset: a random "
                                                                            "key kept in <data dir>/privacy.key.")
+    privacy_key_required: bool = Field(False, description="Refuse to start without privacy_key (the image sets it: "
+                                                          "every pod and container must hash with one shared key).")
     raw_retention_days: int | None = Field(None, ge=1, description="TTL of the raw event tables (by event time); "
                                                                    "unset: kept until erased.")
     privacy_wait_seconds: float = Field(30.0, ge=0, description="How long `journey privacy erase` waits for running "
@@ -129,7 +141,7 @@ class Settings(BaseSettings):
         return dsn
 
     @field_validator("kafka_ssl_ca_location", "kafka_ssl_certificate_location", "kafka_ssl_key_location",
-                     "clickhouse_ca_cert", "segments_file")
+                     "clickhouse_ca_cert", "segments_file", "trigger_rules_file", "messages_file", "scoring_file")
     @classmethod
     def _file_exists(cls, path: Path | None) -> Path | None:
         if path is not None and not path.is_file():
@@ -156,6 +168,9 @@ class Settings(BaseSettings):
                              "use SSL or SASL_SSL")
         if self.clickhouse_ca_cert and not (self.clickhouse_dsn or "").startswith("https://"):
             raise ValueError("clickhouse_ca_cert is set but clickhouse_dsn is not https://")
+        if self.privacy_key_required and self.privacy_key is None:
+            raise ValueError("privacy_key is required here (privacy_key_required): set JOURNEY_PRIVACY_KEY, the same "
+                             "value on every worker, or pseudonyms and erasures would not match across them")
         return self
 
     def __repr_args__(self) -> Any:

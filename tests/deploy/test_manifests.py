@@ -276,3 +276,16 @@ def test_every_service_running_the_image_can_build_it() -> None:
         if service.get("image", "").startswith("journey"):
             assert service["build"]["dockerfile"] == "deploy/Dockerfile", name
             assert (DEPLOY / service["build"]["context"] / service["build"]["dockerfile"]).is_file(), name
+
+
+def test_every_container_gets_one_shared_privacy_key_and_the_image_requires_it() -> None:
+    """Pseudonyms and erasures match only if every worker hashes with the same key."""
+    env = dict(instruction.split("=", 1) for kind, args in dockerfile_instructions() if kind == "ENV"
+               for instruction in args.replace("\\\n", " ").split())
+    assert env.get("JOURNEY_PRIVACY_KEY_REQUIRED") == "true"
+    for name, service in compose()["services"].items():
+        if service.get("image") == "journey:local":
+            assert service["environment"]["JOURNEY_PRIVACY_KEY"].startswith("${JOURNEY_PRIVACY_KEY:?"), name
+    secret = yaml.safe_load((DEPLOY / "k8s" / "secret.example.yaml").read_text())
+    assert "JOURNEY_PRIVACY_KEY" in secret["stringData"]
+    assert "deploy/.env" in (ROOT / ".gitignore").read_text().split(), "the generated key is never committed"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from streams.settings import Settings
+from streams.settings import Settings, SettingsFileMissing
 
 
 def test_defaults_are_the_embedded_pipeline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -149,3 +149,32 @@ def test_a_worker_with_invalid_settings_stops_at_start_naming_the_problem(
     assert result.returncode == 2
     assert "invalid configuration" in result.stderr and message in result.stderr, result.stderr
     assert "hunter2" not in result.stderr + result.stdout
+
+
+def test_a_named_settings_file_that_does_not_exist_is_an_error(monkeypatch: pytest.MonkeyPatch,
+                                                               tmp_path: Path) -> None:
+    """A typo in JOURNEY_SETTINGS must not silently mean the defaults."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("JOURNEY_SETTINGS", str(tmp_path / "jounrey.toml"))
+    with pytest.raises(SettingsFileMissing, match=r"jounrey\.toml, which is not a file"):
+        Settings()
+    (tmp_path / "jounrey.toml").write_text("topic_partitions = 3\n")
+    assert Settings().topic_partitions == 3
+
+
+@pytest.mark.parametrize("name", ["segments_file", "trigger_rules_file", "messages_file", "scoring_file"])
+def test_rule_files_must_exist(name: str, tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match=f"{name}[\\s\\S]*no such file"):
+        Settings(**{name: tmp_path / "missing.toml"})
+
+
+def test_a_required_privacy_key_must_be_set(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The image requires the key: pods with a random key each would hash ids differently."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("JOURNEY_PRIVACY_KEY", raising=False)
+    monkeypatch.setenv("JOURNEY_PRIVACY_KEY_REQUIRED", "true")
+    with pytest.raises(ValidationError, match="JOURNEY_PRIVACY_KEY"):
+        Settings()
+    monkeypatch.setenv("JOURNEY_PRIVACY_KEY", "k" * 32)
+    key = Settings().privacy_key
+    assert key is not None and key.get_secret_value() == "k" * 32

@@ -116,6 +116,10 @@ def _json_kind(spec: dict[str, Any]) -> str:
     return "string" if "enum" in spec or "const" in spec else "other"
 
 
+#: Other names a mapping may use for a contract field (a shop's export says "timestamp" more often).
+ALIASES = {"timestamp": "event_time"}
+
+
 def parse_mapping(text: str) -> dict[str, Source]:
     """``field=Column,field=:constant,...`` -> {field: Source}; ValueError naming what is wrong."""
     mapping: dict[str, Source] = {}
@@ -126,6 +130,7 @@ def parse_mapping(text: str) -> dict[str, Source]:
         target, sep, source = (s.strip() for s in part.partition("="))
         if not sep or not target or not source:
             raise ValueError(f"mapping entry {part!r} is not field=Column or field=:constant")
+        target = ALIASES.get(target, target)
         if target not in fields and target not in DIRECT_IDENTIFIERS:
             raise ValueError(f"mapping names unknown field {target!r}; fields are: {', '.join(sorted(fields))}")
         if target in mapping:

@@ -185,3 +185,18 @@ def test_event_ids_derive_from_the_raw_line(tmp_path: Path) -> None:
     assert first["event_id"] == derive_event_id("notes", b'a,1700000000,"two\nlines"')
     assert second["event_id"] == derive_event_id("notes", b"a,1700000001,plain")
     assert first["page_url"] == "two\nlines"
+
+
+def test_timestamp_names_the_event_time(tmp_path: Path) -> None:
+    """The mapping a shop's export most often needs: customer, timestamp, amount, a constant type."""
+    path = _write(tmp_path, "retail.csv", RETAIL)
+    mapping = "customer_id=CustomerID,timestamp=InvoiceDate,amount=Price,type=:order_placed"
+    records, stats = open_source(f"csv:{path}", mapping=mapping, tz="Europe/London")
+    bodies = _bodies(records)
+    assert stats.emitted == {"order_placed": 6}
+    first = next(b for b in bodies if b.get("customer_id") == "17850")
+    assert first["event_time"] == "2010-12-01T08:26:00Z" and first["amount"] == 2.55
+    assert parse_mapping(mapping)["event_time"] == parse_mapping(mapping.replace("timestamp", "event_time"))[
+        "event_time"]
+    with pytest.raises(ValueError, match="gives field 'event_time' twice"):
+        parse_mapping(mapping + ",event_time=InvoiceDate")

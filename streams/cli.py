@@ -80,6 +80,14 @@ def _source(replay: str | None, mapping: str | None, tz: str, speedup: float | N
     return paced(records, speedup), name, len(records)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM to `journey run`: stop the workers and the broker as Ctrl-C does (exit 143, not 130)."""
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 @app.command()
 def run(replay: ReplayOption = None, mapping: MapOption = None, tz: TzOption = "UTC",
         speedup: SpeedOption = None, customers: CustomersOption = 2000, days: DaysOption = 30,
@@ -90,11 +98,13 @@ def run(replay: ReplayOption = None, mapping: MapOption = None, tz: TzOption = "
     settings = _settings()
     _logging(settings.data_dir / "logs" / "journey.log", settings)
     records, name, total = _source(replay, mapping, tz, speedup, customers, days, seed)
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         run_pipeline(settings, records, name, console, total)  # type: ignore[arg-type]
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted: workers and broker stopped[/]")
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as stop:
+        console.print(f"[yellow]{'terminated' if isinstance(stop, Terminated) else 'interrupted'}: "
+                      "workers and broker stopped[/]")
+        raise typer.Exit(143 if isinstance(stop, Terminated) else 130) from None
     except Exception as exc:
         console.print(f"[red]pipeline failed:[/] {exc}")
         raise typer.Exit(1) from None

@@ -52,6 +52,26 @@ BAD: list[tuple[str, bytes | None, bytes | None, str]] = [
 ]
 
 
+def positions(kafka: dict[str, str], ends: dict[tuple[str, int], int]) -> dict[tuple[str, bytes], tuple[int, int]]:
+    """Where each produced value landed, read back from the broker: (topic, value) -> (partition, offset)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    reader = Consumer(consumer_config(kafka, "dlq-positions"))
+    reader.assign([TopicPartition(topic, partition, 0) for topic, partition in ends])
+    found: dict[tuple[str, bytes], tuple[int, int]] = {}
+    remaining = sum(ends.values())
+    for _ in range(120):
+        for m in reader.consume(1000, 1.0):
+            if m.error() is None:
+                found[(m.topic(), m.value() or b"")] = (m.partition(), m.offset())
+                remaining -= 1
+        if remaining <= 0:
+            break
+    reader.close()
+    assert remaining == 0, f"{remaining} records not read back"
+    return found
+
+
 def test_bad_input_is_dead_lettered_with_reason_and_good_input_flows(backend: Backend) -> None:
     records: list[tuple[str, bytes | None, bytes | None]] = []
     for i, (topic, key, value, _) in enumerate(BAD):
@@ -67,9 +87,13 @@ def test_bad_input_is_dead_lettered_with_reason_and_good_input_flows(backend: Ba
     assert client.query("SELECT count() FROM clickstream_events").result_rows[0][0] == 2 * len(BAD)
     assert stats.duplicates["clickstream"] == 1
     rows = client.query(
-        "SELECT source_topic, reason, original, detail, source_offset FROM dead_letters "
+        "SELECT source_topic, reason, original, detail, source_offset, source_partition FROM dead_letters "
         "ORDER BY source_topic, source_offset"
     ).result_rows
+    where = positions(backend.kafka, producer.end_offsets)
+    for topic, _, original, _, offset, partition in rows:
+        value = original if isinstance(original, bytes) else original.encode()
+        assert (partition, offset) == where[(topic, value)], f"{topic} dead letter points at the wrong record"
     got = sorted((r[0], r[1], bytes(r[2]) if isinstance(r[2], bytes) else r[2].encode()) for r in rows)
     want = sorted((topic, reason, value or b"") for topic, _, value, reason in BAD)
     assert [(t, r) for t, r, _ in got] == [(t, r) for t, r, _ in want]
@@ -98,3 +122,5 @@ def test_dead_letter_topic_carries_reason_and_original_bytes(backend: Backend) -
     assert letter["reason"] == "malformed_json"
     assert letter["source_topic"] == "clickstream"
     assert base64.b64decode(letter["original"]) == bad
+    where = positions(backend.kafka, producer.end_offsets)
+    assert (letter["source_partition"], letter["source_offset"]) == where[("clickstream", bad)]

@@ -13,9 +13,13 @@ README = Path(__file__).parents[2] / "sinks" / "README.md"
 
 def sections() -> dict[str, str]:
     """Heading name -> the text of its section."""
-    text = README.read_text()
-    parts = re.split(r"^### `([a-z0-9_]+)`.*$", text, flags=re.MULTILINE)
-    return {parts[i]: parts[i + 1] for i in range(1, len(parts), 2)}
+    return {name: text for name, (_, text) in headed_sections().items()}
+
+
+def headed_sections() -> dict[str, tuple[str, str]]:
+    """Heading name -> (what the heading adds after the name, e.g. ``(view)``, the section's text)."""
+    parts = re.split(r"^### `([a-z0-9_]+)`(.*)$", README.read_text(), flags=re.MULTILINE)
+    return {parts[i]: (parts[i + 1].strip(), parts[i + 2]) for i in range(1, len(parts), 3)}
 
 
 #: Run in a fresh process: chDB opens one database path per process, and the test session has its own.
@@ -52,3 +56,20 @@ def test_every_table_view_and_column_is_documented() -> None:
         missing += [f"{name}.{c}" for c in columns_of.get(name, []) if f"`{c}`" not in described[name]]
     assert not missing, f"not described in sinks/README.md: {missing}"
     assert set(described) <= {name for name, _ in tables}, "sections for tables that do not exist"
+
+    # Each section says what it is: a view in its heading, a table's engine in its first paragraph.
+    wrong = []
+    for name, (heading, section) in headed_sections().items():
+        engine = dict(tables)[name]
+        first_paragraph = section.strip().split("\n\n")[0]
+        if engine == "View":
+            wrong += [] if heading == "(view)" else [f"{name}: a view, its heading should say (view)"]
+        elif heading or not re.search(rf"\b{engine}\b", first_paragraph):
+            wrong.append(f"{name}: the first paragraph should name its engine, {engine}")
+    assert not wrong, wrong
+
+
+def test_the_page_says_how_fresh_each_kind_of_table_is() -> None:
+    fresh = README.read_text().split("**How fresh.**", 1)[1].split("\n\n", 1)[0]
+    for kind in ("raw tables", "rollups", "Profiles", "Scores", "triggers", "Views"):
+        assert kind in fresh, f"how fresh {kind} are is not said"

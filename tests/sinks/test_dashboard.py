@@ -164,6 +164,11 @@ def test_dashboard_live_during_the_run_then_exact(tmp_path: Path, chromium: str)
         assert run.poll() is None, "the run ended before the dashboard could be seen live"
         assert "through the running sink" in live.status, live.status
         assert int(live.totals["events"]) > 0
+        # The report reads the same database while the sink owns it, through the sink.
+        report = subprocess.run([sys.executable, "-m", "streams.cli", "report", "--json"], cwd=tmp_path,
+                                env=env_without_journey(), capture_output=True, text=True, timeout=120)
+        assert report.returncode == 0, report.stderr[-2000:]
+        assert orjson.loads(report.stdout)["totals"][0]["events"] > 0
     finally:
         assert run.wait(300) == 0
     assert not (tmp_path / ".journey" / "clickhouse-owner.json").exists()

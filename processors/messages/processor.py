@@ -6,7 +6,8 @@ outputs, and timers (``due`` / ``next_timer``) that release messages held back b
 hours. Inputs, co-partitioned by customer id:
 
 - ``triggers`` (``schemas.triggers.TriggerEvent``): each one goes through the guards, in
-  this order, every outcome recorded on ``message-decisions``: holdout, cooldown, then
+  this order, every outcome recorded on ``message-decisions``: holdout (service triggers
+  are exempt, recorded as ``exempt``), cooldown, then
   per channel in the customer's preference order consent and frequency caps (the first
   channel passing both is chosen), then quiet hours (defer, never drop).
 - ``consent``: consent per channel and purpose; ``clickstream``: channel habits;
@@ -206,10 +207,14 @@ class MessagesProcessor:
                                    "customer erased: on the suppression list (recorded under the HMAC subject)")]
 
         holdout = self.config.holdout
-        if in_holdout(state.customer_id, holdout.share, holdout.salt):
+        if service:
+            # A service escalation (an unhappy customer) must reach an agent: it is not part of the experiment.
+            record("holdout", "exempt", "service message: the holdout does not apply")
+        elif in_holdout(state.customer_id, holdout.share, holdout.salt):
             record("holdout", "held_out", f"in the holdout group (share {holdout.share})")
             return out
-        record("holdout", "passed", "not in the holdout group")
+        else:
+            record("holdout", "passed", "not in the holdout group")
         left = cooldown_left(state.last_messaged.get(kind), t, self.config.cooldown_ms(kind))
         if left:
             record("cooldown", "blocked", f"cooldown of {self.config.cooldown_ms(kind) // 3_600_000}h for {kind} "

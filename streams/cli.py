@@ -234,7 +234,8 @@ def deliver(adapter: Annotated[str | None, typer.Option(
         raise typer.Exit(2) from None
     stop = _worker_logging_and_stop(settings, "deliver")
     worker = DeliveryWorker(settings.kafka_config(), settings.group_id(f"deliver-{sender.adapter}"), sender,
-                            settings.delivery_retries, settings.delivery_backoff_seconds)
+                            settings.delivery_retries, settings.delivery_backoff_seconds,
+                            retry_budget=settings.delivery_retry_budget_seconds)
     stats = _serve(settings, "deliver", stop, worker)
     logging.getLogger("journey.deliver").info("stopped: %s", stats)
 

@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     delivery_file: Path | None = Field(None, description="Console adapter: append JSON lines here instead of stdout.")
     delivery_retries: int = Field(5, ge=1, le=50, description="Attempts per message before it is dead-lettered.")
     delivery_backoff_seconds: float = Field(0.5, ge=0, description="First retry delay; doubles per attempt.")
+    delivery_retry_budget_seconds: float = Field(
+        120.0, gt=0, le=240, description="Time a delivery batch may take: no retry and no new message past it (a "
+        "retry is dead-lettered, a message left for the next poll), so a batch stays under max.poll.interval.ms.")
     webhook_url: str | None = Field(None, pattern=r"^https?://", description="Where the webhook adapter POSTs.")
     webhook_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key of the X-Journey-Signature header.")
     webhook_timeout_seconds: float = Field(5.0, gt=0)

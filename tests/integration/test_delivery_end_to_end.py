@@ -10,51 +10,21 @@ does not match). Each server gets exactly the messages it should, once, and the 
 
 from __future__ import annotations
 
-import threading
-import time
 from email import message_from_bytes
 from email.policy import default
-from typing import Any
 
 import orjson
 import pytest
 
-from processors.messages.processor import MessagesProcessor
-from processors.triggers.processor import TriggersProcessor
-from streams.delivery import DeliveryWorker, Sender, SmtpSender, WebhookSender
+from streams.delivery import SmtpSender, WebhookSender
 from streams.progress import end_offsets_by_eof
-from streams.sources.generator import generate
 from tests.conftest import Backend, produce, sink_until_caught_up
+from tests.integration.delivering import deliver_all, made_messages
 from tests.loopback import SMTP_LOGIN, SMTP_PASSWORD, Inbox, Receiver
-from tests.processors.messages.helpers import pipeline
 
 pytestmark = pytest.mark.integration
 
 SECRET = "webhook-signing-key"
-
-
-def made_messages(count: int) -> list[tuple[str, bytes | None, bytes]]:
-    """The first ``count`` messages the processors make from generated traffic (e-mail, in-app and push)."""
-    records = [(r.topic, r.key, r.value, round(r.event_time.timestamp() * 1000))
-               for r in generate(customers=30, days=6, seed=3)]
-    _, made = pipeline(records, TriggersProcessor(), MessagesProcessor())
-    return [(t, k, v) for t, k, v in made if t == "messages"][:count]
-
-
-def deliver_all(backend: Backend, sender: Sender, group: str, expected: int, **options: Any) -> DeliveryWorker:
-    """Run a real delivery worker in a thread until it recorded ``expected`` outcomes, then stop it."""
-    worker = DeliveryWorker(backend.kafka, group, sender, **options)
-    stop = threading.Event()
-    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while worker.stats.outcomes.total() < expected and time.monotonic() < deadline:
-        assert thread.is_alive(), "the delivery worker died"
-        time.sleep(0.1)
-    stop.set()
-    thread.join(30)
-    assert not thread.is_alive(), "the delivery worker did not stop"
-    return worker
 
 
 def test_messages_reach_smtp_and_a_signed_webhook_once_each(backend: Backend, smtp_server: tuple[int, Inbox],
@@ -68,10 +38,10 @@ def test_messages_reach_smtp_and_a_signed_webhook_once_each(backend: Backend, sm
     port, inbox = smtp_server
     smtp = SmtpSender("127.0.0.1", port, "shop@example.com", "{customer_id}@customers.test", SMTP_LOGIN,
                       SMTP_PASSWORD)
-    by_mail = deliver_all(backend, smtp, "deliver-smtp", len(emails), retries=3, backoff=0.01)
+    by_mail = deliver_all(backend.kafka, smtp, "deliver-smtp", len(emails), retries=3, backoff=0.01)
     url, handler = receiver
     handler.secret = SECRET.encode()
-    by_hook = deliver_all(backend, WebhookSender(url, SECRET, timeout=2.0), "deliver-webhook", len(sent),
+    by_hook = deliver_all(backend.kafka, WebhookSender(url, SECRET, timeout=2.0), "deliver-webhook", len(sent),
                           retries=3, backoff=0.01)
 
     assert by_mail.stats.consumed == len(sent) and by_mail.stats.outcomes == {"delivered": len(emails)}

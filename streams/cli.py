@@ -114,7 +114,7 @@ def sink() -> None:
     metrics = WorkerMetrics("sink")
     metrics.stop_event = stop
     client = instrument_client(connect(settings.resolved_clickhouse_dsn, **settings.clickhouse_options()), metrics)
-    apply_schema(client, settings.raw_retention_days)
+    apply_schema(client, settings.raw_retention_days, settings.attribution_window_hours)
     embedded = settings.resolved_clickhouse_dsn.startswith("chdb://")
     marker = SinkRunMarker(settings.data_dir, settings.group_id("sink"))
     if embedded and marker.previous_run_crashed():  # one sink owns an embedded database: nobody else writes
@@ -338,7 +338,7 @@ def init() -> None:
         created = ensure_topics(settings.kafka_config(), topic_specs(settings.topic_partitions, settings.group_prefix),
                                 settings.topic_replication)
         client = connect(settings.resolved_clickhouse_dsn, **settings.clickhouse_options())
-        apply_schema(client)
+        apply_schema(client, attribution_window_hours=settings.attribution_window_hours)
         client.close()
     except ClickHouseUnavailable as exc:
         console.print(f"[red]init failed:[/] {exc}")

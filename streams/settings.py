@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     processor_flush_seconds: float = Field(1.0, gt=0, description="How often processors write state and outputs.")
 
     # Triggers, messages and their delivery (journey triggers, messages, deliver)
+    attribution_window_hours: int = Field(24, ge=1, le=2160, description="An order placed within this many hours "
+                                          "of a trigger (messaged or held out) is attributed to it (ClickHouse).")
     trigger_rules_file: Path | None = Field(None, description="TOML of trigger rules; unset: the shipped rules.toml.")
     messages_file: Path | None = Field(None, description="TOML of guards and messages; unset: messages.toml.")
     timers_live_lag_seconds: float = Field(3600.0, ge=0, description="Records this close to the wall clock are live: "

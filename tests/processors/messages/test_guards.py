@@ -115,8 +115,9 @@ def test_no_channel_left_is_recorded() -> None:
 
 def test_quiet_hours_defer_to_the_end_in_the_customers_zone() -> None:
     run = Run()
-    run.feed(consent("email", "granted", at(-600)),
-             profile(at(-600), time_zone="America/Sao_Paulo", top_categories="shoes,bags"))
+    run.feed(event("consent_changed", at(-600), "c1", channel="email", status="granted",
+                   time_zone="America/Sao_Paulo"),
+             profile(at(-600), top_categories="shoes,bags"))
     # 2024-03-05 01:00 UTC is 22:00 in Sao Paulo (UTC-3): quiet until 08:00 there, 11:00 UTC.
     fired = at(15 * 60)
     out = run.feed(trigger("cart_abandoned", fired, context={"cart_items": 1}))

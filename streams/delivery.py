@@ -5,7 +5,10 @@ Per batch it sends every message its adapter handles (the webhook and the consol
 every channel, SMTP only e-mail), retrying a failure with exponential backoff
 (``backoff``, ``2 * backoff``, ...). After the last attempt the message is dead-lettered:
 a ``dead-letters`` record (reason ``delivery_failed``, the error, the original bytes) and a
-``deliveries`` record with status ``dead_lettered``.
+``deliveries`` record with status ``dead_lettered``. A record on ``messages`` that is not a
+message (``schemas.triggers.MessageRecord``; only a foreign writer can put one there) is
+dead-lettered with the reason the validation gives (``malformed_json``, ``missing_id``, ...)
+and skipped: bad input never stops the worker.
 
 A batch has a time budget (``retry_budget``, the setting ``delivery_retry_budget_seconds``),
 so a down or slow endpoint cannot hold the worker past the consumer's ``max.poll.interval.ms``
@@ -49,7 +52,7 @@ from confluent_kafka import KafkaError, Message, TopicPartition
 
 from processors.triggers.ids import derived_id
 from schemas.triggers import Delivery
-from schemas.validation import dead_letter
+from schemas.validation import Rejected, dead_letter, validate_output
 from streams.batch_worker import BatchWorker, consumer_config
 from streams.produce import TrackingProducer
 from streams.topics import DEAD_LETTERS
@@ -209,6 +212,8 @@ class DeliveryStats:
     outcomes: Counter[str] = field(default_factory=Counter)
     #: Records handed back to the consumer, not started, because their batch's budget was spent.
     deferred: int = 0
+    #: Dead letters produced, by reason (``delivery_failed``, or why a record is not a message).
+    dead_letters: Counter[str] = field(default_factory=Counter)
 
 
 class DeliveryWorker(BatchWorker):
@@ -247,9 +252,11 @@ class DeliveryWorker(BatchWorker):
             self.stats.consumed += 1
             raw = msg.value() or b""
             try:
-                message = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                continue  # written by our processor: cannot happen unless someone else writes here
+                validate_output(MESSAGES, raw)
+            except Rejected as rejected:  # written by our processor: only a foreign writer gets here
+                self._dead_letter(msg, raw, rejected.reason, rejected.detail)
+                continue
+            message = orjson.loads(raw)
             channels = self.sender.channels
             if channels is not None and message.get("channel") not in channels:
                 continue
@@ -258,10 +265,14 @@ class DeliveryWorker(BatchWorker):
             self._producer.send(DELIVERIES, record)
             self.stats.outcomes[record.status] += 1
             if not outcome.delivered:
-                letter = dead_letter(MESSAGES, msg.partition(), msg.offset(), msg.key(), raw, "delivery_failed",
-                                     f"{self.sender.adapter}: {outcome.attempts} attempts, last: {outcome.detail}",
-                                     datetime.now(UTC))
-                self._producer.send(DEAD_LETTERS, letter, key=letter.dead_letter_id)
+                self._dead_letter(msg, raw, "delivery_failed",
+                                  f"{self.sender.adapter}: {outcome.attempts} attempts, last: {outcome.detail}")
+
+    def _dead_letter(self, msg: Message, raw: bytes, reason: str, detail: str) -> None:
+        letter = dead_letter(MESSAGES, msg.partition(), msg.offset(), msg.key(), raw, reason, detail,
+                             datetime.now(UTC))
+        self._producer.send(DEAD_LETTERS, letter, key=letter.dead_letter_id)
+        self.stats.dead_letters[reason] += 1
 
     def _hand_back(self, rest: list[Message]) -> None:
         """Seek each partition back to its first record not started: the next poll takes them again."""

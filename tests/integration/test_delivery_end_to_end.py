@@ -5,11 +5,13 @@ Two ``deliver`` workers read them, each in its own consumer group: one with the 
 against an aiosmtpd server on loopback (e-mail messages only), one with the webhook adapter
 against an HTTP receiver on loopback that checks the HMAC signature of every POST (401 when it
 does not match). Each server gets exactly the messages it should, once, and the sink stores one
-``deliveries`` row per message and adapter: ``delivered`` after one attempt.
+``deliveries`` row per message and adapter: ``delivered`` after one attempt. Records on
+``messages`` that are not messages are dead-lettered with the reason, and the worker goes on.
 """
 
 from __future__ import annotations
 
+import base64
 from email import message_from_bytes
 from email.policy import default
 
@@ -19,7 +21,8 @@ import pytest
 from streams.delivery import SmtpSender, WebhookSender
 from streams.progress import end_offsets_by_eof
 from tests.conftest import Backend, produce, sink_until_caught_up
-from tests.integration.delivering import deliver_all, made_messages
+from tests.integration.delivering import deliver_all, made_messages, produce_to_partition
+from tests.integration.test_privacy import read_topic
 from tests.loopback import SMTP_LOGIN, SMTP_PASSWORD, Inbox, Receiver
 
 pytestmark = pytest.mark.integration
@@ -70,3 +73,22 @@ def test_messages_reach_smtp_and_a_signed_webhook_once_each(backend: Backend, sm
 def _unix(text: str) -> str:
     """SMTP carries lines ending in CRLF: the text as the message processor wrote it."""
     return text.replace("\r\n", "\n")
+
+
+def test_records_that_are_not_messages_are_dead_lettered_and_the_rest_delivered(
+        backend: Backend, receiver: tuple[str, type[Receiver]]) -> None:
+    messages = made_messages(2)
+    first = orjson.loads(messages[0][2])
+    bad = [b"{not json", b"[1, 2]", orjson.dumps({k: v for k, v in first.items() if k != "message_id"})]
+    produce_to_partition(backend.kafka, [messages[0], *[("messages", b"c1", v) for v in bad], messages[1]])
+    url, handler = receiver
+    worker = deliver_all(backend.kafka, WebhookSender(url, None, timeout=2.0), "deliver-bad", 2, retries=2,
+                         backoff=0.01)
+    assert worker.stats.outcomes == {"delivered": 2} and worker.stats.consumed == 5
+    assert worker.stats.dead_letters == {"malformed_json": 1, "not_an_object": 1, "missing_id": 1}
+    assert [body for _, body in handler.received] == [v for _, _, v in messages], "only the messages are posted"
+    letters = [orjson.loads(v) for _, v in read_topic(backend.kafka, "dead-letters", backend.partitions)]
+    assert sorted((d["source_topic"], d["source_offset"], d["reason"], base64.b64decode(d["original"]))
+                  for d in letters) == [("messages", 1, "malformed_json", bad[0]),
+                                        ("messages", 2, "not_an_object", bad[1]),
+                                        ("messages", 3, "missing_id", bad[2])]

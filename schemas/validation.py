@@ -25,7 +25,7 @@ from schemas.fast import decoder_for
 from schemas.orders import OrderEvent
 from schemas.outputs import DeadLetter
 from schemas.personal import clear_identifier, is_direct_identifier, redact_bytes
-from schemas.registry import INPUT_TOPICS, TOPIC_OF_TYPE
+from schemas.registry import INPUT_TOPICS, OUTPUT_TOPICS, TOPIC_OF_TYPE
 
 #: An event time with more than 6 fractional digits: left to pydantic, so both paths give the same
 #: instant. Matched at the key (not searched for): a search cost more than the decode itself.
@@ -115,6 +115,20 @@ def validate(topic: str, value: bytes | None, key: bytes | None, limits: Limits,
     if clear is not None:
         raise Rejected("clear_identifier", clear)
     return event
+
+
+def validate_output(topic: str, value: bytes | None) -> Any:
+    """The validated record on output ``topic`` (a record our processors write); raises :class:`Rejected` otherwise.
+
+    For a reader of an output topic that anyone else could write to: a record that does not fit
+    the contract gets a dead letter with the same reason codes as input does, instead of a crash.
+    """
+    if value is None or len(value) == 0:
+        raise Rejected("empty_value", "record has no value")
+    try:
+        return OUTPUT_TOPICS[topic].adapter.validate_json(value)
+    except ValidationError as exc:
+        raise Rejected(*_describe(exc)) from None
 
 
 def _wrong_topic_or_unknown(topic: str, value: bytes, detail: str) -> tuple[str, str]:

@@ -37,9 +37,17 @@ def connect(dsn: str, username: str | None = None, password: str | None = None, 
         raise ClickHouseUnavailable(f"cannot open ClickHouse at {where}: {exc}") from exc
 
 
-def schema_statements() -> list[str]:
-    """The statements of ``schema.sql``, in order, without comments."""
-    text = resources.files("sinks").joinpath("schema.sql").read_text()
+#: In ``schema.sql``, replaced by the attribution window in hours (the setting ``attribution_window_hours``).
+ATTRIBUTION_WINDOW = "{attribution_window_hours}"
+DEFAULT_ATTRIBUTION_HOURS = 24
+
+
+def schema_statements(attribution_window_hours: int = DEFAULT_ATTRIBUTION_HOURS) -> list[str]:
+    """The statements of ``schema.sql``, in order, without comments, with the attribution window put in."""
+    hours = int(attribution_window_hours)  # goes into SQL: a whole number, nothing else
+    if hours < 1:
+        raise ValueError(f"attribution_window_hours must be at least 1, not {hours}")
+    text = resources.files("sinks").joinpath("schema.sql").read_text().replace(ATTRIBUTION_WINDOW, str(hours))
     statements = []
     for chunk in text.split("\n;\n"):
         lines = [line for line in chunk.splitlines() if not line.strip().startswith("--")]
@@ -49,10 +57,13 @@ def schema_statements() -> list[str]:
     return statements
 
 
-def apply_schema(client: Client, raw_retention_days: int | EllipsisType | None = ...) -> None:
+def apply_schema(client: Client, raw_retention_days: int | EllipsisType | None = ...,
+                 attribution_window_hours: int = DEFAULT_ATTRIBUTION_HOURS) -> None:
     """Create every table and view that does not exist yet (safe to run at every start).
 
     ``raw_retention_days`` (the setting): the raw event tables' TTL, None removing it; left as it is when not given.
+    ``attribution_window_hours`` (the setting): how long after a trigger an order is attributed to it; the
+    plain views are replaced at every start, so a new value applies to every trigger, past ones too.
     A rollup whose definition changed is replaced and refilled from the raw tables (``sinks.migrate``).
     """
     from sinks.migrate import drop_rollups, outdated_rollups
@@ -60,7 +71,7 @@ def apply_schema(client: Client, raw_retention_days: int | EllipsisType | None =
 
     outdated = outdated_rollups(client)
     drop_rollups(client, outdated)
-    for statement in schema_statements():
+    for statement in schema_statements(attribution_window_hours):
         client.command(statement)
     if outdated:
         rebuild_rollups(client, only=set(outdated))

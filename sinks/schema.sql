@@ -699,9 +699,11 @@ SELECT day, trigger, channel, uniqExactMerge(messages) AS messages, uniqExactMer
 FROM messages_daily_state GROUP BY day, trigger, channel ORDER BY day, trigger, channel
 ;
 -- One row per trigger: its arm (messaged, held_out by the holdout guard, or suppressed by another
--- guard) and the customer's orders placed within 24 hours of fired_at, the order the trigger
--- anchored on (a welcome's first order) excepted. The window starts at fired_at in every arm, since
--- the holdout is decided there: a message deferred by quiet hours is part of the treatment.
+-- guard) and the customer's orders placed within the attribution window of fired_at, the order the
+-- trigger anchored on (a welcome's first order) excepted. The window starts at fired_at in every arm,
+-- since the holdout is decided there: a message deferred by quiet hours is part of the treatment.
+-- Its length in hours, {attribution_window_hours}, is the setting of that name (default 24), put in
+-- by apply_schema (sinks/client.py).
 -- Plain views (computed when queried, from the deduplicated raw rows), replaced at every start.
 CREATE OR REPLACE VIEW trigger_attribution AS
 WITH
@@ -722,10 +724,10 @@ WITH
 SELECT a.trigger_id AS trigger_id, any(a.customer_id) AS customer_id, any(a.trigger) AS trigger,
        any(a.fired_at) AS fired_at, any(a.arm) AS arm, any(a.channel) AS channel, any(a.send_at) AS send_at,
        countIf(o.event_id != '' AND o.event_id != a.source_event_id AND o.event_time >= a.fired_at
-               AND o.event_time < a.fired_at + INTERVAL 24 HOUR) AS orders_within_24h,
+               AND o.event_time < a.fired_at + INTERVAL {attribution_window_hours} HOUR) AS orders_in_window,
        sumIf(ifNull(o.amount, 0), o.event_id != '' AND o.event_id != a.source_event_id AND o.event_time >= a.fired_at
-             AND o.event_time < a.fired_at + INTERVAL 24 HOUR) AS revenue_within_24h,
-       orders_within_24h > 0 AS converted
+             AND o.event_time < a.fired_at + INTERVAL {attribution_window_hours} HOUR) AS revenue_in_window,
+       orders_in_window > 0 AS converted
 FROM arms AS a
 LEFT JOIN (SELECT customer_id, event_id, event_time, amount FROM order_events WHERE type = 'order_placed') AS o
     ON o.customer_id = a.customer_id
@@ -743,7 +745,7 @@ SELECT toDate(fired_at) AS day, trigger,
        countIf(arm = 'messaged' AND converted) AS messaged_converted,
        countIf(arm != 'held_out' AND converted) AS treated_converted,
        countIf(arm = 'held_out' AND converted) AS held_out_converted,
-       sum(revenue_within_24h) AS revenue_within_24h
+       sum(revenue_in_window) AS revenue_in_window
 FROM trigger_attribution
 GROUP BY day, trigger
 ORDER BY day, trigger

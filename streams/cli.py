@@ -138,7 +138,7 @@ def sink() -> None:
     metrics = WorkerMetrics("sink")
     metrics.stop_event = stop
     client = instrument_client(connect(settings.resolved_clickhouse_dsn, **settings.clickhouse_options()), metrics)
-    apply_schema(client, settings.raw_retention_days)
+    apply_schema(client, settings.raw_retention_days, settings.attribution_window_hours)
     embedded = settings.resolved_clickhouse_dsn.startswith("chdb://")
     marker = SinkRunMarker(settings.data_dir, settings.group_id("sink"))
     if embedded and marker.previous_run_crashed():  # one sink owns an embedded database: nobody else writes
@@ -258,7 +258,8 @@ def deliver(adapter: Annotated[str | None, typer.Option(
         raise typer.Exit(2) from None
     stop = _worker_logging_and_stop(settings, "deliver")
     worker = DeliveryWorker(settings.kafka_config(), settings.group_id(f"deliver-{sender.adapter}"), sender,
-                            settings.delivery_retries, settings.delivery_backoff_seconds)
+                            settings.delivery_retries, settings.delivery_backoff_seconds,
+                            retry_budget=settings.delivery_retry_budget_seconds)
     stats = _serve(settings, "deliver", stop, worker)
     logging.getLogger("journey.deliver").info("stopped: %s", stats)
 
@@ -362,7 +363,7 @@ def init() -> None:
         created = ensure_topics(settings.kafka_config(), topic_specs(settings.topic_partitions, settings.group_prefix),
                                 settings.topic_replication)
         client = connect(settings.resolved_clickhouse_dsn, **settings.clickhouse_options())
-        apply_schema(client)
+        apply_schema(client, attribution_window_hours=settings.attribution_window_hours)
         client.close()
     except ClickHouseUnavailable as exc:
         console.print(f"[red]init failed:[/] {exc}")

@@ -5,7 +5,22 @@ Per batch it sends every message its adapter handles (the webhook and the consol
 every channel, SMTP only e-mail), retrying a failure with exponential backoff
 (``backoff``, ``2 * backoff``, ...). After the last attempt the message is dead-lettered:
 a ``dead-letters`` record (reason ``delivery_failed``, the error, the original bytes) and a
-``deliveries`` record with status ``dead_lettered``. Each outcome is a ``deliveries``
+``deliveries`` record with status ``dead_lettered``. A record on ``messages`` that is not a
+message (``schemas.triggers.MessageRecord``; only a foreign writer can put one there) is
+dead-lettered with the reason the validation gives (``malformed_json``, ``missing_id``, ...)
+and skipped: bad input never stops the worker.
+
+A batch has a time budget (``retry_budget``, the setting ``delivery_retry_budget_seconds``),
+so a down or slow endpoint cannot hold the worker past the consumer's ``max.poll.interval.ms``
+(300 s by default; a member that exceeds it is evicted and its batch re-sent by another):
+
+- no retry waits or starts past the budget: a message whose next retry would is dead-lettered
+  then, as after its last retry (the detail says the budget was spent);
+- no message is started past the budget: the records not started are handed back to the
+  consumer (a seek to the first of each partition) and come again at the next poll, with a
+  fresh budget. The first message of a batch always starts, so the worker always moves on.
+
+A batch thus ends at most one send timeout after its budget. Each outcome is a ``deliveries``
 record whose id derives from the message and the adapter; offsets are committed once
 they are acknowledged, so a crash re-sends at most one batch (at least once; receivers
 deduplicate by ``message_id``, which the webhook sends as a header).
@@ -37,7 +52,7 @@ from confluent_kafka import KafkaError, Message, TopicPartition
 
 from processors.triggers.ids import derived_id
 from schemas.triggers import Delivery
-from schemas.validation import dead_letter
+from schemas.validation import Rejected, dead_letter, validate_output
 from streams.batch_worker import BatchWorker, consumer_config
 from streams.produce import TrackingProducer
 from streams.topics import DEAD_LETTERS
@@ -147,6 +162,9 @@ class SmtpSender:
             raise DeliveryError(type(exc).__name__) from None
 
 
+BUDGET_SPENT = "retry budget of the batch spent"
+
+
 @dataclass
 class Outcome:
     delivered: bool
@@ -155,8 +173,13 @@ class Outcome:
 
 
 def attempt(sender: Sender, message: dict[str, Any], raw: bytes, retries: int, backoff: float,
-            sleep: Callable[[float], None] = time.sleep) -> Outcome:
-    """Up to ``retries`` attempts, waiting ``backoff * 2**(n-1)`` seconds after the n-th failure."""
+            sleep: Callable[[float], None] = time.sleep, deadline: float | None = None,
+            clock: Callable[[], float] = time.monotonic) -> Outcome:
+    """Up to ``retries`` attempts, waiting ``backoff * 2**(n-1)`` seconds after the n-th failure.
+
+    With a ``deadline`` (a ``clock`` reading), a retry whose wait would reach it is not made: the
+    attempts stop there and the detail says the budget was spent.
+    """
     detail = ""
     for n in range(1, retries + 1):
         try:
@@ -167,7 +190,10 @@ def attempt(sender: Sender, message: dict[str, Any], raw: bytes, retries: int, b
             log.warning("%s delivery of %s failed (attempt %d/%d): %s", sender.adapter, message["message_id"], n,
                         retries, detail)
             if n < retries:
-                sleep(backoff * 2 ** (n - 1))
+                wait = backoff * 2 ** (n - 1)
+                if deadline is not None and clock() + wait >= deadline:
+                    return Outcome(False, n, f"{detail} ({BUDGET_SPENT})")
+                sleep(wait)
     return Outcome(False, retries, detail)
 
 
@@ -184,15 +210,21 @@ def delivery_record(sender: Sender, message: dict[str, Any], outcome: Outcome) -
 class DeliveryStats:
     consumed: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
+    #: Records handed back to the consumer, not started, because their batch's budget was spent.
+    deferred: int = 0
+    #: Dead letters produced, by reason (``delivery_failed``, or why a record is not a message).
+    dead_letters: Counter[str] = field(default_factory=Counter)
 
 
 class DeliveryWorker(BatchWorker):
     """Sends the ``messages`` its adapter handles; records each outcome on ``deliveries``."""
 
     def __init__(self, kafka_config: dict[str, str], group_id: str, sender: Sender, retries: int = 5,
-                 backoff: float = 0.5, batch_rows: int = 500, sleep: Callable[[float], None] = time.sleep) -> None:
+                 backoff: float = 0.5, batch_rows: int = 500, sleep: Callable[[float], None] = time.sleep,
+                 retry_budget: float = 120.0, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(consumer_config(kafka_config, group_id), [MESSAGES], batch_rows)
         self.sender, self.retries, self.backoff, self.sleep = sender, retries, backoff, sleep
+        self.retry_budget, self.clock = retry_budget, clock
         self.stats = DeliveryStats()
         self._producer = TrackingProducer(kafka_config, **{"linger.ms": 5})
         self._positions: dict[tuple[str, int], int] = {}
@@ -205,30 +237,56 @@ class DeliveryWorker(BatchWorker):
         return bool(self._positions)
 
     def handle(self, messages: list[Message]) -> None:
-        for msg in messages:
+        deadline = self.clock() + self.retry_budget
+        started = False
+        for n, msg in enumerate(messages):
             if msg.error() is not None:
                 if msg.error().code() != KafkaError._PARTITION_EOF:
                     log.warning("consumer error: %s", msg.error().str())
                 continue
+            if started and self.clock() >= deadline:
+                self._hand_back(messages[n:])
+                return
+            started = True
             self._positions[(msg.topic(), msg.partition())] = msg.offset() + 1
             self.stats.consumed += 1
             raw = msg.value() or b""
             try:
-                message = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                continue  # written by our processor: cannot happen unless someone else writes here
+                validate_output(MESSAGES, raw)
+            except Rejected as rejected:  # written by our processor: only a foreign writer gets here
+                self._dead_letter(msg, raw, rejected.reason, rejected.detail)
+                continue
+            message = orjson.loads(raw)
             channels = self.sender.channels
             if channels is not None and message.get("channel") not in channels:
                 continue
-            outcome = attempt(self.sender, message, raw, self.retries, self.backoff, self.sleep)
+            outcome = attempt(self.sender, message, raw, self.retries, self.backoff, self.sleep, deadline, self.clock)
             record = delivery_record(self.sender, message, outcome)
             self._producer.send(DELIVERIES, record)
             self.stats.outcomes[record.status] += 1
             if not outcome.delivered:
-                letter = dead_letter(MESSAGES, msg.partition(), msg.offset(), msg.key(), raw, "delivery_failed",
-                                     f"{self.sender.adapter}: {outcome.attempts} attempts, last: {outcome.detail}",
-                                     datetime.now(UTC))
-                self._producer.send(DEAD_LETTERS, letter, key=letter.dead_letter_id)
+                self._dead_letter(msg, raw, "delivery_failed",
+                                  f"{self.sender.adapter}: {outcome.attempts} attempts, last: {outcome.detail}")
+
+    def _dead_letter(self, msg: Message, raw: bytes, reason: str, detail: str) -> None:
+        letter = dead_letter(MESSAGES, msg.partition(), msg.offset(), msg.key(), raw, reason, detail,
+                             datetime.now(UTC))
+        self._producer.send(DEAD_LETTERS, letter, key=letter.dead_letter_id)
+        self.stats.dead_letters[reason] += 1
+
+    def _hand_back(self, rest: list[Message]) -> None:
+        """Seek each partition back to its first record not started: the next poll takes them again."""
+        first: dict[tuple[str, int], int] = {}
+        for msg in rest:
+            if msg.error() is None:
+                first.setdefault((msg.topic(), msg.partition()), msg.offset())
+        assert self._consumer is not None, "records come from the consumer"
+        for (topic, partition), offset in first.items():
+            self._consumer.seek(TopicPartition(topic, partition, offset))
+        deferred = sum(1 for msg in rest if msg.error() is None)
+        self.stats.deferred += deferred
+        log.warning("%s delivery: batch budget of %.0f s spent, %d message(s) left for the next poll",
+                    self.sender.adapter, self.retry_budget, deferred)
 
     def flush(self) -> None:
         """Outcomes acknowledged, then offsets committed."""

@@ -57,7 +57,7 @@ def run_pipeline(settings: Settings, records: Iterable[SourceRecord], source_nam
 
     # The schema is applied before any worker opens the database (chDB: one process at a time).
     client = connect(dsn, **settings.clickhouse_options())
-    apply_schema(client, settings.raw_retention_days)
+    apply_schema(client, settings.raw_retention_days, settings.attribution_window_hours)
     if embedded_db:
         client.close()
 

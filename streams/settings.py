@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     processor_flush_seconds: float = Field(1.0, gt=0, description="How often processors write state and outputs.")
 
     # Triggers, messages and their delivery (journey triggers, messages, deliver)
+    attribution_window_hours: int = Field(24, ge=1, le=2160, description="An order placed within this many hours "
+                                          "of a trigger (messaged or held out) is attributed to it (ClickHouse).")
     trigger_rules_file: Path | None = Field(None, description="TOML of trigger rules; unset: the shipped rules.toml.")
     messages_file: Path | None = Field(None, description="TOML of guards and messages; unset: messages.toml.")
     timers_live_lag_seconds: float = Field(3600.0, ge=0, description="Records this close to the wall clock are live: "
@@ -91,6 +93,9 @@ class Settings(BaseSettings):
     delivery_file: Path | None = Field(None, description="Console adapter: append JSON lines here instead of stdout.")
     delivery_retries: int = Field(5, ge=1, le=50, description="Attempts per message before it is dead-lettered.")
     delivery_backoff_seconds: float = Field(0.5, ge=0, description="First retry delay; doubles per attempt.")
+    delivery_retry_budget_seconds: float = Field(
+        120.0, gt=0, le=240, description="Time a delivery batch may take: no retry and no new message past it (a "
+        "retry is dead-lettered, a message left for the next poll), so a batch stays under max.poll.interval.ms.")
     webhook_url: str | None = Field(None, pattern=r"^https?://", description="Where the webhook adapter POSTs.")
     webhook_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key of the X-Journey-Signature header.")
     webhook_timeout_seconds: float = Field(5.0, gt=0)

@@ -19,6 +19,9 @@ from streams.produce import TrackingProducer
 from streams.progress import GroupProgress
 from streams.topics import ensure_topics, topic_specs
 
+#: The loopback webhook receiver and SMTP server fixtures (``receiver``, ``smtp_server``).
+pytest_plugins = ["tests.loopback"]
+
 ROOT = Path(__file__).resolve().parent.parent
 DATASETS = ROOT.parent / "shared" / "datasets"
 

@@ -2,6 +2,7 @@
 
 Membership is a hash of the customer id (with a salt), not a random draw, so it is the
 same on every worker, in every replay and after every restart, without any state.
+Service triggers are not part of the experiment: the message processor exempts them.
 """
 
 from __future__ import annotations

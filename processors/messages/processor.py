@@ -6,15 +6,18 @@ outputs, and timers (``due`` / ``next_timer``) that release messages held back b
 hours. Inputs, co-partitioned by customer id:
 
 - ``triggers`` (``schemas.triggers.TriggerEvent``): each one goes through the guards, in
-  this order, every outcome recorded on ``message-decisions``: holdout, cooldown, then
+  this order, every outcome recorded on ``message-decisions``: holdout (service triggers
+  are exempt, recorded as ``exempt``), cooldown, then
   per channel in the customer's preference order consent and frequency caps (the first
   channel passing both is chosen), then quiet hours (defer, never drop).
 - ``consent``: consent per channel and purpose; ``clickstream``: channel habits;
   ``clickstream`` and ``orders``: the recommender learns, recent items, goal events that
   cancel held messages; ``chat``: the customer's language; ``customer-features``: top
-  categories (and ``time_zone`` / ``locale`` when a profile carries them). The customer's
-  time zone, for quiet hours, is the newest (by event time) ``time_zone`` a clickstream or
-  consent event reported; without one, the configured default zone.
+  categories, stage and order count. The customer's time zone, for quiet hours, is the
+  newest (by event time) ``time_zone`` a clickstream or consent event reported; without
+  one, ``[defaults] time_zone``. The locale of a message is the language of the customer's
+  newest chat message (its ``language`` field, else detected from the text) when templates
+  exist for it; otherwise ``[defaults] locale``. Profiles carry neither.
 
 Every decision happens at the trigger's ``fired_at`` (event time), so a replay makes the
 same decisions and the same ids. The recommender is shared by the customers a worker
@@ -132,7 +135,6 @@ class MessagesProcessor:
         if seen.topic == "consent":
             consents.record(state.consent, e.purpose, e.channel, t, seen.event_id, e.status)
             self._hint(state, "time_zone", e.time_zone, t)
-            self._hint(state, "locale", getattr(e, "locale", None), t)
         elif seen.topic == "chat":
             if e.sender_role == "customer":
                 self._hint(state, "locale", e.language or detect_language(e.text), t)
@@ -164,8 +166,6 @@ class MessagesProcessor:
         top = features.get("top_categories")
         state.profile = {"top_categories": [c for c in str(top).split(",") if c] if top else [],
                          "stage": profile.stage, "orders_total": features.get("orders_total")}
-        self._hint(state, "time_zone", features.get("time_zone"), as_of)
-        self._hint(state, "locale", features.get("locale"), as_of)
 
     def _goal(self, state: MessageState, seen: Observed) -> list[Output]:
         """Cancel held messages whose trigger's goal happened before they went out."""
@@ -206,10 +206,14 @@ class MessagesProcessor:
                                    "customer erased: on the suppression list (recorded under the HMAC subject)")]
 
         holdout = self.config.holdout
-        if in_holdout(state.customer_id, holdout.share, holdout.salt):
+        if service:
+            # A service escalation (an unhappy customer) must reach an agent: it is not part of the experiment.
+            record("holdout", "exempt", "service message: the holdout does not apply")
+        elif in_holdout(state.customer_id, holdout.share, holdout.salt):
             record("holdout", "held_out", f"in the holdout group (share {holdout.share})")
             return out
-        record("holdout", "passed", "not in the holdout group")
+        else:
+            record("holdout", "passed", "not in the holdout group")
         left = cooldown_left(state.last_messaged.get(kind), t, self.config.cooldown_ms(kind))
         if left:
             record("cooldown", "blocked", f"cooldown of {self.config.cooldown_ms(kind) // 3_600_000}h for {kind} "

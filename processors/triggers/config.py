@@ -1,7 +1,7 @@
 """Rule parameters: typed defaults, overridden by a TOML file (``rules.toml`` ships the defaults).
 
-Every parameter is documented in ``rules.toml`` and the package README. A file naming
-an unknown rule or parameter, or giving a value of the wrong type, is refused with the
+Every parameter is documented in ``rules.toml`` and in this package's ``README.md``. A file
+naming an unknown rule or parameter, or giving a value of the wrong type, is refused with the
 name, so a typo cannot silently keep a default.
 """
 

@@ -186,7 +186,7 @@ def expected_trigger_conversion(client: Any) -> dict[str, Any]:
     for key, members in by_day.items():
         daily[key] = {k: v for k, v in conversion(members).items() if not k.endswith(("conversion", "uplift",
                                                                                        "standard_error"))}
-        daily[key]["revenue_within_24h"] = sum(t["revenue"] for t in members)
+        daily[key]["revenue_in_window"] = sum(t["revenue"] for t in members)
     return {"by_type": {kind: conversion(members) for kind, members in by_type.items()}, "daily": daily}
 
 

@@ -2,7 +2,7 @@
 
 The real path: messages made by the trigger and message processors are on ``messages``; the
 ``deliver`` worker (``DeliveryWorker`` + ``WebhookSender``) posts them to an HTTP server on
-loopback that answers 503, retries, and dead-letters them on ``dead-letters``; the sink, which
+loopback that answers 500, retries, and dead-letters them on ``dead-letters``; the sink, which
 reads ``dead-letters`` too, stores each in ``dead_letters`` (reason ``delivery_failed``, the
 original message bytes). The sink's own dead letters (invalid input), which it stores before
 producing them, are read back and not stored twice; a second sink group reading everything
@@ -11,51 +11,24 @@ again adds nothing.
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 
 from processors.messages.processor import MessagesProcessor
 from processors.triggers.processor import TriggersProcessor
-from streams.delivery import DeliveryWorker, WebhookSender
+from streams.delivery import WebhookSender
 from streams.progress import end_offsets_by_eof
 from streams.sources.generator import generate
 from tests.conftest import Backend, produce, sink_until_caught_up
+from tests.integration.delivering import deliver_all
+from tests.loopback import Receiver
 from tests.processors.messages.helpers import pipeline
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def refusing_webhook() -> Iterator[tuple[str, list[bytes]]]:
-    """An HTTP server on loopback answering every POST with 503; yields its URL and the bodies it got."""
-    bodies: list[bytes] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
-            self.send_response(503)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hook", bodies
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def test_failed_deliveries_land_in_dead_letters_once(backend: Backend,
-                                                     refusing_webhook: tuple[str, list[bytes]]) -> None:
-    url, bodies = refusing_webhook
+def test_failed_deliveries_land_in_dead_letters_once(backend: Backend, receiver: tuple[str, type[Receiver]]) -> None:
+    url, handler = receiver
+    handler.fail = 10**6  # 500 to every POST
     records = [(r.topic, r.key, r.value, round(r.event_time.timestamp() * 1000))
                for r in generate(customers=30, days=6, seed=3)]
     fired, made = pipeline(records, TriggersProcessor(), MessagesProcessor())
@@ -65,19 +38,10 @@ def test_failed_deliveries_land_in_dead_letters_once(backend: Backend,
     decisions = [(t, k, v) for t, k, v in made if t != "messages"]
     fed = produce(backend.kafka, [(t, k, v) for t, k, v, _ in records] + fired + decisions + messages + [invalid])
 
-    worker = DeliveryWorker(backend.kafka, "deliver-test", WebhookSender(url, "s3cret", timeout=2.0), retries=3,
-                            backoff=0.01)
-    stop = threading.Event()
-    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while worker.stats.outcomes["dead_lettered"] < len(messages) and time.monotonic() < deadline:
-        assert thread.is_alive(), "the delivery worker died"
-        time.sleep(0.1)
-    stop.set()
-    thread.join(30)
+    worker = deliver_all(backend.kafka, WebhookSender(url, "s3cret", timeout=2.0), "deliver-test", len(messages),
+                         retries=3, backoff=0.01)
     assert worker.stats.outcomes == {"dead_lettered": len(messages)}
-    assert len(bodies) == 3 * len(messages), "three attempts each"
+    assert len(handler.received) == 3 * len(messages), "three attempts each"
 
     ends = {**fed.end_offsets, **end_offsets_by_eof(backend.kafka, ["dead-letters", "deliveries"])}
     client = backend.client()
@@ -97,7 +61,7 @@ def test_failed_deliveries_land_in_dead_letters_once(backend: Backend,
     failed = by_reason["delivery_failed"]
     assert len(failed) == len(messages)
     assert {r[1] for r in failed} == {"messages"}
-    assert all("webhook: 3 attempts, last: HTTP 503" in r[3] for r in failed)
+    assert all("webhook: 3 attempts, last: HTTP 500" in r[3] for r in failed)
     stored = sorted(r[4] if isinstance(r[4], bytes) else r[4].encode() for r in failed)
     assert stored == sorted(v for _, _, v in messages), "the original message bytes are kept"
     deliveries = client.query("SELECT uniqExact(delivery_id) FROM deliveries WHERE status = 'dead_lettered'")

@@ -5,17 +5,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import socket
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from streams.delivery import (
     SIGNATURE_HEADER,
@@ -27,41 +20,14 @@ from streams.delivery import (
     sender_from_settings,
 )
 from streams.settings import Settings
+from tests.loopback import SMTP_LOGIN, SMTP_PASSWORD, Inbox, Receiver, free_port
 
 SECRET = "hmac-key-that-must-not-leak"
-PASSWORD = "smtp-password-that-must-not-leak"
+PASSWORD = SMTP_PASSWORD
 MESSAGE = {"message_id": "msg-1", "trigger_id": "trg-1", "customer_id": "c1", "channel": "email",
            "template": "en/cart_abandoned.j2", "locale": "en", "subject": "You left something in your cart",
            "body": "Hello,\n\nYour cart is waiting.", "send_at": "2024-03-04T10:00:00Z", "trigger": "cart_abandoned"}
 RAW = orjson.dumps(MESSAGE)
-
-
-class Receiver(BaseHTTPRequestHandler):
-    """Answers 500 to the first ``fail`` requests, then 204; keeps what it received."""
-
-    fail = 0
-    received: list[tuple[dict[str, str], bytes]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).received.append((dict(self.headers), body))
-        status = 500 if len(type(self).received) <= type(self).fail else 204
-        self.send_response(status)
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def receiver() -> Iterator[tuple[str, type[Receiver]]]:
-    handler = type("Handler", (Receiver,), {"fail": 0, "received": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", handler
-    server.shutdown()
-    server.server_close()
 
 
 def test_webhook_posts_json_signed_with_hmac_sha256(receiver: tuple[str, type[Receiver]]) -> None:
@@ -101,53 +67,14 @@ def test_webhook_dead_letters_after_the_last_retry_without_leaking_the_secret(
 
 
 def test_webhook_to_nothing_listening_is_a_failed_attempt() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    outcome = attempt(WebhookSender(f"http://127.0.0.1:{port}/", None, timeout=2), MESSAGE, RAW, 2, 0.0)
+    outcome = attempt(WebhookSender(f"http://127.0.0.1:{free_port()}/", None, timeout=2), MESSAGE, RAW, 2, 0.0)
     assert not outcome.delivered and outcome.detail.startswith("URLError")
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.mails: list[Any] = []
-
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
-        if address.endswith("@nowhere.test"):
-            return "550 no such mailbox"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.mails.append(envelope)
-        return "250 OK"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[tuple[int, Inbox]]:
-    inbox = Inbox()
-
-    def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
-        ok = isinstance(data, LoginPassword) and data.login == b"journey" and data.password == PASSWORD.encode()
-        return AuthResult(success=ok)
-
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port(), authenticator=authenticate,
-                            auth_require_tls=False)
-    controller.start()
-    yield controller.port, inbox
-    controller.stop()
 
 
 def test_smtp_sends_the_email_to_a_real_server_with_login(smtp_server: tuple[int, Inbox],
                                                           caplog: pytest.LogCaptureFixture) -> None:
     port, inbox = smtp_server
-    sender = SmtpSender("127.0.0.1", port, "shop@example.com", "{customer_id}@customers.test", "journey", PASSWORD)
+    sender = SmtpSender("127.0.0.1", port, "shop@example.com", "{customer_id}@customers.test", SMTP_LOGIN, PASSWORD)
     with caplog.at_level(logging.DEBUG):
         outcome = attempt(sender, MESSAGE, RAW, retries=2, backoff=0.0)
     assert outcome.delivered and outcome.attempts == 1
@@ -161,7 +88,7 @@ def test_smtp_sends_the_email_to_a_real_server_with_login(smtp_server: tuple[int
 
 def test_smtp_refused_recipient_is_dead_lettered_with_the_reason(smtp_server: tuple[int, Inbox]) -> None:
     port, inbox = smtp_server
-    sender = SmtpSender("127.0.0.1", port, "shop@example.com", "{customer_id}@nowhere.test", "journey", PASSWORD)
+    sender = SmtpSender("127.0.0.1", port, "shop@example.com", "{customer_id}@nowhere.test", SMTP_LOGIN, PASSWORD)
     outcome = attempt(sender, MESSAGE, RAW, retries=2, backoff=0.0)
     assert (outcome.delivered, outcome.attempts, outcome.detail, inbox.mails) == (False, 2, "SMTPRecipientsRefused", [])
 

@@ -115,8 +115,9 @@ def test_no_channel_left_is_recorded() -> None:
 
 def test_quiet_hours_defer_to_the_end_in_the_customers_zone() -> None:
     run = Run()
-    run.feed(consent("email", "granted", at(-600)),
-             profile(at(-600), time_zone="America/Sao_Paulo", top_categories="shoes,bags"))
+    run.feed(event("consent_changed", at(-600), "c1", channel="email", status="granted",
+                   time_zone="America/Sao_Paulo"),
+             profile(at(-600), top_categories="shoes,bags"))
     # 2024-03-05 01:00 UTC is 22:00 in Sao Paulo (UTC-3): quiet until 08:00 there, 11:00 UTC.
     fired = at(15 * 60)
     out = run.feed(trigger("cart_abandoned", fired, context={"cart_items": 1}))
@@ -163,6 +164,23 @@ def test_holdout_records_the_trigger_and_makes_no_message() -> None:
     out = Run(config).feed(trigger("cart_abandoned", at(0), customer=held, context={"cart_items": 1}))
     assert decisions(out) == [("holdout", "held_out", None)]
     assert not messages(out)
+
+
+def test_a_held_out_customer_still_gets_a_service_escalation_recorded_as_exempt() -> None:
+    config = MessagesConfig()  # shipped share 0.1
+    held = next(f"c{i}" for i in range(1000) if in_holdout(f"c{i}", 0.1, config.holdout.salt))
+    run = Run(config)
+    run.feed(consent("email", "granted", at(-60), customer=held))
+    marketing = run.feed(trigger("cart_abandoned", at(0), customer=held, context={"cart_items": 1}))
+    assert decisions(marketing) == [("holdout", "held_out", None)] and not messages(marketing)
+    service = run.feed(trigger("unhappy_customer", at(1), customer=held, service=True))
+    assert decisions(service) == [("holdout", "exempt", None), ("cooldown", "passed", None),
+                                  ("consent", "exempt", "email"), ("frequency_cap", "exempt", "email"),
+                                  ("channel", "passed", "email"), ("quiet_hours", "passed", "email")]
+    assert service[0][1]["detail"] == "service message: the holdout does not apply"
+    (message,) = messages(service)
+    assert (message["customer_id"], message["trigger"], message["channel"], message["service"]) == (
+        held, "unhappy_customer", "email", True)
 
 
 def test_holdout_hash_is_stable_and_takes_its_share() -> None:
@@ -217,8 +235,9 @@ def test_quiet_hours_follow_the_newest_time_zone_an_event_reported() -> None:
 def test_an_erased_customer_gets_one_privacy_block_recorded_under_the_hmac_only() -> None:
     run = Run()
     run.processor.erased_subject = lambda customer: "f00d" * 8 if customer == "c1" else None
-    out = run.feed(trigger("cart_abandoned", at(0), customer="c1", context={"cart_items": 1}),
-                   trigger("cart_abandoned", at(0), customer="c2", context={"cart_items": 1}))
+    # Fixed trigger ids: the derived decision ids are hashes of them, which a counter-made id could make contain "c1".
+    out = run.feed(trigger("cart_abandoned", at(0), customer="c1", context={"cart_items": 1}, trigger_id="trg-a"),
+                   trigger("cart_abandoned", at(0), customer="c2", context={"cart_items": 1}, trigger_id="trg-b"))
     erased = [d for t, d in out if d["customer_id"] != "c2"]
     assert [(d["guard"], d["outcome"], d["customer_id"]) for d in erased] == [("privacy", "blocked", "f00d" * 8)]
     assert "c1" not in str(erased)

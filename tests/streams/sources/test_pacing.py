@@ -8,23 +8,9 @@ import pytest
 
 from streams.sources.pacing import paced
 from streams.sources.record import SourceRecord
+from tests.fake_clock import FakeClock
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
-
-
-class FakeClock:
-    """A monotonic clock that only moves when slept on (or when told to)."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 def _records(*offsets: float | None) -> list[SourceRecord]:
@@ -33,7 +19,7 @@ def _records(*offsets: float | None) -> list[SourceRecord]:
 
 
 def test_wall_time_follows_event_time_divided_by_the_speedup() -> None:
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     records = _records(0, 10, 10, 30, 100)
     assert list(paced(records, 10.0, clock=clock, sleep=clock.sleep)) == records
     assert clock.slept == [pytest.approx(1.0), pytest.approx(2.0), pytest.approx(7.0)]
@@ -41,13 +27,13 @@ def test_wall_time_follows_event_time_divided_by_the_speedup() -> None:
 
 
 def test_no_speedup_never_sleeps() -> None:
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     records = _records(0, 3600, 7200)
     assert list(paced(records, None, clock=clock, sleep=clock.sleep)) == records and clock.slept == []
 
 
 def test_a_slow_consumer_catches_up_without_sleeping() -> None:
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     out = []
     for record in paced(_records(0, 1, 2, 3), 1.0, clock=clock, sleep=clock.sleep):
         out.append(record)
@@ -56,7 +42,7 @@ def test_a_slow_consumer_catches_up_without_sleeping() -> None:
 
 
 def test_records_without_time_or_out_of_order_go_at_once() -> None:
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     records = _records(None, 0, None, -50, 20)
     assert list(paced(records, 2.0, clock=clock, sleep=clock.sleep)) == records
     assert clock.slept == [pytest.approx(10.0)]

@@ -50,8 +50,8 @@ from clickhouse_connect.driver.client import Client
 from confluent_kafka import KafkaError, Message, TopicPartition
 
 from schemas.outputs import DeadLetter
-from schemas.registry import INPUT_TOPICS
-from schemas.validation import Limits, Rejected, dead_letter, validate
+from schemas.registry import INPUT_TOPICS, OUTPUT_TOPICS
+from schemas.validation import Limits, Rejected, dead_letter, validate, validate_output
 from sinks.actions import decisions_table, deliveries_table, messages_table, triggers_table
 from sinks.batches import Staged, dead_letters_table, events_table, late_events_table, profiles_table, warm_up
 from sinks.client import DEAD_LETTER_TABLE, RAW_INSERT_SETTINGS, RAW_TABLES
@@ -192,6 +192,8 @@ class IngestSink(BatchWorker):
         self._pending_letters: list[DeadLetter] = []  # the sink's own: stored, then produced
         self._read_letters: list[DeadLetter] = []  # read from the topic (other workers'): stored only
         self._pending_outputs: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        #: Where each pending output record came from (partition, offset, key, value): for its dead letter.
+        self._output_sources: dict[str, list[tuple[int, int, bytes | None, bytes]]] = defaultdict(list)
         self._positions: dict[tuple[str, int], int] = {}
         self._batch_started: float | None = None
         self._partition_counts: dict[str, int] = {}
@@ -282,7 +284,15 @@ class IngestSink(BatchWorker):
             value, key = msg.value(), msg.key()
             if topic in OUTPUT_TABLES:
                 if value is not None:
-                    self._pending_outputs[topic].append(orjson.loads(value))
+                    try:
+                        record = orjson.loads(value)
+                    except orjson.JSONDecodeError:
+                        record = None
+                    if isinstance(record, dict):
+                        self._pending_outputs[topic].append(record)
+                        self._output_sources[topic].append((partition, offset, key, value))
+                    else:
+                        self._reject_output(topic, partition, offset, key, value, now)
                 continue
             if topic == DEAD_LETTERS:
                 self._letter_read(msg)
@@ -313,6 +323,33 @@ class IngestSink(BatchWorker):
         else:
             self.stored.dead_letters.add(letter.dead_letter_id)
             self._pending_letters.append(letter)
+
+    def _reject_output(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes,
+                       received: datetime) -> None:
+        """Dead-letter a record on an output topic that is not a JSON object (anyone can write to a topic)."""
+        try:
+            validate_output(topic, value)
+            rejected = Rejected("not_an_object", "record is not a JSON object")
+        except Rejected as why:
+            rejected = why
+        self._reject(topic, partition, offset, key, value, rejected, received)
+
+    def _outputs_fit_for_contract(self, topic: str, received: datetime) -> list[dict[str, Any]]:
+        """The records that fit the topic's contract, as it reads them; each other one gets a dead letter.
+
+        Only called when a batch's table could not be built: our processors' records always fit, so
+        the contract is checked record by record only for a batch that holds a foreign, bad one.
+        """
+        adapter = OUTPUT_TOPICS[topic].adapter
+        fit = []
+        for partition, offset, key, value in self._output_sources[topic]:
+            try:
+                valid = validate_output(topic, value)
+            except Rejected as rejected:
+                self._reject(topic, partition, offset, key, value, rejected, received)
+                continue
+            fit.append(adapter.dump_python(valid, mode="json"))  # normalised: e.g. a unix time as ISO text
+        return fit
 
     def _letter_read(self, msg: Message) -> None:
         """Stage a dead letter another worker produced (the sink's own carry ``STORED_HEADER``)."""
@@ -369,13 +406,21 @@ class IngestSink(BatchWorker):
                 inserts.append((RAW_TABLES[topic], events_table(topic, staged, ingested_at), len(staged)))
         for topic, records in self._pending_outputs.items():
             table, build = OUTPUT_TABLES[topic]
-            inserts.append((table, build(records, ingested_at), len(records)))
+            try:
+                built = build(records, ingested_at)
+            except (KeyError, TypeError, ValueError, AttributeError, pa.ArrowException):
+                records = self._outputs_fit_for_contract(topic, ingested_at)
+                if not records:
+                    continue
+                built = build(records, ingested_at)
+            inserts.append((table, built, len(records)))
         letters, read = self._pending_letters, self._read_letters
         if letters or read:
             inserts.append((DEAD_LETTER_TABLE, dead_letters_table([*letters, *read]), len(letters) + len(read)))
         batch = _Batch(inserts, letters, read, [TopicPartition(t, p, o) for (t, p), o in self._positions.items()],
                        started)
         self._pending, self._pending_outputs = defaultdict(Staged), defaultdict(list)
+        self._output_sources = defaultdict(list)
         self._pending_letters, self._read_letters = [], []
         self._positions, self._batch_started = {}, None
         self._queued.append(batch)

@@ -124,3 +124,45 @@ def test_dead_letter_topic_carries_reason_and_original_bytes(backend: Backend) -
     assert base64.b64decode(letter["original"]) == bad
     where = positions(backend.kafka, producer.end_offsets)
     assert (letter["source_partition"], letter["source_offset"]) == where[("clickstream", bad)]
+
+
+def trigger_record(i: int, **change: object) -> bytes:
+    """A ``triggers`` record as the trigger processor writes it."""
+    body: dict[str, object] = {"trigger_id": f"trg-{i}", "customer_id": "c1", "trigger": "cart_abandoned",
+                               "fired_at": "2024-05-01T10:30:00Z", "reason": "test", "service": False,
+                               "context": {}, "products": ["p1"], **change}
+    return orjson.dumps({k: v for k, v in body.items() if v is not None})
+
+
+#: Bad records on an output topic (written by anyone with access to it), with their reasons.
+BAD_OUTPUTS: list[tuple[bytes, str]] = [
+    (b"{not json", "malformed_json"),
+    (b"[1, 2]", "not_an_object"),
+    (trigger_record(90, customer_id=None), "missing_id"),
+    (trigger_record(91, fired_at="yesterday"), "invalid_timestamp"),
+]
+
+
+def test_bad_records_on_an_output_topic_are_dead_lettered_and_the_good_ones_stored(backend: Backend) -> None:
+    records: list[tuple[str, bytes | None, bytes | None]] = []
+    for i, (value, _) in enumerate(BAD_OUTPUTS):
+        records += [("triggers", b"c1", trigger_record(2 * i)), ("triggers", b"c1", value),
+                    ("triggers", b"c1", trigger_record(2 * i + 1))]
+    # Fits the contract as it reads it (a unix time), though our processors write ISO text.
+    records.append(("triggers", b"c1", trigger_record(99, fired_at=1714559400)))
+    producer = produce(backend.kafka, records)
+    client = backend.client()
+    sink_until_caught_up(backend, client, producer.end_offsets)
+
+    stored = dict(client.query("SELECT trigger_id, toString(fired_at) FROM triggers FINAL").result_rows)
+    assert set(stored) == {f"trg-{i}" for i in range(2 * len(BAD_OUTPUTS))} | {"trg-99"}
+    assert stored["trg-99"] == stored["trg-0"] == "2024-05-01 10:30:00.000"
+    letters = client.query("SELECT reason, original, source_partition, source_offset FROM dead_letters "
+                           "WHERE source_topic = 'triggers'").result_rows
+    got = sorted((reason, original if isinstance(original, bytes) else original.encode())
+                 for reason, original, *_ in letters)
+    assert got == sorted((reason, value) for value, reason in BAD_OUTPUTS)
+    where = positions(backend.kafka, producer.end_offsets)
+    for _, original, partition, offset in letters:
+        value = original if isinstance(original, bytes) else original.encode()
+        assert (partition, offset) == where[("triggers", value)]

@@ -35,6 +35,7 @@ CONFIG = dataclasses.replace(
     churn=dataclasses.replace(load_scoring().churn, horizon_days=3),
     evaluation=dataclasses.replace(load_scoring().evaluation, metrics_every_labels=20),
     snapshots=dataclasses.replace(load_scoring().snapshots, every_seconds=0.2),
+    learning=dataclasses.replace(load_scoring().learning, min_labels=10),  # churn learns about 20 here
 )
 
 
@@ -142,6 +143,26 @@ def test_scores_metrics_and_snapshots_through_the_workers(backend: Backend) -> N
     sample = labels[0]["features"]
     for name, model in again.trainer.models.items():
         assert model.predict(sample) == trainer_worker.trainer.models[name].predict(sample)
+
+    # A restarted scorer loads that snapshot and resumes after what it had read: only new profiles are scored,
+    # with the trainer's model versions and, past min_labels, no cold start.
+    learned = {m: x.learned for m, x in trainer_worker.trainer.models.items()}
+    assert min(learned.values()) >= CONFIG.learning.min_labels, learned
+    before = len(read_all(kafka, "scores", backend.partitions))
+    fresh = [(f"new-{i}", {"customer_id": f"new-{i}", "as_of": "2030-01-01T10:00:00Z", "events_total": 9 + i,
+                           "features": {"sessions": 2, "orders_total": 1, "cart_items": i, "last_order_ms": T0}})
+             for i in range(5)]
+    produced = produce(kafka, [("customer-features", c.encode(), orjson.dumps(p)) for c, p in fresh])
+    restarted = ScoringWorker(kafka, "it-scoring", ScoringProcessor(CONFIG), flush_seconds=0.2)
+    rescoring = Running(restarted.run)
+    ends = end_offsets_by_eof(kafka, ["customer-features", "orders"])
+    wait_for(kafka, "it-scoring", {**ends, **produced.end_offsets}, rescoring)
+    rescoring.finish()
+    scores = read_all(kafka, "scores", backend.partitions)
+    assert len(scores) == before + 10, "each new profile scored once per model, nothing old scored again"
+    new = [s for s in scores if s["customer_id"].startswith("new-")]
+    assert {(s["customer_id"], s["model"], s["model_version"], s["cold_start"]) for s in new} == \
+        {(c, m, learned[m], False) for c, _ in fresh for m in learned}
 
 
 def test_a_step_in_the_error_lands_as_a_model_drift_row(backend: Backend) -> None:

@@ -40,6 +40,11 @@ def pipeline(learning: Learning) -> compose.Pipeline:
     )
 
 
+def learner(kind: str, learning: Learning) -> Any:
+    """A fresh River learner of ``kind`` ("logistic" or "naive_bayes", the ``learner`` of a model section)."""
+    return pipeline(learning) if kind == "logistic" else naive_bayes.GaussianNB()
+
+
 @dataclass(frozen=True, slots=True)
 class Prediction:
     raw: float  # the learner's score: probability (logistic) or compressed log-odds (naive Bayes)
@@ -65,7 +70,7 @@ class OnlineModel:
     calibration: Platt = field(init=False)
 
     def __post_init__(self) -> None:
-        self.pipe = pipeline(self.learning) if self.learner == "logistic" else naive_bayes.GaussianNB()
+        self.pipe = learner(self.learner, self.learning)
         self.calibration = Platt(self.calibration_rate)
 
     @property

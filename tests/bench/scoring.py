@@ -1,7 +1,7 @@
 """Scoring stage of ``make bench``: predictions/s and labels learned/s in one process, against bare River.
 
 The baseline, measured in the same process on the same inputs, is the River learner each model
-ships with (``scoring.toml``: Gaussian naive Bayes on the compact inputs for propensity, standard
+ships with (``scoring.toml``: the naive Bayes + logistic blend on the compact inputs for propensity, standard
 scaler + logistic regression on all inputs for churn) doing ``predict_proba_one`` (or
 ``learn_one``) on ready vectors, model by model as the stages do: what any River-based scorer
 with these learners pays at least. The stages then measure the

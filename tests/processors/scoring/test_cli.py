@@ -80,7 +80,8 @@ def test_models_prints_the_latest_metrics_of_each_model(replayed: ReplayResult, 
     for record in latest.values():
         assert f"{record['model']} " in table.stdout and f"{record['roc_auc']:.4f}" in table.stdout
         assert f"{record['labels']:,}" in table.stdout
-    [drift] = replayed.drift  # the replay's one cut: purchase_propensity at label 864
+    [drift] = replayed.drift  # the replay's one cut: purchase_propensity at label 1,056
+    assert (drift["model"], drift["labels"]) == ("purchase_propensity", 1056)
     assert "Recent drift" in table.stdout
     assert f"{drift['labels']:,}" in table.stdout and f"{drift['error_before']:.4f}" in table.stdout
 

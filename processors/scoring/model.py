@@ -54,7 +54,7 @@ def learner(kind: str, learning: Learning) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class Prediction:
-    raw: float  # the learner's score: probability (logistic) or compressed log-odds (naive Bayes)
+    raw: float  # the learner's score: probability (logistic), compressed log-odds (naive Bayes), blend score
     probability: float  # calibrated
 
 

@@ -123,7 +123,7 @@ def build_report(reader: Reader, days: int | None = None) -> Report:
         _section(reader, "roc_auc", "ROC AUC as labels accumulate", """
             SELECT labels, model, roc_auc FROM model_metrics FINAL WHERE roc_auc IS NOT NULL
             ORDER BY model, labels""", chart="line", x="labels", ys=["roc_auc"]),
-        _section(reader, "triggers", "Triggers per type: conversion in the attribution window and uplift vs holdout", """
+        _section(reader, "triggers", "Triggers per type: conversion in the attribution window, uplift vs holdout", """
             SELECT trigger, triggered, messaged, held_out, suppressed, treated_conversion, held_out_conversion,
                    uplift, uplift_standard_error
             FROM trigger_conversion""", chart="barh", x="trigger", ys=["uplift"],

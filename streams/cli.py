@@ -314,8 +314,8 @@ def evaluate(replay: ReplayOption = None, mapping: MapOption = None, tz: TzOptio
              churn_days: Annotated[int | None, typer.Option(help="Churn horizon in days (default: the scoring "
                                                             "file's).")] = None,
              as_json: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False) -> None:
-    """Replay a source in-process (no broker) and compare each online model with a recency heuristic and an
-    offline gradient-boosting model (prequential ROC AUC, time-based split)."""
+    """Replay a source in-process (no broker) and compare each online model with a recency heuristic and two
+    tuned offline batch models (prequential ROC AUC, time-based split, bootstrap intervals)."""
     _require_reports_extra("evaluate", "sklearn")
     from streams.evaluate import run_evaluation
 

@@ -17,7 +17,7 @@ HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 MODELS = ("purchase_propensity", "churn")
 #: The online learners (``model.py``) and the input sets (``vector.py``) a model section can name.
-LEARNERS = ("naive_bayes", "logistic")
+LEARNERS = ("naive_bayes", "logistic", "blend")
 INPUTS = ("compact", "all")
 
 ScoringError = RulesError
@@ -30,7 +30,7 @@ class Propensity:
     min_events: int = 1
     band_medium: float = 0.2
     band_high: float = 0.5
-    learner: str = "naive_bayes"
+    learner: str = "blend"
     inputs: str = "compact"
     calibration_rate: float = 0.01
 

@@ -24,8 +24,10 @@ from streams.sources.generator import generate
 from streams.stateful import StatefulWorker
 from streams.topics import CHANGELOGS
 from tests.conftest import Backend, produce, sink_until_caught_up
+from tests.processors.scoring.test_drift import SERVED, step_labels
 
 pytestmark = pytest.mark.integration
+T0 = 1_700_000_000_000
 
 CONFIG = dataclasses.replace(
     load_scoring(),
@@ -33,6 +35,7 @@ CONFIG = dataclasses.replace(
     churn=dataclasses.replace(load_scoring().churn, horizon_days=3),
     evaluation=dataclasses.replace(load_scoring().evaluation, metrics_every_labels=20),
     snapshots=dataclasses.replace(load_scoring().snapshots, every_seconds=0.2),
+    learning=dataclasses.replace(load_scoring().learning, min_labels=10),  # churn learns about 20 here
 )
 
 
@@ -140,3 +143,45 @@ def test_scores_metrics_and_snapshots_through_the_workers(backend: Backend) -> N
     sample = labels[0]["features"]
     for name, model in again.trainer.models.items():
         assert model.predict(sample) == trainer_worker.trainer.models[name].predict(sample)
+
+    # A restarted scorer loads that snapshot and resumes after what it had read: only new profiles are scored,
+    # with the trainer's model versions and, past min_labels, no cold start.
+    learned = {m: x.learned for m, x in trainer_worker.trainer.models.items()}
+    assert min(learned.values()) >= CONFIG.learning.min_labels, learned
+    before = len(read_all(kafka, "scores", backend.partitions))
+    fresh = [(f"new-{i}", {"customer_id": f"new-{i}", "as_of": "2030-01-01T10:00:00Z", "events_total": 9 + i,
+                           "features": {"sessions": 2, "orders_total": 1, "cart_items": i, "last_order_ms": T0}})
+             for i in range(5)]
+    produced = produce(kafka, [("customer-features", c.encode(), orjson.dumps(p)) for c, p in fresh])
+    restarted = ScoringWorker(kafka, "it-scoring", ScoringProcessor(CONFIG), flush_seconds=0.2)
+    rescoring = Running(restarted.run)
+    ends = end_offsets_by_eof(kafka, ["customer-features", "orders"])
+    wait_for(kafka, "it-scoring", {**ends, **produced.end_offsets}, rescoring)
+    rescoring.finish()
+    scores = read_all(kafka, "scores", backend.partitions)
+    assert len(scores) == before + 10, "each new profile scored once per model, nothing old scored again"
+    new = [s for s in scores if s["customer_id"].startswith("new-")]
+    assert {(s["customer_id"], s["model"], s["model_version"], s["cold_start"]) for s in new} == \
+        {(c, m, learned[m], False) for c, _ in fresh for m in learned}
+
+
+def test_a_step_in_the_error_lands_as_a_model_drift_row(backend: Backend) -> None:
+    kafka = backend.kafka
+    labels = [{"customer_id": "c1", "model": "churn", "predicted_at_ms": T0 + i * 1000,
+               "labelled_at_ms": T0 + i * 1000 + 500, "label": label, "features": {"orders_total": float(i % 7)},
+               "raw_probability": SERVED, "probability": SERVED, "model_version": 0}
+              for i, label in enumerate(step_labels(step_at=600))]  # one key: one partition, in order
+    producer = produce(kafka, [("model-labels", b"c1", orjson.dumps(label)) for label in labels])
+    trainer = Running(TrainerWorker(kafka, "it-drift-trainer", CONFIG).run)
+    wait_for(kafka, "it-drift-trainer", producer.end_offsets, trainer)
+    trainer.finish()
+    [drift] = read_all(kafka, "model-drift", backend.partitions)
+    client = backend.client()
+    sink_until_caught_up(backend, client, end_offsets_by_eof(kafka, ["model-drift"]), topics=("model-drift",))
+    rows = client.query("SELECT drift_id, model, model_version, labels, detected_at, error_before, error_after, "
+                        "window FROM model_drift FINAL").result_rows
+    # The 672nd label is where the watch cuts its window (tests/processors/scoring/test_drift.py).
+    [(drift_id, model, version, count, detected_at, before, after, window)] = rows
+    assert (drift_id, model, version, count, window) == (drift["drift_id"], "churn", 671, 672, 352)
+    assert round(detected_at.timestamp() * 1000) == T0 + 671 * 1000 + 500
+    assert (before, after) == (pytest.approx(0.2299552906110275), pytest.approx(0.2840909090909076))

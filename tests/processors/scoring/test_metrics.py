@@ -61,4 +61,4 @@ def test_a_scoring_file_naming_an_unknown_learner_or_input_set_is_refused() -> N
         scoring_from_dict({"churn": {"learner": "forest"}})
     with pytest.raises(ScoringError, match="inputs"):
         scoring_from_dict({"purchase_propensity": {"inputs": "some"}})
-    assert scoring_from_dict({}).purchase_propensity.learner == "naive_bayes"
+    assert scoring_from_dict({}).purchase_propensity.learner == "blend"

@@ -72,7 +72,13 @@ def test_the_evaluation_table_counts_the_labels_and_scores_them_like_sklearn(rep
         assert all(s.labelled_at_ms <= split for s in train), "a training label known after the split"
         assert row.recency == pytest.approx(roc_auc_score([s.label for s in test],
                                                           [recency_score(model, s.x) for s in test]))
-        assert row.offline is not None and 0.0 <= row.offline <= 1.0
+        assert row.offline_gbm is not None and row.offline_logistic is not None
+        assert row.offline == max(row.offline_gbm, row.offline_logistic)
+        assert row.online_minus_offline is not None and row.online is not None
+        assert row.online_minus_offline.estimate == pytest.approx(row.online - row.offline)
+        assert row.online_minus_recency is not None and row.recency is not None
+        assert row.online_minus_recency.estimate == pytest.approx(row.online - row.recency)
+        assert row.target_met == (row.online > row.recency and row.online >= row.offline - 0.03)
 
 
 def test_recency_orders_customers_by_their_last_order() -> None:

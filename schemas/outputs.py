@@ -19,7 +19,8 @@ class CustomerFeatures(Contract):
     """The latest profile of one customer (compacted topic ``customer-features``)."""
 
     customer_id: Identifier
-    as_of: UtcDatetime = Field(description="Event time of the newest event the profile includes.")
+    as_of: UtcDatetime = Field(description="Event time the profile is as of: its newest event, or the latest time "
+                                           "a stage can change with no event that the clock has passed.")
     schema_version: int = SCHEMA_VERSION
     events_total: int = Field(0, ge=0)
     last_seen: UtcDatetime | None = None

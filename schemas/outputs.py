@@ -110,6 +110,9 @@ class DeadLetter(Contract):
 class LateEvent(Contract):
     """A valid event that arrived after the allowed lateness (topic ``late-events``): not in any window."""
 
+    # No length cap: the original must be kept whole.
+    model_config = ConfigDict(extra="forbid", frozen=True, str_max_length=None)
+
     event_id: Identifier
     customer_id: Identifier
     source_topic: str
@@ -118,4 +121,6 @@ class LateEvent(Contract):
     allowed_lateness_s: float
     reason: Literal["late"] = "late"
     processor: str
+    original: str | None = Field(None, description="The original value bytes, base64 (None in records written "
+                                                   "before the field existed).")
     schema_version: int = SCHEMA_VERSION

@@ -15,6 +15,7 @@ of each customer's newest event.
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 from typing import Any
 
@@ -62,15 +63,16 @@ class FeaturesProcessor:
         seen = Observed.of(topic, event)
         self.last_event_ms = seen.t_ms
         if self.engine.apply(state, seen) is Outcome.LATE:
-            return [(LATE_TOPIC, key, self.late_record(state, seen))]
+            return [(LATE_TOPIC, key, self.late_record(state, seen, value or b""))]
         return []
 
-    def late_record(self, state: CustomerState, seen: Observed) -> bytes:
+    def late_record(self, state: CustomerState, seen: Observed, original: bytes) -> bytes:
+        """The ``late-events`` record (``schemas.outputs.LateEvent``): why, and the event's original bytes."""
         return orjson.dumps({
             "event_id": seen.event_id, "customer_id": state.customer_id, "source_topic": seen.topic,
             "event_time": _iso(seen.t_ms), "newest_event_time": _iso(state.newest[seen.topic]),
             "allowed_lateness_s": self.engine.config.allowed_lateness_ms / 1000, "reason": "late",
-            "processor": self.name, "schema_version": SCHEMA_VERSION,
+            "processor": self.name, "original": base64.b64encode(original).decode(), "schema_version": SCHEMA_VERSION,
         })
 
     def due(self, state: CustomerState, now_ms: int) -> list[Output]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -32,6 +32,8 @@ def _ms(value: str | datetime | None) -> int | None:
     if value is None:
         return None
     when = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if when.tzinfo is None:  # ClickHouse gives its UTC columns as naive datetimes
+        when = when.replace(tzinfo=UTC)
     return round(when.timestamp() * 1000)
 
 

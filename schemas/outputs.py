@@ -19,7 +19,8 @@ class CustomerFeatures(Contract):
     """The latest profile of one customer (compacted topic ``customer-features``)."""
 
     customer_id: Identifier
-    as_of: UtcDatetime = Field(description="Event time of the newest event the profile includes.")
+    as_of: UtcDatetime = Field(description="Event time the profile is as of: its newest event, or the latest time "
+                                           "a stage can change with no event that the clock has passed.")
     schema_version: int = SCHEMA_VERSION
     events_total: int = Field(0, ge=0)
     last_seen: UtcDatetime | None = None
@@ -109,6 +110,9 @@ class DeadLetter(Contract):
 class LateEvent(Contract):
     """A valid event that arrived after the allowed lateness (topic ``late-events``): not in any window."""
 
+    # No length cap: the original must be kept whole.
+    model_config = ConfigDict(extra="forbid", frozen=True, str_max_length=None)
+
     event_id: Identifier
     customer_id: Identifier
     source_topic: str
@@ -117,4 +121,6 @@ class LateEvent(Contract):
     allowed_lateness_s: float
     reason: Literal["late"] = "late"
     processor: str
+    original: str | None = Field(None, description="The original value bytes, base64 (None in records written "
+                                                   "before the field existed).")
     schema_version: int = SCHEMA_VERSION

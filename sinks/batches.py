@@ -6,6 +6,7 @@ dicts), which is what keeps the sink's per-event cost in the microseconds.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -160,8 +161,6 @@ def _group_table(topic: str, cls: type, group: Staged) -> pa.Table:
 
 def dead_letters_table(letters: Sequence[DeadLetter]) -> pa.Table:
     """The Arrow table for ``dead_letters``; key and original are stored decoded (raw bytes)."""
-    import base64
-
     return pa.table({
         "dead_letter_id": pa.array([d.dead_letter_id for d in letters], S),
         "source_topic": pa.array([d.source_topic for d in letters], S),
@@ -217,4 +216,6 @@ def late_events_table(records: Sequence[dict[str, Any]], received_at: datetime) 
         "allowed_lateness_s": pa.array([r["allowed_lateness_s"] for r in records], F),
         "processor": pa.array([r["processor"] for r in records], S),
         "received_at": _timestamps([received_at] * len(records)),
+        "reason": pa.array([r.get("reason", "late") for r in records], S),
+        "original": pa.array([base64.b64decode(r.get("original") or "") for r in records], pa.binary()),
     })

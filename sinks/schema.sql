@@ -235,10 +235,17 @@ CREATE TABLE IF NOT EXISTS late_events
     newest_event_time  DateTime64(3, 'UTC'),
     allowed_lateness_s Float64,
     processor          LowCardinality(String),
-    received_at        DateTime64(3, 'UTC')
+    received_at        DateTime64(3, 'UTC'),
+    reason             LowCardinality(String),
+    original           String
 )
 ENGINE = ReplacingMergeTree
 ORDER BY (customer_id, event_id, processor)
+;
+-- Why it was set aside, and the event's original bytes (a table made before they existed gains them).
+ALTER TABLE late_events ADD COLUMN IF NOT EXISTS reason LowCardinality(String) AFTER received_at
+;
+ALTER TABLE late_events ADD COLUMN IF NOT EXISTS original String AFTER reason
 ;
 -- Scores: the latest per customer and model (query with FINAL); a re-emitted score has the same
 -- scored_at and collapses.

@@ -55,6 +55,11 @@ class Cart:
             state.lines = [line for line in state.lines if line[0] > newest - self.expiry]
         return state
 
+    def expiries(self, state: CartState) -> list[int]:
+        """When each line of the cart expires: the times at which time alone can change the cart."""
+        expiry = self.expiry
+        return [line[0] + expiry for line in state.lines]
+
     def items(self, state: CartState, as_of_ms: int) -> dict[str, tuple[int, int | None, int]]:
         """product -> (quantity, unit price in cents or None, last change) of the current cart."""
         cart: dict[str, tuple[int, int | None, int]] = {}

@@ -26,3 +26,6 @@ class FeatureConfig:
     #: Service: rolling sentiment window, and how long a conversation can stay unresolved.
     sentiment_window_days: int = 7
     conversation_horizon_days: int = 30
+    #: Journey stage: a buyer whose latest order is this many days old is at risk, then lapsed.
+    at_risk_days: int = 60
+    lapsed_days: int = 180

@@ -23,7 +23,7 @@ from processors.features.preferences import Preferences, PreferenceState
 from processors.features.segments import Segment
 from processors.features.service import Scorer, Service, ServiceState
 from processors.features.sessions import Sessions, SessionState
-from processors.features.stage import journey_stage
+from processors.features.stage import journey_stage, order_points
 
 
 class Outcome(Enum):
@@ -39,12 +39,13 @@ class CustomerState:
     customer_id: str
     newest: dict[str, int] = field(default_factory=dict)  # topic -> newest event time (ms)
     recent_ids: dict[str, tuple[int, str]] = field(default_factory=dict)  # event id -> (time, topic)
-    as_of_ms: int = 0
+    as_of_ms: int = 0  # newest event time (ms)
     events: int = 0
     late: int = 0
     features: dict[str, Any] = field(default_factory=dict)
     applied: dict[str, int] = field(default_factory=dict)  # topic -> offset of the last event applied (hosts)
     prune_ids_at: int = 256  # size of recent_ids that triggers the next pruning (doubles: amortised O(1))
+    clock_ms: int = 0  # the host's event-time clock when it last fired this customer's timer (0: never)
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle the shipped feature states as (class name, slot values): builtins only.
@@ -56,7 +57,7 @@ class CustomerState:
         features = {name: (type(s).__name__, tuple([getattr(s, f) for f in s.__slots__]))
                     if type(s).__name__ in STATE_CLASSES else (None, s) for name, s in self.features.items()}
         return _restore, (self.customer_id, self.newest, self.recent_ids, self.as_of_ms, self.events, self.late,
-                          features, self.applied, self.prune_ids_at)
+                          features, self.applied, self.prune_ids_at, self.clock_ms)
 
 
 #: The feature state classes :meth:`CustomerState.__reduce__` packs, by name.
@@ -66,11 +67,12 @@ STATE_CLASSES: dict[str, type] = {cls.__name__: cls for cls in (
 
 def _restore(customer_id: str, newest: dict[str, int], recent_ids: dict[str, tuple[int, str]], as_of_ms: int,
              events: int, late: int, features: dict[str, tuple[str | None, Any]], applied: dict[str, int],
-             prune_ids_at: int) -> CustomerState:
+             prune_ids_at: int, clock_ms: int = 0) -> CustomerState:
     """Unpickle a :class:`CustomerState` packed by its ``__reduce__``."""
     states = {name: payload if kind is None else STATE_CLASSES[kind](*payload)
               for name, (kind, payload) in features.items()}
-    return CustomerState(customer_id, newest, recent_ids, as_of_ms, events, late, states, applied, prune_ids_at)
+    return CustomerState(customer_id, newest, recent_ids, as_of_ms, events, late, states, applied, prune_ids_at,
+                         clock_ms)
 
 
 def default_features(config: FeatureConfig, scorer: Scorer, negative_below: float) -> list[Feature]:
@@ -86,6 +88,8 @@ class FeatureEngine:
         self.features = features
         self.segments = segments or []
         self._by_topic: dict[str, list[Feature]] = {}
+        carts = [f for f in features if isinstance(f, Cart)]
+        self._cart: Cart | None = carts[0] if carts else None
         for feature in features:
             for topic in feature.topics:
                 self._by_topic.setdefault(topic, []).append(feature)
@@ -119,12 +123,41 @@ class FeatureEngine:
             features[feature.name] = feature.update(features[feature.name], seen)
         return Outcome.APPLIED
 
+    def changes(self, state: CustomerState) -> list[int]:
+        """The times at which the stage can change with no new event: cart line expiries, at-risk and lapsed points."""
+        config, features = self.config, state.features
+        cart, orders = features.get(Cart.name), features.get(Orders.name)
+        points = self._cart.expiries(cart) if cart is not None and self._cart is not None else []
+        if orders is not None:
+            points.extend(order_points(orders.last_ms, config.at_risk_days, config.lapsed_days))
+        return points
+
+    def as_of(self, state: CustomerState) -> int:
+        """The time the profile is as of: the newest event, or the latest change point the clock has passed.
+
+        The clock (``clock_ms``) is the host's event-time watermark when it last fired the customer's
+        timer. Change points are recomputed from the events held, so the result depends only on the
+        events and on how far the clock went, not on when the timer fired.
+        """
+        t, clock = state.as_of_ms, state.clock_ms
+        if clock > t:
+            for point in self.changes(state):
+                if t < point < clock:
+                    t = point
+        return t
+
+    def next_change(self, state: CustomerState) -> int | None:
+        """The first change point after the profile's as-of time: when the host should fire the customer's timer."""
+        t = self.as_of(state)
+        return min((point for point in self.changes(state) if point > t), default=None)
+
     def values(self, state: CustomerState) -> dict[str, Any]:
-        """The profile's feature values as of the customer's latest event, with stage and segments."""
+        """The profile's feature values as of :meth:`as_of`, with stage and segments."""
+        t = self.as_of(state)
         values: dict[str, Any] = {}
         for feature in self.features:
-            values.update(feature.values(state.features[feature.name], state.as_of_ms))
-        stage, since = journey_stage(values, state.as_of_ms)
+            values.update(feature.values(state.features[feature.name], t))
+        stage, since = journey_stage(values, t, self.config.at_risk_days, self.config.lapsed_days)
         values["stage"] = stage
         values["stage_since_ms"] = since
         values["segments"] = [s.name for s in self.segments if s.matches(values)]

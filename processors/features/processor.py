@@ -3,10 +3,19 @@
 This is what a host (the stateful worker, a faust agent, a file replay, a test) calls.
 Invalid records are skipped here: the ingestion sink owns dead-lettering them, with
 the same validation, so each bad record is reported once.
+
+Timers (``streams/stateful.py`` fires them on the event-time watermark): each customer has
+one, at the next time the journey stage can change with no new event (a cart line expires,
+the latest order makes the customer at risk, then lapsed: ``FeatureEngine.next_change``).
+When it fires, ``due`` moves the customer's clock and the host marks the customer changed,
+so the profile re-evaluated as of the latest change point the clock passed goes out with the
+next flush, like any other change. A host without timers (the faust host) gives profiles as
+of each customer's newest event.
 """
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +47,8 @@ class FeaturesProcessor:
         self.engine = engine
         self.limits = limits or Limits()
         self.invalid = 0
+        #: For a host's event-time watermark: the event time of the record just processed (None: invalid).
+        self.last_event_ms: int | None = None
 
     def new_state(self, key: str) -> CustomerState:
         return self.engine.new_state(key)
@@ -47,29 +58,43 @@ class FeaturesProcessor:
             event = validate(topic, value, key, self.limits)
         except Rejected:
             self.invalid += 1
+            self.last_event_ms = None
             return []
         seen = Observed.of(topic, event)
+        self.last_event_ms = seen.t_ms
         if self.engine.apply(state, seen) is Outcome.LATE:
-            return [(LATE_TOPIC, key, self.late_record(state, seen))]
+            return [(LATE_TOPIC, key, self.late_record(state, seen, value or b""))]
         return []
 
-    def late_record(self, state: CustomerState, seen: Observed) -> bytes:
+    def late_record(self, state: CustomerState, seen: Observed, original: bytes) -> bytes:
+        """The ``late-events`` record (``schemas.outputs.LateEvent``): why, and the event's original bytes."""
         return orjson.dumps({
             "event_id": seen.event_id, "customer_id": state.customer_id, "source_topic": seen.topic,
             "event_time": _iso(seen.t_ms), "newest_event_time": _iso(state.newest[seen.topic]),
             "allowed_lateness_s": self.engine.config.allowed_lateness_ms / 1000, "reason": "late",
-            "processor": self.name, "schema_version": SCHEMA_VERSION,
+            "processor": self.name, "original": base64.b64encode(original).decode(), "schema_version": SCHEMA_VERSION,
         })
+
+    def due(self, state: CustomerState, now_ms: int) -> list[Output]:
+        """The host's clock passed the customer's timer: move its clock (the profile goes out at the flush)."""
+        if now_ms > state.clock_ms:
+            state.clock_ms = now_ms
+        return []
+
+    def next_timer(self, state: CustomerState) -> int | None:
+        """When the customer's stage can next change with no new event (ms), or None."""
+        return self.engine.next_change(state)
 
     def profile(self, state: CustomerState) -> dict[str, Any]:
         """The ``customer-features`` record of a state (a ``schemas.outputs.CustomerFeatures``)."""
         values = self.engine.values(state)
         stage, since, segments = values.pop("stage"), values.pop("stage_since_ms"), values.pop("segments")
         events = values.pop("events_total")
-        as_of, last_seen_ms = _iso(state.as_of_ms), values.get("last_seen_ms")
+        as_of_ms, last_seen_ms = self.engine.as_of(state), values.get("last_seen_ms")
+        as_of = _iso(as_of_ms)
         return {
             "customer_id": state.customer_id, "as_of": as_of, "schema_version": SCHEMA_VERSION, "events_total": events,
-            "last_seen": as_of if last_seen_ms == state.as_of_ms else _iso(last_seen_ms), "stage": stage,
+            "last_seen": as_of if last_seen_ms == as_of_ms else _iso(last_seen_ms), "stage": stage,
             "stage_since": _iso(since), "segments": segments, "features": values,
         }
 

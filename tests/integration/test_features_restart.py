@@ -22,7 +22,7 @@ from streams.sources import open_source
 from streams.stateful import StatefulWorker
 from streams.topics import CHANGELOGS
 from tests.conftest import Backend, produce
-from tests.processors.features.compare import differences
+from tests.processors.features.compare import differences, flat
 from tests.processors.features.reference import taobao_features
 
 pytestmark = pytest.mark.integration
@@ -41,7 +41,7 @@ def latest_profiles(kafka: dict[str, str], partitions: int) -> dict[str, dict[st
                     pending.discard(msg.partition())
                 continue
             record = orjson.loads(msg.value())
-            latest[record["customer_id"]] = {**record["features"], "events_total": record["events_total"]}
+            latest[record["customer_id"]] = flat(record)
     reader.close()
     assert not pending, "customer-features not read to its end"
     return latest

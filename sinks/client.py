@@ -64,15 +64,19 @@ def apply_schema(client: Client, raw_retention_days: int | EllipsisType | None =
     ``raw_retention_days`` (the setting): the raw event tables' TTL, None removing it; left as it is when not given.
     ``attribution_window_hours`` (the setting): how long after a trigger an order is attributed to it; the
     plain views are replaced at every start, so a new value applies to every trigger, past ones too.
-    A rollup whose definition changed is replaced and refilled from the raw tables (``sinks.migrate``).
+    A rollup whose definition changed is replaced and refilled from the raw tables, and a profile
+    history of an older sort key is rebuilt with its rows (``sinks.migrate``).
     """
-    from sinks.migrate import drop_rollups, outdated_rollups
+    from sinks.migrate import drop_rollups, outdated_rollups, restore_old_profiles, set_aside_old_profiles
     from sinks.rebuild import rebuild_rollups
 
     outdated = outdated_rollups(client)
     drop_rollups(client, outdated)
+    old_profiles = set_aside_old_profiles(client)
     for statement in schema_statements(attribution_window_hours):
         client.command(statement)
+    if old_profiles:
+        restore_old_profiles(client)
     if outdated:
         rebuild_rollups(client, only=set(outdated))
     if raw_retention_days is not ...:

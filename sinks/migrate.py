@@ -44,3 +44,39 @@ def drop_rollups(client: Any, tables: list[str]) -> None:
     for table in tables:
         client.command(f"DROP TABLE IF EXISTS `{table}`")
         log.warning("rollup %s had an older definition: replaced, and refilled from the raw tables", table)
+
+
+#: Profiles stored before versions were ordered by (events_total, as_of): set aside, then copied back.
+PROFILES_SET_ASIDE = "customer_profile_history_before_profile_version"
+
+
+def set_aside_old_profiles(client: Any) -> bool:
+    """Rename a profile history without ``profile_version`` out of the way (True if there was one).
+
+    Its sort key collapsed a stage timer's version into the one before it (same ``events_total``),
+    and ``customer_profiles`` chose between them by insertion order. The schema step creates both
+    anew; ``restore_old_profiles`` then copies the old rows in, which refills the latest profiles.
+    """
+    tables = {row[0]: row[1] for row in client.query(
+        "SELECT name, sorting_key FROM system.tables WHERE database = currentDatabase() "
+        "AND name IN ('customer_profile_history', {aside:String})", parameters={"aside": PROFILES_SET_ASIDE}
+    ).result_rows}
+    if PROFILES_SET_ASIDE in tables:  # a start that stopped between the two steps
+        return True
+    if "customer_profile_history" not in tables or "as_of" in tables["customer_profile_history"]:
+        return False
+    client.command("DROP VIEW IF EXISTS customer_profiles_mv")
+    client.command("DROP TABLE IF EXISTS customer_profiles")
+    client.command(f"RENAME TABLE customer_profile_history TO {PROFILES_SET_ASIDE}")
+    log.warning("customer profiles had an older sort key: moved aside, copied back after the schema step")
+    return True
+
+
+def restore_old_profiles(client: Any) -> None:
+    """Copy the set-aside profile history into the new one (its view refills ``customer_profiles``)."""
+    columns = [row[0] for row in client.query(
+        "SELECT name FROM system.columns WHERE database = currentDatabase() AND table = {t:String} "
+        "ORDER BY position", parameters={"t": PROFILES_SET_ASIDE}).result_rows]
+    listed = ", ".join(f"`{c}`" for c in columns)
+    client.command(f"INSERT INTO customer_profile_history ({listed}) SELECT {listed} FROM {PROFILES_SET_ASIDE}")
+    client.command(f"DROP TABLE {PROFILES_SET_ASIDE}")

@@ -210,15 +210,18 @@ CREATE TABLE IF NOT EXISTS customer_profile_history
     revenue_total Float64,
     cart_value    Float64,
     features      String,
-    emitted_at    DateTime64(3, 'UTC')
+    emitted_at    DateTime64(3, 'UTC'),
+    -- Orders a customer's versions: events_total and as_of never decrease from one version to the
+    -- next and one of them grows (a new event, or a stage timer moving as_of on), so their sum grows.
+    profile_version UInt64 MATERIALIZED toUInt64(toUnixTimestamp64Milli(as_of)) + events_total
 )
 ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(as_of)
-ORDER BY (customer_id, events_total)
+ORDER BY (customer_id, events_total, as_of)
 ;
 -- Same columns as the history; one partition, so every version of a customer collapses to the latest.
 CREATE TABLE IF NOT EXISTS customer_profiles AS customer_profile_history
-ENGINE = ReplacingMergeTree(events_total)
+ENGINE = ReplacingMergeTree(profile_version)
 PARTITION BY tuple()
 ORDER BY customer_id
 ;

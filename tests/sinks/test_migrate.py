@@ -56,3 +56,52 @@ def test_an_argmin_first_touch_rollup_is_replaced_and_refilled_from_the_raw_rows
     # a: the web visit from google at minute 1 came first; b: two at minute 3, the lower event id (e3) wins.
     assert lines[1:3] == ["a|web|google", "b|mobile_web|facebook"]
     assert lines[3] == "2"
+
+
+#: An old profile history (sorted by customer and events_total only) with a stage timer's version.
+PROFILES_SCRIPT = """
+import sys
+from sinks.client import apply_schema, connect
+client = connect(f"chdb://{sys.argv[1]}")
+COLUMNS = ("customer_id String, as_of DateTime64(3, 'UTC'), events_total UInt64, stage LowCardinality(String), "
+           "stage_since Nullable(DateTime64(3, 'UTC')), segments Array(LowCardinality(String)), "
+           "last_seen Nullable(DateTime64(3, 'UTC')), orders_total UInt32, revenue_total Float64, "
+           "cart_value Float64, features String, emitted_at DateTime64(3, 'UTC')")
+client.command(f"CREATE TABLE customer_profile_history ({COLUMNS}) ENGINE = ReplacingMergeTree "
+               "PARTITION BY toYYYYMM(as_of) ORDER BY (customer_id, events_total)")
+client.command("CREATE TABLE customer_profiles AS customer_profile_history ENGINE = ReplacingMergeTree(events_total) "
+               "PARTITION BY tuple() ORDER BY customer_id")
+client.command("CREATE MATERIALIZED VIEW customer_profiles_mv TO customer_profiles AS "
+               "SELECT * FROM customer_profile_history")
+for customer, as_of, events, stage in (("a", "2024-01-01", 5, "repeat_buyer"), ("b", "2024-01-02", 2, "browser")):
+    client.command(f"INSERT INTO customer_profile_history (customer_id, as_of, events_total, stage, orders_total, "
+                   f"revenue_total, cart_value, features, emitted_at) VALUES ('{customer}', '{as_of}', {events}, "
+                   f"'{stage}', 0, 0, 0, '{{}}', now64(3))")
+apply_schema(client)
+# A stage timer moves a's profile on without a new event: same events_total, later as_of.
+client.command("INSERT INTO customer_profile_history (customer_id, as_of, events_total, stage, orders_total, "
+               "revenue_total, cart_value, features, emitted_at) VALUES ('a', '2024-03-01', 5, 'at_risk', 0, 0, 0, "
+               "'{}', now64(3))")
+# ...and the version before it is stored again (a redelivery), after it.
+client.command("INSERT INTO customer_profile_history (customer_id, as_of, events_total, stage, orders_total, "
+               "revenue_total, cart_value, features, emitted_at) VALUES ('a', '2024-01-01', 5, 'repeat_buyer', 0, 0, "
+               "0, '{}', now64(3))")
+client.command("OPTIMIZE TABLE customer_profile_history FINAL")
+client.command("OPTIMIZE TABLE customer_profiles FINAL")
+apply_schema(client)  # a second start changes nothing
+print(client.command("SELECT count() FROM customer_profile_history"))
+for row in client.query("SELECT customer_id, toString(as_of), stage FROM customer_profiles FINAL "
+                        "ORDER BY customer_id").result_rows:
+    print(*row, sep="|")
+print(client.command("SELECT count() FROM system.tables WHERE name LIKE '%before_profile_version%'"))
+"""
+
+
+def test_an_old_profile_history_is_rebuilt_and_a_timers_version_is_the_latest(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-c", PROFILES_SCRIPT, str(tmp_path / "db")], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.strip().splitlines()
+    assert lines[0] == "3", "the timer's version is kept beside the one before it; the redelivery collapses"
+    assert lines[1:3] == ["a|2024-03-01 00:00:00.000|at_risk", "b|2024-01-02 00:00:00.000|browser"]
+    assert lines[3] == "0", "nothing is left set aside"

@@ -21,20 +21,25 @@ import re
 import threading
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pandas as pd
 import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 
 from processors.messages.processor import MessagesProcessor
 from processors.triggers.processor import TriggersProcessor
 from sinks.access import Reader, open_reader
+from streams.partitioner import partition_for
 from streams.progress import GroupProgress, end_offsets_by_eof
 from streams.sources import open_source
 from streams.sources.record import SourceRecord
-from tests.conftest import Backend
+from streams.stateful import StatefulWorker
+from streams.topics import ensure_compacted
+from tests.conftest import Backend, produce
 from tests.integration.procs import WorkerProcess, topics_of, topics_read, value, wait_for
 from tests.integration.test_scoring_pipeline import read_all
 from tests.integration.test_triggers_pipeline import records_of
@@ -330,3 +335,43 @@ def test_two_workers_of_every_group_one_of_each_sigkilled_mid_replay_give_the_si
     assert got["delivered"] == set(expected_messages)
     lines = (tmp_path / "delivered.jsonl").read_text().splitlines()
     assert {orjson.loads(line)["message_id"] for line in lines} == set(expected_messages)
+
+
+def views(kafka: dict[str, str], partitions: int, customer: str, minutes: list[int]) -> list[Message]:
+    """``customer``'s product views at 10:MM on 2024-05-01, produced and read back from their partition."""
+    bodies = [{"event_id": f"{customer}-{m}", "customer_id": customer, "type": "product_view",
+               "event_time": f"2024-05-01T10:{m:02d}:00Z", "product_id": "p1"} for m in minutes]
+    produce(kafka, [("clickstream", customer.encode(), orjson.dumps(b)) for b in bodies])
+    reader = Consumer({**kafka, "group.id": f"read-{customer}"})
+    reader.assign([TopicPartition("clickstream", partition_for(customer.encode(), partitions), OFFSET_BEGINNING)])
+    try:
+        taken: list[Message] = []
+        deadline = time.monotonic() + 30
+        while len(taken) < len(minutes) and time.monotonic() < deadline:
+            taken += [m for m in reader.consume(10, 0.2) if m.error() is None]
+        return taken
+    finally:
+        reader.close()
+
+
+def test_partitions_assigned_later_hold_the_timers_clock_until_their_records_are_read(backend: Backend) -> None:
+    """A worker taking over partitions (a rebalance, a dead member) must not fire their restored timers
+    on the clock it had without them: their last owner may have left records uncommitted that move
+    those timers. The clock starts again, held until the new partitions have said something."""
+    kafka, n = backend.kafka, backend.partitions
+    first, second = "c-1", next(f"c-{i}" for i in range(2, 99)
+                                if partition_for(f"c-{i}".encode(), n) != partition_for(b"c-1", n))
+    worker = StatefulWorker(kafka, "clock", ["clickstream"], "clock-changelog", TriggersProcessor())
+    ensure_compacted(kafka, "clock-changelog", "clickstream")
+    minute = 60_000
+    ten = round(datetime(2024, 5, 1, 10, tzinfo=UTC).timestamp() * 1000)
+    try:
+        worker.on_assign([TopicPartition("clickstream", partition_for(first.encode(), n))])
+        worker.handle(views(kafka, n, first, [0, 40]))
+        assert worker.clock() == ten + 40 * minute
+        worker.on_assign([TopicPartition("clickstream", partition_for(second.encode(), n))])
+        assert worker.clock() is None, "held: the new partition has said nothing yet"
+        worker.handle(views(kafka, n, second, [5]))
+        assert worker.clock() == ten + 5 * minute
+    finally:
+        worker.close()

@@ -14,7 +14,11 @@ workers' code is unchanged; the hot path gains two clock reads per batch:
 - ``journey_batch_seconds``, ``journey_flush_seconds``, ``journey_insert_seconds{table}``;
 - ``journey_assigned_partitions``, ``journey_rebalances_total``.
 
-Model metrics (scoring) can register their own collectors on :attr:`WorkerMetrics.registry`.
+The trainer adds its models' metrics (:class:`ModelMetrics`), as it publishes them on
+``model-metrics`` and ``model-drift``: ``journey_model_roc_auc{model}``,
+``journey_model_log_loss{model}``, ``journey_model_brier{model}`` (prequential),
+``journey_model_labels_total{model}`` (labels learned) and ``journey_model_drift_total{model}``
+(drifts detected), the last two counted over the model's life (they continue from its snapshot).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from typing import Any
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from streams.batch_worker import BatchWorker
@@ -222,3 +226,39 @@ def sink_collector(stats: Any) -> StatsCollector:
         "journey_duplicates_skipped": ("Events skipped because their id was already stored, per topic.", "topic",
                                        lambda: stats.duplicates),
     })
+
+
+class ModelMetrics(Collector):
+    """The latest ``model-metrics`` and ``model-drift`` record of each model, served at scrape time."""
+
+    GAUGES = {"roc_auc": "Prequential ROC AUC", "log_loss": "Prequential log loss",
+              "brier": "Prequential Brier score"}
+
+    def __init__(self) -> None:
+        self.latest: dict[str, dict[str, Any]] = {}  # model -> its latest metrics record
+        self.drifts: dict[str, int] = {}  # model -> drifts detected over its life
+
+    def observe(self, kind: str, record: dict[str, Any]) -> None:
+        """One record the trainer publishes (``kind``: ``metrics`` or ``drift``)."""
+        if kind == "metrics":
+            self.latest[record["model"]] = record
+        else:
+            self.drifts[record["model"]] = int(record["detections"])
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        for name, help_text in self.GAUGES.items():
+            gauge = GaugeMetricFamily(f"journey_model_{name}", f"{help_text} of the model's served probabilities "
+                                      "(latest model-metrics record).", labels=["model"])
+            for model, record in sorted(self.latest.items()):
+                if record[name] is not None:
+                    gauge.add_metric([model], record[name])
+            yield gauge
+        labels = CounterMetricFamily("journey_model_labels", "Labels the model has learned.", labels=["model"])
+        for model, record in sorted(self.latest.items()):
+            labels.add_metric([model], record["labels"])
+        yield labels
+        drifts = CounterMetricFamily("journey_model_drift", "Drifts of the model's error detected (ADWIN).",
+                                     labels=["model"])
+        for model, count in sorted(self.drifts.items()):
+            drifts.add_metric([model], count)
+        yield drifts

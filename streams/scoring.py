@@ -36,7 +36,7 @@ from streams.stateful import Entry, StatefulWorker
 from streams.topics import CHANGELOGS, MODEL_SNAPSHOTS, ensure_compacted
 
 if TYPE_CHECKING:
-    from streams.metrics import WorkerMetrics
+    from streams.metrics import ModelMetrics, WorkerMetrics
 
 log = logging.getLogger(__name__)
 SNAPSHOT_KEY = b"models"
@@ -174,6 +174,12 @@ class TrainerWorker:
         self.kafka = kafka_config
         self.snapshots_topic = snapshots_topic
         self.metrics = metrics  # liveness (each loop turn) and readiness (snapshot restored) for /healthz, /readyz
+        self.models: ModelMetrics | None = None  # the models' metrics on /metrics, when served
+        if metrics is not None:
+            from streams.metrics import ModelMetrics
+
+            self.models = ModelMetrics()
+            metrics.registry.register(self.models)
         self.group_id = group_id
         self.config = config
         self.batch_rows = batch_rows
@@ -198,6 +204,11 @@ class TrainerWorker:
 
     def run(self, stop: threading.Event) -> TrainerStats:
         self.trainer = trainer = self._restore()
+        if self.models is not None:  # what the snapshot's models stand at, until they publish anew
+            for model, prequential in trainer.state.metrics.items():
+                if prequential.labels:
+                    self.models.observe("metrics", trainer.metrics(model))
+                self.models.drifts[model] = trainer.state.drift[model].detections
         consumer = Consumer({**self.kafka, "group.id": self.group_id, "enable.auto.commit": False,
                              "logger": CLIENT_LOGGER, "fetch.queue.backoff.ms": 10})
         partitions = consumer.list_topics(LABELS_TOPIC, timeout=10).topics[LABELS_TOPIC].partitions
@@ -244,6 +255,8 @@ class TrainerWorker:
             self._since_metrics[record["model"]] = 0
         else:
             self.stats.drift += 1
+        if self.models is not None:
+            self.models.observe(kind, record)
         self._producer.produce(topic, orjson.dumps(record), record["model"].encode(), on_delivery=self._delivered)
 
     def _delivered(self, err: KafkaError | None, msg: Any) -> None:

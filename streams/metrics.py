@@ -1,4 +1,4 @@
-"""Prometheus metrics of one worker process (sink, features, and the groups to come).
+"""Prometheus metrics of one worker process (sink, features, scoring, trainer, triggers, messages, deliver).
 
 :func:`instrument` wraps the hooks every :class:`~streams.batch_worker.BatchWorker` already
 has (``poll``, ``handle``, ``flush``, ``on_assign``, ``on_revoke``) on the instance, so the
@@ -6,7 +6,8 @@ workers' code is unchanged; the hot path gains two clock reads per batch:
 
 - ``journey_events_in_total{topic}``: records consumed (the worker's own per-topic count);
 - ``journey_events_out_total{destination}``: rows inserted per ClickHouse table (the sink,
-  through :func:`instrument_client`) or records produced per topic (stateful processors);
+  through :func:`instrument_client`) or records produced per topic (stateful processors, the
+  delivery outcomes and the sink's dead letters, the trainer's metrics, drift and snapshots);
 - ``journey_dead_letters_total{reason}``, ``journey_duplicates_skipped_total{topic}``: read
   from the sink's own statistics at scrape time;
 - ``journey_consumer_lag{topic,partition}``: librdkafka's committed-offset lag of each
@@ -37,6 +38,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from streams.batch_worker import BatchWorker
+from streams.produce import TrackingProducer
 
 log = logging.getLogger(__name__)
 
@@ -174,18 +176,26 @@ def instrument(worker: BatchWorker, metrics: WorkerMetrics) -> BatchWorker:
     worker.on_revoke = counted_revoke  # type: ignore[method-assign]
     produce = getattr(worker, "_produce", None)
     if produce is not None:  # stateful processors: every output and changelog record goes through _produce
-        events_out = metrics.events_out
-        per_topic: dict[str, Any] = {}  # labels() takes a lock and hashes the labels: once per topic, not per record
-
-        def counted_produce(topic: str, *args: Any, **kwargs: Any) -> None:
-            produce(topic, *args, **kwargs)
-            counter = per_topic.get(topic)
-            if counter is None:
-                counter = per_topic[topic] = events_out.labels(topic)
-            counter.inc()
-
-        worker._produce = counted_produce  # type: ignore[attr-defined]
+        worker._produce = counted(produce, metrics)  # type: ignore[attr-defined]
+    producer = getattr(worker, "_producer", None)
+    if produce is None and isinstance(producer, TrackingProducer):  # delivery outcomes, the sink's dead letters
+        producer.send_raw = counted(producer.send_raw, metrics)  # type: ignore[method-assign]
     return worker
+
+
+def counted(produce: Callable[..., None], metrics: WorkerMetrics) -> Callable[..., None]:
+    """``produce(topic, ...)`` that also counts each record in ``journey_events_out_total{destination=topic}``."""
+    events_out = metrics.events_out
+    per_topic: dict[str, Any] = {}  # labels() takes a lock and hashes the labels: once per topic, not per record
+
+    def counted_produce(topic: str, *args: Any, **kwargs: Any) -> None:
+        produce(topic, *args, **kwargs)
+        counter = per_topic.get(topic)
+        if counter is None:
+            counter = per_topic[topic] = events_out.labels(topic)
+        counter.inc()
+
+    return counted_produce
 
 
 def instrument_client(client: Any, metrics: WorkerMetrics) -> Any:

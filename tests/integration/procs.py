@@ -87,6 +87,24 @@ def wait_for(check: Callable[[], bool], what: str, timeout: float, workers: list
         time.sleep(0.25)
 
 
+def caught_up(kafka: dict[str, str], group: str, topics: list[str], workers: list[WorkerProcess],
+              timeout: float = 120.0) -> None:
+    """Wait until ``group`` has committed every record now on ``topics``."""
+    from streams.progress import GroupProgress, end_offsets_by_eof
+
+    ends = end_offsets_by_eof(kafka, topics)
+    progress = GroupProgress(kafka, group)
+    try:
+        wait_for(lambda: progress.remaining(ends) == 0, f"{group} catching up", timeout, workers)
+    finally:
+        progress.close()
+
+
+def group_of(prefix: str, role: str) -> str:
+    """The consumer group of ``journey <role>`` workers (delivery: per adapter, the console here)."""
+    return f"{prefix}-deliver-console" if role == "deliver" else f"{prefix}-{role}"
+
+
 def topics_of(role: str) -> list[str]:
     """The topics a ``journey <role>`` worker reads (every processor also reads privacy-requests)."""
     from processors.messages.processor import INPUTS as MESSAGES_INPUTS

@@ -40,7 +40,7 @@ from streams.sources.record import SourceRecord
 from streams.stateful import StatefulWorker
 from streams.topics import ensure_compacted
 from tests.conftest import Backend, produce
-from tests.integration.procs import WorkerProcess, topics_of, topics_read, value, wait_for
+from tests.integration.procs import WorkerProcess, caught_up, group_of, topics_of, topics_read, value, wait_for
 from tests.integration.test_scoring_pipeline import read_all
 from tests.integration.test_triggers_pipeline import records_of
 from tests.processors.features.compare import differences
@@ -180,10 +180,6 @@ KILL_AFTER = {"sink": "clickstream", "features": "clickstream", "scoring": "cust
 SLICE_CUSTOMERS = 100
 
 
-def group_of(role: str) -> str:
-    return "scale-deliver-console" if role == "deliver" else f"scale-{role}"
-
-
 def customer_slice(path: Path, out: Path, customers: int) -> list[SourceRecord]:
     """The first ``customers`` Taobao users (by id) written to ``out``, and that file's records in event-time order."""
     frame = pd.read_csv(path, dtype={"user_id": str})
@@ -196,16 +192,6 @@ def working(role: str, victim: WorkerProcess) -> bool:
     samples = victim.metrics()
     return (value(samples, "journey_events_in_total", topic=KILL_AFTER[role]) > 0
             and value(samples, "journey_flush_seconds_count") >= 1)
-
-
-def caught_up(kafka: dict[str, str], role: str, workers: list[WorkerProcess]) -> None:
-    """Wait until ``role``'s group has committed every record now on the topics it reads."""
-    ends = end_offsets_by_eof(kafka, topics_of(role))
-    progress = GroupProgress(kafka, group_of(role))
-    try:
-        wait_for(lambda: progress.remaining(ends) == 0, f"{group_of(role)} catching up", 120, workers)
-    finally:
-        progress.close()
 
 
 def distinct(kafka: dict[str, str], topic: str, name: str, partitions: int) -> set[str]:
@@ -297,7 +283,7 @@ def test_two_workers_of_every_group_one_of_each_sigkilled_mid_replay_give_the_si
         assert sum(ends.values()) == len(records)
 
         for role in (*GROUPS, "sink"):  # upstream first: each group's inputs are complete when it is waited for
-            caught_up(backend.kafka, role, survivors)
+            caught_up(backend.kafka, group_of("scale", role), topics_of(role), survivors)
             assert sum(assigned(w) for w in groups[role] if w.alive()) == topics_read(role) * backend.partitions
             if role == "triggers":  # absence timers fire once every input has been at its end for a while
                 wait_for(lambda: distinct(backend.kafka, "triggers", "trigger_id", backend.partitions)

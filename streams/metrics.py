@@ -1,4 +1,4 @@
-"""Prometheus metrics of one worker process (sink, features, and the groups to come).
+"""Prometheus metrics of one worker process (sink, features, scoring, trainer, triggers, messages, deliver).
 
 :func:`instrument` wraps the hooks every :class:`~streams.batch_worker.BatchWorker` already
 has (``poll``, ``handle``, ``flush``, ``on_assign``, ``on_revoke``) on the instance, so the
@@ -6,7 +6,8 @@ workers' code is unchanged; the hot path gains two clock reads per batch:
 
 - ``journey_events_in_total{topic}``: records consumed (the worker's own per-topic count);
 - ``journey_events_out_total{destination}``: rows inserted per ClickHouse table (the sink,
-  through :func:`instrument_client`) or records produced per topic (stateful processors);
+  through :func:`instrument_client`) or records produced per topic (stateful processors, the
+  delivery outcomes and the sink's dead letters, the trainer's metrics, drift and snapshots);
 - ``journey_dead_letters_total{reason}``, ``journey_duplicates_skipped_total{topic}``: read
   from the sink's own statistics at scrape time;
 - ``journey_consumer_lag{topic,partition}``: librdkafka's committed-offset lag of each
@@ -14,7 +15,11 @@ workers' code is unchanged; the hot path gains two clock reads per batch:
 - ``journey_batch_seconds``, ``journey_flush_seconds``, ``journey_insert_seconds{table}``;
 - ``journey_assigned_partitions``, ``journey_rebalances_total``.
 
-Model metrics (scoring) can register their own collectors on :attr:`WorkerMetrics.registry`.
+The trainer adds its models' metrics (:class:`ModelMetrics`), as it publishes them on
+``model-metrics`` and ``model-drift``: ``journey_model_roc_auc{model}``,
+``journey_model_log_loss{model}``, ``journey_model_brier{model}`` (prequential),
+``journey_model_labels_total{model}`` (labels learned) and ``journey_model_drift_total{model}``
+(drifts detected), the last two counted over the model's life (they continue from its snapshot).
 """
 
 from __future__ import annotations
@@ -29,10 +34,11 @@ from typing import Any
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from streams.batch_worker import BatchWorker
+from streams.produce import TrackingProducer
 
 log = logging.getLogger(__name__)
 
@@ -170,18 +176,26 @@ def instrument(worker: BatchWorker, metrics: WorkerMetrics) -> BatchWorker:
     worker.on_revoke = counted_revoke  # type: ignore[method-assign]
     produce = getattr(worker, "_produce", None)
     if produce is not None:  # stateful processors: every output and changelog record goes through _produce
-        events_out = metrics.events_out
-        per_topic: dict[str, Any] = {}  # labels() takes a lock and hashes the labels: once per topic, not per record
-
-        def counted_produce(topic: str, *args: Any, **kwargs: Any) -> None:
-            produce(topic, *args, **kwargs)
-            counter = per_topic.get(topic)
-            if counter is None:
-                counter = per_topic[topic] = events_out.labels(topic)
-            counter.inc()
-
-        worker._produce = counted_produce  # type: ignore[attr-defined]
+        worker._produce = counted(produce, metrics)  # type: ignore[attr-defined]
+    producer = getattr(worker, "_producer", None)
+    if produce is None and isinstance(producer, TrackingProducer):  # delivery outcomes, the sink's dead letters
+        producer.send_raw = counted(producer.send_raw, metrics)  # type: ignore[method-assign]
     return worker
+
+
+def counted(produce: Callable[..., None], metrics: WorkerMetrics) -> Callable[..., None]:
+    """``produce(topic, ...)`` that also counts each record in ``journey_events_out_total{destination=topic}``."""
+    events_out = metrics.events_out
+    per_topic: dict[str, Any] = {}  # labels() takes a lock and hashes the labels: once per topic, not per record
+
+    def counted_produce(topic: str, *args: Any, **kwargs: Any) -> None:
+        produce(topic, *args, **kwargs)
+        counter = per_topic.get(topic)
+        if counter is None:
+            counter = per_topic[topic] = events_out.labels(topic)
+        counter.inc()
+
+    return counted_produce
 
 
 def instrument_client(client: Any, metrics: WorkerMetrics) -> Any:
@@ -222,3 +236,39 @@ def sink_collector(stats: Any) -> StatsCollector:
         "journey_duplicates_skipped": ("Events skipped because their id was already stored, per topic.", "topic",
                                        lambda: stats.duplicates),
     })
+
+
+class ModelMetrics(Collector):
+    """The latest ``model-metrics`` and ``model-drift`` record of each model, served at scrape time."""
+
+    GAUGES = {"roc_auc": "Prequential ROC AUC", "log_loss": "Prequential log loss",
+              "brier": "Prequential Brier score"}
+
+    def __init__(self) -> None:
+        self.latest: dict[str, dict[str, Any]] = {}  # model -> its latest metrics record
+        self.drifts: dict[str, int] = {}  # model -> drifts detected over its life
+
+    def observe(self, kind: str, record: dict[str, Any]) -> None:
+        """One record the trainer publishes (``kind``: ``metrics`` or ``drift``)."""
+        if kind == "metrics":
+            self.latest[record["model"]] = record
+        else:
+            self.drifts[record["model"]] = int(record["detections"])
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        for name, help_text in self.GAUGES.items():
+            gauge = GaugeMetricFamily(f"journey_model_{name}", f"{help_text} of the model's served probabilities "
+                                      "(latest model-metrics record).", labels=["model"])
+            for model, record in sorted(self.latest.items()):
+                if record[name] is not None:
+                    gauge.add_metric([model], record[name])
+            yield gauge
+        labels = CounterMetricFamily("journey_model_labels", "Labels the model has learned.", labels=["model"])
+        for model, record in sorted(self.latest.items()):
+            labels.add_metric([model], record["labels"])
+        yield labels
+        drifts = CounterMetricFamily("journey_model_drift", "Drifts of the model's error detected (ADWIN).",
+                                     labels=["model"])
+        for model, count in sorted(self.drifts.items()):
+            drifts.add_metric([model], count)
+        yield drifts

@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
@@ -31,12 +31,10 @@ from processors.scoring.config import ScoringConfig
 from processors.scoring.labels import CustomerScoring
 from processors.scoring.processor import LABELS_TOPIC, ORDERS_TOPIC, PROFILE_TOPIC, ScoringProcessor
 from processors.scoring.trainer import Trainer, TrainerState, load_snapshot
+from streams.metrics import ModelMetrics, WorkerMetrics, counted
 from streams.produce import CLIENT_LOGGER, PARTITIONER
 from streams.stateful import Entry, StatefulWorker
 from streams.topics import CHANGELOGS, MODEL_SNAPSHOTS, ensure_compacted
-
-if TYPE_CHECKING:
-    from streams.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
 SNAPSHOT_KEY = b"models"
@@ -174,6 +172,10 @@ class TrainerWorker:
         self.kafka = kafka_config
         self.snapshots_topic = snapshots_topic
         self.metrics = metrics  # liveness (each loop turn) and readiness (snapshot restored) for /healthz, /readyz
+        self.models: ModelMetrics | None = None  # the models' metrics on /metrics, when served
+        if metrics is not None:
+            self.models = ModelMetrics()
+            metrics.registry.register(self.models)
         self.group_id = group_id
         self.config = config
         self.batch_rows = batch_rows
@@ -181,6 +183,7 @@ class TrainerWorker:
         self.trainer: Trainer | None = None
         self._producer = Producer({**kafka_config, "partitioner": PARTITIONER, "logger": CLIENT_LOGGER,
                                    "linger.ms": 5, "enable.idempotence": False, "message.max.bytes": 10_000_000})
+        self._send = self._producer.produce if metrics is None else counted(self._producer.produce, metrics)
         self._since_snapshot = 0
         self._since_metrics: dict[str, int] = {}
         self._errors: list[str] = []
@@ -198,6 +201,11 @@ class TrainerWorker:
 
     def run(self, stop: threading.Event) -> TrainerStats:
         self.trainer = trainer = self._restore()
+        if self.models is not None:  # what the snapshot's models stand at, until they publish anew
+            for model, prequential in trainer.state.metrics.items():
+                if prequential.labels:
+                    self.models.observe("metrics", trainer.metrics(model))
+                self.models.drifts[model] = trainer.state.drift[model].detections
         consumer = Consumer({**self.kafka, "group.id": self.group_id, "enable.auto.commit": False,
                              "logger": CLIENT_LOGGER, "fetch.queue.backoff.ms": 10})
         partitions = consumer.list_topics(LABELS_TOPIC, timeout=10).topics[LABELS_TOPIC].partitions
@@ -244,7 +252,9 @@ class TrainerWorker:
             self._since_metrics[record["model"]] = 0
         else:
             self.stats.drift += 1
-        self._producer.produce(topic, orjson.dumps(record), record["model"].encode(), on_delivery=self._delivered)
+        if self.models is not None:
+            self.models.observe(kind, record)
+        self._send(topic, orjson.dumps(record), record["model"].encode(), on_delivery=self._delivered)
 
     def _delivered(self, err: KafkaError | None, msg: Any) -> None:
         if err is not None:
@@ -260,7 +270,7 @@ class TrainerWorker:
     def _snapshot(self, consumer: Consumer) -> None:
         """Publish the whole state (the commit), then record the positions in the group for progress."""
         assert self.trainer is not None
-        self._producer.produce(self.snapshots_topic, self.trainer.snapshot(), SNAPSHOT_KEY, on_delivery=self._delivered)
+        self._send(self.snapshots_topic, self.trainer.snapshot(), SNAPSHOT_KEY, on_delivery=self._delivered)
         remaining = self._producer.flush(60)
         if remaining or self._errors:
             raise RuntimeError(f"snapshot not acknowledged ({remaining} pending, errors: {self._errors[:3]})")

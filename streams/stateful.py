@@ -176,6 +176,11 @@ class StatefulWorker(BatchWorker, Generic[S]):
                         queue.set(key, self.processor.next_timer(entry.state))  # type: ignore[attr-defined]
         if self._timed:
             self._clock_parts |= {(tp.topic, tp.partition) for tp in partitions if tp.topic in self.clock_topics}
+            if new:
+                # The clock so far left these partitions out: their restored keys may still have records to
+                # re-read (after their last owner's last commit) that move their timers. It starts again,
+                # held until every assigned input partition has said something.
+                self.watermark_ms = None
 
     def on_revoke(self, partitions: list[TopicPartition]) -> None:
         self.flush()

@@ -213,20 +213,25 @@ def test_time_filters_exclude_rows_outside_the_range(client: Client) -> None:
 
 
 def test_the_workers_dashboard_asks_only_for_metrics_the_workers_export() -> None:
-    """Every metric in the Prometheus dashboard's queries is one a sink or features worker publishes."""
+    """Every metric in the Prometheus dashboard's queries is one a sink, features or trainer worker publishes."""
     from prometheus_client import generate_latest
 
+    from processors.scoring.records import drift_record, metrics_record
     from sinks.ingest import SinkStats
-    from streams.metrics import StatsCollector, WorkerMetrics, sink_collector
+    from streams.metrics import ModelMetrics, StatsCollector, WorkerMetrics, sink_collector
 
+    models = ModelMetrics()  # what the trainer adds once it has published a metrics and a drift record
+    models.observe("metrics", metrics_record("churn", 200, 200, 30, 0.7, 0.5, 0.2, 0))
+    models.observe("drift", drift_record("churn", 150, 150, 0, {"detections": 1}))
+    extra = {"sink": sink_collector(SinkStats()), "trainer": models, "features": StatsCollector(
+        {"journey_invalid_input_skipped": ("", "processor", lambda: {"features": 0})})}
     exported: set[str] = set()
-    for role in ("sink", "features"):
+    for role, collector in extra.items():
         metrics = WorkerMetrics(role)
         metrics.events_out.labels("order_events").inc()
         metrics.insert_seconds.labels("order_events").observe(0.01)
         metrics.lag.labels("orders", "0").set(0)
-        metrics.registry.register(sink_collector(SinkStats()) if role == "sink" else StatsCollector(
-            {"journey_invalid_input_skipped": ("", "processor", lambda: {"features": 0})}))
+        metrics.registry.register(collector)
         metrics.registry.register(StatsCollector({"journey_events_in": ("", "topic", lambda: {"orders": 1})}))
         text = generate_latest(metrics.registry).decode()
         exported |= set(re.findall(r"^(journey_[a-z_]+)", text, flags=re.MULTILINE))
@@ -239,3 +244,6 @@ def test_the_workers_dashboard_asks_only_for_metrics_the_workers_export() -> Non
         for target in panel["targets"]:
             used |= set(re.findall(r"\b(journey_[a-z_]+)", target["expr"]))
     assert used and used <= exported, f"not exported by any worker: {sorted(used - exported)}"
+    model_metrics = {f"journey_model_{name}" for name in ("roc_auc", "log_loss", "brier", "labels_total",
+                                                          "drift_total")}
+    assert model_metrics <= used, f"not on the dashboard: {sorted(model_metrics - used)}"

@@ -87,13 +87,42 @@ def wait_for(check: Callable[[], bool], what: str, timeout: float, workers: list
         time.sleep(0.25)
 
 
-def topics_read(role: str) -> int:
-    """How many topics a ``journey <role>`` worker reads: the partitions its group owns are this times theirs."""
+def caught_up(kafka: dict[str, str], group: str, topics: list[str], workers: list[WorkerProcess],
+              timeout: float = 120.0) -> None:
+    """Wait until ``group`` has committed every record now on ``topics``."""
+    from streams.progress import GroupProgress, end_offsets_by_eof
+
+    ends = end_offsets_by_eof(kafka, topics)
+    progress = GroupProgress(kafka, group)
+    try:
+        wait_for(lambda: progress.remaining(ends) == 0, f"{group} catching up", timeout, workers)
+    finally:
+        progress.close()
+
+
+def group_of(prefix: str, role: str) -> str:
+    """The consumer group of ``journey <role>`` workers (delivery: per adapter, the console here)."""
+    return f"{prefix}-deliver-console" if role == "deliver" else f"{prefix}-{role}"
+
+
+def topics_of(role: str) -> list[str]:
+    """The topics a ``journey <role>`` worker reads (every processor also reads privacy-requests)."""
+    from processors.messages.processor import INPUTS as MESSAGES_INPUTS
+    from processors.scoring.processor import ORDERS_TOPIC, PROFILE_TOPIC
+    from processors.triggers.processor import INPUTS as TRIGGERS_INPUTS
     from schemas.registry import INPUT_TOPICS
     from sinks.ingest import SinkConfig
+    from streams.delivery import MESSAGES
+    from streams.erasure import PRIVACY_REQUESTS
 
-    if role == "sink":
-        return len(SinkConfig(group_id="").topics)
-    if role == "features":
-        return len(INPUT_TOPICS) + 1  # and privacy-requests: every processor applies erasures
-    raise ValueError(role)
+    topics = {"sink": list(SinkConfig(group_id="").topics), "deliver": [MESSAGES],
+              "features": [*INPUT_TOPICS, PRIVACY_REQUESTS], "scoring": [PROFILE_TOPIC, ORDERS_TOPIC, PRIVACY_REQUESTS],
+              "triggers": [*TRIGGERS_INPUTS, PRIVACY_REQUESTS], "messages": [*MESSAGES_INPUTS, PRIVACY_REQUESTS]}
+    if role not in topics:
+        raise ValueError(role)
+    return topics[role]
+
+
+def topics_read(role: str) -> int:
+    """How many topics a ``journey <role>`` worker reads: the partitions its group owns are this times theirs."""
+    return len(topics_of(role))

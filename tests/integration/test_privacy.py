@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import pickle
 import re
+import signal
+import subprocess
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,14 +29,18 @@ from pydantic import SecretStr
 from processors.triggers.records import Fired, encode, trigger_record
 from schemas.personal import EMAIL, holds_identifier
 from sinks.access import Reader
+from sinks.client import RAW_TABLES
 from sinks.privacy import Erasure, customer_tables, erase_many, export, holdings, sweep
 from streams.erasure import MARKER
 from streams.privacy import committed_past, processor_states, send_request, sink_caught_up
 from streams.progress import GroupProgress, end_offsets_by_eof
-from streams.pseudonym import Pseudonymizer
+from streams.pseudonym import Pseudonymizer, load_key
+from streams.runfile import running
 from streams.sources import open_source
-from streams.topics import changelogs, topic_specs
+from streams.sources.generator import generate
+from streams.topics import CHANGELOG_ROLES, changelogs, topic_specs
 from tests.conftest import Backend, produce, sink_until_caught_up
+from tests.integration.test_cli_run import command, journey, rows, user_env
 from tests.integration.test_triggers_pipeline import wait_for, worker
 
 pytestmark = pytest.mark.integration
@@ -42,6 +48,7 @@ pytestmark = pytest.mark.integration
 KEY = "integration-privacy-key-0123456789"
 PSEUDO = Pseudonymizer(SecretStr(KEY))
 ROLES = ("features", "triggers", "messages")
+RAW = set(RAW_TABLES.values())
 
 
 def read_topic(kafka: dict[str, str], topic: str, partitions: int) -> list[tuple[bytes | None, bytes | None]]:
@@ -271,3 +278,90 @@ def test_rows_in_flight_at_the_erasure_are_swept_once_the_sink_stored_them(backe
     audit = client.query("SELECT location, rows FROM privacy_audit WHERE request_id = {r:String} AND detail LIKE "
                          "'%in flight%' ORDER BY location", parameters={"r": request.request_id}).result_rows
     assert audit == [(f"clickhouse:{table}", n) for table, n in sorted(landed.items())]
+
+
+#: `journey run` traffic in which two customers' every event is in the first 7% of the event time, so
+#: a paced run has stored them long before it ends: one is erased, the other exported, while it runs.
+LIVE_TRAFFIC = {"customers": 60, "days": 4, "seed": 3}
+LIVE_ERASED, LIVE_EXPORTED = "c000055", "c000057"
+
+
+def direct_counts(cwd: Path, customer_id: str, subject: str) -> dict[str, int]:
+    """Rows per table about the customer, counted by `journey query`: every table with a ``customer_id``
+    column, dead letters naming them, audit rows under their subject (tables with none left out)."""
+    tables = [r["t"] for r in rows(cwd, "SELECT DISTINCT table AS t FROM system.columns WHERE name = 'customer_id' "
+                                        "AND database = currentDatabase() AND table IN (SELECT name FROM system.tables "
+                                        "WHERE database = currentDatabase() AND engine LIKE '%MergeTree')")]
+    counts = [f"SELECT '{t}' AS t, count() AS n FROM `{t}` WHERE customer_id = '{customer_id}'" for t in tables]
+    counts.append(f"SELECT 'dead_letters' AS t, count() AS n FROM dead_letters WHERE "
+                  f"position(tryBase64Decode(original), '\"{customer_id}\"') > 0")
+    counts.append(f"SELECT 'privacy_audit' AS t, count() AS n FROM privacy_audit WHERE subject = '{subject}'")
+    return {r["t"]: r["n"] for r in rows(cwd, " UNION ALL ".join(counts)) if r["n"]}
+
+
+def export_file(cwd: Path, customer_id: str, name: str) -> dict[str, Any]:
+    out = cwd / name
+    result = journey("privacy", "export", customer_id, "--out", str(out), cwd=cwd)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return dict(orjson.loads(out.read_bytes()))
+
+
+def test_erase_and_export_from_the_command_line_while_journey_run_works(tmp_path: Path) -> None:
+    """`journey privacy erase` and `export` against a paced `journey run` in the background, and `export`
+    again once it has stopped: the report, the processors, and the file's rows against a direct count."""
+    traffic = generate(**LIVE_TRAFFIC)
+    events: dict[str, list[tuple[str, str]]] = defaultdict(list)  # customer -> (topic, event id)
+    for record in traffic:
+        event = orjson.loads(record.value)
+        events[event["customer_id"]].append((record.topic, event["event_id"]))
+    ours = (LIVE_ERASED, LIVE_EXPORTED)
+    assert {t for c in ours for t, _ in events[c]} == {"clickstream", "consent"}
+    # 4 days of traffic at 2,400 times event time: about 145 s of feeding, the two customers in the first 10 s.
+    args = [f"--{k}={v}" for k, v in LIVE_TRAFFIC.items()]
+    with (tmp_path / "run.log").open("wb") as log:
+        run = subprocess.Popen(command("run", *args, "--speedup", "2400"), cwd=tmp_path, env=user_env(),
+                               stdout=log, stderr=log)
+    try:
+        data = tmp_path / ".journey"
+        wait_for(lambda: running(data) is not None and (data / "clickhouse-owner.json").exists(),
+                 "the run's sink to serve queries", [run], timeout=120)
+        quoted = ", ".join(f"'{c}'" for c in ours)
+        stored_sql = (f"SELECT customer_id AS c, count() AS n FROM (SELECT customer_id FROM clickstream_events "
+                      f"UNION ALL SELECT customer_id FROM consent_events) WHERE c IN ({quoted}) GROUP BY c")
+        profiled_sql = (f"SELECT customer_id AS c, max(events_total) AS n FROM customer_profiles "
+                        f"WHERE customer_id IN ({quoted}) GROUP BY c")
+        expected = {c: len(events[c]) for c in ours}
+        wait_for(lambda: {r["c"]: r["n"] for r in rows(tmp_path, stored_sql)} == expected
+                 and {r["c"]: r["n"] for r in rows(tmp_path, profiled_sql)} == expected,
+                 "both customers' events stored and profiled", [run], timeout=120)
+
+        before = direct_counts(tmp_path, LIVE_ERASED, "")
+        erased = journey("privacy", "erase", LIVE_ERASED, cwd=tmp_path)
+        assert erased.returncode == 0, erased.stderr[-3000:]
+        [report] = [orjson.loads(line) for line in erased.stdout.splitlines()]
+        assert report["processors"] == dict.fromkeys(CHANGELOG_ROLES, "applied")
+        deleted = report["clickhouse_rows_deleted"]
+        fed = Counter(RAW_TABLES[t] for t, _ in events[LIVE_ERASED])
+        assert {t: n for t, n in deleted.items() if t in RAW} == {t: n for t, n in before.items() if t in RAW} == fed
+        assert isinstance(report["clickhouse_in_flight"], dict), report  # the sink caught up: second pass done
+        subject = report["subject"]
+        assert set(direct_counts(tmp_path, LIVE_ERASED, subject)) == {"privacy_audit"}
+
+        live = export_file(tmp_path, LIVE_EXPORTED, "live.json")
+        assert live["customer_id"] == LIVE_EXPORTED
+        assert live["processor_state"]["features"]["events"] == len(events[LIVE_EXPORTED])
+        assert {"features", "triggers", "scoring"} <= set(live["processor_state"])
+        assert sorted((r["event_id"]) for r in live["clickhouse"]["clickstream_events"]) == sorted(
+            e for t, e in events[LIVE_EXPORTED] if t == "clickstream")
+        gone = export_file(tmp_path, LIVE_ERASED, "erased-live.json")
+        assert gone["processor_state"] == {} and set(gone["clickhouse"]) == {"privacy_audit"}
+    finally:
+        run.send_signal(signal.SIGINT)  # stopped by the user: workers and broker go, the database stays
+        assert run.wait(120) == 130, (tmp_path / "run.log").read_text()[-3000:]
+
+    held = direct_counts(tmp_path, LIVE_EXPORTED, Pseudonymizer(load_key(None, data)).subject(LIVE_EXPORTED))
+    after = export_file(tmp_path, LIVE_EXPORTED, "after.json")
+    assert after["processor_state"] == {}, "the embedded broker, and every processor state, went with the run"
+    assert {t: len(v) for t, v in after["clickhouse"].items()} == held
+    assert set(held) >= {"clickstream_events", "consent_events", "customer_profiles", "privacy_audit"}
+    assert set(direct_counts(tmp_path, LIVE_ERASED, subject)) == {"privacy_audit"}, "the run brought none back"

@@ -52,7 +52,8 @@ def schema_statements() -> list[str]:
 def apply_schema(client: Client, raw_retention_days: int | EllipsisType | None = ...) -> None:
     """Create every table and view that does not exist yet (safe to run at every start).
 
-    ``raw_retention_days`` (the setting): the raw event tables' TTL, None removing it; left as it is when not given.
+    ``raw_retention_days`` (the setting): the TTL of the event tables but consent, late events and dead letters
+    (``sinks.privacy.apply_retention``), None removing it; left as it is when not given.
     A rollup whose definition changed is replaced and refilled from the raw tables (``sinks.migrate``).
     """
     from sinks.migrate import drop_rollups, outdated_rollups

@@ -36,7 +36,7 @@ from processors.triggers.records import Fired, encode, trigger_record
 from schemas.personal import holds_identifier
 from schemas.registry import INPUT_TOPICS
 from sinks.access import Reader
-from sinks.client import RAW_TABLES
+from sinks.client import RAW_TABLES, apply_schema
 from sinks.ingest import OUTPUT_TABLES
 from sinks.privacy import Erasure, customer_tables, erase_many, export, holdings, holdings_of, sweep
 from streams.erasure import MARKER
@@ -44,6 +44,7 @@ from streams.privacy import committed_past, processor_states, send_request, sink
 from streams.progress import GroupProgress, end_offsets_by_eof
 from streams.pseudonym import Pseudonymizer, load_key
 from streams.runfile import running
+from streams.settings import load_settings
 from streams.sources import open_source
 from streams.sources.generator import generate
 from streams.topics import CHANGELOG_ROLES, DEAD_LETTERS, changelogs, topic_specs
@@ -442,3 +443,51 @@ def test_erase_and_export_from_the_command_line_while_journey_run_works(tmp_path
     assert {t: len(v) for t, v in after["clickhouse"].items()} == held
     assert set(held) >= {"clickstream_events", "consent_events", "customer_profiles", "privacy_audit"}
     assert set(direct_counts(tmp_path, LIVE_ERASED, subject)) == {"privacy_audit"}, "the run brought none back"
+
+
+def ttls(client: Any) -> dict[str, str | None]:
+    """The TTL clause of every table with a time column a retention could use (None: no TTL)."""
+    found: dict[str, str | None] = {}
+    for table in (*RAW, "late_events", "dead_letters"):
+        create = client.command(f"SHOW CREATE TABLE `{table}`")
+        match = re.search(r"^TTL (.+)$", str(create).replace("\\n", "\n"), re.M)
+        found[table] = match.group(1) if match else None
+    return found
+
+
+def test_retention_expires_events_and_dead_letters_and_keeps_the_consent_history(
+        backend: Backend, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    client = backend.client()
+    monkeypatch.chdir(tmp_path)  # no settings file: the environment only
+    # A TTL an earlier version gave the consent history is taken away.
+    client.command("ALTER TABLE consent_events MODIFY TTL toDateTime(event_time) + INTERVAL 30 DAY")
+    monkeypatch.setenv("JOURNEY_RAW_RETENTION_DAYS", "30")
+    apply_schema(client, load_settings().raw_retention_days)  # what `journey run` and `journey sink` do at start
+    by_event_time = "toDateTime(event_time) + toIntervalDay(30)"
+    assert ttls(client) == {"clickstream_events": by_event_time, "order_events": by_event_time,
+                            "chat_messages": by_event_time, "late_events": by_event_time,
+                            "dead_letters": "toDateTime(received_at) + toIntervalDay(30)", "consent_events": None}
+
+    # The TTL removes old rows at the next merge; the consent events of the same age stay.
+    old, recent = datetime.now(UTC) - timedelta(days=31), datetime.now(UTC) - timedelta(days=29)
+    for name, at in (("old", old), ("recent", recent)):
+        client.command(f"INSERT INTO clickstream_events (event_id, customer_id, event_time, type, channel, "
+                       f"schema_version, source_partition, source_offset, ingested_at) VALUES ('{name}', 'r1', "
+                       f"'{at:%Y-%m-%d %H:%M:%S}', 'page_view', 'web', 1, 0, 0, now64(3))")
+        client.command(f"INSERT INTO consent_events (event_id, customer_id, event_time, type, channel, status, "
+                       f"purpose, schema_version, source_partition, source_offset, ingested_at) VALUES ('{name}', "
+                       f"'r1', '{at:%Y-%m-%d %H:%M:%S}', 'consent_changed', 'email', 'granted', 'marketing', 1, 0, 0, "
+                       "now64(3))")
+        client.command(f"INSERT INTO dead_letters (dead_letter_id, source_topic, source_partition, source_offset, "
+                       f"reason, detail, original, received_at) VALUES ('{name}', 'clickstream', 0, 0, 'invalid', "
+                       f"'', '', '{at:%Y-%m-%d %H:%M:%S}')")
+    for table in ("clickstream_events", "consent_events", "dead_letters"):
+        client.command(f"OPTIMIZE TABLE `{table}` FINAL")
+    assert client.query("SELECT event_id FROM clickstream_events").result_rows == [("recent",)]
+    assert client.query("SELECT dead_letter_id FROM dead_letters").result_rows == [("recent",)]
+    assert sorted(client.query("SELECT event_id FROM consent_events").result_rows) == [("old",), ("recent",)]
+
+    monkeypatch.delenv("JOURNEY_RAW_RETENTION_DAYS")
+    apply_schema(client, load_settings().raw_retention_days)
+    assert ttls(client) == dict.fromkeys(ttls(client))  # unset: no table has a TTL
+    apply_schema(client, load_settings().raw_retention_days)  # and again: nothing to remove is no error

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import pickle
 import pickletools
+import random
 import re
 import signal
 import subprocess
@@ -32,6 +33,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 from confluent_kafka.admin import AdminClient
 from pydantic import SecretStr
 
+from processors.messages import consent
 from processors.triggers.records import Fired, encode, trigger_record
 from schemas.personal import holds_identifier
 from schemas.registry import INPUT_TOPICS
@@ -491,3 +493,47 @@ def test_retention_expires_events_and_dead_letters_and_keeps_the_consent_history
     apply_schema(client, load_settings().raw_retention_days)
     assert ttls(client) == dict.fromkeys(ttls(client))  # unset: no table has a TTL
     apply_schema(client, load_settings().raw_retention_days)  # and again: nothing to remove is no error
+
+
+def test_consent_history_gives_each_change_its_period_from_out_of_order_events(backend: Backend) -> None:
+    """Consent events sent out of event-time order (ties in time, a duplicate) through the sink: every
+    change's valid_from, valid_until and current are those of a fold in event-time order, and the current
+    rows are what the message guard's fold (newest by time, then id) holds."""
+    rng = random.Random(8)
+    start = datetime(2025, 3, 1, tzinfo=UTC)
+    events = []
+    for i in range(60):
+        at = start + timedelta(hours=rng.randrange(48))  # 60 changes in 48 hours: several share a time
+        events.append({"event_id": f"k{i:02d}", "customer_id": f"cust-{rng.randrange(3)}", "type": "consent_changed",
+                       "event_time": at.isoformat(), "channel": rng.choice(["email", "sms"]),
+                       "purpose": rng.choice(["marketing", "service"]), "status": rng.choice(["granted", "withdrawn"]),
+                       "source": "preference centre"})
+    sent = [*events, events[7]]  # the same event twice: stored once
+    rng.shuffle(sent)
+    client = backend.client()
+    fed = produce(backend.kafka, [("consent", e["customer_id"].encode(), orjson.dumps(e)) for e in sent])
+    sink_until_caught_up(backend, client, fed.end_offsets)
+
+    periods: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    for e in events:
+        periods[(e["customer_id"], e["purpose"], e["channel"])].append(e)
+    assert any(len({e["event_time"] for e in g}) < len(g) for g in periods.values()), "a tie in time, broken by id"
+    expected = set()
+    for group in periods.values():
+        group.sort(key=lambda e: (e["event_time"], e["event_id"]))
+        for e, following in zip(group, [*group[1:], None], strict=True):
+            expected.add((e["event_id"], e["customer_id"], e["purpose"], e["channel"], e["status"],
+                          datetime.fromisoformat(e["event_time"]),
+                          None if following is None else datetime.fromisoformat(following["event_time"]),
+                          following is None))
+    result = client.query("SELECT event_id, customer_id, purpose, channel, status, valid_from, valid_until, current "
+                          "FROM consent_history")
+    stored = {(*r[:5], r[5].astimezone(UTC), r[6] and r[6].astimezone(UTC), bool(r[7])) for r in result.result_rows}
+    assert len(result.result_rows) == len(events) and stored == expected
+
+    guard: dict[str, consent.ConsentBook] = defaultdict(dict)
+    for e in sent:
+        consent.record(guard[e["customer_id"]], e["purpose"], e["channel"],
+               int(datetime.fromisoformat(e["event_time"]).timestamp() * 1000), e["event_id"], e["status"])
+    in_force = {(r[1], r[2], r[3], r[4]) for r in stored if r[7]}
+    assert in_force == {(c, p, ch, status) for c, book in guard.items() for (p, ch), (_, _, status) in book.items()}

@@ -436,8 +436,9 @@ def test_erase_and_export_from_the_command_line_while_journey_run_works(tmp_path
         gone = export_file(tmp_path, LIVE_ERASED, "erased-live.json")
         assert gone["processor_state"] == {} and set(gone["clickhouse"]) == {"privacy_audit"}
     finally:
-        run.send_signal(signal.SIGINT)  # stopped by the user: workers and broker go, the database stays
-        assert run.wait(120) == 130, (tmp_path / "run.log").read_text()[-3000:]
+        if run.poll() is None:  # on a busy machine the feed may have ended first
+            run.send_signal(signal.SIGINT)  # stopped by the user: workers and broker go, the database stays
+        assert run.wait(120) in (0, 130), (tmp_path / "run.log").read_text()[-3000:]
 
     held = direct_counts(tmp_path, LIVE_EXPORTED, Pseudonymizer(load_key(None, data)).subject(LIVE_EXPORTED))
     after = export_file(tmp_path, LIVE_EXPORTED, "after.json")

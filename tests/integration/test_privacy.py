@@ -69,29 +69,38 @@ NEW_ROWS = {"triggers": ("triggers", "trigger_id"), "message-decisions": ("guard
             "messages": ("messages", "message_id")}
 
 
-def read_topic(kafka: dict[str, str], topic: str, partitions: int,
-               start: dict[tuple[str, int], int] | None = None) -> list[tuple[bytes | None, bytes | None]]:
-    """Every record of ``topic`` (key, value) from ``start`` (default: the beginning) to the end of each partition."""
+Records = list[tuple[bytes | None, bytes | None]]
+
+
+def read_topics(kafka: dict[str, str], topics: list[str], partitions: int,
+                start: dict[tuple[str, int], int] | None = None) -> dict[str, Records]:
+    """Every record (key, value) of each topic, from ``start`` (default: the beginning) to the end of each
+    partition, read by one consumer."""
     reader = Consumer({**kafka, "group.id": f"scan-{uuid.uuid4().hex[:6]}", "enable.partition.eof": True,
                        "enable.auto.commit": False})
     begin = start or {}
-    reader.assign([TopicPartition(topic, p, begin.get((topic, p), OFFSET_BEGINNING)) for p in range(partitions)])
-    out: list[tuple[bytes | None, bytes | None]] = []
-    pending = set(range(partitions))
+    pending = {(t, p) for t in topics for p in range(partitions)}
+    reader.assign([TopicPartition(t, p, begin.get((t, p), OFFSET_BEGINNING)) for t, p in sorted(pending)])
+    out: dict[str, Records] = {t: [] for t in topics}
     try:
         while pending:
             for msg in reader.consume(10_000, 1.0):
                 if msg.error() is not None:
                     if msg.error().code() in (KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART):
-                        pending.discard(msg.partition())  # at its end, or a topic no worker here created
+                        pending.discard((msg.topic(), msg.partition()))  # at its end, or a topic nobody created
                     continue
-                out.append((msg.key(), msg.value()))
+                out[msg.topic()].append((msg.key(), msg.value()))
     finally:
         reader.close()
     return out
 
 
-def latest(records: list[tuple[bytes | None, bytes | None]]) -> dict[bytes, bytes | None]:
+def read_topic(kafka: dict[str, str], topic: str, partitions: int) -> Records:
+    """Every record of ``topic`` (key, value), read to the end of each partition."""
+    return read_topics(kafka, [topic], partitions)[topic]
+
+
+def latest(records: Records) -> dict[bytes, bytes | None]:
     """A compacted topic's content: the last value per key (None: a tombstone)."""
     state: dict[bytes, bytes | None] = {}
     for key, value in records:
@@ -100,9 +109,9 @@ def latest(records: list[tuple[bytes | None, bytes | None]]) -> dict[bytes, byte
     return state
 
 
-def states(kafka: dict[str, str], changelog: str, partitions: int) -> dict[str, Any]:
-    """What a restart restores from ``changelog``: the state per customer (no tombstones, no markers)."""
-    return {k.decode(): pickle.loads(v).state for k, v in latest(read_topic(kafka, changelog, partitions)).items()
+def states(changelog: Records) -> dict[str, Any]:
+    """What a restart restores from a changelog's records: the state per customer (no tombstones, no markers)."""
+    return {k.decode(): pickle.loads(v).state for k, v in latest(changelog).items()
             if v is not None and not k.startswith(MARKER.encode())}
 
 
@@ -129,8 +138,8 @@ def settled(client: Any, reader: Reader, customers: list[str]) -> dict[str, Coun
 def made_since(kafka: dict[str, str], partitions: int, marks: dict[tuple[str, int], int]) -> dict[str, list[Any]]:
     """Per customer, the output records (topic, JSON value) produced after ``marks``."""
     made: dict[str, list[Any]] = defaultdict(list)
-    for topic in OUTPUT_TABLES:
-        for _, value in read_topic(kafka, topic, partitions, marks):
+    for topic, records in read_topics(kafka, list(OUTPUT_TABLES), partitions, marks).items():
+        for _, value in records:
             record = orjson.loads(value) if value else {}
             if record.get("customer_id"):
                 made[record["customer_id"]].append((topic, record))
@@ -188,8 +197,9 @@ def test_erasure_everywhere_and_no_clear_identifiers(backend: Backend, datasets:
     sink_until_caught_up(backend, client, {**fed.end_offsets, **end_offsets_by_eof(backend.kafka, outputs)},
                          group=f"{prefix}-sink")
     ours = {role: changelogs(prefix)[role] for role in ROLES}
-    timed = sorted(c for c, s in states(backend.kafka, ours["triggers"], backend.partitions).items() if s.timers)
-    holding = sorted(c for c, s in states(backend.kafka, ours["scoring"], backend.partitions).items() if s.held)
+    held_then = read_topics(backend.kafka, [ours["triggers"], ours["scoring"]], backend.partitions)
+    timed = sorted(c for c, s in states(held_then[ours["triggers"]]).items() if s.timers)
+    holding = sorted(c for c, s in states(held_then[ours["scoring"]]).items() if s.held)
     assert timed and holding
 
     # Erase customers with clickstream, orders and messages (taobao), with chat (olist, twcs), with a
@@ -236,16 +246,19 @@ def test_erasure_everywhere_and_no_clear_identifiers(backend: Backend, datasets:
 
     # Changelogs (what a restart restores), the compacted profiles and the timers hold no erased customer.
     gone = set(erased) - {comeback}
+    every_topic = [spec.name for spec in topic_specs(backend.partitions, prefix)]
+    assert set(every_topic) <= set(AdminClient(backend.kafka).list_topics(timeout=10).topics)
+    on_topics = read_topics(backend.kafka, every_topic, backend.partitions)
     for role, changelog in ours.items():
-        restored = latest(read_topic(backend.kafka, changelog, backend.partitions))
+        restored = latest(on_topics[changelog])
         live = {k.decode() for k, v in restored.items() if v is not None}
         assert not live & gone, f"{changelog} still holds {sorted(live & gone)}"
         markers = {k.removeprefix(MARKER) for k in live if k.startswith(MARKER)}
         assert {PSEUDO.subject(c) for c in erased} <= markers, role
-    after_states = {role: states(backend.kafka, ours[role], backend.partitions) for role in ROLES}
+    after_states = {role: states(on_topics[ours[role]]) for role in ROLES}
     assert after_states["features"][comeback].events == 3, "the later events started a fresh state"
     assert comeback not in after_states["scoring"], "the scorer keeps no state for an erased customer"
-    profiles = latest(read_topic(backend.kafka, "customer-features", backend.partitions))
+    profiles = latest(on_topics["customer-features"])
     assert all(profiles.get(k.encode()) is None for k in gone)
     assert orjson.loads(profiles[comeback.encode()] or b"{}")["events_total"] == 3
 
@@ -281,25 +294,20 @@ def test_erasure_everywhere_and_no_clear_identifiers(backend: Backend, datasets:
     assert settled(client, reader, others) == {c: before[c] + new_rows(made[c]) for c in others}
 
     # No clear identifier in ClickHouse (every String, Array and Map column of every table) or on any topic.
-    tables = client.query("SELECT name FROM system.tables WHERE database = currentDatabase() "
-                          "AND engine LIKE '%MergeTree'").result_rows
-    for (table,) in tables:
+    text = "arrayMap(x -> toString(x), {})"
+    for table in [t for (t,) in client.query("SELECT name FROM system.tables WHERE database = currentDatabase() "
+                                             "AND engine LIKE '%MergeTree'").result_rows]:
         columns = client.query("SELECT name, type FROM system.columns WHERE database = currentDatabase() AND "
                                "table = {t:String} AND type LIKE '%String%'", parameters={"t": table}).result_rows
-        for column, kind in columns:
-            text = "arrayMap(x -> toString(x), {})"
-            values = (f"arrayConcat({text.format(f'mapKeys(`{column}`)')}, {text.format(f'mapValues(`{column}`)')})"
-                      if kind.startswith("Map") else text.format(f"`{column}`") if kind.startswith("Array")
-                      else f"[toString(`{column}`)]")
-            found = client.query(f"SELECT DISTINCT arrayJoin({values}) FROM `{table}`").result_rows
-            leaks = [v for (v,) in found if holds_identifier(v)]
-            assert not leaks, f"{table}.{column}: {leaks[:1]}"
-    existing = set(AdminClient(backend.kafka).list_topics(timeout=10).topics)
-    for spec in topic_specs(backend.partitions, prefix):
-        assert spec.name in existing
-        for _, value in read_topic(backend.kafka, spec.name, backend.partitions):
-            leaks = [s for s in strings_in(value) if holds_identifier(s)] if value else []
-            assert not leaks, f"{spec.name}: {leaks[:1]}"
+        values = [f"{text.format(f'mapKeys(`{c}`)')}, {text.format(f'mapValues(`{c}`)')}" if kind.startswith("Map")
+                  else text.format(f"`{c}`") if kind.startswith("Array") else f"[toString(`{c}`)]"
+                  for c, kind in columns]
+        found = client.query(f"SELECT DISTINCT arrayJoin(arrayConcat({', '.join(values)})) FROM `{table}`").result_rows
+        leaks = [v for (v,) in found if holds_identifier(v)]
+        assert not leaks, f"{table}: {leaks[:1]}"
+    for topic in every_topic:
+        leaks = [s for _, value in on_topics[topic] if value for s in strings_in(value) if holds_identifier(s)]
+        assert not leaks, f"{topic}: {leaks[:1]}"
 
 
 def test_a_trigger_in_flight_for_an_erased_customer_is_blocked_and_makes_no_state(

@@ -4,7 +4,7 @@ Contracts mark personal fields with ``json_schema_extra`` (so the exported JSON 
 it): :data:`PSEUDONYMOUS` for identifiers that single out a customer without naming them
 (the shop's customer id, a session id), :data:`FREE_TEXT` for text a person wrote or a URL
 they visited, which may carry a direct identifier. Direct identifiers (email, phone, name,
-postal address, IP address) have no field in any contract: the edge (``streams.edge``)
+postal address, IP address) have no field in any contract: the edge (``streams.sources.edge``)
 replaces them with a keyed HMAC where a join needs them, and drops them otherwise; what is
 left of them inside free text is redacted there to ``[email]``, ``[phone]``, ``[ip]``.
 
@@ -24,7 +24,7 @@ PSEUDONYMOUS: dict[str, Any] = {"personal": True, "personal_kind": "pseudonymous
 #: ``json_schema_extra`` of free text that may hold identifiers (redacted at the edge, checked on the topics).
 FREE_TEXT: dict[str, Any] = {"personal": True, "personal_kind": "free_text"}
 
-#: Direct identifiers a source may carry; none of them is a contract field (see streams/edge.py).
+#: Direct identifiers a source may carry; none of them is a contract field (see streams/sources/edge.py).
 DIRECT_IDENTIFIERS = ("email", "phone", "name", "first_name", "last_name", "address", "street", "ip",
                       "ip_address", "user_agent")
 

@@ -213,14 +213,28 @@ def audit_table(records: list[dict[str, Any]], emitted_at: datetime) -> pa.Table
     })
 
 
+#: The consent history is kept whatever the retention: it is what shows a customer agreed to a message.
+CONSENT_TABLE = RAW_TABLES["consent"]
+#: Tables whose rows expire after ``raw_retention_days``, each by its time column: the raw event tables,
+#: the late events and the dead letters (which hold the original bytes of what was refused).
+RETAINED = {**{t: "event_time" for t in RAW_TABLES.values() if t != CONSENT_TABLE}, "late_events": "event_time",
+            DEAD_LETTER_TABLE: "received_at"}
+
+
+def _remove_ttl(command: Callable[[str], Any], table: str) -> None:
+    try:
+        command(f"ALTER TABLE `{table}` REMOVE TTL")
+    except Exception as exc:  # no TTL to remove: ClickHouse says so, nothing to do
+        if "TTL" not in str(exc):
+            raise
+
+
 def apply_retention(command: Callable[[str], Any], days: int | None) -> None:
-    """Give the raw event tables a TTL of ``days`` by event time (None: remove it). Idempotent."""
-    for table in RAW_TABLES.values():
+    """Give the :data:`RETAINED` tables a TTL of ``days`` (None: remove it); never the consent history,
+    whose TTL (one that an earlier version gave it) is removed. Idempotent."""
+    for table, column in RETAINED.items():
         if days is None:
-            try:
-                command(f"ALTER TABLE `{table}` REMOVE TTL")
-            except Exception as exc:  # no TTL to remove: ClickHouse says so, nothing to do
-                if "TTL" not in str(exc):
-                    raise
+            _remove_ttl(command, table)
         else:
-            command(f"ALTER TABLE `{table}` MODIFY TTL toDateTime(event_time) + INTERVAL {int(days)} DAY")
+            command(f"ALTER TABLE `{table}` MODIFY TTL toDateTime({column}) + INTERVAL {int(days)} DAY")
+    _remove_ttl(command, CONSENT_TABLE)

@@ -119,8 +119,9 @@ class Settings(BaseSettings):
                                                                            "key kept in <data dir>/privacy.key.")
     privacy_key_required: bool = Field(False, description="Refuse to start without privacy_key (the image sets it: "
                                                           "every pod and container must hash with one shared key).")
-    raw_retention_days: int | None = Field(None, ge=1, description="TTL of the raw event tables (by event time); "
-                                                                   "unset: kept until erased.")
+    raw_retention_days: int | None = Field(None, ge=1, description="TTL of the clickstream, order and chat tables, "
+                                                                   "late events and dead letters (the consent history "
+                                                                   "is kept); unset: kept until erased.")
     privacy_wait_seconds: float = Field(30.0, ge=0, description="How long `journey privacy erase` waits for running "
                                                                 "processors to apply the request, then again for the "
                                                                 "sink to store what was in flight.")

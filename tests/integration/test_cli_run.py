@@ -17,10 +17,18 @@ from streams.sources.generator import generate
 pytestmark = pytest.mark.integration
 
 
+def command(*args: str) -> list[str]:
+    """``journey ARGS`` as a child process's argument list."""
+    return [sys.executable, "-m", "streams.cli", *args]
+
+
+def user_env() -> dict[str, str]:
+    """The environment of a user who set no ``JOURNEY_*`` variable (the defaults, or ./journey.toml)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("JOURNEY_")}
+
+
 def journey(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JOURNEY_")}
-    return subprocess.run([sys.executable, "-m", "streams.cli", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(command(*args), cwd=cwd, env=user_env(), capture_output=True, text=True, timeout=timeout)
 
 
 def rows(cwd: Path, sql: str) -> list[dict[str, object]]:

@@ -61,8 +61,9 @@ def apply_schema(client: Client, raw_retention_days: int | EllipsisType | None =
                  attribution_window_hours: int = DEFAULT_ATTRIBUTION_HOURS) -> None:
     """Create every table and view that does not exist yet (safe to run at every start).
 
-    ``raw_retention_days`` (the setting): the TTL of the event tables but consent, late events and dead letters
-    (``sinks.privacy.apply_retention``), None removing it; left as it is when not given.
+    ``raw_retention_days`` (the setting): the TTL of the clickstream, order and chat tables, late events and
+    dead letters, never of the consent history (``sinks.privacy.apply_retention``); None removes it, and it is
+    left as it is when not given.
     ``attribution_window_hours`` (the setting): how long after a trigger an order is attributed to it; the
     plain views are replaced at every start, so a new value applies to every trigger, past ones too.
     A rollup whose definition changed is replaced and refilled from the raw tables, and a profile

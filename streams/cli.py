@@ -91,31 +91,26 @@ def _source(replay: str | None, mapping: str | None, tz: str, speedup: float | N
     return paced(records, speedup), name, len(records)
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM to `journey run`: stop the workers and the broker as Ctrl-C does (exit 143, not 130)."""
-
-
-def _terminated(signum: int, frame: object) -> None:
-    raise Terminated
-
-
 @app.command()
 def run(replay: ReplayOption = None, mapping: MapOption = None, tz: TzOption = "UTC",
         speedup: SpeedOption = None, customers: CustomersOption = 2000, days: DaysOption = 30,
         seed: SeedOption = 7) -> None:
     """Start the embedded broker and ClickHouse (unless configured), feed a source, print a summary."""
-    from streams.run import run_pipeline
+    from streams.run import Interrupted, request_stop, run_pipeline
 
     settings = _settings()
     _logging(settings.data_dir / "logs" / "journey.log", settings)
     records, name, total = _source(replay, mapping, tz, speedup, customers, days, seed)
-    signal.signal(signal.SIGTERM, _terminated)
+    # Stoppable whatever the parent left blocked (a supervisor's or a native library's signal mask is inherited).
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, request_stop)
     try:
         run_pipeline(settings, records, name, console, total)  # type: ignore[arg-type]
     except KeyboardInterrupt as stop:
-        console.print(f"[yellow]{'terminated' if isinstance(stop, Terminated) else 'interrupted'}: "
-                      "workers and broker stopped[/]")
-        raise typer.Exit(143 if isinstance(stop, Terminated) else 130) from None
+        terminated = isinstance(stop, Interrupted) and stop.signum == signal.SIGTERM
+        console.print(f"[yellow]{'terminated' if terminated else 'interrupted'}: workers and broker stopped[/]")
+        raise typer.Exit(143 if terminated else 130) from None
     except Exception as exc:
         console.print(f"[red]pipeline failed:[/] {exc}")
         raise typer.Exit(1) from None

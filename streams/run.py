@@ -8,6 +8,7 @@ committed by the sink group, stop the workers, print what landed. Whatever happe
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Iterable
 from contextlib import ExitStack
@@ -42,6 +43,30 @@ class RunSummary:
     seconds: float = 0.0
     feed_seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during `journey run`: stop the workers and the broker (``signum`` says which)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+#: The signal that asked the run to stop, if one did. The handler raises at once; the run's loops
+#: also check this, so a stop is not lost where native code called back into Python swallows the raise.
+_stop_requested: list[int] = []
+
+
+def request_stop(signum: int, frame: object = None) -> None:
+    """Signal handler for SIGINT and SIGTERM: remember the request, then interrupt the main thread."""
+    _stop_requested.append(signum)
+    raise Interrupted(signum)
+
+
+def stop_if_requested() -> None:
+    if _stop_requested:
+        raise Interrupted(_stop_requested[0])
 
 
 def run_pipeline(settings: Settings, records: Iterable[SourceRecord], source_name: str,
@@ -109,6 +134,7 @@ def run_pipeline(settings: Settings, records: Iterable[SourceRecord], source_nam
                 if sent % 5000 == 0:
                     elapsed = time.monotonic() - feed_started
                     bar.update(fed_task, completed=sent, rate=f"{sent / elapsed:,.0f}/s")
+                    stop_if_requested()
                     for worker in workers:
                         worker.check()
             producer.flush()
@@ -207,6 +233,7 @@ def _wait(bar: Progress, label: str, progress: GroupProgress, ends: dict[tuple[s
         bar.update(task, completed=total - remaining)
         if remaining == 0:
             return
+        stop_if_requested()
         for worker in workers:
             worker.check()
         time.sleep(0.25)

@@ -21,9 +21,10 @@ import signal
 import subprocess
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -64,9 +65,14 @@ RAW = set(RAW_TABLES.values())
 STAGES = (("features", INPUT_TOPICS, ()), ("scoring", ("orders",), ("customer-features",)),
           ("triggers", INPUT_TOPICS, ("customer-features", "scores")),
           ("messages", INPUT_TOPICS, ("customer-features", "triggers")), ("trainer", (), ("model-labels",)))
-#: Output topics whose records become rows of a table, each row told apart by an id field.
-NEW_ROWS = {"triggers": ("triggers", "trigger_id"), "message-decisions": ("guard_decisions", "decision_id"),
-            "messages": ("messages", "message_id")}
+#: Output topics whose records become rows of a table, each row told apart by its key: a stage
+#: timer's profile is a new version in the history (its customer_profiles row is replaced).
+NEW_ROWS: dict[str, tuple[str, Callable[[dict[str, Any]], Any]]] = {
+    "triggers": ("triggers", itemgetter("trigger_id")),
+    "message-decisions": ("guard_decisions", itemgetter("decision_id")),
+    "messages": ("messages", itemgetter("message_id")),
+    "customer-features": ("customer_profile_history", itemgetter("events_total", "as_of")),
+}
 
 
 Records = list[tuple[bytes | None, bytes | None]]
@@ -148,7 +154,7 @@ def made_since(kafka: dict[str, str], partitions: int, marks: dict[tuple[str, in
 
 def new_rows(made: list[tuple[str, Any]]) -> Counter[str]:
     """The table rows that output records add: one per distinct id (a record sent again replaces its row)."""
-    return Counter(NEW_ROWS[topic][0] for topic, _ in {(t, r[NEW_ROWS[t][1]]) for t, r in made})
+    return Counter(NEW_ROWS[topic][0] for topic, _ in {(t, NEW_ROWS[t][1](r)) for t, r in made})
 
 
 def json_strings(value: Any) -> Iterator[str]:
@@ -288,7 +294,7 @@ def test_erasure_everywhere_and_no_clear_identifiers(backend: Backend, datasets:
                             parameters={"c": erased}).result_rows[0][0], "the audit never holds a clear id"
 
     # Every other customer holds what they held before, in every table, plus the rows of what their
-    # timers made since (triggers, guard decisions, messages), and nothing else.
+    # timers made since (triggers, guard decisions, messages, profile versions), and nothing else.
     others = sorted(set(customers) - set(erased))
     assert {topic for c in others for topic, _ in made[c]} <= set(NEW_ROWS)
     assert settled(client, reader, others) == {c: before[c] + new_rows(made[c]) for c in others}

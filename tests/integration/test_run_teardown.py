@@ -48,8 +48,19 @@ def command_line(pid: int) -> str:
 
 
 def interruptible() -> None:
-    """preexec_fn: Ctrl-C as in a terminal (a background job, as in CI, starts with SIGINT ignored)."""
+    """preexec_fn: Ctrl-C as in a terminal (a background job, as in CI, starts with SIGINT ignored), and
+    no signal blocked (native libraries loaded earlier in the test process may have blocked some)."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+
+
+def signal_state(pid: int) -> str:
+    """The process's blocked, ignored and caught signal masks, for a failure message."""
+    try:
+        return " ".join(line.strip() for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                        if line.startswith(("SigBlk", "SigIgn", "SigCgt")))
+    except OSError:
+        return "gone"
 
 
 def start_run(tmp_path: Path) -> subprocess.Popen[str]:
@@ -91,11 +102,12 @@ def test_ctrl_c_or_sigterm_stops_every_worker_and_the_broker(tmp_path: Path, sen
     run = start_run(tmp_path)
     try:
         processes = wait_for_workers(run, ROLES)
+        state = signal_state(run.pid)
         run.send_signal(sent)
         _, stderr = run.communicate(timeout=90)
     finally:
         run.kill()
-    assert run.returncode == code, stderr[-2000:]
+    assert run.returncode == code, f"{state}\n{stderr[-2000:]}"
     assert f"{said}: workers and broker stopped" in stderr
     assert "Rows in ClickHouse" not in stderr, "stopped before the end, not after it"
     assert_all_gone(processes)

@@ -25,11 +25,13 @@ from schemas.validation import Limits
 from streams.pseudonym import Pseudonymizer, load_key
 
 
-def _settings_file() -> Path:
-    """The settings file: ``JOURNEY_SETTINGS`` (which must exist), else ``journey.toml`` if present."""
+def _settings_file() -> Path | None:
+    """The settings file: ``JOURNEY_SETTINGS`` (which must exist; empty: none), else ``journey.toml`` if present."""
     named = os.environ.get("JOURNEY_SETTINGS")
     if named is None:
         return Path("journey.toml")
+    if named == "":
+        return None
     if not Path(named).is_file():
         raise SettingsFileMissing(f"JOURNEY_SETTINGS names {named}, which is not a file")
     return Path(named)

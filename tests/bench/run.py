@@ -213,7 +213,7 @@ class Bench:
         data.mkdir(parents=True, exist_ok=True)
         dsn = f"chdb://{data / 'db'}"
         return {"JOURNEY_KAFKA_BOOTSTRAP": bootstrap, "JOURNEY_CLICKHOUSE_DSN": dsn, "JOURNEY_DATA_DIR": str(data),
-                "JOURNEY_GROUP_PREFIX": prefix, "JOURNEY_SETTINGS": str(data / "absent.toml"),
+                "JOURNEY_GROUP_PREFIX": prefix, "JOURNEY_SETTINGS": "",
                 "JOURNEY_TOPIC_PARTITIONS": str(PARTITIONS)}, dsn
 
     def backlog_worker(self, stage: str, args: list[str], env: dict[str, str], group: str, broker: EmbeddedBroker,

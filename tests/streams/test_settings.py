@@ -160,6 +160,9 @@ def test_a_named_settings_file_that_does_not_exist_is_an_error(monkeypatch: pyte
         Settings()
     (tmp_path / "jounrey.toml").write_text("topic_partitions = 3\n")
     assert Settings().topic_partitions == 3
+    (tmp_path / "journey.toml").write_text("topic_partitions = 5\n")
+    monkeypatch.setenv("JOURNEY_SETTINGS", "")  # empty: no settings file at all, not even journey.toml
+    assert Settings().topic_partitions == 4
 
 
 @pytest.mark.parametrize("name", ["segments_file", "trigger_rules_file", "messages_file", "scoring_file"])

@@ -6,11 +6,13 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from schemas.base import Event, Identifier, TimeZoneName
+from schemas.base import Event, Identifier, StrictFloat, StrictInt, TimeZoneName
 from schemas.personal import FREE_TEXT, PSEUDONYMOUS
 
 Channel = Literal["web", "app", "mobile_web", "marketplace", "other"]
-Money = Annotated[float, Field(ge=0, le=1e9)]
+Money = Annotated[StrictFloat, Field(ge=0, le=1e9)]
+#: A count stored in a ClickHouse UInt32 column: bounded so that no value can fail the insert.
+Count = Annotated[StrictInt, Field(ge=0, le=1_000_000_000)]
 
 
 class ClickstreamBase(Event):
@@ -45,17 +47,17 @@ class ProductView(ProductFields):
 class Search(ClickstreamBase):
     type: Literal["search"]
     query: str = Field(min_length=1, max_length=512, json_schema_extra=FREE_TEXT)
-    results: int | None = Field(None, ge=0)
+    results: Count | None = None
 
 
 class AddToCart(ProductFields):
     type: Literal["add_to_cart"]
-    quantity: int = Field(1, ge=1, le=10_000)
+    quantity: StrictInt = Field(1, ge=1, le=10_000)
 
 
 class RemoveFromCart(ProductFields):
     type: Literal["remove_from_cart"]
-    quantity: int = Field(1, ge=1, le=10_000)
+    quantity: StrictInt = Field(1, ge=1, le=10_000)
 
 
 class AddToWishlist(ProductFields):
@@ -66,7 +68,7 @@ class CheckoutStarted(ClickstreamBase):
     type: Literal["checkout_started"]
     cart_value: Money | None = None
     currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
-    items: int | None = Field(None, ge=0)
+    items: Count | None = None
 
 
 ClickstreamEvent = Annotated[

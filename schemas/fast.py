@@ -146,10 +146,10 @@ def _has_identifier(annotation: Any) -> bool:
 def _identifier_check(names: tuple[str, ...]) -> Any:
     """A ``__post_init__`` refusing identifiers the pattern would refuse (msgspec reports a ValueError).
 
-    ``^\\S(.*\\S)?$`` without a regex: no whitespace at either end, no newline inside. ``str.strip()``
-    and Python's ``\\s`` use the same whitespace test and ``.`` excludes only ``\\n``, so this accepts
-    exactly what the pattern accepts in Python (pydantic's Rust regex accepts at least as much:
-    msgspec stays the stricter side). The checks are unrolled into one function, generated from
+    The identifier pattern without a regex: no whitespace at either end (``str.strip()``), and every
+    character printable (``str.isprintable()`` is False for line breaks and every control character,
+    and also for a few characters the pattern allows, such as a no-break space inside: those go to
+    pydantic, which accepts them; msgspec stays the stricter side). The checks are unrolled into one function, generated from
     the contracts' field names, because a loop with ``getattr`` costs twice as much per event.
     """
     lines = ["def __post_init__(self):"]
@@ -157,8 +157,8 @@ def _identifier_check(names: tuple[str, ...]) -> Any:
         if not name.isidentifier():
             raise TypeError(f"not a field name: {name!r}")
         lines += [f"    v = self.{name}",
-                  "    if v is not None and (v.strip() != v or '\\n' in v):",
-                  f"        raise ValueError('{name} must have no surrounding whitespace and no line break')"]
+                  "    if v is not None and (v.strip() != v or not v.isprintable()):",
+                  f"        raise ValueError('{name} must have no surrounding whitespace and no control character')"]
     scope: dict[str, Any] = {}
     exec("\n".join(lines), scope)  # source built above from contract field names only
     return scope["__post_init__"]

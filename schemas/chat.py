@@ -18,5 +18,6 @@ class ChatMessage(Event):
     text: str = Field(max_length=10_000, description="Emails, phones and IP addresses redacted at the edge.",
                       json_schema_extra=FREE_TEXT)
     language: str | None = Field(None, pattern=r"^[a-z]{2}$", description="ISO 639-1 code when known.")
-    rating: StrictInt | None = Field(None, ge=1, le=5, description="A review's star rating, when the message is a review.")
+    rating: StrictInt | None = Field(None, ge=1, le=5,
+                                     description="A review's star rating, when the message is a review.")
     in_reply_to: Identifier | None = Field(None, description="event_id of the message this one answers.")

@@ -149,8 +149,9 @@ def _identifier_check(names: tuple[str, ...]) -> Any:
     The identifier pattern without a regex: no whitespace at either end (``str.strip()``), and every
     character printable (``str.isprintable()`` is False for line breaks and every control character,
     and also for a few characters the pattern allows, such as a no-break space inside: those go to
-    pydantic, which accepts them; msgspec stays the stricter side). The checks are unrolled into one function, generated from
-    the contracts' field names, because a loop with ``getattr`` costs twice as much per event.
+    pydantic, which accepts them; msgspec stays the stricter side). The checks are unrolled into one
+    function, generated from the contracts' field names, because a loop with ``getattr`` costs twice
+    as much per event.
     """
     lines = ["def __post_init__(self):"]
     for name in names:

@@ -81,6 +81,12 @@ _ERROR_REASONS = {
 }
 
 
+#: Every reason :func:`validate` and :func:`validate_output` give (the README lists them).
+REASONS = frozenset({*_ERROR_REASONS.values(), "empty_value", "oversized", "invalid_field", "wrong_topic",
+                     "missing_id", "unsupported_schema_version", "duplicate_key", "future_timestamp",
+                     "event_time_out_of_range", "key_mismatch", "clear_identifier"})
+
+
 def _describe(exc: ValidationError) -> tuple[str, str]:
     errors = exc.errors(include_url=False, include_input=False, include_context=False)
     first = errors[0]
@@ -94,6 +100,17 @@ def _describe(exc: ValidationError) -> tuple[str, str]:
     return reason, detail[:4096]
 
 
+def fast_decode(topic: str, value: bytes) -> Any | None:
+    """The msgspec mirror of ``value``'s event, or None when msgspec refuses it or must not decide."""
+    at = value.find(b'"event_time"')
+    if at >= 0 and _FINER_THAN_MICROSECONDS.match(value, at):
+        return None  # msgspec rounds sub-microsecond times, pydantic truncates them
+    try:
+        return FAST_DECODERS[topic].decode(value)
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):  # msgspec recurses on nested objects
+        return None
+
+
 def validate(topic: str, value: bytes | None, key: bytes | None, limits: Limits,
              now: datetime | None = None) -> Any:
     """The validated event for ``value`` on input ``topic``; raises :class:`Rejected` otherwise.
@@ -105,12 +122,8 @@ def validate(topic: str, value: bytes | None, key: bytes | None, limits: Limits,
         raise Rejected("empty_value", "record has no value")
     if len(value) > limits.max_bytes:
         raise Rejected("oversized", f"{len(value)} bytes exceeds the limit of {limits.max_bytes}")
-    try:
-        at = value.find(b'"event_time"')
-        if at >= 0 and _FINER_THAN_MICROSECONDS.match(value, at):
-            raise msgspec.ValidationError("msgspec rounds sub-microsecond times, pydantic truncates them")
-        event = FAST_DECODERS[topic].decode(value)  # the fast path; pydantic decides whatever it refuses
-    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):  # msgspec recurses on nested objects
+    event = fast_decode(topic, value)  # the fast path; pydantic decides whatever it refuses
+    if event is None:
         try:
             event = INPUT_TOPICS[topic].adapter.validate_json(value)
         except ValidationError as exc:
@@ -118,19 +131,25 @@ def validate(topic: str, value: bytes | None, key: bytes | None, limits: Limits,
             if reason == "unknown_event_type":
                 reason, detail = _wrong_topic_or_unknown(topic, value, detail)
             raise Rejected(reason, detail) from None
-    duplicate = duplicate_key(value, event)
-    if duplicate is not None:
-        raise Rejected("duplicate_key", f"{duplicate}: appears more than once in one object (which one counts?)")
-    if event.event_time > (now or datetime.now(UTC)) + limits.max_future:
-        raise Rejected("future_timestamp", f"event_time is more than {limits.max_future} ahead of now")
-    if event.event_time < limits.min_event_time:
-        raise Rejected("event_time_out_of_range", f"event_time is before {limits.min_event_time.isoformat()}")
+    check_decoded(value, event, limits, now)
     if key is not None and key != event.customer_id.encode():  # one encode, no decoding of the key
         raise Rejected("key_mismatch", "record key must equal the customer_id (per-customer ordering)")
     clear = clear_identifier(event)
     if clear is not None:
         raise Rejected("clear_identifier", clear)
     return event
+
+
+def check_decoded(value: bytes, event: Any, limits: Limits, now: datetime | None = None) -> None:
+    """What the contract's types cannot say, checked on an event either decoder made from ``value``:
+    no key twice in one object, and the event time inside the plausible window. Raises :class:`Rejected`."""
+    duplicate = duplicate_key(value, event)
+    if duplicate is not None:
+        raise Rejected("duplicate_key", f"{duplicate}: appears more than once in one object (which one counts?)")
+    if event.event_time > _latest(now or datetime.now(UTC), limits.max_future):
+        raise Rejected("future_timestamp", f"event_time is more than {limits.max_future} ahead of now")
+    if event.event_time < limits.min_event_time:
+        raise Rejected("event_time_out_of_range", f"event_time is before {limits.min_event_time.isoformat()}")
 
 
 #: A nested object's keys (an order's items), counted by :func:`duplicate_key`.
@@ -176,6 +195,15 @@ def duplicate_key(value: bytes, event: Any) -> str | None:
     except (ValueError, RecursionError):  # what the contract's decoder parsed, json could not: no verdict here
         return None
     return None
+
+
+def _latest(now: datetime, max_future: timedelta) -> datetime:
+    """The latest event time accepted: ``now + max_future``, capped at the largest datetime (a skew of
+    centuries is a setting, not a crash)."""
+    try:
+        return now + max_future
+    except OverflowError:
+        return datetime.max.replace(tzinfo=UTC)
 
 
 def validate_output(topic: str, value: bytes | None) -> Any:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AwareDatetime, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,7 +21,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from schemas.validation import Limits
+from schemas.validation import MIN_EVENT_TIME, Limits
 from streams.pseudonym import Pseudonymizer, load_key
 
 
@@ -131,6 +131,8 @@ class Settings(BaseSettings):
     # Ingestion
     max_event_bytes: int = Field(64 * 1024, ge=256)
     max_future_skew_seconds: float = Field(300.0, ge=0)
+    min_event_time: AwareDatetime = Field(MIN_EVENT_TIME, description="Events before this are dead-lettered as "
+                                                                      "event_time_out_of_range.")
 
     # Observability (journey sink, journey features, ...: one HTTP endpoint per worker process)
     metrics_port: int | None = Field(None, ge=0, le=65535,
@@ -224,7 +226,7 @@ class Settings(BaseSettings):
 
     @property
     def limits(self) -> Limits:
-        return Limits(self.max_event_bytes, timedelta(seconds=self.max_future_skew_seconds))
+        return Limits(self.max_event_bytes, timedelta(seconds=self.max_future_skew_seconds), self.min_event_time)
 
     def pseudonymizer(self) -> Pseudonymizer:
         """The keyed hash of this deployment (the configured key, or the data directory's)."""

@@ -2,9 +2,10 @@
 
 Direct identifiers never travel in clear past here. Free-text fields (chat text, search
 queries, URLs, cancel/refund reasons, consent sources; marked ``FREE_TEXT`` in the contracts)
-have emails, phone numbers and IP addresses redacted to ``[email]``, ``[phone]``, ``[ip]``:
+have emails, phone numbers, IP addresses and Brazilian CPF/CNPJ numbers redacted to ``[email]``,
+``[phone]``, ``[ip]``, ``[cpf]``, ``[cnpj]`` (exactly what ``schemas.personal.redact`` finds):
 nothing joins on them, so they are dropped. An identifier field (``customer_id``,
-``session_id``) that is an email or a phone number is replaced by its keyed pseudonym
+``session_id``) that is an email, a ``+`` phone number or a punctuated CPF/CNPJ is replaced by its keyed pseudonym
 (``h-<HMAC>``), so the same person still joins across records and sources. A mapped
 replay may name identifier columns (``email=Email``, ``phone=...``, ``name=...``,
 ``address=...``, ``ip=...``): they are read and dropped, never sent.

@@ -15,7 +15,8 @@ class ChatMessage(Event):
     conversation_id: Identifier
     sender_role: Literal["customer", "agent", "bot"]
     channel: Literal["live_chat", "email", "social", "review"]
-    text: str = Field(max_length=10_000, description="Emails, phones and IP addresses redacted at the edge.",
+    text: str = Field(max_length=10_000, description="Emails, phones, IP addresses, card numbers, CPFs and "
+                                                        "CNPJs redacted at the edge.",
                       json_schema_extra=FREE_TEXT)
     language: str | None = Field(None, pattern=r"^[a-z]{2}$", description="ISO 639-1 code when known.")
     rating: StrictInt | None = Field(None, ge=1, le=5,

@@ -7,7 +7,7 @@ they visited, which may carry a direct identifier. Direct identifiers (email, ph
 postal address, IP address) have no field in any contract: the edge (``streams.sources.edge``)
 replaces them with a keyed HMAC where a join needs them, and drops them otherwise; what is
 left of them inside free text is redacted there to ``[email]``, ``[phone]``, ``[ip]``, and
-Brazilian taxpayer numbers to ``[cpf]`` and ``[cnpj]``.
+Brazilian taxpayer numbers to ``[cpf]`` and ``[cnpj]``, payment card numbers to ``[card]``.
 
 :func:`clear_identifier` is the refusal on the topics: a record whose identifier fields
 look like an email, a ``+`` phone number or a punctuated CPF/CNPJ, or whose free text still holds
@@ -53,6 +53,18 @@ CUE_PHONE = re.compile(r"(?i)\b(call|phone|tel|text|whats ?app|number|mobile|cel
 IPV4 = re.compile(r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?![\d.])")
 IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}(?![\w:])")
 
+#: A payment card number: 16 digits in groups of four (``4111 1111 1111 1111``, ``4111-1111-...``),
+#: 15 as American Express writes them (``3782 822463 10005``), or 15-16 bare digits; only when the
+#: Luhn check holds. Longer runs (tweet ids have 18-19 digits) are left alone.
+CARD = re.compile(r"(?<![\w.-])(?:\d{4}([ -])\d{4}\1\d{4}\1\d{4}|\d{4}[ -]\d{6}[ -]\d{5}|\d{15,16})(?![\w-]|[.,]\d)")
+
+
+def _luhn(text: str) -> bool:
+    digits = [int(c) for c in text if c.isdigit()]
+    total = sum(d if i % 2 == 0 else (d * 2 - 9 if d > 4 else d * 2) for i, d in enumerate(reversed(digits)))
+    return total % 10 == 0 and len(set(digits)) > 1
+
+
 _REDACTIONS = ((EMAIL, "[email]"), (IPV6, "[ip]"), (IPV4, "[ip]"), (PHONE, "[phone]"))
 _DIGITS = re.compile(r"\d")
 
@@ -84,13 +96,16 @@ def _cnpj(text: str) -> bool:
 
 
 def _tax_ids(text: str) -> str:
-    """``text`` with CNPJs and CPFs replaced by ``[cnpj]`` and ``[cpf]``."""
+    """``text`` with card numbers, CNPJs and CPFs replaced by ``[card]``, ``[cnpj]`` and ``[cpf]``."""
+    text = CARD.sub(lambda m: "[card]" if _luhn(m.group()) else m.group(), text)
     text = CNPJ.sub(lambda m: "[cnpj]" if _cnpj(m.group()) else m.group(), text)
     return CPF.sub(lambda m: "[cpf]" if _cpf(m.group()) else m.group(), text)
 
 
 def _tax_id(text: str) -> str | None:
-    """``cnpj`` or ``cpf`` when ``text`` holds one, else None."""
+    """``card``, ``cnpj`` or ``cpf`` when ``text`` holds one, else None."""
+    if any(_luhn(m.group()) for m in CARD.finditer(text)):
+        return "card"
     if any(_cnpj(m.group()) for m in CNPJ.finditer(text)):
         return "cnpj"
     return "cpf" if any(_cpf(m.group()) for m in CPF.finditer(text)) else None
@@ -106,8 +121,9 @@ def _phone(text: str) -> bool:
 
 
 def redact(text: str) -> str:
-    """``text`` with emails, IP addresses, CPFs, CNPJs and phone numbers replaced by ``[email]``, ``[ip]``,
-    ``[cpf]``, ``[cnpj]``, ``[phone]`` (taxpayer numbers before phones: a bare CPF looks like a phone)."""
+    """``text`` with emails, IP addresses, card numbers, CPFs, CNPJs and phone numbers replaced by
+    ``[email]``, ``[ip]``, ``[card]``, ``[cpf]``, ``[cnpj]``, ``[phone]`` (cards and taxpayer numbers before
+    phones: grouped or bare, they look like phones)."""
     if not text:
         return text
     for pattern, token in _REDACTIONS[:3]:
@@ -125,7 +141,7 @@ def redact_bytes(data: bytes) -> bytes:
 
 
 def holds_identifier(text: str | None) -> str | None:
-    """The kind of direct identifier in free ``text`` (email, ip, cpf, cnpj, phone), or None."""
+    """The kind of direct identifier in free ``text`` (email, ip, card, cpf, cnpj, phone), or None."""
     if not text:
         return None
     if "@" in text and EMAIL.search(text):

@@ -19,6 +19,11 @@ SCHEMA_VERSION = 1
 IDENTIFIER_PATTERN = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
 Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=IDENTIFIER_PATTERN)]
 
+#: Text (free text, URLs, campaign names): any character but the controls (C0, DEL, C1) other than
+#: tab and line breaks: an ANSI escape would reach terminals (``journey report``) and dashboards.
+TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+Text = Annotated[str, Field(pattern=TEXT_PATTERN)]
+
 #: Numbers on the wire are JSON numbers: strict types refuse ``"3"``, ``"12.5"`` and ``true`` (pydantic
 #: would coerce them, and a bool would be stored as 1). A float field still takes a JSON integer (``12``).
 StrictInt = Annotated[int, Strict()]

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from schemas.base import Event, Identifier, StrictInt
+from schemas.base import Event, Identifier, StrictInt, Text
 from schemas.personal import FREE_TEXT
 
 
@@ -15,7 +15,7 @@ class ChatMessage(Event):
     conversation_id: Identifier
     sender_role: Literal["customer", "agent", "bot"]
     channel: Literal["live_chat", "email", "social", "review"]
-    text: str = Field(max_length=10_000, description="Emails, phones, IP addresses, card numbers, CPFs and "
+    text: Text = Field(max_length=10_000, description="Emails, phones, IP addresses, card numbers, CPFs and "
                                                         "CNPJs redacted at the edge.",
                       json_schema_extra=FREE_TEXT)
     language: str | None = Field(None, pattern=r"^[a-z]{2}$", description="ISO 639-1 code when known.")

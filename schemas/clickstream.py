@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from schemas.base import Event, Identifier, StrictFloat, StrictInt, TimeZoneName
+from schemas.base import Event, Identifier, StrictFloat, StrictInt, Text, TimeZoneName
 from schemas.personal import FREE_TEXT, PSEUDONYMOUS
 
 Channel = Literal["web", "app", "mobile_web", "marketplace", "other"]
@@ -20,18 +20,18 @@ class ClickstreamBase(Event):
                                           json_schema_extra=PSEUDONYMOUS)
     channel: Channel = "web"
     device: Literal["desktop", "mobile", "tablet", "other"] | None = None
-    page_url: str | None = Field(None, max_length=2048, json_schema_extra=FREE_TEXT)
-    referrer: str | None = Field(None, max_length=2048, json_schema_extra=FREE_TEXT)
-    utm_source: str | None = Field(None, max_length=256)
-    utm_medium: str | None = Field(None, max_length=256)
-    utm_campaign: str | None = Field(None, max_length=256)
+    page_url: Text | None = Field(None, max_length=2048, json_schema_extra=FREE_TEXT)
+    referrer: Text | None = Field(None, max_length=2048, json_schema_extra=FREE_TEXT)
+    utm_source: Text | None = Field(None, max_length=256)
+    utm_medium: Text | None = Field(None, max_length=256)
+    utm_campaign: Text | None = Field(None, max_length=256)
     time_zone: TimeZoneName | None = None
 
 
 class ProductFields(ClickstreamBase):
     product_id: Identifier
     category_id: Identifier | None = None
-    brand: str | None = Field(None, max_length=256)
+    brand: Text | None = Field(None, max_length=256)
     price: Money | None = Field(None, description="Unit price; null when the source does not know it.")
     currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
 
@@ -46,7 +46,7 @@ class ProductView(ProductFields):
 
 class Search(ClickstreamBase):
     type: Literal["search"]
-    query: str = Field(min_length=1, max_length=512, json_schema_extra=FREE_TEXT)
+    query: Text = Field(min_length=1, max_length=512, json_schema_extra=FREE_TEXT)
     results: Count | None = None
 
 

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from schemas.base import Contract, Event, Identifier, StrictInt
+from schemas.base import Contract, Event, Identifier, StrictInt, Text
 from schemas.clickstream import Channel, Money
 from schemas.personal import FREE_TEXT, PSEUDONYMOUS
 
@@ -52,12 +52,12 @@ class OrderDelivered(OrderBase):
 
 class OrderCancelled(OrderBase):
     type: Literal["order_cancelled"]
-    reason: str | None = Field(None, max_length=512, json_schema_extra=FREE_TEXT)
+    reason: Text | None = Field(None, max_length=512, json_schema_extra=FREE_TEXT)
 
 
 class OrderRefunded(OrderBase):
     type: Literal["order_refunded"]
-    reason: str | None = Field(None, max_length=512, json_schema_extra=FREE_TEXT)
+    reason: Text | None = Field(None, max_length=512, json_schema_extra=FREE_TEXT)
 
 
 OrderEvent = Annotated[

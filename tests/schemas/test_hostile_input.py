@@ -191,3 +191,28 @@ def test_invalid_utf8_and_lone_surrogates_are_malformed() -> None:
 def test_a_record_key_that_is_not_the_customer_is_refused() -> None:
     assert reason("clickstream", orjson.dumps(CART), key=b"c2") == "key_mismatch"
     assert reason("clickstream", orjson.dumps(CART), key=b"\xff") == "key_mismatch"
+
+
+@pytest.mark.parametrize(("topic", "body"), [
+    ("chat", CHAT | {"text": "hi \x1b[2J\x1b[31mred"}),
+    ("chat", CHAT | {"text": "nul\x00byte"}),
+    ("chat", CHAT | {"text": "c1 control \x9b"}),
+    ("clickstream", SEARCH | {"query": "shoes\x07"}),
+    ("clickstream", CART | {"utm_campaign": "spring\x1b]0;title\x07"}),
+    ("clickstream", CART | {"brand": "acme\x7f"}),
+    ("clickstream", CART | {"page_url": "https://shop.example/\x1b[1m"}),
+    ("orders", {**ORDER, "type": "order_cancelled", "items": None, "reason": "late\x08"}),
+])
+def test_text_refuses_control_characters(topic: str, body: dict) -> None:
+    value = orjson.dumps({k: v for k, v in body.items() if v is not None})
+    assert reason(topic, value) == "invalid_field"
+    both_refuse(topic, value)
+
+
+def test_text_keeps_tabs_line_breaks_and_other_scripts_on_the_fast_path() -> None:
+    text = "Olá!\r\nLinha 2\tcom tab — 谢谢 \u00a0 🎉"
+    value = orjson.dumps(CHAT | {"text": text})
+    assert validate("chat", value, b"c1", Limits(), NOW).text == text
+    fast, model = paths.fast("chat", value), paths.contract("chat", value)
+    assert fast is not None and model is not None
+    paths.same(fast, model)

@@ -153,7 +153,7 @@ def decide(values: Sequence[str], column: str, where: str, time_format: str | No
         return given(time_format)
     if not values:
         return ISO  # nothing to read: any format reads nothing
-    sample = _spread(values, SAMPLE_SIZE)
+    sample = spread(values, SAMPLE_SIZE)
     readings = {c: [c.parse(v) for v in sample] for c in CANDIDATES}
     readable = {i for parsed in readings.values() for i, p in enumerate(parsed) if p is not None}
     if not readable:
@@ -196,7 +196,7 @@ def _agree(formats: list[TimeFormat], readings: dict[TimeFormat, list[datetime |
     return all(readings[c] == first for c in formats[1:])
 
 
-def _spread(values: Sequence[str], n: int) -> list[str]:
+def spread(values: Sequence[str], n: int) -> list[str]:
     """At most ``n`` values taken evenly over ``values`` (the first and the last among them)."""
     if len(values) <= n:
         return list(values)

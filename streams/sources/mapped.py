@@ -332,8 +332,8 @@ def _convert(value: Any, kind: str, decimal: str = ".", stats: ReplayStats | Non
             number = float(text)
         except ValueError:
             if decimal == "." and stats is not None and source is not None and _DECIMAL_COMMA.fullmatch(value):
-                stats.hints[f"column {source.column!r} has numbers with a decimal comma (e.g. {value!r}): "
-                            "pass --decimal ,"] += 1
+                stats.hints.setdefault(f"decimal:{source.column}", f"column {source.column!r} has numbers with a "
+                                       f"decimal comma (e.g. {value!r}): pass --decimal ,")
             return value
         if kind == "integer":
             return int(number) if number.is_integer() else value

@@ -17,7 +17,7 @@ class ReplayStats:
     field), the record itself still emitted. A mapped replay also fills ``dead_letters`` (rows
     it sends to the dead-letter topic itself, per reason), ``time_formats`` (column -> the
     format its times were read in), ``unreadable_times`` (distinct time values no format read:
-    ingestion dead-letters their rows) and ``hints`` (what an option would fix, per message).
+    ingestion dead-letters their rows) and ``hints`` (what an option would fix: one message per kind and column).
     """
 
     rows: int = 0
@@ -27,7 +27,7 @@ class ReplayStats:
     dead_letters: Counter[str] = field(default_factory=Counter)
     time_formats: dict[str, str] = field(default_factory=dict)
     unreadable_times: int = 0
-    hints: Counter[str] = field(default_factory=Counter)
+    hints: dict[str, str] = field(default_factory=dict)
 
     @property
     def records(self) -> int:

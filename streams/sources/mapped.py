@@ -19,20 +19,24 @@ required; column names cannot contain commas.
   event id>``.
 - Values are converted to the contract's JSON types where that is lossless ("6" -> 6 for
   integers, "2.55" -> 2.55 for numbers, 17850 -> "17850" for strings; strings are trimmed);
-  empty values (``""`` or null) are left out.
-- Timestamps: unix seconds (int, float or a numeric string; magnitudes of 1e11 and more
-  are read as milliseconds), ISO 8601 (``2010-12-01T08:26:00Z``, ``2010-12-01 08:26``,
-  ``2010-12-01``, with or without an offset), or one of :data:`TIME_FORMATS`, tried in order
-  (month-first ``12/1/2010 8:26`` before day-first ``13/1/2010 8:26``). Naive times are in
-  ``tz`` (default UTC); everything is converted to UTC.
+  empty values (``""`` or null) are left out. With ``ReadOptions(decimal=",")`` numbers read
+  ``12,50`` and ``1.234,50``.
+- Timestamps: the event time column's one format is decided from the whole file before any
+  row is read (streams/sources/timeformat.py; ``ReadOptions.time_format`` gives it instead):
+  an ambiguous or mixed column is a TimeFormatError. Naive times are in ``tz`` (default UTC);
+  everything is converted to UTC.
+- CSV dialect (streams/sources/csvfile.py): delimiter sniffed unless given, encoding from the
+  BOM or given, UTF-8 by default. A row with fewer or more fields than the header is a dead
+  letter the replay sends itself (topic ``dead-letters``, reason ``wrong_field_count``, its
+  line in the detail and as ``source_offset``), counted in ``ReplayStats.dead_letters``.
 
 Rows are not validated against the contracts here: ingestion validates every record and
 dead-letters the bad ones with the reason. So a row with an unknown type still goes out on
 ``fallback_topic`` (default "clickstream"), a row whose time cannot be read goes out with
 the raw value (sorted last, in file order), a row without customer id goes out with an
 empty key, and a JSONL line that is not a JSON object goes out as its raw bytes. The
-mapping itself, the time zone and the column names are checked up front: a ValueError
-names the bad part.
+mapping itself, the time zone, the column names and the time format are checked up front: a
+ValueError names the bad part (and the option that fixes it).
 """
 
 from __future__ import annotations

@@ -351,16 +351,19 @@ def evaluate(replay: ReplayOption = None, mapping: MapOption = None, tz: TzOptio
                                                                "the scoring file's).")] = None,
              churn_days: Annotated[int | None, typer.Option(help="Churn horizon in days (default: the scoring "
                                                             "file's).")] = None,
-             as_json: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False) -> None:
+             as_json: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False,
+             delimiter: DelimiterOption = None, decimal: DecimalOption = ".", encoding: EncodingOption = None,
+             time_format: TimeFormatOption = None) -> None:
     """Replay a source in-process (no broker) and compare each online model with a recency heuristic and two
     tuned offline batch models (prequential ROC AUC, time-based split, bootstrap intervals)."""
     _require_reports_extra("evaluate", "sklearn")
     from streams.evaluate import run_evaluation
+    from streams.sources import ReadOptions
 
     settings = _settings()
     try:
         run_evaluation(settings, console, replay, mapping, tz, customers, days, seed, split, horizon_hours,
-                       churn_days, as_json)
+                       churn_days, as_json, ReadOptions(delimiter, decimal, encoding, time_format))
     except (ValueError, FileNotFoundError) as exc:
         console.print(f"[red]cannot evaluate {replay or 'the generator'}:[/] {exc}")
         raise typer.Exit(2) from None

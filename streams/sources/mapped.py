@@ -254,7 +254,6 @@ def _time_reader(path: Path, kind: str, source: Source, columns: set[str], optio
     if options.time_format is None:
         check_rest(chosen, unread, name, str(path))
     stats.time_formats[name] = chosen.name
-    stats.unreadable_times = len(unread)
 
     def read(value: Any) -> datetime | None:
         text = as_text(value)
@@ -295,6 +294,7 @@ def _body(row: dict[str, Any], mapping: dict[str, Source], time_of: Callable[[An
         if target == "event_time":
             when = time_of(value)
             body["event_time"] = when if when is not None else value
+            stats.unreadable_times += when is None
             continue
         if target in ITEM_FIELDS and fields is not None and "items" in fields:
             item[target] = _convert(value, ITEM_KINDS[target], decimal, stats, source)

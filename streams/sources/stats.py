@@ -16,8 +16,8 @@ class ReplayStats:
     counts mapped values left out of a record (``<type>.<field>``: the type has no such
     field), the record itself still emitted. A mapped replay also fills ``dead_letters`` (rows
     it sends to the dead-letter topic itself, per reason), ``time_formats`` (column -> the
-    format its times were read in), ``unreadable_times`` (distinct time values no format read:
-    ingestion dead-letters their rows) and ``hints`` (what an option would fix: one message per kind and column).
+    format its times were read in), ``unreadable_times`` (rows whose time that format does not
+    read: ingestion dead-letters them) and ``hints`` (what an option would fix: one message per kind and column).
     """
 
     rows: int = 0
@@ -47,6 +47,8 @@ class ReplayStats:
         if self.time_formats:
             parts.append("times read as " + ", ".join(f"{fmt} ({column})" for column, fmt in
                                                       self.time_formats.items()))
+        if self.unreadable_times:
+            parts.append(f"unreadable times: {self.unreadable_times:,} rows (dead letters: invalid_timestamp)")
         if self.left_out:
             parts.append("left out: " + ", ".join(f"{name}={n:,}" for name, n in sorted(self.left_out.items())))
         return "; ".join(parts)

@@ -106,6 +106,7 @@ def test_unreadable_times_are_counted_before_the_run(tmp_path: Path) -> None:
     path = _write(tmp_path, "cust,when,total\nc1,2024-02-01 10:00,1\nc2,soon,2\nc3,2024-02-03 10:00,3\n")
     records, stats = open_source(f"csv:{path}", mapping=ORDERS)
     assert stats.unreadable_times == 1
+    assert "unreadable times: 1 rows (dead letters: invalid_timestamp)" in stats.describe()
     report = check(records, stats, Limits(), NOW)
     assert (report.first, report.last) == (datetime(2024, 2, 1, 10, tzinfo=UTC), datetime(2024, 2, 3, 10, tzinfo=UTC))
     assert report.dead_letters == {"invalid_timestamp": 1}

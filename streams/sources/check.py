@@ -83,7 +83,7 @@ def check(records: Sequence[SourceRecord], stats: ReplayStats, limits: Limits,
         report.dead_letters[reason] += 1
         examples = report.examples.setdefault(reason, [])
         if len(examples) < EXAMPLES:
-            where = f"line {record.line}: " if record.line is not None and not detail.startswith("line") else ""
+            where = f"line {record.line}: " if record.line is not None and f"line {record.line}:" not in detail else ""
             examples.append(f"{where}{detail}")
     return report
 

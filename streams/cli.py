@@ -46,7 +46,8 @@ CheckOption = Annotated[bool, typer.Option(
     "--check", help="Dry run: read the whole source, print each time column's format, the time range and the rows "
                     "that will be dead letters (by reason, with examples); start nothing.")]
 DelimiterOption = Annotated[str | None, typer.Option(
-    "--delimiter", help="CSV delimiter (default: sniffed from the first rows among , ; TAB |).")]
+    "--delimiter", help="CSV delimiter, one character or 'tab' (default: sniffed from the first rows among "
+                        ", ; TAB |).")]
 DecimalOption = Annotated[str, typer.Option("--decimal", help="Decimal mark of numbers in csv/jsonl: . or ,")]
 EncodingOption = Annotated[str | None, typer.Option(
     "--encoding", help="CSV encoding, e.g. latin-1 (default: UTF-8, or UTF-16/32 when the file starts with its BOM).")]

@@ -170,6 +170,8 @@ class ReadOptions:
     time_format: str | None = None
 
     def __post_init__(self) -> None:
+        if self.delimiter in ("tab", "\\t"):  # a tab is awkward to type on a command line
+            object.__setattr__(self, "delimiter", "\t")
         if self.decimal not in (".", ","):
             raise ValueError(f"--decimal is '.' or ',', not {self.decimal!r}")
         if self.delimiter is not None and len(self.delimiter) != 1:

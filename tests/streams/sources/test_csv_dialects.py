@@ -68,6 +68,7 @@ def test_a_delimiter_that_is_not_sniffed_is_named_in_the_error(tmp_path: Path) -
         open_source(f"csv:{path}", mapping=ORDERS, options=ReadOptions(delimiter=","))
     assert sniff_delimiter("a\tb\tc\n1\t2\t3\n") == "\t" and sniff_delimiter("a|b\n1|2\n") == "|"
     assert sniff_delimiter('a,b\n"x;y",2\n') == ","
+    assert ReadOptions(delimiter="tab").delimiter == ReadOptions(delimiter="\\t").delimiter == "\t"
 
 
 def test_encodings_boms_and_quoted_newlines(tmp_path: Path) -> None:

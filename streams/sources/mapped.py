@@ -55,7 +55,7 @@ import orjson
 
 from schemas.personal import DIRECT_IDENTIFIERS
 from schemas.registry import INPUT_TOPICS, TOPIC_OF_TYPE
-from schemas.validation import dead_letter
+from schemas.validation import dead_letter, dead_letter_id
 from streams.sources.csvfile import BadRow, csv_rows
 from streams.sources.edge import Pseudonym, clean_body
 from streams.sources.record import (
@@ -204,7 +204,7 @@ def mapped(path: Path, kind: str, mapping_text: str, tz: str = "UTC", fallback_t
         occurrence = occurrences.next(content)
         if isinstance(row, BadRow):
             stats.dead_letters[row.reason] += 1
-            records.append(_dead_letter(_topic_of(mapping, fallback_topic), content, line, row))
+            records.append(_dead_letter(_topic_of(mapping, fallback_topic), content, line, occurrence, row))
             continue
         if row is None:  # a JSONL line that is not a JSON object: out as it is, for ingestion to dead-letter
             stats.emitted["(not a json object)"] += 1
@@ -269,9 +269,14 @@ def _topic_of(mapping: dict[str, Source], fallback_topic: str) -> str:
     return TOPIC_OF_TYPE.get(constant, fallback_topic) if constant is not None else fallback_topic
 
 
-def _dead_letter(topic: str, content: bytes, line: int, row: BadRow) -> SourceRecord:
-    """A dead letter for a row that is not a record (offset: its line number), produced to ``dead-letters``."""
+def _dead_letter(topic: str, content: bytes, line: int, occurrence: int, row: BadRow) -> SourceRecord:
+    """A dead letter for a row that is not a record (offset: its line number), produced to ``dead-letters``.
+
+    Its id is stable across replays and, like an event id, tells identical rows apart (``occurrence``).
+    """
     letter = dead_letter(topic, 0, line, None, content, row.reason, row.detail)
+    letter = letter.model_copy(update={"dead_letter_id": dead_letter_id(topic, occurrence.to_bytes(8, "big"),
+                                                                        content)})
     return SourceRecord(DEAD_LETTERS, letter.dead_letter_id.encode(),
                         owned(letter.__pydantic_serializer__.to_json(letter)), None, line)
 

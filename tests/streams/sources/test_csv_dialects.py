@@ -46,6 +46,11 @@ def test_a_row_with_fewer_or_more_fields_than_the_header_is_a_dead_letter_with_i
         ("wrong_field_count", "shop.csv line 4: 4 fields, more than the header's 3", "orders", 4)]
     assert base64.b64decode(letters[0]["original"]) == b"c14,2024-03-01T10:00:00Z"
     assert stats.dead_letters == {"wrong_field_count": 2} and stats.emitted == {"order_placed": 1}
+    twice = _write(tmp_path, "cust,when,total\nc14,2024-03-01T10:00:00Z\nc14,2024-03-01T10:00:00Z\n", "twice.csv")
+    first, second = (orjson.loads(r.value) for r in open_source(f"csv:{twice}", mapping=ORDERS)[0])
+    assert first["dead_letter_id"] != second["dead_letter_id"], "two identical rows are two dead letters"
+    again = [orjson.loads(r.value)["dead_letter_id"] for r in open_source(f"csv:{twice}", mapping=ORDERS)[0]]
+    assert again == [first["dead_letter_id"], second["dead_letter_id"]], "stable across replays"
 
 
 def test_semicolons_and_decimal_commas(tmp_path: Path) -> None:

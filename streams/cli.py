@@ -39,6 +39,21 @@ MapOption = Annotated[str | None, typer.Option(
 TzOption = Annotated[str, typer.Option("--tz", help="Time zone of naive timestamps in csv/jsonl.")]
 SpeedOption = Annotated[float | None, typer.Option(
     "--speedup", help="Replay at this multiple of event time (default: as fast as possible).")]
+MaxGapOption = Annotated[float | None, typer.Option(
+    "--max-gap", help="With --speedup: wait at most this many seconds between two records (idle stretches of "
+                      "event time are compressed).")]
+CheckOption = Annotated[bool, typer.Option(
+    "--check", help="Dry run: read the whole source, print each time column's format, the time range and the rows "
+                    "that will be dead letters (by reason, with examples); start nothing.")]
+DelimiterOption = Annotated[str | None, typer.Option(
+    "--delimiter", help="CSV delimiter, one character or 'tab' (default: sniffed from the first rows among "
+                        ", ; TAB |).")]
+DecimalOption = Annotated[str, typer.Option("--decimal", help="Decimal mark of numbers in csv/jsonl: . or ,")]
+EncodingOption = Annotated[str | None, typer.Option(
+    "--encoding", help="CSV encoding, e.g. latin-1 (default: UTF-8, or UTF-16/32 when the file starts with its BOM).")]
+TimeFormatOption = Annotated[str | None, typer.Option(
+    "--time-format", help="Format of the event time column, as strftime (e.g. '%d/%m/%Y %H:%M'), iso, unix or "
+                          "unix-ms (default: decided from the file's values).")]
 CustomersOption = Annotated[int, typer.Option("--customers", help="Generator: number of customers.")]
 DaysOption = Annotated[int, typer.Option("--days", help="Generator: days of traffic.")]
 SeedOption = Annotated[int, typer.Option("--seed", help="Generator: random seed (same seed, same traffic).")]
@@ -70,37 +85,66 @@ def _require_reports_extra(command: str, *modules: str) -> None:
 
 
 def _source(replay: str | None, mapping: str | None, tz: str, speedup: float | None,
-            customers: int, days: int, seed: int) -> tuple[object, str, int | None]:
-    from streams.sources import open_source
+            customers: int, days: int, seed: int, reading: dict[str, Any] | None = None,
+            max_gap: float | None = None, check: bool = False) -> tuple[object, str, int | None]:
+    """The paced records of a replay or the generator, their name and count.
+
+    ``reading`` holds the ReadOptions of a csv/jsonl replay (delimiter, decimal, encoding,
+    time_format). A replay prints what it read; a warning when most records sampled would be
+    dead letters; with ``check`` the dry run's report, then the command ends (status 0).
+    """
+    from streams.sources import ReadOptions, open_source
+    from streams.sources.check import check as check_source
+    from streams.sources.check import mostly_dead
     from streams.sources.generator import generate
     from streams.sources.pacing import paced
 
+    problem = ("--check reads a --replay source" if check and replay is None else
+               "--speedup must be a positive number" if speedup is not None and not speedup > 0 else
+               "--max-gap needs --speedup, and zero or more seconds" if max_gap is not None
+               and (speedup is None or not max_gap >= 0) else None)
+    if problem is not None:
+        console.print(f"[red]{problem}[/]")
+        raise typer.Exit(2)
     if replay is None:
         records = list(generate(customers=customers, days=days, seed=seed))
         name = f"generator ({customers:,} customers, {days} days, seed {seed})"
     else:
         try:
             pseudonym = _settings().pseudonymizer().pseudonym  # the edge: emails or phones given as ids
-            iterator, stats = open_source(replay, mapping=mapping, tz=tz, pseudonym=pseudonym)
+            iterator, stats = open_source(replay, mapping=mapping, tz=tz, pseudonym=pseudonym,
+                                          options=ReadOptions(**(reading or {})))
         except (ValueError, FileNotFoundError) as exc:
             console.print(f"[red]cannot replay {replay}:[/] {exc}")
             raise typer.Exit(2) from None
         records = list(iterator)
         name = replay
         console.print(f"{replay}: {stats.describe()}")  # skipped rows are counted with their reason
-    return paced(records, speedup), name, len(records)
+        if check:
+            for line in check_source(records, stats, _settings().limits).lines():
+                console.print(line, markup=False, highlight=False)
+            raise typer.Exit(0)
+        for hint in stats.hints.values():
+            console.print(f"[yellow]hint:[/] {hint}")
+        warning = mostly_dead(records, _settings().limits)
+        if warning is not None:
+            console.print(f"[yellow]warning:[/] {warning}")
+    return paced(records, speedup, max_gap=max_gap), name, len(records)
 
 
 @app.command()
 def run(replay: ReplayOption = None, mapping: MapOption = None, tz: TzOption = "UTC",
         speedup: SpeedOption = None, customers: CustomersOption = 2000, days: DaysOption = 30,
-        seed: SeedOption = 7) -> None:
+        seed: SeedOption = 7, max_gap: MaxGapOption = None, check: CheckOption = False,
+        delimiter: DelimiterOption = None, decimal: DecimalOption = ".", encoding: EncodingOption = None,
+        time_format: TimeFormatOption = None) -> None:
     """Start the embedded broker and ClickHouse (unless configured), feed a source, print a summary."""
     from streams.run import Interrupted, request_stop, run_pipeline
 
     settings = _settings()
     _logging(settings.data_dir / "logs" / "journey.log", settings)
-    records, name, total = _source(replay, mapping, tz, speedup, customers, days, seed)
+    reading = {"delimiter": delimiter, "decimal": decimal, "encoding": encoding, "time_format": time_format}
+    records, name, total = _source(replay, mapping, tz, speedup, customers, days, seed, reading, max_gap, check)
     # Stoppable whatever the parent left blocked (a supervisor's or a native library's signal mask is inherited).
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -308,16 +352,19 @@ def evaluate(replay: ReplayOption = None, mapping: MapOption = None, tz: TzOptio
                                                                "the scoring file's).")] = None,
              churn_days: Annotated[int | None, typer.Option(help="Churn horizon in days (default: the scoring "
                                                             "file's).")] = None,
-             as_json: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False) -> None:
+             as_json: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False,
+             delimiter: DelimiterOption = None, decimal: DecimalOption = ".", encoding: EncodingOption = None,
+             time_format: TimeFormatOption = None) -> None:
     """Replay a source in-process (no broker) and compare each online model with a recency heuristic and two
     tuned offline batch models (prequential ROC AUC, time-based split, bootstrap intervals)."""
     _require_reports_extra("evaluate", "sklearn")
     from streams.evaluate import run_evaluation
+    from streams.sources import ReadOptions
 
     settings = _settings()
     try:
         run_evaluation(settings, console, replay, mapping, tz, customers, days, seed, split, horizon_hours,
-                       churn_days, as_json)
+                       churn_days, as_json, ReadOptions(delimiter, decimal, encoding, time_format))
     except (ValueError, FileNotFoundError) as exc:
         console.print(f"[red]cannot evaluate {replay or 'the generator'}:[/] {exc}")
         raise typer.Exit(2) from None
@@ -397,9 +444,13 @@ def _worker_logging_and_stop(settings: Settings | None = None, role: str = "work
 
 @app.command()
 def replay(source: Annotated[str, typer.Argument(help="KIND:PATH (see journey run --help)")],
-           mapping: MapOption = None, tz: TzOption = "UTC", speedup: SpeedOption = None) -> None:
+           mapping: MapOption = None, tz: TzOption = "UTC", speedup: SpeedOption = None,
+           max_gap: MaxGapOption = None, check: CheckOption = False, delimiter: DelimiterOption = None,
+           decimal: DecimalOption = ".", encoding: EncodingOption = None,
+           time_format: TimeFormatOption = None) -> None:
     """Replay a dataset or a shop's export into the configured Kafka (JOURNEY_KAFKA_BOOTSTRAP)."""
-    _produce(*_source(source, mapping, tz, speedup, 0, 0, 0)[:2])
+    reading = {"delimiter": delimiter, "decimal": decimal, "encoding": encoding, "time_format": time_format}
+    _produce(*_source(source, mapping, tz, speedup, 0, 0, 0, reading, max_gap, check)[:2])
 
 
 @app.command()

@@ -54,10 +54,11 @@ def latent_churn_auc(samples: list[Sample], truth: Any) -> tuple[float | None, i
 
 def run_evaluation(settings: Settings, console: Console, source: str | None, mapping: str | None, tz: str,
                    customers: int, days: int, seed: int, split: float, horizon_hours: int | None,
-                   churn_days: int | None, as_json: bool) -> list[ModelEvaluation]:
-    """Replay, evaluate, print; return the rows."""
+                   churn_days: int | None, as_json: bool, options: Any = None) -> list[ModelEvaluation]:
+    """Replay, evaluate, print; return the rows. ``options``: the ReadOptions of a csv/jsonl replay."""
     from streams.sources import open_source
     from streams.sources.generator import Generator
+    from streams.topics import DEAD_LETTERS
 
     config = scoring_config(settings, horizon_hours, churn_days)
     truth = None
@@ -67,7 +68,8 @@ def run_evaluation(settings: Settings, console: Console, source: str | None, map
         truth = generator.truth
         name = f"generator ({customers:,} customers, {days} days, seed {seed})"
     else:
-        records, stats = open_source(source, mapping=mapping, tz=tz)
+        records, stats = open_source(source, mapping=mapping, tz=tz, options=options)
+        records = [r for r in records if r.topic != DEAD_LETTERS]  # rows the replay dead-lettered: no events
         name = source
         console.print(f"{source}: {stats.describe()}")
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

@@ -29,8 +29,11 @@ from streams.progress import GroupProgress, end_offsets_by_eof
 from streams.runfile import live_run
 from streams.settings import Settings
 from streams.sources.record import SourceRecord
-from streams.topics import ensure_topics, topic_specs
+from streams.topics import DEAD_LETTERS, ensure_topics, topic_specs
 from streams.workers import Worker, start_worker
+
+#: Seconds between two updates of the feeding bar.
+FEED_BAR_SECONDS = 0.5
 
 
 @dataclass
@@ -128,12 +131,14 @@ def run_pipeline(settings: Settings, records: Iterable[SourceRecord], source_nam
             fed_task = bar.add_task(f"feeding {source_name}", total=total, rate="")
             feed_started = time.monotonic()
             sent = 0
+            shown = feed_started
             for record in records:
                 producer.send_raw(record.topic, record.key, record.value)
                 sent += 1
-                if sent % 5000 == 0:
-                    elapsed = time.monotonic() - feed_started
-                    bar.update(fed_task, completed=sent, rate=f"{sent / elapsed:,.0f}/s")
+                now = time.monotonic()
+                if now - shown >= FEED_BAR_SECONDS:  # by time: a paced replay may send few records a second
+                    shown = now
+                    bar.update(fed_task, completed=sent, rate=f"{sent / (now - feed_started):,.0f}/s")
                     stop_if_requested()
                     for worker in workers:
                         worker.check()
@@ -141,9 +146,11 @@ def run_pipeline(settings: Settings, records: Iterable[SourceRecord], source_nam
             summary.feed_seconds = time.monotonic() - feed_started
             bar.update(fed_task, completed=sent, total=sent, rate=f"{sent / max(summary.feed_seconds, 1e-9):,.0f}/s")
 
-            ends = dict(producer.end_offsets)
-            _wait(bar, "stored by the sink", progress, ends, sent, workers)
-            _wait(bar, "profiled by features", features_progress, ends, sent, workers)
+            # A replay's own dead letters (a CSV row with the wrong field count) are the sink's alone.
+            _wait(bar, "stored by the sink", progress, dict(producer.end_offsets), sent, workers)
+            ends = {tp: end for tp, end in producer.end_offsets.items() if tp[0] != DEAD_LETTERS}
+            _wait(bar, "profiled by features", features_progress, ends, sent - producer.delivered[DEAD_LETTERS],
+                  workers)
             # The features worker writes its last state and profiles when it stops; then the
             # sink stores every profile and late event it emitted.
             features.stop()

@@ -197,30 +197,53 @@ class IngestSink(BatchWorker):
         self._positions: dict[tuple[str, int], int] = {}
         self._batch_started: float | None = None
         self._partition_counts: dict[str, int] = {}
+        self._unloaded: set[tuple[str, int]] = set()  # assigned raw-topic partitions whose stored ids are not loaded
+        self._closing = False
         self._inserter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sink-insert")
         self._inflight: tuple[_Batch, Future[None]] | None = None
         self._queued: list[_Batch] = []  # built, waiting for the insert thread
 
     # -- group membership -------------------------------------------------------------------
     def on_assign(self, partitions: list[TopicPartition]) -> None:
-        assert self._consumer is not None
-        self._drain()  # the stored-id queries below share the ClickHouse client with the insert thread
-        consumer = self._consumer
-        started = time.monotonic()
-        for tp in partitions:
-            if tp.topic not in RAW_TABLES:
-                continue
-            count = self._partition_counts.get(tp.topic)
-            if count is None:
-                count = len(consumer.list_topics(tp.topic, timeout=10).topics[tp.topic].partitions)
-                self._partition_counts[tp.topic] = count
-            self.stored.load(tp.topic, tp.partition, count)
-        log.info("assigned %d partitions; stored ids loaded in %.2fs", len(partitions), time.monotonic() - started)
+        """Note the new partitions; their stored ids are loaded before their first record is handled.
+
+        This runs inside ``consume``: no call on the consumer here (see ``_load_assigned``).
+        """
+        self._unloaded.update((tp.topic, tp.partition) for tp in partitions if tp.topic in RAW_TABLES)
+        log.info("assigned %d partitions", len(partitions))
 
     def on_revoke(self, partitions: list[TopicPartition]) -> None:
+        """Store and commit what was taken (a commit makes no call state: safe inside ``consume``), forget the ids."""
+        if self._closing:
+            return
         self.flush()
         for tp in partitions:
             self.stored.forget(tp.topic, tp.partition)
+            self._unloaded.discard((tp.topic, tp.partition))
+
+    def _load_assigned(self) -> None:
+        """Load the stored ids of the partitions assigned since the last batch (outside any callback).
+
+        confluent-kafka keeps one call state per client and thread: a call that makes one (``list_topics``,
+        ``consume``, ``poll``) from inside a rebalance or statistics callback ends the state of the
+        ``consume`` that runs the callback, and its next callback aborts the process (``CallState_get:
+        Assertion 'cs != NULL' failed``). So the partition counts are read here, after ``consume`` returned.
+        """
+        self._drain()  # the stored-id queries share the ClickHouse client with the insert thread
+        started = time.monotonic()
+        pending, self._unloaded = sorted(self._unloaded), set()
+        for topic, partition in pending:
+            self.stored.load(topic, partition, self._partition_count(topic))
+        log.info("stored ids of %d partitions loaded in %.2fs", len(pending), time.monotonic() - started)
+
+    def _partition_count(self, topic: str) -> int:
+        """``topic``'s partition count, from metadata read once (never call this from a callback)."""
+        count = self._partition_counts.get(topic)
+        if count is None:
+            assert self._consumer is not None
+            count = len(self._consumer.list_topics(topic, timeout=10).topics[topic].partitions)
+            self._partition_counts[topic] = count
+        return count
 
     # -- the loop ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -250,6 +273,8 @@ class IngestSink(BatchWorker):
         are written when the run ends, and the run's stored-id set and staging lists are looked
         up once.
         """
+        if self._unloaded:
+            self._load_assigned()
         if self._batch_started is None:
             self._batch_started = time.monotonic()
         now = datetime.now(UTC)
@@ -472,8 +497,11 @@ class IngestSink(BatchWorker):
     def close(self) -> None:
         """Let a batch in flight finish storing (uncommitted: it is redelivered and skipped as stored).
 
-        Queued batches are dropped unstored and uncommitted: they are redelivered.
+        Queued batches are dropped unstored and uncommitted: they are redelivered. Closing the consumer
+        revokes its partitions; that revocation stores nothing (the insert thread is gone: storing then
+        raised "cannot schedule new futures after shutdown" over the error that ended the run).
         """
+        self._closing = True
         self._inserter.shutdown(wait=True)
         self._inflight = None
         self._queued = []

@@ -12,9 +12,11 @@ Commit protocol, per batch:
    invalid one becomes a dead letter with the reason.
 2. Accepted events are inserted, one columnar (Arrow) insert per raw table.
 3. New dead letters are inserted into ``dead_letters`` and produced to the
-   ``dead-letters`` topic (with the header ``journey-stored: dead_letters``); the producer
-   is flushed. The sink also reads ``dead-letters``: letters other workers produced there
-   (the delivery adapters' ``delivery_failed`` after the last retry) are inserted too, once
+   ``dead-letters`` topic (with the header ``journey-stored: dead_letters``) until the broker
+   acknowledged them (:mod:`sinks.letters`: a letter is bounded in size, and one the broker
+   refuses anyway is logged and counted, never raised). The sink also reads ``dead-letters``:
+   letters other workers produced there (the delivery adapters' ``delivery_failed`` after the
+   last retry) are inserted too, once
    per ``dead_letter_id``; the ones carrying the header are already stored and skipped.
 4. Only then are the consumed offsets committed.
 
@@ -34,6 +36,7 @@ dead-letter topic is at-least-once; its records carry a stable ``dead_letter_id`
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -55,9 +58,11 @@ from schemas.validation import Limits, Rejected, dead_letter, validate, validate
 from sinks.actions import decisions_table, deliveries_table, messages_table, triggers_table
 from sinks.batches import Staged, dead_letters_table, events_table, late_events_table, profiles_table, warm_up
 from sinks.client import DEAD_LETTER_TABLE, RAW_INSERT_SETTINGS, RAW_TABLES
+from sinks.letters import LetterPublisher
 from sinks.models import model_drift_table, model_metrics_table, scores_table
 from sinks.privacy import audit_table
 from streams.batch_worker import BatchWorker, consumer_config
+from streams.partitioner import partition_for
 from streams.produce import TrackingProducer
 from streams.topics import DEAD_LETTERS
 
@@ -113,34 +118,66 @@ MAX_QUEUED = 3
 #: The consume timeout while a built batch waits for the insert thread.
 QUEUED_POLL_SECONDS = 0.02
 
+#: A record found off its customer's murmur2 partition, not known to this worker: (topic, event, partition,
+#: offset, key, value, content hash).
+Unsure = tuple[str, Any, int, int, bytes | None, bytes, int]
+
+#: Customers whose murmur2 partition is remembered (per partition count) before the memo starts again.
+PLACEMENT_CACHE = 1_000_000
+
 #: The header on the sink's own dead letters: already in ClickHouse, not to be stored again when read back.
 STORED_HEADER = ("journey-stored", b"dead_letters")
 
 
+def content_hash(value: bytes) -> int:
+    """A stable 64-bit hash of a record's bytes, never 0 (0 stands for "stored before hashes were kept")."""
+    return int.from_bytes(hashlib.blake2b(value, digest_size=8).digest(), "little") or 1
+
+
 class StoredIds:
-    """Ids already in ClickHouse, per assigned partition: the sink's memory of what landed."""
+    """Ids already in ClickHouse with their content hash, per assigned partition: the sink's memory of what landed.
+
+    A partition's ids are those of its customers (``kafkaMurmurHash(customer_id) % partitions``, where
+    Kafka's partitioner puts them) and those stored from it (``source_partition``: records another
+    partitioner placed there, or keyless ones). A record found elsewhere than its customer's murmur2
+    partition may have a copy on any partition: it is also checked against ``elsewhere`` (such ids this
+    worker took and has not stored yet) and, when not found, looked up in ClickHouse (:meth:`lookup`).
+    """
 
     def __init__(self, client: Client) -> None:
         self._client = client
-        self._events: dict[tuple[str, int], set[str]] = {}
+        self._events: dict[tuple[str, int], dict[str, int]] = {}
         self.dead_letters: set[str] = set()
+        #: Per topic: ids (and hashes) of records found off their murmur2 partition, taken but not stored yet.
+        self.elsewhere: dict[str, dict[str, int]] = defaultdict(dict)
 
     def load_dead_letters(self) -> None:
         rows = self._client.query(f"SELECT dead_letter_id FROM {DEAD_LETTER_TABLE}").result_rows
         self.dead_letters = {r[0] for r in rows}
 
-    def load(self, topic: str, partition: int, partitions: int) -> set[str]:
-        query = (f"SELECT event_id FROM {RAW_TABLES[topic]} "
-                 f"WHERE kafkaMurmurHash(customer_id) % {int(partitions)} = {int(partition)}")
-        ids = {r[0] for r in self._client.query(query).result_rows}
+    def load(self, topic: str, partition: int, partitions: int) -> dict[str, int]:
+        query = (f"SELECT event_id, content_hash FROM {RAW_TABLES[topic]} "
+                 f"WHERE kafkaMurmurHash(customer_id) % {int(partitions)} = {int(partition)} "
+                 f"OR source_partition = {int(partition)}")
+        ids = dict(self._client.query(query).result_rows)
         self._events[(topic, partition)] = ids
         return ids
+
+    def lookup(self, topic: str, customers: list[str], event_ids: list[str]) -> dict[str, int]:
+        """Which of ``event_ids`` (of ``customers``) are stored, with their hashes: one query, pruned by customer."""
+        query = (f"SELECT event_id, any(content_hash) FROM {RAW_TABLES[topic]} "
+                 "WHERE customer_id IN {c:Array(String)} AND event_id IN {e:Array(String)} GROUP BY event_id")
+        return dict(self._client.query(query, parameters={"c": sorted(set(customers)),
+                                                          "e": sorted(set(event_ids))}).result_rows)
 
     def forget(self, topic: str, partition: int) -> None:
         self._events.pop((topic, partition), None)
 
-    def of(self, topic: str, partition: int) -> set[str]:
-        return self._events.setdefault((topic, partition), set())
+    def of(self, topic: str, partition: int) -> dict[str, int]:
+        return self._events.setdefault((topic, partition), {})
+
+    def loaded(self, topic: str, partition: int) -> dict[str, int] | None:
+        return self._events.get((topic, partition))
 
 
 @dataclass(slots=True)
@@ -152,6 +189,8 @@ class _Batch:
     read_letters: list[DeadLetter]
     offsets: list[TopicPartition]
     started: float
+    #: Per topic, ids taken off their murmur2 partition up to this batch: forgotten once it is stored.
+    misplaced: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _merged(batches: list[_Batch]) -> _Batch:
@@ -172,9 +211,14 @@ def _merged(batches: list[_Batch]) -> _Batch:
             inserts += [(table, t, rows) for t, rows in tables]
             continue
         inserts.append((table, data, sum(rows for _, rows in tables)))
+    misplaced: dict[str, list[str]] = defaultdict(list)
+    for batch in batches:
+        for topic, ids in batch.misplaced.items():
+            misplaced[topic] += ids
     return _Batch(inserts, [letter for b in batches for letter in b.letters],
                   [letter for b in batches for letter in b.read_letters],
-                  [TopicPartition(t, p, o) for (t, p), o in offsets.items()], min(b.started for b in batches))
+                  [TopicPartition(t, p, o) for (t, p), o in offsets.items()], min(b.started for b in batches),
+                  dict(misplaced))
 
 
 class IngestSink(BatchWorker):
@@ -188,6 +232,7 @@ class IngestSink(BatchWorker):
         self.stats = SinkStats()
         self.stored = StoredIds(client)
         self._producer = TrackingProducer(kafka_config, **{"linger.ms": 5})
+        self._letters = LetterPublisher(self._producer, [STORED_HEADER], stopping=lambda: self._closing)
         self._pending: dict[str, Staged] = defaultdict(Staged)
         self._pending_letters: list[DeadLetter] = []  # the sink's own: stored, then produced
         self._read_letters: list[DeadLetter] = []  # read from the topic (other workers'): stored only
@@ -197,6 +242,7 @@ class IngestSink(BatchWorker):
         self._positions: dict[tuple[str, int], int] = {}
         self._batch_started: float | None = None
         self._partition_counts: dict[str, int] = {}
+        self._placements: dict[int, dict[str, int]] = {}  # partition count -> customer id -> murmur2 partition
         self._unloaded: set[tuple[str, int]] = set()  # assigned raw-topic partitions whose stored ids are not loaded
         self._closing = False
         self._inserter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sink-insert")
@@ -284,10 +330,14 @@ class IngestSink(BatchWorker):
         run_topic: str | None = None
         run_partition = -1
         last_offset = run_length = 0
-        seen: set[str] = set()
+        seen: dict[str, int] = {}
         events: list[Any] = []
         partitions: list[int] = []
         offsets: list[int] = []
+        hashes: list[int] = []
+        place: Callable[[str], int] = int
+        elsewhere: dict[str, int] = {}
+        unsure: list[Unsure] = []  # off their customer's partition, and not found yet
         for msg in messages:
             error = msg.error()
             if error is not None:
@@ -303,7 +353,10 @@ class IngestSink(BatchWorker):
                 if topic not in OUTPUT_TABLES and topic != DEAD_LETTERS:
                     seen = self.stored.of(topic, partition)
                     staged = self._pending[topic]
-                    events, partitions, offsets = staged.events, staged.partitions, staged.offsets
+                    events, partitions, offsets, hashes = staged.events, staged.partitions, staged.offsets, \
+                        staged.hashes
+                    place = self._placement(topic)
+                    elsewhere = self.stored.elsewhere[topic]
             last_offset = offset
             run_length += 1
             value, key = msg.value(), msg.key()
@@ -328,16 +381,73 @@ class IngestSink(BatchWorker):
                 self._reject(topic, partition, offset, key, value, rejected, now)
                 continue
             event_id = event.event_id
-            if event_id in seen:
-                self.stats.duplicates[topic] += 1
+            digest = content_hash(value)  # type: ignore[arg-type]  # validate refused a record without value
+            prior = seen.get(event_id)
+            misplaced = place(event.customer_id) != partition
+            if prior is None:
+                prior = elsewhere.get(event_id)
+                if prior is None and misplaced:
+                    unsure.append((topic, event, partition, offset, key, value, digest))  # type: ignore[arg-type]
+                    continue
+            if prior is not None:
+                self._seen_again(topic, partition, offset, key, value, prior, digest, now)
                 continue
-            seen.add(event_id)
+            seen[event_id] = digest
+            if misplaced:
+                elsewhere[event_id] = digest
             events.append(event)
             partitions.append(partition)
             offsets.append(offset)
+            hashes.append(digest)
         if run_topic is not None:
             positions[(run_topic, run_partition)] = last_offset + 1
             consumed[run_topic] += run_length
+        if unsure:
+            self._settle_unsure(unsure, now)
+
+    def _seen_again(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
+                    prior: int, digest: int, received: datetime) -> None:
+        """A record whose event id was stored or taken: skipped when its bytes are the same (0: stored before
+        hashes were kept, so taken to be), a ``conflicting_duplicate`` dead letter when they differ."""
+        if prior == digest or prior == 0:
+            self.stats.duplicates[topic] += 1
+            return
+        self._reject(topic, partition, offset, key, value,
+                     Rejected("conflicting_duplicate", "event_id already stored with different content; the "
+                                                       "first one stored is kept"), received)
+
+    def _settle_unsure(self, unsure: list[Unsure], received: datetime) -> None:
+        """Records found off their customer's murmur2 partition whose id this worker does not know: look their
+        ids up in ClickHouse (on the insert thread, after the store in flight), then stage or skip each."""
+        by_topic: dict[str, list[Unsure]] = defaultdict(list)
+        for item in unsure:
+            by_topic[item[0]].append(item)
+        for topic, items in by_topic.items():
+            stored = self._inserter.submit(self.stored.lookup, topic, [i[1].customer_id for i in items],
+                                           [i[1].event_id for i in items]).result()
+            elsewhere, staged = self.stored.elsewhere[topic], self._pending[topic]
+            for _, event, partition, offset, key, value, digest in items:
+                prior = stored.get(event.event_id, elsewhere.get(event.event_id))
+                if prior is not None:
+                    self._seen_again(topic, partition, offset, key, value, prior, digest, received)
+                    continue
+                self.stored.of(topic, partition)[event.event_id] = digest
+                elsewhere[event.event_id] = digest
+                staged.add(event, partition, offset, digest)
+
+    def _placement(self, topic: str) -> Callable[[str], int]:
+        """``customer_id -> partition`` by Kafka's murmur2 partitioner for ``topic`` (memoised per customer)."""
+        count = self._partition_count(topic)
+        cache = self._placements.setdefault(count, {})
+        if len(cache) > PLACEMENT_CACHE:
+            cache.clear()
+
+        def place(customer_id: str) -> int:
+            found = cache.get(customer_id)
+            if found is None:
+                found = cache[customer_id] = partition_for(customer_id.encode(), count)
+            return found
+        return place
 
     def _reject(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
                 rejected: Rejected, received: datetime) -> None:
@@ -443,7 +553,7 @@ class IngestSink(BatchWorker):
         if letters or read:
             inserts.append((DEAD_LETTER_TABLE, dead_letters_table([*letters, *read]), len(letters) + len(read)))
         batch = _Batch(inserts, letters, read, [TopicPartition(t, p, o) for (t, p), o in self._positions.items()],
-                       started)
+                       started, {t: list(ids) for t, ids in self.stored.elsewhere.items() if ids})
         self._pending, self._pending_outputs = defaultdict(Staged), defaultdict(list)
         self._output_sources = defaultdict(list)
         self._pending_letters, self._read_letters = [], []
@@ -473,10 +583,9 @@ class IngestSink(BatchWorker):
         for letter in batch.read_letters:
             self.stats.dead_letters[letter.reason] += 1
         for letter in batch.letters:
-            self._producer.send(DEAD_LETTERS, letter, key=letter.dead_letter_id, headers=[STORED_HEADER])
             self.stats.dead_letters[letter.reason] += 1
         if batch.letters:
-            self._producer.flush()
+            self._letters.publish(batch.letters)  # never raises: the letters are stored already
 
     def _settle(self, wait: bool) -> None:
         """Step 4 for the store in flight once it is done, then hand what is queued to the insert thread.
@@ -490,6 +599,10 @@ class IngestSink(BatchWorker):
             self._inflight = None
             future.result()
             self.commit(batch.offsets)
+            for topic, ids in batch.misplaced.items():  # stored: a copy is now found by a lookup
+                elsewhere = self.stored.elsewhere[topic]
+                for event_id in ids:
+                    elsewhere.pop(event_id, None)
             self.stats.batches += 1
             self.stats.insert_seconds += time.monotonic() - batch.started
         self._submit()

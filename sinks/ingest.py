@@ -383,9 +383,12 @@ class IngestSink(BatchWorker):
             event_id = event.event_id
             digest = content_hash(value)  # type: ignore[arg-type]  # validate refused a record without value
             prior = seen.get(event_id)
-            misplaced = place(event.customer_id) != partition
+            home = place(event.customer_id)
+            misplaced = home != partition
             if prior is None:
                 prior = elsewhere.get(event_id)
+                if prior is None and misplaced:  # a copy on its customer's partition, if this worker owns it
+                    prior = (self.stored.loaded(topic, home) or {}).get(event_id)
                 if prior is None and misplaced:
                     unsure.append((topic, event, partition, offset, key, value, digest))  # type: ignore[arg-type]
                     continue
@@ -394,7 +397,7 @@ class IngestSink(BatchWorker):
                 continue
             seen[event_id] = digest
             if misplaced:
-                elsewhere[event_id] = digest
+                self._took_misplaced(topic, event, digest, place)
             events.append(event)
             partitions.append(partition)
             offsets.append(offset)
@@ -425,15 +428,24 @@ class IngestSink(BatchWorker):
         for topic, items in by_topic.items():
             stored = self._inserter.submit(self.stored.lookup, topic, [i[1].customer_id for i in items],
                                            [i[1].event_id for i in items]).result()
-            elsewhere, staged = self.stored.elsewhere[topic], self._pending[topic]
+            elsewhere, staged, place = self.stored.elsewhere[topic], self._pending[topic], self._placement(topic)
             for _, event, partition, offset, key, value, digest in items:
-                prior = stored.get(event.event_id, elsewhere.get(event.event_id))
+                home = self.stored.loaded(topic, place(event.customer_id)) or {}
+                prior = stored.get(event.event_id, elsewhere.get(event.event_id, home.get(event.event_id)))
                 if prior is not None:
                     self._seen_again(topic, partition, offset, key, value, prior, digest, received)
                     continue
                 self.stored.of(topic, partition)[event.event_id] = digest
-                elsewhere[event.event_id] = digest
+                self._took_misplaced(topic, event, digest, place)
                 staged.add(event, partition, offset, digest)
+
+    def _took_misplaced(self, topic: str, event: Any, digest: int, place: Callable[[str], int]) -> None:
+        """Remember an event taken off its murmur2 partition: in ``elsewhere`` until stored, and in its
+        customer's partition's ids when this worker owns it (a copy placed by murmur2 is checked there)."""
+        self.stored.elsewhere[topic][event.event_id] = digest
+        home = self.stored.loaded(topic, place(event.customer_id))
+        if home is not None:
+            home[event.event_id] = digest
 
     def _placement(self, topic: str) -> Callable[[str], int]:
         """``customer_id -> partition`` by Kafka's murmur2 partitioner for ``topic`` (memoised per customer)."""

@@ -95,6 +95,8 @@ class SinkStats:
     inserted: Counter[str] = field(default_factory=Counter)
     duplicates: Counter[str] = field(default_factory=Counter)
     dead_letters: Counter[str] = field(default_factory=Counter)
+    #: Inserts ClickHouse refused and that were tried again, per table.
+    insert_retries: Counter[str] = field(default_factory=Counter)
     batches: int = 0
     insert_seconds: float = 0.0
 
@@ -643,5 +645,6 @@ class IngestSink(BatchWorker):
                 if attempt == self.config.insert_retries:
                     raise InsertFailed(f"insert into {table} failed {attempt} times: {exc}") from exc
                 log.warning("insert into %s failed (attempt %d), retrying in %.1fs: %s", table, attempt, delay, exc)
+                self.stats.insert_retries[table] += 1
                 time.sleep(delay)
                 delay = min(delay * 2, 10.0)

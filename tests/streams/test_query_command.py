@@ -14,6 +14,7 @@ import pytest
 from rich.console import Console
 
 from streams.query_format import delimited, explain_error, print_result
+from tests.scratch_db import make_database
 
 #: The columns of trigger_conversion, the result the issue saw cut to `tr…` and `0.…` at 80 columns.
 WIDE = ("SELECT 'abandoned_cart' AS trigger, 1234567 AS triggered, 1200000 AS messaged, 34567 AS held_out, "
@@ -31,13 +32,7 @@ def journey(data: Path, *args: str, columns: int = 80) -> subprocess.CompletedPr
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data directory whose embedded database has the pipeline's schema (what `journey run` leaves)."""
-    from sinks.client import apply_schema, connect
-
-    data = tmp_path_factory.mktemp("data")
-    client = connect(f"chdb://{(data / 'clickhouse').resolve()}")
-    apply_schema(client)
-    client.close()
-    return data
+    return make_database(tmp_path_factory.mktemp("data"))
 
 
 def test_a_wide_result_fits_80_columns_with_rounded_numbers(data: Path) -> None:

@@ -127,12 +127,12 @@ def _require_reports_extra(command: str, *modules: str) -> None:
 def _source(replay: str | None, mapping: str | None, tz: str, speedup: float | None,
             customers: int, days: int, seed: int) -> tuple[object, str, int | None]:
     from streams.sources import open_source
-    from streams.sources.generator import generate
+    from streams.sources.generator_stream import stream
     from streams.sources.pacing import paced
 
-    if replay is None:
-        records = list(generate(customers=customers, days=days, seed=seed))
+    if replay is None:  # streamed: the first record leaves after one customer's journey, not after all of them
         name = f"generator ({customers:,} customers, {days} days, seed {seed})"
+        return paced(stream(customers=customers, days=days, seed=seed), speedup), name, None
     else:
         try:
             pseudonym = _settings().pseudonymizer().pseudonym  # the edge: emails or phones given as ids

@@ -28,12 +28,13 @@ def short_count(n: float) -> str:
 class StageCounts(ProgressColumn):
     """``13,203 triggers · 178.4k/178.4k in``: a stage's outputs (when it has some), then its inputs read.
 
-    Task fields: ``out`` (count or None), ``out_label`` (what it counts), ``rate`` (text, optional).
+    Task fields: ``out`` (count or None), ``out_label`` (what it counts), ``in_label`` (``in``, or ``sent``
+    for the feed), ``rate`` (text, optional).
     """
 
     def render(self, task: Task) -> Text:
-        read = short_count(task.completed)
-        inputs = f"{read}/{short_count(task.total)} in" if task.total is not None else f"{read} in"
+        read, unit = short_count(task.completed), task.fields.get("in_label", "in")
+        inputs = f"{read}/{short_count(task.total)} {unit}" if task.total is not None else f"{read} {unit}"
         out = task.fields.get("out")
         text = inputs if out is None else f"{short_count(out)} {task.fields.get('out_label', 'out')} · {inputs}"
         rate = task.fields.get("rate")

@@ -127,7 +127,7 @@ def run_pipeline(settings: Settings, records: Iterable[SourceRecord], source_nam
         stack.callback(progress.close)
         stack.callback(features_progress.close)
         with progress_display(console) as bar:
-            fed_task = bar.add_task("fed", total=total, rate="")
+            fed_task = bar.add_task("fed", total=total, rate="", in_label="sent")
             feed_started = time.monotonic()
             sent = 0
             for record in records:

@@ -13,7 +13,7 @@ from streams.progress import progress_display, short_count
 def render(width: int) -> list[str]:
     console = Console(file=io.StringIO(), width=width, force_terminal=False, record=True)
     with progress_display(console) as bar:
-        bar.add_task("fed", total=2_400_000, completed=2_400_000, rate="85.3k/s")
+        bar.add_task("fed", total=2_400_000, completed=2_400_000, rate="85.3k/s", in_label="sent")
         bar.add_task("stored", total=2_400_000, completed=1_485_123)
         bar.add_task("features", total=2_400_000, completed=2_400_000, out=9_876_543, out_label="profiles")
         bar.add_task("triggers", total=178_447, completed=178_447, out=13_203, out_label="fired")
@@ -31,7 +31,7 @@ def test_every_line_fits_80_columns_and_names_its_counts() -> None:
     assert "9,721 messages · 173.2k/173.2k in" in by_stage["messages"]
     assert "9.88M profiles · 2.40M/2.40M in" in by_stage["features"]
     assert "1.49M/2.40M in" in by_stage["stored"]
-    assert "2.40M/2.40M in 85.3k/s" in by_stage["fed"]
+    assert "2.40M/2.40M sent 85.3k/s" in by_stage["fed"]
     assert "4 metrics · 3,847 in" in by_stage["trainer"]
 
 

@@ -61,7 +61,11 @@ def _settings() -> Settings:
     try:
         return load_settings()
     except ValidationError as exc:
-        console.print("[red]invalid configuration[/] (environment JOURNEY_* or the settings file):")
+        from streams.settings import settings_file_in_use
+
+        source = settings_file_in_use()
+        where = f"environment JOURNEY_* or {escape(str(source))}" if source else "environment JOURNEY_*"
+        console.print(f"[red]invalid configuration[/] ({where}):")
         for error in exc.errors(include_input=False, include_url=False):
             where = ".".join(map(str, error["loc"])) or "settings"  # checks across settings have no single name
             console.print(f"  {where}: {error['msg'].removeprefix('Value error, ')}")

@@ -37,6 +37,12 @@ def _settings_file() -> Path | None:
     return Path(named)
 
 
+def settings_file_in_use() -> Path | None:
+    """The settings file this process reads (absolute), or None when it reads none."""
+    path = _settings_file()
+    return path.resolve() if path is not None and path.is_file() else None
+
+
 class SettingsFileMissing(ValueError):
     """``JOURNEY_SETTINGS`` names a file that does not exist (a typo must not silently mean defaults)."""
 

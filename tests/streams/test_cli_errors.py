@@ -55,6 +55,15 @@ def test_a_malformed_settings_file_is_named_with_its_line(tmp_path: Path) -> Non
     assert len(result.stderr.splitlines()) <= 3
 
 
+def test_an_invalid_value_in_the_settings_file_names_the_file_and_the_setting(tmp_path: Path) -> None:
+    (tmp_path / "journey.toml").write_text("topic_partitions = 0\n")
+    result = journey(tmp_path, "query", "SELECT 1")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [
+        f"invalid configuration (environment JOURNEY_* or {tmp_path.resolve() / 'journey.toml'}):",
+        "  topic_partitions: Input should be greater than or equal to 1"]
+
+
 def test_a_mistyped_variable_is_warned_about_with_the_nearest_name(tmp_path: Path) -> None:
     result = journey(tmp_path, "query", "SELECT 1", JOURNEY_DATADIR=str(tmp_path / "elsewhere"))
     assert "JOURNEY_DATADIR is not a journey setting and is ignored (did you mean JOURNEY_DATA_DIR?)" in result.stderr

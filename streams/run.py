@@ -121,6 +121,8 @@ def run_pipeline(settings: Settings, records: Iterable[SourceRecord], source_nam
         # What each stage writes, counted from here on: the display shows outputs first, inputs read second.
         counters = {topic: OutputCounter(kafka, [topic]) for topic in
                     ("customer-features", "scores", "model-metrics", "triggers", "messages", "deliveries")}
+        for counter in counters.values():
+            stack.callback(counter.close)
         producer = TrackingProducer(kafka)
         progress = GroupProgress(kafka, settings.group_id("sink"))
         features_progress = GroupProgress(kafka, settings.group_id("features"))

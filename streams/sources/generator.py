@@ -1,7 +1,8 @@
 """Synthetic shop traffic with realistic customer journeys, seeded and reproducible.
 
 ``Generator(customers, days, seed, start).records()`` (or :func:`generate`) gives every
-input event type in event-time order:
+input event type in event-time order (``streams.sources.generator_stream.stream`` gives the same
+records as a stream, without holding them all: what ``journey run`` feeds):
 
 - Customers arrive over the first 60% of the period on an acquisition channel (direct,
   paid search, newsletter, social, app, marketplace), with UTM source, medium and campaign

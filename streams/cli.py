@@ -19,7 +19,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from streams.settings import Settings, SettingsFileInvalid, SettingsFileMissing, load_settings, unknown_environment
+from streams.settings import (
+    Settings,
+    SettingsFileInvalid,
+    SettingsFileMissing,
+    load_settings,
+    settings_file_in_use,
+    unknown_environment,
+)
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Real-time customer-journey pipeline: Kafka streams in, ClickHouse out.")
@@ -38,6 +45,8 @@ MapOption = Annotated[str | None, typer.Option(
     "--map", help="For csv/jsonl: field=Column,... ; a value starting with ':' is a constant "
                   "(e.g. customer_id=CustomerID,event_time=InvoiceDate,amount=Price,type=:order_placed).")]
 TzOption = Annotated[str, typer.Option("--tz", help="Time zone of naive timestamps in csv/jsonl.")]
+
+
 def _positive(value: float | None) -> float | None:
     """Checked while the options are parsed, before any broker or worker starts."""
     if value is not None and not value > 0:
@@ -61,8 +70,6 @@ def _settings() -> Settings:
     try:
         return load_settings()
     except ValidationError as exc:
-        from streams.settings import settings_file_in_use
-
         source = settings_file_in_use()
         where = f"environment JOURNEY_* or {escape(str(source))}" if source else "environment JOURNEY_*"
         console.print(f"[red]invalid configuration[/] ({where}):")
@@ -134,7 +141,7 @@ def _source(replay: str | None, mapping: str | None, tz: str, speedup: float | N
     from streams.sources.generator_stream import stream
     from streams.sources.pacing import paced
 
-    if replay is None:  # streamed: the first record leaves after one customer's journey, not after all of them
+    if replay is None:  # streamed: records are made as they are fed, never all held at once
         name = f"generator ({customers:,} customers, {days} days, seed {seed})"
         return paced(stream(customers=customers, days=days, seed=seed), speedup), name, None
     else:

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from sinks.access import Reader
+from sinks.reliability import WARNING_SQL
 from sinks.report import FUNNEL_STEPS
 from streams.http_endpoint import BackgroundHTTPServer, QuietHandler
 
@@ -51,9 +52,9 @@ QUERIES: dict[str, str] = {
     "dead_letters": "SELECT reason, sum(dead_letters_per_minute.dead_letters) AS dead_letters "
                     "FROM dead_letters_per_minute GROUP BY reason ORDER BY dead_letters DESC",
     "triggers": "SELECT trigger, triggered, messaged, held_out, suppressed, treated_conversion, held_out_conversion, "
-                "uplift FROM trigger_conversion ORDER BY triggered DESC, trigger",
+                "uplift, uplift_standard_error FROM trigger_conversion ORDER BY triggered DESC, trigger",
     "score_bands": "SELECT model, band, customers, share, average_probability FROM score_bands",
-    "model_metrics": "SELECT model, model_version, labels, positives, roc_auc, log_loss, brier, as_of "
+    "model_metrics": f"SELECT model, model_version, labels, positives, roc_auc, log_loss, brier, as_of, {WARNING_SQL} "
                      "FROM model_metrics FINAL ORDER BY model, labels DESC LIMIT 1 BY model",
 }
 

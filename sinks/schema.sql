@@ -803,13 +803,16 @@ ORDER BY triggered DESC, trigger
 -- views over the latest state: scores FINAL (and customer_profiles FINAL for the segments),
 -- merged at query time. Exact and as fresh as the scores table; redelivered scores collapse.
 -- ===================================================================================
+-- A cold-start score (the model had learned fewer than min_labels labels) is a placeholder near 0.5,
+-- not a prediction: it sits in a band of its own, `cold_start`, never in low, medium or high.
 CREATE OR REPLACE VIEW score_bands AS
-SELECT model, band, count() AS customers, customers / sum(count()) OVER (PARTITION BY model) AS share,
+SELECT model, if(scores.cold_start, 'cold_start', scores.band) AS band, count() AS customers,
+       customers / sum(count()) OVER (PARTITION BY model) AS share,
        avg(probability) AS average_probability, min(probability) AS min_probability,
        max(probability) AS max_probability, countIf(cold_start) AS cold_start
 FROM scores FINAL
 GROUP BY model, band
-ORDER BY model, indexOf(['low', 'medium', 'high'], band)
+ORDER BY model, indexOf(['cold_start', 'low', 'medium', 'high'], band)
 ;
 CREATE OR REPLACE VIEW score_bands_by_segment AS
 SELECT model, segment, band, count() AS customers,
@@ -819,12 +822,13 @@ FROM
 (
     SELECT s.model AS model, s.band AS band, s.probability AS probability,
            if(empty(p.segments), ['none'], CAST(p.segments, 'Array(String)')) AS customer_segments
-    FROM (SELECT customer_id, model, band, probability FROM scores FINAL) AS s
+    FROM (SELECT customer_id, model, if(cold_start, 'cold_start', band) AS band, probability
+          FROM scores FINAL) AS s
     LEFT JOIN (SELECT customer_id, segments FROM customer_profiles FINAL) AS p ON p.customer_id = s.customer_id
 )
 ARRAY JOIN customer_segments AS segment
 GROUP BY model, segment, band
-ORDER BY model, segment, indexOf(['low', 'medium', 'high'], band)
+ORDER BY model, segment, indexOf(['cold_start', 'low', 'medium', 'high'], band)
 ;
 -- Privacy (README: Privacy and data rights). No table here holds personal data: a customer is
 -- named by `subject`, the keyed hash (HMAC) of their id.

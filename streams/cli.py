@@ -10,15 +10,23 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import orjson
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from streams.settings import Settings, SettingsFileMissing, load_settings
+from streams.settings import (
+    Settings,
+    SettingsFileInvalid,
+    SettingsFileMissing,
+    load_settings,
+    settings_file_in_use,
+    unknown_environment,
+)
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Real-time customer-journey pipeline: Kafka streams in, ClickHouse out.")
@@ -37,8 +45,19 @@ MapOption = Annotated[str | None, typer.Option(
     "--map", help="For csv/jsonl: field=Column,... ; a value starting with ':' is a constant "
                   "(e.g. customer_id=CustomerID,event_time=InvoiceDate,amount=Price,type=:order_placed).")]
 TzOption = Annotated[str, typer.Option("--tz", help="Time zone of naive timestamps in csv/jsonl.")]
+
+
+def _positive(value: float | None) -> float | None:
+    """Checked while the options are parsed, before any broker or worker starts."""
+    if value is not None and not value > 0:
+        raise typer.BadParameter(f"must be above 0 (it multiplies event time), not {value:g}; leave it out to "
+                                 "feed as fast as possible")
+    return value
+
+
 SpeedOption = Annotated[float | None, typer.Option(
-    "--speedup", help="Replay at this multiple of event time (default: as fast as possible).")]
+    "--speedup", callback=_positive,
+    help="Replay at this multiple of event time, above 0 (default: as fast as possible).")]
 MaxGapOption = Annotated[float | None, typer.Option(
     "--max-gap", help="With --speedup: wait at most this many seconds between two records (idle stretches of "
                       "event time are compressed).")]
@@ -54,23 +73,70 @@ EncodingOption = Annotated[str | None, typer.Option(
 TimeFormatOption = Annotated[str | None, typer.Option(
     "--time-format", help="Format of the event time column, as strftime (e.g. '%d/%m/%Y %H:%M'), iso, unix or "
                           "unix-ms (default: decided from the file's values).")]
-CustomersOption = Annotated[int, typer.Option("--customers", help="Generator: number of customers.")]
-DaysOption = Annotated[int, typer.Option("--days", help="Generator: days of traffic.")]
+CustomersOption = Annotated[int, typer.Option("--customers", min=1, help="Generator: number of customers.")]
+DaysOption = Annotated[int, typer.Option("--days", min=1, help="Generator: days of traffic.")]
 SeedOption = Annotated[int, typer.Option("--seed", help="Generator: random seed (same seed, same traffic).")]
 
 
 def _settings() -> Settings:
+    for name, nearest in unknown_environment():
+        console.print(f"[yellow]warning: {name} is not a journey setting and is ignored[/]"
+                      + (f" (did you mean {nearest}?)" if nearest else " (README: Configuration lists them)"))
     try:
         return load_settings()
     except ValidationError as exc:
-        console.print("[red]invalid configuration[/] (environment JOURNEY_* or the settings file):")
+        source = settings_file_in_use()
+        where = f"environment JOURNEY_* or {escape(str(source))}" if source else "environment JOURNEY_*"
+        console.print(f"[red]invalid configuration[/] ({where}):")
         for error in exc.errors(include_input=False, include_url=False):
             where = ".".join(map(str, error["loc"])) or "settings"  # checks across settings have no single name
             console.print(f"  {where}: {error['msg'].removeprefix('Value error, ')}")
         raise typer.Exit(2) from None
-    except SettingsFileMissing as exc:
-        console.print(f"[red]invalid configuration:[/] {exc}")
+    except (SettingsFileMissing, SettingsFileInvalid) as exc:
+        console.print(f"[red]invalid configuration:[/] {escape(str(exc))}")
         raise typer.Exit(2) from None
+
+
+def _readable_settings(settings: Settings | None = None) -> Settings:
+    """The settings of a read-only command, which stops with the fix when there is no pipeline data to read
+    (before anything opens, and so creates, an empty embedded database)."""
+    from streams.readonly import missing_data
+
+    settings = settings or _settings()
+    reason = missing_data(settings)
+    if reason is not None:
+        console.print(f"[red]nothing to read:[/] {escape(reason)}")
+        raise typer.Exit(2)
+    return settings
+
+
+def _read_failed(what: str, settings: Settings, message: str) -> NoReturn:
+    """Say why a read failed (naming the database and the fix when a pipeline table is missing) and exit 1."""
+    from streams.readonly import missing_schema_hint
+
+    console.print(f"[red]{what}:[/] {escape(message)}")
+    hint = missing_schema_hint(settings, message)
+    if hint:
+        console.print(escape(hint))
+    raise typer.Exit(1)
+
+
+def _version(show: bool) -> None:
+    if show:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("journey")
+        except PackageNotFoundError:
+            number = "unknown (not installed: pip install -e .)"
+        sys.stdout.write(f"journey {number}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(show_version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_version,
+                                                      help="Print the version and exit.")] = False) -> None:
+    """Real-time customer-journey pipeline: Kafka streams in, ClickHouse out."""
 
 
 def _require_reports_extra(command: str, *modules: str) -> None:
@@ -96,7 +162,7 @@ def _source(replay: str | None, mapping: str | None, tz: str, speedup: float | N
     from streams.sources import ReadOptions, open_source
     from streams.sources.check import check as check_source
     from streams.sources.check import mostly_dead
-    from streams.sources.generator import generate
+    from streams.sources.generator_stream import stream
     from streams.sources.pacing import paced
 
     problem = ("--check reads a --replay source" if check and replay is None else
@@ -106,9 +172,9 @@ def _source(replay: str | None, mapping: str | None, tz: str, speedup: float | N
     if problem is not None:
         console.print(f"[red]{problem}[/]")
         raise typer.Exit(2)
-    if replay is None:
-        records = list(generate(customers=customers, days=days, seed=seed))
+    if replay is None:  # streamed: records are made as they are fed, never all held at once
         name = f"generator ({customers:,} customers, {days} days, seed {seed})"
+        return paced(stream(customers=customers, days=days, seed=seed), speedup, max_gap=max_gap), name, None
     else:
         try:
             pseudonym = _settings().pseudonymizer().pseudonym  # the edge: emails or phones given as ids
@@ -376,13 +442,12 @@ def models(fmt: Annotated[str, typer.Option("--format", help="table or json.")] 
     from sinks.query import reader
     from streams.evaluate import latest_model_metrics, print_model_metrics
 
-    settings = _settings()
+    settings = _readable_settings()
     try:
         with reader(settings) as r:
             metrics, drift = latest_model_metrics(r)
     except Exception as exc:
-        console.print(f"[red]cannot read model_metrics:[/] {exc}")
-        raise typer.Exit(1) from None
+        _read_failed("cannot read model_metrics", settings, str(exc))
     if fmt == "json":
         for row in metrics:
             sys.stdout.write(orjson.dumps(row, default=str).decode() + "\n")
@@ -492,28 +557,22 @@ def _produce(records: object, name: str) -> None:
 
 @app.command()
 def query(sql: Annotated[str, typer.Argument(help="A ClickHouse SQL query.")],
-          fmt: Annotated[str, typer.Option("--format", help="table or json (JSON lines).")] = "table") -> None:
+          fmt: Annotated[str, typer.Option("--format", help="table, json (JSON lines), csv or tsv.")] = "table",
+          vertical: Annotated[bool, typer.Option("--vertical", help="One `column: value` line per cell (the "
+                                                 "table turns vertical by itself when too wide).")] = False) -> None:
     """Run SQL against the configured ClickHouse (embedded or server) and print the rows."""
     from sinks.query import run_query
+    from streams.query_format import FORMATS, explain_error, print_result
 
-    if fmt not in ("table", "json"):
-        console.print("[red]--format must be table or json[/]")
+    if fmt not in FORMATS:
+        console.print(f"[red]--format must be one of {', '.join(FORMATS)}, not {fmt!r}[/]")
         raise typer.Exit(2)
-    settings = _settings()
+    settings = _readable_settings()
     try:
         columns, rows = run_query(settings, sql)
     except Exception as exc:
-        console.print(f"[red]query failed:[/] {exc}")
-        raise typer.Exit(1) from None
-    out = Console()
-    if fmt == "json":
-        for row in rows:
-            sys.stdout.write(orjson.dumps(dict(zip(columns, row, strict=True)), default=str).decode() + "\n")
-        return
-    table = Table(*columns)
-    for row in rows:
-        table.add_row(*("NULL" if v is None else str(v) for v in row))
-    out.print(table)
+        _read_failed("query failed", settings, explain_error(sql, str(exc)))
+    print_result(Console(), columns, rows, fmt, vertical)
 
 
 @app.command()
@@ -528,13 +587,12 @@ def report(out: Annotated[Path | None, typer.Option(help="Directory for the PNG 
     from sinks.query import reader
     from sinks.report import build_report, print_report, write_charts
 
-    settings = _settings()
+    settings = _readable_settings()
     try:
         with reader(settings) as r:
             built = build_report(r, days)
     except Exception as exc:
-        console.print(f"[red]report failed:[/] {exc}")
-        raise typer.Exit(1) from None
+        _read_failed("report failed", settings, str(exc))
     out_dir = out or settings.data_dir / "report"
     pngs, page = write_charts(built, out_dir)
     if as_json:
@@ -569,6 +627,8 @@ def customer(customer_id: Annotated[str, typer.Argument(help="The customer id.")
 
     settings = _settings()
     live = running(settings.data_dir)
+    if live is None and settings.embedded_broker:
+        _readable_settings(settings)
     if live is not None or not settings.embedded_broker:
         bootstrap = str(live["bootstrap"]) if live else None
         partitions = int(live["partitions"]) if live else settings.topic_partitions  # type: ignore[call-overload]
@@ -576,8 +636,11 @@ def customer(customer_id: Annotated[str, typer.Argument(help="The customer id.")
     else:
         from sinks.query import reader
 
-        with reader(settings) as r:
-            profile, where = profile_from_clickhouse(r, customer_id), "ClickHouse"
+        try:
+            with reader(settings) as r:
+                profile, where = profile_from_clickhouse(r, customer_id), "ClickHouse"
+        except Exception as exc:
+            _read_failed("cannot read the profile", settings, str(exc))
     if profile is None:
         console.print(f"[yellow]no profile for customer {customer_id!r}[/] (looked in {where})")
         raise typer.Exit(1)

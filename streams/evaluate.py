@@ -130,8 +130,10 @@ def print_evaluation(out: Console, name: str, rows: list[ModelEvaluation], confi
 
 def latest_model_metrics(reader: Reader) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The newest ``model_metrics`` row per model, and the last ten ``model_drift`` rows."""
-    columns, rows = reader.rows("SELECT model, model_version, labels, positives, roc_auc, log_loss, brier, as_of "
-                                "FROM model_metrics ORDER BY model, labels DESC LIMIT 1 BY model")
+    from sinks.reliability import WARNING_SQL
+
+    columns, rows = reader.rows(f"SELECT model, model_version, labels, positives, roc_auc, log_loss, brier, as_of, "
+                                f"{WARNING_SQL} FROM model_metrics ORDER BY model, labels DESC LIMIT 1 BY model")
     metrics = [dict(zip(columns, row, strict=True)) for row in rows]
     columns, rows = reader.rows("SELECT model, model_version, labels, detected_at, error_before, error_after "
                                 "FROM model_drift FINAL ORDER BY detected_at DESC LIMIT 10")
@@ -148,6 +150,9 @@ def print_model_metrics(out: Console, metrics: list[dict[str, Any]], drift: list
         table.add_row(m["model"], str(m["model_version"]), f"{m['labels']:,}", f"{m['positives']:,}",
                       _fmt(m["roc_auc"]), _fmt(m["log_loss"]), _fmt(m["brier"]), str(m["as_of"]))
     out.print(table)
+    for m in metrics:
+        if m.get("warning"):
+            out.print(f"[yellow]warning: {m['model']}: {m['warning']}[/]")
     if drift:
         recent = Table("model", "version", "labels", "detected at", "error before", "error after",
                        title="Recent drift", title_justify="left")

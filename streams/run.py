@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from sinks.client import DEAD_LETTER_TABLE, RAW_TABLES, apply_schema, connect
@@ -25,7 +25,7 @@ from sinks.ingest import OUTPUT_TABLES
 from sinks.query import reader
 from streams.broker import kafka_bootstrap
 from streams.produce import TrackingProducer
-from streams.progress import GroupProgress, end_offsets_by_eof
+from streams.progress import GroupProgress, OutputCounter, end_offsets_by_eof, progress_display, short_count
 from streams.runfile import live_run
 from streams.settings import Settings
 from streams.sources.record import SourceRecord
@@ -77,6 +77,7 @@ def run_pipeline(settings: Settings, records: Iterable[SourceRecord], source_nam
     """Run the pipeline over ``records`` and return the summary (also printed)."""
     started = time.monotonic()
     summary = RunSummary()
+    console.print(f"[bold]journey run[/]: {source_name}; starting ClickHouse, the broker and 7 workers")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     log_dir = settings.data_dir / "logs"
     log_dir.mkdir(exist_ok=True)
@@ -120,15 +121,18 @@ def run_pipeline(settings: Settings, records: Iterable[SourceRecord], source_nam
             console.print(f"[bold]dashboard[/] {board.url} (while the run lasts; `journey dashboard` serves it "
                           "afterwards)")
 
+        # What each stage writes, counted from here on: the display shows outputs first, inputs read second.
+        counters = {topic: OutputCounter(kafka, [topic]) for topic in
+                    ("customer-features", "scores", "model-metrics", "triggers", "messages", "deliveries")}
+        for counter in counters.values():
+            stack.callback(counter.close)
         producer = TrackingProducer(kafka)
         progress = GroupProgress(kafka, settings.group_id("sink"))
         features_progress = GroupProgress(kafka, settings.group_id("features"))
         stack.callback(progress.close)
         stack.callback(features_progress.close)
-        with Progress(TextColumn("{task.description:<24}"), BarColumn(bar_width=20), MofNCompleteColumn(),
-                      TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=console,
-                      transient=False) as bar:
-            fed_task = bar.add_task(f"feeding {source_name}", total=total, rate="")
+        with progress_display(console) as bar:
+            fed_task = bar.add_task("fed", total=total, rate="", in_label="sent")
             feed_started = time.monotonic()
             sent = 0
             shown = feed_started
@@ -138,36 +142,38 @@ def run_pipeline(settings: Settings, records: Iterable[SourceRecord], source_nam
                 now = time.monotonic()
                 if now - shown >= FEED_BAR_SECONDS:  # by time: a paced replay may send few records a second
                     shown = now
-                    bar.update(fed_task, completed=sent, rate=f"{sent / (now - feed_started):,.0f}/s")
+                    bar.update(fed_task, completed=sent, rate=f"{short_count(sent / (now - feed_started))}/s")
                     stop_if_requested()
                     for worker in workers:
                         worker.check()
             producer.flush()
             summary.feed_seconds = time.monotonic() - feed_started
-            bar.update(fed_task, completed=sent, total=sent, rate=f"{sent / max(summary.feed_seconds, 1e-9):,.0f}/s")
+            rate = sent / max(summary.feed_seconds, 1e-9)
+            bar.update(fed_task, completed=sent, total=sent, rate=f"{short_count(rate)}/s")
 
             # A replay's own dead letters (a CSV row with the wrong field count) are the sink's alone.
-            _wait(bar, "stored by the sink", progress, dict(producer.end_offsets), sent, workers)
+            _wait(bar, "stored", progress, dict(producer.end_offsets), sent, workers)
             ends = {tp: end for tp, end in producer.end_offsets.items() if tp[0] != DEAD_LETTERS}
-            _wait(bar, "profiled by features", features_progress, ends, sent - producer.delivered[DEAD_LETTERS],
-                  workers)
+            profiled = _wait(bar, "features", features_progress, ends, sent - producer.delivered[DEAD_LETTERS],
+                             workers, Outputs(counters["customer-features"], "profiles"))
             # The features worker writes its last state and profiles when it stops; then the
             # sink stores every profile and late event it emitted.
             features.stop()
             workers.remove(features)
-            _drain_scoring(bar, kafka, settings, ends, scoring, trainer, workers)
+            bar.update(profiled, out=counters["customer-features"].count(fresh=True))
+            _drain_scoring(bar, kafka, settings, ends, scoring, trainer, workers, counters)
             # Triggers read the inputs, profiles and scores; messages read the triggers; delivery the messages.
             # Each stops once it has committed all of them: its last timers, decisions and sends go out.
-            _drain(bar, kafka, settings, "triggers", "triggers fired", ends, ["customer-features", "scores"],
-                   triggers, workers)
-            _drain(bar, kafka, settings, "messages", "messages decided", ends, ["customer-features", "triggers"],
-                   messages, workers)
-            _drain(bar, kafka, settings, f"deliver-{adapter}", "messages delivered", {}, ["messages"], deliver,
-                   workers)
+            _drain(bar, kafka, settings, "triggers", "triggers", ends, ["customer-features", "scores"],
+                   triggers, workers, Outputs(counters["triggers"], "fired"))
+            _drain(bar, kafka, settings, "messages", "messages", ends, ["customer-features", "triggers"],
+                   messages, workers, Outputs(counters["messages"], "messages"))
+            _drain(bar, kafka, settings, f"deliver-{adapter}", "delivery", {}, ["messages"], deliver,
+                   workers, Outputs(counters["deliveries"], "delivered"))
             summary.notes.append(f"messages sent by the {adapter} adapter"
                                  + (f" were appended to {delivery_file}" if adapter == "console" else ""))
             outputs = end_offsets_by_eof(kafka, list(OUTPUT_TABLES))
-            _wait(bar, "profiles stored", progress, outputs, sum(outputs.values()), workers)
+            _wait(bar, "outputs stored", progress, outputs, sum(outputs.values()), workers)
         summary.fed = dict(producer.delivered)
         _stop_all(workers)
 
@@ -186,35 +192,51 @@ def run_pipeline(settings: Settings, records: Iterable[SourceRecord], source_nam
     return summary
 
 
+@dataclass
+class Outputs:
+    """A stage's output topic, counted, and what its records are (``fired``, ``profiles``...)."""
+
+    counter: OutputCounter
+    label: str
+
+
 def _drain_scoring(bar: Progress, kafka: dict[str, str], settings: Settings, ends: dict[tuple[str, int], int],
-                   scoring: Worker, trainer: Worker, workers: list[Worker]) -> None:
+                   scoring: Worker, trainer: Worker, workers: list[Worker],
+                   counters: dict[str, OutputCounter]) -> None:
     """Wait until the scorers took every profile and order, stop them (their last labels go out), then
     wait until the trainer learned every label and stop it (its last metrics and snapshot go out)."""
     stage_ends = {tp: end for tp, end in ends.items() if tp[0] == "orders"}
     stage_ends.update(end_offsets_by_eof(kafka, ["customer-features"]))
-    _wait_group(bar, kafka, settings.group_id("scoring"), "scored", stage_ends, workers)
+    scored = _wait_group(bar, kafka, settings.group_id("scoring"), "scoring", stage_ends, workers,
+                         Outputs(counters["scores"], "scores"))
     scoring.stop()
     workers.remove(scoring)
-    _wait_group(bar, kafka, settings.group_id("trainer"), "labels learned",
-                end_offsets_by_eof(kafka, ["model-labels"]), workers)
+    bar.update(scored, out=counters["scores"].count(fresh=True))
+    learned = _wait_group(bar, kafka, settings.group_id("trainer"), "trainer (labels)",
+                          end_offsets_by_eof(kafka, ["model-labels"]), workers, Outputs(counters["model-metrics"],
+                                                                                         "metrics"))
     trainer.stop()
     workers.remove(trainer)
+    bar.update(learned, out=counters["model-metrics"].count(fresh=True))
 
 
 def _drain(bar: Progress, kafka: dict[str, str], settings: Settings, role: str, label: str,
-           ends: dict[tuple[str, int], int], outputs: list[str], worker: Worker, workers: list[Worker]) -> None:
-    """Wait until group ``<prefix>-<role>`` has committed ``ends`` and the ends of ``outputs``, then stop it."""
+           ends: dict[tuple[str, int], int], outputs: list[str], worker: Worker, workers: list[Worker],
+           produced: Outputs) -> None:
+    """Wait until group ``<prefix>-<role>`` has committed ``ends`` and the ends of ``outputs``, then stop it;
+    the line shows what it ``produced`` (counted again once it has stopped: its last records go out then)."""
     stage_ends = {**ends, **end_offsets_by_eof(kafka, outputs)}
-    _wait_group(bar, kafka, settings.group_id(role), label, stage_ends, workers)
+    task = _wait_group(bar, kafka, settings.group_id(role), label, stage_ends, workers, produced)
     worker.stop()
     workers.remove(worker)
+    bar.update(task, out=produced.counter.count(fresh=True))
 
 
 def _wait_group(bar: Progress, kafka: dict[str, str], group: str, label: str, ends: dict[tuple[str, int], int],
-                workers: list[Worker]) -> None:
+                workers: list[Worker], produced: Outputs | None = None) -> TaskID:
     progress = GroupProgress(kafka, group)
     try:
-        _wait(bar, label, progress, ends, sum(ends.values()), workers)
+        return _wait(bar, label, progress, ends, sum(ends.values()), workers, produced)
     finally:
         progress.close()
 
@@ -232,14 +254,15 @@ def _hand_over_suppressions(settings: Settings, kafka: dict[str, str]) -> None:
 
 
 def _wait(bar: Progress, label: str, progress: GroupProgress, ends: dict[tuple[str, int], int], total: int,
-          workers: list[Worker]) -> None:
-    """Show ``label`` until the group has committed everything in ``ends``; fail fast if a worker dies."""
-    task = bar.add_task(label, total=total, rate="")
+          workers: list[Worker], produced: Outputs | None = None) -> TaskID:
+    """Show ``label`` until the group has committed everything in ``ends`` (its inputs read; with ``produced``,
+    its outputs first); fail fast if a worker dies."""
+    task = bar.add_task(label, total=total, out=None, out_label=produced.label if produced else "")
     while True:
         remaining = progress.remaining(ends)
-        bar.update(task, completed=total - remaining)
+        bar.update(task, completed=total - remaining, out=produced.counter.count() if produced else None)
         if remaining == 0:
-            return
+            return task
         stop_if_requested()
         for worker in workers:
             worker.check()

@@ -37,8 +37,24 @@ def _settings_file() -> Path | None:
     return Path(named)
 
 
+def settings_file_in_use() -> Path | None:
+    """The settings file this process reads (absolute), or None when it reads none."""
+    path = _settings_file()
+    return path.resolve() if path is not None and path.is_file() else None
+
+
 class SettingsFileMissing(ValueError):
     """``JOURNEY_SETTINGS`` names a file that does not exist (a typo must not silently mean defaults)."""
+
+
+class SettingsFileInvalid(ValueError):
+    """The settings file is not valid TOML: the message names the file, the line and the usual fix."""
+
+
+#: ``JOURNEY_*`` variables read by something other than :class:`Settings` (compose, the tests, a worker).
+OTHER_VARIABLES = frozenset({"JOURNEY_SETTINGS", "JOURNEY_FAUST_PRODUCER_MAX_BATCH_SIZE", "JOURNEY_DATASETS",
+                             "JOURNEY_REPLAY", "JOURNEY_CUSTOMERS", "JOURNEY_DAYS", "JOURNEY_SEED",
+                             "JOURNEY_CLICKHOUSE_HOST", "JOURNEY_CLICKHOUSE_DATABASE"})
 
 
 class Settings(BaseSettings):
@@ -295,4 +311,38 @@ def redact_dsn(dsn: str) -> str:
 
 def load_settings(**overrides: object) -> Settings:
     """Settings from the environment and settings file, with explicit overrides on top."""
-    return Settings(**overrides)  # type: ignore[arg-type]
+    import tomllib
+
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except tomllib.TOMLDecodeError as exc:
+        path = _settings_file()
+        raise SettingsFileInvalid(f"{path.resolve() if path else 'the settings file'}: {toml_problem(exc)}") from None
+
+
+def toml_problem(exc: Exception) -> str:
+    """A TOML syntax error as ``line N, column M: what`` and the usual fix (strings need quotes)."""
+    import re
+
+    message = str(exc)
+    where = re.search(r"\(at line (\d+), column (\d+)\)", message)
+    what = re.sub(r"\s*\(at line \d+, column \d+\)", "", message)
+    at = f"line {where.group(1)}, column {where.group(2)}: " if where else ""
+    return (f"{at}{what} (not valid TOML; a text value needs quotes, e.g. data_dir = \".journey\"; "
+            "see the README's Configuration section)")
+
+
+def unknown_environment(environ: dict[str, str] | None = None) -> list[tuple[str, str | None]]:
+    """Each ``JOURNEY_*`` variable that no setting reads, with the nearest known name (or None)."""
+    import difflib
+
+    environ = dict(os.environ if environ is None else environ)
+    known = {f"JOURNEY_{name.upper()}" for name in Settings.model_fields} | OTHER_VARIABLES
+    unknown = sorted(name for name in environ if name.upper().startswith("JOURNEY_") and name.upper() not in known)
+    suffixes = {name.removeprefix("JOURNEY_"): name for name in known}  # the shared prefix would match anything
+
+    def nearest(name: str) -> str | None:
+        close = difflib.get_close_matches(name.upper().removeprefix("JOURNEY_"), sorted(suffixes), n=1, cutoff=0.6)
+        return suffixes[close[0]] if close else None
+
+    return [(name, nearest(name)) for name in unknown]

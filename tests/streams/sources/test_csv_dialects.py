@@ -117,7 +117,7 @@ def test_unreadable_times_are_counted_before_the_run(tmp_path: Path) -> None:
     assert (report.first, report.last) == (datetime(2024, 2, 1, 10, tzinfo=UTC), datetime(2024, 2, 3, 10, tzinfo=UTC))
     assert report.dead_letters == {"invalid_timestamp": 1}
     assert report.examples["invalid_timestamp"][0].startswith(
-        "line 3: order_placed.event_time: Input should be a valid datetime")
+        "line 3: order_placed.event_time: must be an ISO 8601 date and time")
 
 
 def test_a_mapping_that_dead_letters_most_records_is_warned_about(tmp_path: Path) -> None:

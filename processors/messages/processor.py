@@ -20,8 +20,11 @@ hours. Inputs, co-partitioned by customer id:
   exist for it; otherwise ``[defaults] locale``. Profiles carry neither.
 
 Every decision happens at the trigger's ``fired_at`` (event time), so a replay makes the
-same decisions and the same ids. The recommender is shared by the customers a worker
-serves (see ``recommend.py``); only its per-customer part is in the state. The shared model
+same decisions and the same ids: consent and channel habits are taken as of that time (a
+consent change or a click dated after the trigger does not count, even when the host read
+it first), and the message id derives from the trigger id and the channel chosen.
+The recommender is shared by the customers a worker serves (see ``recommend.py``); only its
+per-customer part is in the state. The shared model
 lives in the worker's memory: a restarted worker starts it empty and relearns it from new
 events, so recommendations (not decisions or ids) after a restart can differ from those of a
 worker that never stopped.
@@ -68,6 +71,15 @@ _TRIGGER = TypeAdapter(TriggerEvent)
 
 def _ms(value: datetime) -> int:
     return round(value.timestamp() * 1000)
+
+
+def _timed_habits(state: MessageState) -> list[tuple[int, bool]]:
+    """The state's timed clickstream habits (a state pickled before they existed gets an empty list)."""
+    try:
+        return state.habit_events
+    except AttributeError:
+        state.habit_events = []
+        return state.habit_events
 
 
 class MessagesProcessor:
@@ -139,7 +151,7 @@ class MessagesProcessor:
             if e.sender_role == "customer":
                 self._hint(state, "locale", e.language or detect_language(e.text), t)
         elif seen.topic == "clickstream":
-            channel_habits.record(state.habits, e.channel)
+            channel_habits.record(state.habits, e.channel, _timed_habits(state), t)
             self._hint(state, "time_zone", e.time_zone, t)
         kind = KIND_OF_TYPE.get(seen.type)
         if kind == "buy":
@@ -221,12 +233,12 @@ class MessagesProcessor:
             return out
         record("cooldown", "passed", "no message for this trigger within its cooldown")
 
-        habit = channel_habits.habit(state.habits)
+        habit = channel_habits.habit(state.habits, _timed_habits(state), t)
         order = self.config.channels.service if service else getattr(self.config.channels, habit)
         tz = zone(state.time_zone[1] if state.time_zone else None, self.config.defaults.time_zone)
         chosen: tuple[str, int | None] | None = None
         for channel in order:
-            verdict, why = consents.verdict(state.consent, channel, service, self.config.consent.assumed_granted)
+            verdict, why = consents.verdict(state.consent, channel, service, self.config.consent.assumed_granted, t)
             record("consent", verdict, why, channel)
             if verdict == "blocked":
                 continue
@@ -324,7 +336,7 @@ class MessagesProcessor:
         for held in sorted((h for h in state.held if h.send_ms < now_ms), key=lambda h: (h.send_ms, h.message_id)):
             state.held.remove(held)
             verdict, why = consents.verdict(state.consent, held.channel, held.service,
-                                            self.config.consent.assumed_granted)
+                                            self.config.consent.assumed_granted, held.send_ms)
             if verdict == "blocked":
                 self._withdraw(state, held)
                 out.append(self._decision(state.customer_id, held.trigger_id, held.trigger, "consent", "blocked",

@@ -242,3 +242,23 @@ def test_an_erased_customer_gets_one_privacy_block_recorded_under_the_hmac_only(
     assert [(d["guard"], d["outcome"], d["customer_id"]) for d in erased] == [("privacy", "blocked", "f00d" * 8)]
     assert "c1" not in str(erased)
     assert len(messages(out)) == 1 and messages(out)[0]["customer_id"] == "c2"
+
+
+def test_the_decision_is_the_same_whatever_the_arrival_order_of_later_events() -> None:
+    """Consent and clicks dated after the trigger do not decide it, even when the host read them first."""
+    fired = at(0)
+    later = [consent("push", "granted", at(30)), consent("email", "withdrawn", at(40)),
+             *[event("page_view", at(10 + n), channel="app") for n in range(5)]]
+    before = [consent("email", "granted", at(-60)), event("page_view", at(-30), channel="web")]
+    tid = "trg-arrival"
+    first = Run()
+    first.feed(*before)
+    in_order = first.feed(trigger("cart_abandoned", fired, context={"cart_items": 1}, trigger_id=tid))
+    first.feed(*later)
+    second = Run()
+    second.feed(*before, *later)  # the later events arrive before the trigger
+    out_of_order = second.feed(trigger("cart_abandoned", fired, context={"cart_items": 1}, trigger_id=tid))
+    assert messages(in_order) == messages(out_of_order)
+    (message,) = messages(out_of_order)
+    assert (message["channel"], message["message_id"]) == ("email", messages(in_order)[0]["message_id"])
+    assert decisions(in_order) == decisions(out_of_order)

@@ -243,7 +243,7 @@ def _run_timed_worker(settings: Settings, role: str, processor: object, topics: 
 def deliver(adapter: Annotated[str | None, typer.Option(
         "--adapter", help="console, webhook or smtp (default: the delivery_adapter setting).")] = None) -> None:
     """Run one delivery worker (messages -> webhook, SMTP or console) until SIGTERM or Ctrl-C."""
-    from streams.delivery import DeliveryWorker, sender_from_settings
+    from streams.delivery import sender_from_settings, worker_from_settings
 
     settings = _settings()
     try:
@@ -252,9 +252,7 @@ def deliver(adapter: Annotated[str | None, typer.Option(
         console.print(f"[red]cannot deliver:[/] {exc}")
         raise typer.Exit(2) from None
     stop = _worker_logging_and_stop(settings, "deliver")
-    worker = DeliveryWorker(settings.kafka_config(), settings.group_id(f"deliver-{sender.adapter}"), sender,
-                            settings.delivery_retries, settings.delivery_backoff_seconds,
-                            retry_budget=settings.delivery_retry_budget_seconds)
+    worker = worker_from_settings(settings, sender)
     stats = _serve(settings, "deliver", stop, worker)
     logging.getLogger("journey.deliver").info("stopped: %s", stats)
 

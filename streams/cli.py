@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from streams.cli_dead_letters import app as dead_letters_app
 from streams.settings import Settings, SettingsFileMissing, load_settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
@@ -26,6 +27,7 @@ schemas_app = typer.Typer(no_args_is_help=True, help="Event contracts (JSON Sche
 app.add_typer(schemas_app, name="schemas")
 privacy_app = typer.Typer(no_args_is_help=True, help="Data rights: erase or export a customer (README: Privacy).")
 app.add_typer(privacy_app, name="privacy")
+app.add_typer(dead_letters_app, name="dead-letters")
 #: Messages for the user; never hard-wrapped, so a long path or error stays one line (and greppable) in logs.
 #: Written to a file or a pipe (a CI log), it is laid out 120 columns wide: rich's default of 80
 #: would cut the progress lines' counts short.

@@ -31,14 +31,16 @@ class Receiver(BaseHTTPRequestHandler):
     an answer; the rest 204. With ``secret`` set, a POST whose ``X-Journey-Signature`` is not the
     HMAC-SHA256 of ``<X-Journey-Timestamp>.<body>``, or whose timestamp is more than ``tolerance``
     seconds away, is answered 401 (what a receiver is told to check); with ``authorization``
-    set, a POST without that ``Authorization`` header is answered 401 too. Each answer waits
-    ``delay`` seconds first (a slow endpoint). A GET (a followed redirect) is kept in ``gets``.
+    set, a POST without that ``Authorization`` header is answered 401 too. Each answer (only the
+    first ``slow`` ones when ``slow`` is set) waits ``delay`` seconds first (a slow endpoint).
+    A GET (a followed redirect) is kept in ``gets``.
     """
 
     fail = 0
     fail_status = 500
     close = 0
     delay = 0.0
+    slow = 0
     secret: bytes | None = None
     tolerance = 300.0
     authorization: str | None = None
@@ -62,7 +64,8 @@ class Receiver(BaseHTTPRequestHandler):
             status = 401
         else:
             status = cls.fail_status if len(cls.received) <= cls.close + cls.fail else 204
-        time.sleep(cls.delay)
+        if not cls.slow or len(cls.received) <= cls.slow:
+            time.sleep(cls.delay)
         cls.statuses.append(status)
         self.send_response(status)
         if 300 <= status < 400:
@@ -82,8 +85,8 @@ class Receiver(BaseHTTPRequestHandler):
 
 def start_receiver(port: int = 0) -> tuple[ThreadingHTTPServer, type[Receiver]]:
     """A receiver serving on loopback (``port`` 0: a free one) in a thread: its server and handler class."""
-    handler = type("Handler", (Receiver,), {"fail": 0, "fail_status": 500, "close": 0, "delay": 0.0, "secret": None,
-                                            "tolerance": 300.0, "authorization": None, "received": [],
+    handler = type("Handler", (Receiver,), {"fail": 0, "fail_status": 500, "close": 0, "delay": 0.0, "slow": 0,
+                                            "secret": None, "tolerance": 300.0, "authorization": None, "received": [],
                                             "statuses": [], "gets": []})
     server = ThreadingHTTPServer(("127.0.0.1", port), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -36,6 +36,7 @@ class MessageState:
     habit_events: list[tuple[int, bool]] = field(default_factory=list)  # newest clickstream (time, app?), bounded
     locale: tuple[int, str] | None = None  # (event time, language) of the newest language hint
     time_zone: tuple[int, str] | None = None  # (event time, IANA zone) of the newest zone hint
+    hints: dict[str, list[tuple[int, str]]] = field(default_factory=dict)  # "locale"/"time_zone" -> recent, timed
     profile: dict[str, Any] = field(default_factory=dict)
     profile_as_of_ms: int = -1
     recent: list[Interaction] = field(default_factory=list)

@@ -218,14 +218,14 @@ def test_quiet_hours_follow_the_newest_time_zone_an_event_reported() -> None:
     sao_paulo_then_tokyo = Run()
     sao_paulo_then_tokyo.feed(
         event("consent_changed", at(-600), "c1", channel="email", status="granted", time_zone="America/Sao_Paulo"),
-        event("page_view", at(-300), "c1", time_zone="Asia/Tokyo"))
+        event("page_view", at(-300), "c1", time_zone="America/Los_Angeles"))
     out = sao_paulo_then_tokyo.feed(trigger("cart_abandoned", fired, context={"cart_items": 1}))
     assert decisions(out)[-1] == ("quiet_hours", "passed", "email")
     # The same reports arriving the other way round: the newer one in event time still wins.
     sao_paulo_newer_arrives_first = Run()
     sao_paulo_newer_arrives_first.feed(
         event("page_view", at(-300), "c1", time_zone="America/Sao_Paulo"),
-        event("consent_changed", at(-600), "c1", channel="email", status="granted", time_zone="Asia/Tokyo"))
+        event("consent_changed", at(-600), "c1", channel="email", status="granted", time_zone="America/Los_Angeles"))
     out = sao_paulo_newer_arrives_first.feed(trigger("cart_abandoned", fired, context={"cart_items": 1}))
     assert decisions(out)[-1] == ("quiet_hours", "deferred", "email")
     deferral = [d for t, d in out if t == "message-decisions"][-1]
@@ -262,3 +262,21 @@ def test_the_decision_is_the_same_whatever_the_arrival_order_of_later_events() -
     (message,) = messages(out_of_order)
     assert (message["channel"], message["message_id"]) == ("email", messages(in_order)[0]["message_id"])
     assert decisions(in_order) == decisions(out_of_order)
+
+
+def test_language_and_time_zone_are_taken_as_of_the_trigger() -> None:
+    """A chat in Portuguese and a zone dated after the trigger change neither its template nor its quiet hours."""
+    fired = at(0)
+    later = [event("chat_message", at(30), language="pt", text="obrigado pela ajuda"),
+             event("page_view", at(31), channel="web", time_zone="America/Los_Angeles")]
+    tid = "trg-hints"
+    first = Run()
+    first.feed(consent("email", "granted", at(-60)))
+    in_order = first.feed(trigger("cart_abandoned", fired, context={"cart_items": 1}, trigger_id=tid))
+    second = Run()
+    second.feed(consent("email", "granted", at(-60)), *later)
+    out_of_order = second.feed(trigger("cart_abandoned", fired, context={"cart_items": 1}, trigger_id=tid))
+    assert messages(in_order) == messages(out_of_order)
+    assert decisions(in_order) == decisions(out_of_order)
+    (message,) = messages(out_of_order)
+    assert (message["locale"], message["deferred"]) == ("en", False)

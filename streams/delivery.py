@@ -5,7 +5,8 @@ reads ``messages`` and its group's retry topic (streams/delivery_retry.py). For 
 adapter handles (the webhook and the console take every channel, SMTP only e-mail):
 
 1. **Ledger** (streams/delivery_ledger.py): a message id the adapter already delivered, in this
-   run or an earlier one, by this worker or another, is not sent again (counted as a duplicate).
+   run or an earlier one, by this worker or another, is not sent again (counted as a duplicate;
+   its ``delivered`` record is written again, in case the worker that sent it died before it).
    Message ids derive from the trigger and the channel, so the same input gives the same ids.
 2. **Age**: an external adapter (webhook, SMTP) does not send a message whose ``send_at`` is
    older than ``max_age`` (``delivery_max_age_seconds``) by the wall clock: a ``deliveries``
@@ -133,13 +134,16 @@ class MemoryLedger:
     """A ledger kept in memory only (one worker, one process): what tests of other things use."""
 
     def __init__(self) -> None:
-        self._ids: set[str] = set()
+        self._ids: dict[str, int] = {}
 
     def delivered(self, message_id: str) -> bool:
         return message_id in self._ids
 
-    def record(self, message_id: str) -> None:
-        self._ids.add(message_id)
+    def attempts(self, message_id: str) -> int:
+        return self._ids.get(message_id, 1)
+
+    def record(self, message_id: str, attempts: int = 1) -> None:
+        self._ids[message_id] = attempts
 
     def sync(self) -> None:
         pass
@@ -252,7 +256,12 @@ class DeliveryWorker(BatchWorker):
         if channels is not None and message.get("channel") not in channels:
             return outage
         if self.ledger.delivered(message["message_id"]):
+            # Not sent again. Its ``delivered`` record is written again (same id, same content but the time):
+            # a worker killed between the send and that record's acknowledgement left it to this one.
             self.stats.duplicates += 1
+            done = Outcome(True, 1, "delivered before (ledger): not sent again")
+            self._producer.send(DELIVERIES, delivery_record(self.sender, message, done, "delivered",
+                                                            self.ledger.attempts(message["message_id"])))
             return outage
         if self._stale(message):
             return outage
@@ -261,7 +270,7 @@ class DeliveryWorker(BatchWorker):
         self.stats.attempts += outcome.attempts
         attempts = outcome.attempts + (parked.attempts if parked else 0)
         if outcome.delivered:
-            self.ledger.record(message["message_id"])
+            self.ledger.record(message["message_id"], attempts)
             self._record(message, outcome, "delivered", attempts)
             return outage
         now_ms = round(self.wall() * 1000)

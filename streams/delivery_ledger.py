@@ -2,8 +2,8 @@
 
 Where it lives: one append-only file per adapter in the data directory,
 ``<data_dir>/delivery-ledger/<group>.ids`` (``<group>`` is the adapter's consumer group,
-``<prefix>-deliver-<adapter>``), one message id per line. Chosen because it is the
-one store that outlives everything the issue names on this project's deployment: a worker
+``<prefix>-deliver-<adapter>``), one line per message delivered: its id and the attempts it
+took. Chosen because it is the one store that outlives everything the issue names on this project's deployment: a worker
 restart, a rebalance (every worker of the adapter on the machine appends to and reads the same
 file, and re-reads what others appended before each send), and a new ``journey run`` on the
 same data directory, whose embedded broker keeps nothing between runs (so a ledger topic
@@ -32,7 +32,7 @@ class FileLedger:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
-        self._ids: set[str] = set()
+        self._ids: dict[str, int] = {}  # message id -> attempts it took
         self._read = 0
         self._dirty = False
         self.refresh()
@@ -47,7 +47,10 @@ class FileLedger:
             return
         data = os.pread(self._fd, size - self._read, self._read)
         end = data.rfind(b"\n") + 1
-        self._ids.update(line.decode() for line in data[:end].split(b"\n") if line)
+        for line in data[:end].split(b"\n"):
+            if line:
+                message_id, _, attempts = line.decode().partition(" ")
+                self._ids[message_id] = int(attempts) if attempts.isdigit() else 1
         self._read += end
 
     def delivered(self, message_id: str) -> bool:
@@ -57,10 +60,14 @@ class FileLedger:
         self.refresh()
         return message_id in self._ids
 
-    def record(self, message_id: str) -> None:
-        """Append ``message_id``: it was delivered."""
-        os.write(self._fd, message_id.encode() + b"\n")
-        self._ids.add(message_id)
+    def attempts(self, message_id: str) -> int:
+        """The attempts the delivery of ``message_id`` took (1 when not known)."""
+        return self._ids.get(message_id, 1)
+
+    def record(self, message_id: str, attempts: int = 1) -> None:
+        """Append ``message_id``: it was delivered, after ``attempts`` attempts."""
+        os.write(self._fd, f"{message_id} {attempts}\n".encode())
+        self._ids[message_id] = attempts
         self._dirty = True
 
     def sync(self) -> None:

@@ -53,7 +53,7 @@ from processors.triggers.ids import derived_id
 from schemas.triggers import Delivery
 from schemas.validation import Rejected, dead_letter, validate_output
 from streams.batch_worker import BatchWorker, consumer_config
-from streams.delivery_ledger import FileLedger, ledger_path
+from streams.delivery_ledger import FileLedger, TopicLedger, ledger_path, ledger_topic
 from streams.delivery_retry import Parked, ensure_retry_topic, park_delay, retry_topic
 from streams.produce import TrackingProducer
 from streams.senders import (
@@ -142,7 +142,7 @@ class MemoryLedger:
     def attempts(self, message_id: str) -> int:
         return self._ids.get(message_id, 1)
 
-    def record(self, message_id: str, attempts: int = 1) -> None:
+    def record(self, message_id: str, attempts: int = 1, partition: int | None = None) -> None:
         self._ids[message_id] = attempts
 
     def sync(self) -> None:
@@ -172,7 +172,7 @@ class DeliveryWorker(BatchWorker):
     def __init__(self, kafka_config: dict[str, str], group_id: str, sender: Sender, retries: int = 5,
                  backoff: float = 0.5, batch_rows: int = 500, sleep: Callable[[float], None] = time.sleep,
                  retry_budget: float = 120.0, clock: Callable[[], float] = time.monotonic,
-                 ledger: FileLedger | MemoryLedger | None = None, retry_window: float = 21600.0,
+                 ledger: FileLedger | TopicLedger | MemoryLedger | None = None, retry_window: float = 21600.0,
                  park_backoff: float = 5.0, park_backoff_max: float = 300.0, max_age: float | None = None,
                  wall: Callable[[], float] = time.time) -> None:
         self.retry_topic = retry_topic(group_id)
@@ -190,7 +190,14 @@ class DeliveryWorker(BatchWorker):
 
     def start(self) -> None:
         ensure_retry_topic(self._kafka, self.retry_topic)
+        if isinstance(self.ledger, TopicLedger):
+            self.ledger.ensure()
         super().start()
+
+    def on_assign(self, partitions: list[TopicPartition]) -> None:
+        """A ledger on a topic: read what was delivered from these partitions before their records come."""
+        if isinstance(self.ledger, TopicLedger):
+            self.ledger.load(sorted({tp.partition for tp in partitions}))
 
     def run(self, stop: Any) -> DeliveryStats:  # type: ignore[override]
         super().run(stop)
@@ -270,7 +277,8 @@ class DeliveryWorker(BatchWorker):
         self.stats.attempts += outcome.attempts
         attempts = outcome.attempts + (parked.attempts if parked else 0)
         if outcome.delivered:
-            self.ledger.record(message["message_id"], attempts)
+            self.ledger.record(message["message_id"], attempts,
+                               parked.source_partition if parked else msg.partition())
             self._record(message, outcome, "delivered", attempts)
             return outage
         now_ms = round(self.wall() * 1000)
@@ -377,7 +385,8 @@ def worker_from_settings(settings: Settings, sender: Sender) -> DeliveryWorker:
     group = settings.group_id(f"deliver-{sender.adapter}")
     return DeliveryWorker(settings.kafka_config(), group, sender, settings.delivery_retries,
                           settings.delivery_backoff_seconds, retry_budget=settings.delivery_retry_budget_seconds,
-                          ledger=FileLedger(ledger_path(settings.data_dir, group)),
+                          ledger=TopicLedger(settings.kafka_config(), ledger_topic(group))
+                          if settings.delivery_ledger == "topic" else FileLedger(ledger_path(settings.data_dir, group)),
                           retry_window=settings.delivery_retry_window_seconds,
                           park_backoff=settings.delivery_backoff_seconds,
                           park_backoff_max=settings.delivery_retry_max_backoff_seconds,

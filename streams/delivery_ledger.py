@@ -11,6 +11,9 @@ would start empty) and whose chDB is owned by the sink's process (so the ``deliv
 table cannot be asked from the delivery worker). Workers on several machines share it by
 mounting the same data directory (a ReadWriteMany volume); see the README.
 
+On a deployment whose workers do not share a data directory (Kubernetes pods), the setting
+``delivery_ledger = "topic"`` keeps it on a compacted Kafka topic instead (:class:`TopicLedger`).
+
 The guarantee: a message id in the ledger is never sent again by that adapter, for as long as
 the file is kept (it grows by about 40 bytes per message). An id is appended (one ``write``
 of a whole line, atomic under ``O_APPEND``) right after the receiver accepted the message and
@@ -22,7 +25,13 @@ before the fsync (the batch since the last commit: its offsets are not committed
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+
+from streams.produce import CLIENT_LOGGER
+from streams.topics import ensure_compacted
 
 
 class FileLedger:
@@ -64,8 +73,8 @@ class FileLedger:
         """The attempts the delivery of ``message_id`` took (1 when not known)."""
         return self._ids.get(message_id, 1)
 
-    def record(self, message_id: str, attempts: int = 1) -> None:
-        """Append ``message_id``: it was delivered, after ``attempts`` attempts."""
+    def record(self, message_id: str, attempts: int = 1, partition: int | None = None) -> None:
+        """Append ``message_id``: it was delivered, after ``attempts`` attempts (``partition`` is not needed)."""
         os.write(self._fd, f"{message_id} {attempts}\n".encode())
         self._ids[message_id] = attempts
         self._dirty = True
@@ -84,3 +93,79 @@ class FileLedger:
 def ledger_path(data_dir: Path, group: str) -> Path:
     """The ledger file of the delivery consumer group ``group`` under ``data_dir``."""
     return data_dir / "delivery-ledger" / f"{group}.ids"
+
+
+class TopicLedger:
+    """Delivered message ids of one delivery group on a compacted topic, for workers on several machines.
+
+    ``<group>-ledger`` (created like the retry topic, as many partitions as ``messages``) holds one
+    record per delivered message, key the message id, value the attempts, on the partition number
+    of the message's ``messages`` partition. A worker reads the ledger partitions of the partitions
+    it is assigned, to their end, before their records come (``load``), so after a rebalance or a
+    restart it knows what any worker delivered from them. Each record is flushed right after the
+    send it records (``record``): a crash can re-send only the message whose record was in flight.
+    Kept as long as the compacted topic (retention ``-1``): as durable as the Kafka cluster.
+    """
+
+    def __init__(self, kafka_config: dict[str, str], topic: str) -> None:
+        self.kafka, self.topic = kafka_config, topic
+        self._ids: dict[str, int] = {}
+        self._producer = Producer({**kafka_config, "logger": CLIENT_LOGGER, "linger.ms": 0})
+
+    def ensure(self, like: str = "messages") -> None:
+        ensure_compacted(self.kafka, self.topic, like=like)
+
+    def load(self, partitions: list[int]) -> None:
+        """Read the ledger ``partitions`` to their end (partition EOF) into memory."""
+        if not partitions:
+            return
+        reader = Consumer({**self.kafka, "group.id": f"{self.topic}-load-{uuid.uuid4().hex[:8]}",
+                           "enable.auto.commit": False, "enable.partition.eof": True, "logger": CLIENT_LOGGER,
+                           "fetch.queue.backoff.ms": 10})
+        pending = set(partitions)
+        reader.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in sorted(pending)])
+        try:
+            while pending:
+                for msg in reader.consume(10_000, 0.5):
+                    if msg.error() is not None:
+                        if msg.error().code() == KafkaError._PARTITION_EOF:
+                            pending.discard(msg.partition())
+                        else:
+                            raise RuntimeError(f"reading {self.topic}[{msg.partition()}]: {msg.error().str()}")
+                        continue
+                    if msg.key() is not None and msg.value() is not None:
+                        value = msg.value().decode()
+                        self._ids[msg.key().decode()] = int(value) if value.isdigit() else 1
+        finally:
+            reader.close()
+
+    def delivered(self, message_id: str) -> bool:
+        return message_id in self._ids
+
+    def attempts(self, message_id: str) -> int:
+        return self._ids.get(message_id, 1)
+
+    def record(self, message_id: str, attempts: int = 1, partition: int | None = None) -> None:
+        """Produce the record on ``partition`` (the message's) and wait for its acknowledgement."""
+        errors: list[str] = []
+
+        def acked(err: object, _msg: object) -> None:
+            if err is not None:
+                errors.append(str(err))
+
+        extra = {} if partition is None else {"partition": partition}
+        self._producer.produce(self.topic, str(attempts).encode(), message_id.encode(), on_delivery=acked, **extra)
+        if self._producer.flush(30) or errors:
+            raise RuntimeError(f"ledger record for {message_id} not stored: {errors or 'timeout'}")
+        self._ids[message_id] = attempts
+
+    def sync(self) -> None:
+        self._producer.flush(30)
+
+    def close(self) -> None:
+        self.sync()
+
+
+def ledger_topic(group: str) -> str:
+    """The ledger topic of a delivery consumer group, e.g. ``journey-deliver-webhook-ledger``."""
+    return f"{group}-ledger"

@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     delivery_retry_budget_seconds: float = Field(
         120.0, gt=0, le=240, description="Time a delivery batch may take: no retry and no new message past it (a "
         "retry is dead-lettered, a message left for the next poll), so a batch stays under max.poll.interval.ms.")
+    delivery_ledger: Literal["file", "topic"] = Field(
+        "file", description="Where the delivered message ids are kept: a file in data_dir (shared by the workers "
+        "of a machine, kept across journey run) or a compacted topic <prefix>-deliver-<adapter>-ledger (workers on "
+        "several machines, Kubernetes).")
     delivery_retry_window_seconds: float = Field(
         21600.0, ge=0, description="How long a message that could not be delivered for now (receiver down, 5xx, 429, "
         "timeout) keeps being retried from the retry topic before it is dead-lettered.")

@@ -29,10 +29,11 @@ from pathlib import Path
 
 import orjson
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 
 from schemas.validation import dead_letter
 from streams.delivery import ConsoleSender, WebhookSender
-from streams.delivery_ledger import FileLedger
+from streams.delivery_ledger import FileLedger, TopicLedger, ledger_topic
 from streams.redrive import redrive
 from streams.senders import TIMESTAMP_HEADER
 from streams.sources.generator import generate
@@ -87,6 +88,29 @@ def test_the_same_input_twice_and_restarts_deliver_each_message_once(
     assert again.stats.outcomes == {} and again.stats.attempts == 0
     assert sorted(_posted(handler)) == sorted(_ids(messages)), "each message id POSTed exactly once"
     assert ledger.read_text().splitlines() == [f"{mid} 1" for mid in _posted(handler)]
+
+
+def test_the_topic_ledger_stops_a_resend_after_the_group_reads_everything_again(
+        backend: Backend, receiver: tuple[str, type[Receiver]]) -> None:
+    """Workers on several machines: the ledger on a compacted topic, read at assignment."""
+    messages = made_messages(N)
+    produce_to_partition(backend.kafka, messages, partition=1)
+    url, handler = receiver
+    sender = WebhookSender(url, None)
+    group = "journey-deliver-webhook"
+    first = deliver_until(backend.kafka, sender, group, lambda w: w.stats.outcomes["delivered"] == N,
+                          ledger=TopicLedger(backend.kafka, ledger_topic(group)))
+    assert first.stats.duplicates == 0
+    # As after a crash before the commit (or offsets reset): the group starts again from offset 0.
+    rewind = Consumer({**backend.kafka, "group.id": group, "enable.auto.commit": False})
+    rewind.commit(offsets=[TopicPartition("messages", 1, 0)], asynchronous=False)
+    rewind.close()
+    again = deliver_until(backend.kafka, sender, group, lambda w: w.stats.duplicates == N,
+                          ledger=TopicLedger(backend.kafka, ledger_topic(group)))
+    assert again.stats.attempts == 0 and again.stats.consumed == N
+    assert sorted(_posted(handler)) == sorted(_ids(messages)), "each message id POSTed exactly once"
+    ledger = read_topic(backend.kafka, ledger_topic(group), backend.partitions)
+    assert sorted(ledger) == sorted((mid.encode(), b"1") for mid in _ids(messages))
 
 
 @pytest.mark.parametrize(("fault", "status"), [("fail", 500), ("fail", 503), ("fail", 429), ("close", 0)])

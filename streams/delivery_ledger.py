@@ -25,12 +25,12 @@ before the fsync (the batch since the last commit: its offsets are not committed
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Producer
 
 from streams.produce import CLIENT_LOGGER
+from streams.topic_reader import read_to_end
 from streams.topics import ensure_compacted
 
 
@@ -117,27 +117,9 @@ class TopicLedger:
 
     def load(self, partitions: list[int]) -> None:
         """Read the ledger ``partitions`` to their end (partition EOF) into memory."""
-        if not partitions:
-            return
-        reader = Consumer({**self.kafka, "group.id": f"{self.topic}-load-{uuid.uuid4().hex[:8]}",
-                           "enable.auto.commit": False, "enable.partition.eof": True, "logger": CLIENT_LOGGER,
-                           "fetch.queue.backoff.ms": 10})
-        pending = set(partitions)
-        reader.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in sorted(pending)])
-        try:
-            while pending:
-                for msg in reader.consume(10_000, 0.5):
-                    if msg.error() is not None:
-                        if msg.error().code() == KafkaError._PARTITION_EOF:
-                            pending.discard(msg.partition())
-                        else:
-                            raise RuntimeError(f"reading {self.topic}[{msg.partition()}]: {msg.error().str()}")
-                        continue
-                    if msg.key() is not None and msg.value() is not None:
-                        value = msg.value().decode()
-                        self._ids[msg.key().decode()] = int(value) if value.isdigit() else 1
-        finally:
-            reader.close()
+        for _, key, value in read_to_end(self.kafka, self.topic, partitions):
+            if key is not None and value is not None:
+                self._ids[key.decode()] = int(value) if value.isdigit() else 1
 
     def delivered(self, message_id: str) -> bool:
         return message_id in self._ids

@@ -26,17 +26,15 @@ from __future__ import annotations
 
 import base64
 import re
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import orjson
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
-from confluent_kafka.admin import AdminClient
 
 from schemas.registry import INPUT_TOPICS
-from streams.produce import CLIENT_LOGGER, TrackingProducer
+from streams.produce import TrackingProducer
+from streams.topic_reader import read_to_end
 from streams.topics import DEAD_LETTERS, DEFAULT_PREFIX, ensure_compacted
 
 MESSAGES = "messages"
@@ -61,29 +59,6 @@ class RedriveStats:
     filtered: int = 0
 
 
-def _read_all(kafka: dict[str, str], topic: str) -> list[tuple[bytes | None, bytes | None]]:
-    """Every record (key, value) of ``topic``, read to the end of each partition (partition EOF)."""
-    metadata = AdminClient(kafka).list_topics(topic, timeout=15).topics.get(topic)
-    if metadata is None or metadata.error is not None or not metadata.partitions:
-        return []
-    reader = Consumer({**kafka, "group.id": f"journey-redrive-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
-                       "enable.partition.eof": True, "logger": CLIENT_LOGGER, "fetch.queue.backoff.ms": 10})
-    pending = set(metadata.partitions)
-    reader.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(pending)])
-    out: list[tuple[bytes | None, bytes | None]] = []
-    try:
-        while pending:
-            for msg in reader.consume(10_000, 1.0):
-                if msg.error() is not None:
-                    if msg.error().code() == KafkaError._PARTITION_EOF:
-                        pending.discard(msg.partition())
-                    continue
-                out.append((msg.key(), msg.value()))
-    finally:
-        reader.close()
-    return out
-
-
 def _unusable(letter: dict[str, object], original: bytes, key: bytes | None) -> str | None:
     """Why the letter's original cannot be redriven as it was, or None."""
     if letter.get("truncated"):
@@ -103,11 +78,11 @@ def redrive(kafka: dict[str, str], prefix: str = DEFAULT_PREFIX, reason: str | N
     """Redrive the dead letters matching ``reason`` and received at or after ``since``; see the module doc."""
     done_topic = redrives_topic(prefix)
     ensure_compacted(kafka, done_topic, like=DEAD_LETTERS)
-    done = {key for key, value in _read_all(kafka, done_topic) if key is not None and value is not None}
+    done = {key for _, key, value in read_to_end(kafka, done_topic) if key is not None and value is not None}
     stats = RedriveStats()
     producer = TrackingProducer(kafka, **{"linger.ms": 5})
     seen: set[bytes] = set()
-    for _, value in _read_all(kafka, DEAD_LETTERS):
+    for _, _, value in read_to_end(kafka, DEAD_LETTERS):
         try:
             letter = orjson.loads(value or b"")
             received = datetime.fromisoformat(letter["received_at"])

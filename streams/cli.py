@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from streams.cli_dead_letters import app as dead_letters_app
 from streams.settings import (
     Settings,
     SettingsFileInvalid,
@@ -34,6 +35,7 @@ schemas_app = typer.Typer(no_args_is_help=True, help="Event contracts (JSON Sche
 app.add_typer(schemas_app, name="schemas")
 privacy_app = typer.Typer(no_args_is_help=True, help="Data rights: erase or export a customer (README: Privacy).")
 app.add_typer(privacy_app, name="privacy")
+app.add_typer(dead_letters_app, name="dead-letters")
 #: Messages for the user; never hard-wrapped, so a long path or error stays one line (and greppable) in logs.
 #: Written to a file or a pipe (a CI log), it is laid out 120 columns wide: rich's default of 80
 #: would cut the progress lines' counts short.
@@ -353,7 +355,7 @@ def _run_timed_worker(settings: Settings, role: str, processor: object, topics: 
 def deliver(adapter: Annotated[str | None, typer.Option(
         "--adapter", help="console, webhook or smtp (default: the delivery_adapter setting).")] = None) -> None:
     """Run one delivery worker (messages -> webhook, SMTP or console) until SIGTERM or Ctrl-C."""
-    from streams.delivery import DeliveryWorker, sender_from_settings
+    from streams.delivery import sender_from_settings, worker_from_settings
 
     settings = _settings()
     try:
@@ -362,9 +364,7 @@ def deliver(adapter: Annotated[str | None, typer.Option(
         console.print(f"[red]cannot deliver:[/] {exc}")
         raise typer.Exit(2) from None
     stop = _worker_logging_and_stop(settings, "deliver")
-    worker = DeliveryWorker(settings.kafka_config(), settings.group_id(f"deliver-{sender.adapter}"), sender,
-                            settings.delivery_retries, settings.delivery_backoff_seconds,
-                            retry_budget=settings.delivery_retry_budget_seconds)
+    worker = worker_from_settings(settings, sender)
     stats = _serve(settings, "deliver", stop, worker)
     logging.getLogger("journey.deliver").info("stopped: %s", stats)
 

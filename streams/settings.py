@@ -23,6 +23,7 @@ from pydantic_settings import (
 
 from schemas.validation import MIN_EVENT_TIME, Limits
 from streams.pseudonym import Pseudonymizer, load_key
+from streams.senders import redact_url
 
 
 def _settings_file() -> Path | None:
@@ -114,7 +115,20 @@ class Settings(BaseSettings):
     delivery_retry_budget_seconds: float = Field(
         120.0, gt=0, le=240, description="Time a delivery batch may take: no retry and no new message past it (a "
         "retry is dead-lettered, a message left for the next poll), so a batch stays under max.poll.interval.ms.")
-    webhook_url: str | None = Field(None, pattern=r"^https?://", description="Where the webhook adapter POSTs.")
+    delivery_ledger: Literal["file", "topic"] = Field(
+        "file", description="Where the delivered message ids are kept: a file in data_dir (shared by the workers "
+        "of a machine, kept across journey run) or a compacted topic <prefix>-deliver-<adapter>-ledger (workers on "
+        "several machines, Kubernetes).")
+    delivery_retry_window_seconds: float = Field(
+        21600.0, ge=0, description="How long a message that could not be delivered for now (receiver down, 5xx, 429, "
+        "timeout) keeps being retried from the retry topic before it is dead-lettered.")
+    delivery_retry_max_backoff_seconds: float = Field(300.0, gt=0, description="Longest wait between two attempts "
+                                                      "of a parked message (the backoff doubles up to it).")
+    delivery_max_age_seconds: float = Field(
+        259200.0, ge=0, description="Webhook and SMTP do not send a message whose send_at is older than this by the "
+        "wall clock (recorded stale); 0: no limit. The console adapter (journey run, replays) has none.")
+    webhook_url: str | None = Field(None, pattern=r"^https?://", description="Where the webhook adapter POSTs "
+                                    "(user:password@ in it is sent as HTTP Basic auth).")
     webhook_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key of the X-Journey-Signature header.")
     webhook_timeout_seconds: float = Field(5.0, gt=0)
     smtp_host: str = "localhost"
@@ -174,6 +188,21 @@ class Settings(BaseSettings):
             raise ValueError(f"no such file: {path}")
         return path
 
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url_parses(cls, url: str | None) -> str | None:
+        """A URL every send would fail on is refused at start (the error shows it redacted)."""
+        if url is None:
+            return url
+        parts = urlsplit(url)
+        try:
+            parts.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError:
+            raise ValueError(f"webhook_url {redact_url(url)} has a port that is not a number") from None
+        if not parts.hostname:
+            raise ValueError(f"webhook_url {redact_url(url)} names no host")
+        return url
+
     @model_validator(mode="after")
     def _consistent_security(self) -> Settings:
         """Refuse combinations that would fail later, at the broker, with a vaguer message."""
@@ -200,18 +229,26 @@ class Settings(BaseSettings):
         return self
 
     def __repr_args__(self) -> Any:
-        """Like pydantic's, with credentials inside the ClickHouse DSN masked (SecretStr covers the rest)."""
+        """Like pydantic's, with credentials inside the ClickHouse DSN and the webhook URL masked (SecretStr covers
+        the rest)."""
         for name, value in super().__repr_args__():
-            yield name, (redact_dsn(value) if name == "clickhouse_dsn" and value else value)
+            if name == "clickhouse_dsn" and value:
+                value = redact_dsn(value)
+            elif name == "webhook_url" and value:
+                value = redact_url(value)
+            yield name, value
 
     def describe(self) -> dict[str, Any]:
-        """The effective settings for a log line: secrets as '**********', DSN credentials masked."""
+        """The effective settings for a log line: secrets as '**********', DSN credentials and the webhook URL
+        masked."""
         out: dict[str, Any] = {}
         for name, value in self:
             if isinstance(value, SecretStr):
                 value = "**********"
             elif name == "clickhouse_dsn" and value:
                 value = redact_dsn(value)
+            elif name == "webhook_url" and value:
+                value = redact_url(value)  # a path or query can hold a token, the userinfo a password
             elif isinstance(value, Path):
                 value = str(value)
             out[name] = value

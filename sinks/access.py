@@ -115,6 +115,27 @@ class QueryServer(BackgroundHTTPServer):
         return Handler
 
 
+def _values(column: pa.ChunkedArray) -> list[Any]:
+    """A column's Python values. ClickHouse ``String`` holds any bytes: a value that is not valid UTF-8
+    (a dead letter's original) comes back as ``bytes`` instead of failing the whole query."""
+    try:
+        return column.to_pylist()
+    except UnicodeDecodeError:
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            raise
+    raw = column.cast(pa.large_binary()).to_pylist()
+    return [_text_or_bytes(v) for v in raw]
+
+
+def _text_or_bytes(value: bytes | None) -> str | bytes | None:
+    if value is None:
+        return None
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value
+
+
 class Reader:
     """Runs queries against the configured ClickHouse; see :func:`open_reader`."""
 
@@ -143,7 +164,7 @@ class Reader:
     def rows(self, sql: str, parameters: dict[str, Any] | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Column names and rows of ``sql``."""
         table = self.arrow(sql, parameters)
-        columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
+        columns = [_values(table.column(i)) for i in range(table.num_columns)]
         return list(table.column_names), list(zip(*columns, strict=True)) if columns else []
 
     def close(self) -> None:

@@ -59,7 +59,7 @@ from sinks.models import model_drift_table, model_metrics_table, scores_table
 from sinks.privacy import audit_table
 from streams.batch_worker import BatchWorker, consumer_config
 from streams.produce import TrackingProducer
-from streams.topics import DEAD_LETTERS
+from streams.topics import DEAD_LETTERS, metadata
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +212,7 @@ class IngestSink(BatchWorker):
                 continue
             count = self._partition_counts.get(tp.topic)
             if count is None:
-                count = len(consumer.list_topics(tp.topic, timeout=10).topics[tp.topic].partitions)
+                count = len(metadata(consumer, tp.topic).topics[tp.topic].partitions)
                 self._partition_counts[tp.topic] = count
             self.stored.load(tp.topic, tp.partition, count)
         log.info("assigned %d partitions; stored ids loaded in %.2fs", len(partitions), time.monotonic() - started)

@@ -156,16 +156,21 @@ def format_value(value: Any) -> str:
 def print_report(report: Report, console: Any, max_rows: int = 20) -> None:
     """The report as rich tables (long sections show their last ``max_rows`` rows)."""
     from rich.table import Table
+    from rich.text import Text
 
-    console.print(f"[bold]journey report[/] from {report.source}, {report.generated_at:%Y-%m-%d %H:%M} UTC")
+    from streams.terminal import cell, markup_safe
+
+    console.print(f"[bold]journey report[/] from {markup_safe(report.source)}, "
+                  f"{report.generated_at:%Y-%m-%d %H:%M} UTC")
     for section in report.sections:
         first = section.key == "cohorts"  # the oldest cohorts have the longest history
         rows = section.rows[:max_rows] if first else section.rows[-max_rows:]
         shown = f" ({'first' if first else 'last'} {max_rows} of {len(section.rows)} rows)"
         title = section.title + (shown if len(section.rows) > max_rows else "")
-        table = Table(*section.columns, title=title, title_justify="left", caption=section.note or None)
-        for row in rows:
-            table.add_row(*(format_value(v) for v in row))
+        table = Table(*map(cell, section.columns), title=Text(title), title_justify="left",
+                      caption=Text(section.note) if section.note else None)
+        for row in rows:  # values from the data: shown as text, never read as markup or control sequences
+            table.add_row(*(cell(format_value(v)) for v in row))
         if not section.rows:
             table.add_row(*("-" for _ in section.columns))
         console.print(table)

@@ -18,6 +18,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from streams.waiting import stall_seconds
+
 
 class BrokerError(RuntimeError):
     """The embedded broker could not be found or did not start."""
@@ -72,7 +74,9 @@ class EmbeddedBroker:
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 15.0) -> EmbeddedBroker:
+    def start(self, timeout: float | None = None) -> EmbeddedBroker:
+        """Start the broker and wait until it listens: while its process lives, up to the stall time
+        (the ``stall_seconds`` setting; a loaded machine makes it slow to start, not failed)."""
         url = f"tcp://127.0.0.1:{self.port}"
         args = [str(broker_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url,
                 "--storage-engine", "memory://tansu/"]
@@ -83,7 +87,7 @@ class EmbeddedBroker:
         finally:
             if log is not subprocess.DEVNULL:
                 log.close()
-        wait_for_port(self.port, timeout, self.process)
+        wait_for_port(self.port, stall_seconds(timeout), self.process)
         return self
 
     def stop(self, timeout: float = 5.0) -> None:

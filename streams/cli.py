@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from streams.settings import Settings, SettingsFileMissing, load_settings
+from streams.terminal import cell, json_line, markup_safe
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Real-time customer-journey pipeline: Kafka streams in, ClickHouse out.")
@@ -97,6 +98,7 @@ def run(replay: ReplayOption = None, mapping: MapOption = None, tz: TzOption = "
         seed: SeedOption = 7) -> None:
     """Start the embedded broker and ClickHouse (unless configured), feed a source, print a summary."""
     from streams.run import Interrupted, request_stop, run_pipeline
+    from streams.runfile import RunInProgress
 
     settings = _settings()
     _logging(settings.data_dir / "logs" / "journey.log", settings)
@@ -111,8 +113,11 @@ def run(replay: ReplayOption = None, mapping: MapOption = None, tz: TzOption = "
         terminated = isinstance(stop, Interrupted) and stop.signum == signal.SIGTERM
         console.print(f"[yellow]{'terminated' if terminated else 'interrupted'}: workers and broker stopped[/]")
         raise typer.Exit(143 if terminated else 130) from None
+    except RunInProgress as exc:  # found before anything started: the running pipeline is untouched
+        console.print(f"[red]not started:[/] {markup_safe(exc)}")
+        raise typer.Exit(2) from None
     except Exception as exc:
-        console.print(f"[red]pipeline failed:[/] {exc}")
+        console.print(f"[red]pipeline failed:[/] {markup_safe(exc)}")
         raise typer.Exit(1) from None
 
 
@@ -334,11 +339,11 @@ def models(fmt: Annotated[str, typer.Option("--format", help="table or json.")] 
         with reader(settings) as r:
             metrics, drift = latest_model_metrics(r)
     except Exception as exc:
-        console.print(f"[red]cannot read model_metrics:[/] {exc}")
+        console.print(f"[red]cannot read model_metrics:[/] {markup_safe(exc)}")
         raise typer.Exit(1) from None
     if fmt == "json":
         for row in metrics:
-            sys.stdout.write(orjson.dumps(row, default=str).decode() + "\n")
+            sys.stdout.write(json_line(row) + "\n")
         return
     print_model_metrics(Console(), metrics, drift)
 
@@ -386,9 +391,11 @@ def _worker_logging_and_stop(settings: Settings | None = None, role: str = "work
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     else:
         from streams.logs import configure, log_settings
+        from streams.waiting import configure as configure_waits
 
         configure(settings, role)
         log_settings(settings, role)
+        configure_waits(settings.stall_seconds)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -452,17 +459,20 @@ def query(sql: Annotated[str, typer.Argument(help="A ClickHouse SQL query.")],
     try:
         columns, rows = run_query(settings, sql)
     except Exception as exc:
-        console.print(f"[red]query failed:[/] {exc}")
+        console.print(f"[red]query failed:[/] {markup_safe(exc)}")
         raise typer.Exit(1) from None
     out = Console()
+    binary = sum(isinstance(v, bytes) for row in rows for v in row)
     if fmt == "json":
         for row in rows:
-            sys.stdout.write(orjson.dumps(dict(zip(columns, row, strict=True)), default=str).decode() + "\n")
-        return
-    table = Table(*columns)
-    for row in rows:
-        table.add_row(*("NULL" if v is None else str(v) for v in row))
-    out.print(table)
+            sys.stdout.write(json_line(dict(zip(columns, row, strict=True))) + "\n")
+    else:
+        table = Table(*map(cell, columns))
+        for row in rows:
+            table.add_row(*map(cell, row))
+        out.print(table)
+    if binary:
+        console.print(f"note: {binary} values are not valid UTF-8: their other bytes are shown as \\xNN")
 
 
 @app.command()
@@ -482,7 +492,7 @@ def report(out: Annotated[Path | None, typer.Option(help="Directory for the PNG 
         with reader(settings) as r:
             built = build_report(r, days)
     except Exception as exc:
-        console.print(f"[red]report failed:[/] {exc}")
+        console.print(f"[red]report failed:[/] {markup_safe(exc)}")
         raise typer.Exit(1) from None
     out_dir = out or settings.data_dir / "report"
     pngs, page = write_charts(built, out_dir)
@@ -528,18 +538,20 @@ def customer(customer_id: Annotated[str, typer.Argument(help="The customer id.")
         with reader(settings) as r:
             profile, where = profile_from_clickhouse(r, customer_id), "ClickHouse"
     if profile is None:
-        console.print(f"[yellow]no profile for customer {customer_id!r}[/] (looked in {where})")
+        console.print(f"[yellow]no profile for customer {markup_safe(repr(customer_id))}[/] (looked in {where})")
         raise typer.Exit(1)
     if fmt == "json":
-        sys.stdout.write(orjson.dumps(profile, default=str).decode() + "\n")
+        sys.stdout.write(json_line(profile) + "\n")
         return
     out = Console()
-    out.print(f"[bold]customer {customer_id}[/]  stage [cyan]{profile['stage']}[/] since {profile['stage_since']}"
-              f"  segments: {', '.join(profile['segments']) or '-'}  (from {where}, as of {profile['as_of']})")
+    segments = ", ".join(map(str, profile["segments"])) or "-"
+    out.print(f"[bold]customer {markup_safe(customer_id)}[/]  stage [cyan]{markup_safe(profile['stage'])}[/] since "
+              f"{markup_safe(profile['stage_since'])}  segments: {markup_safe(segments)}  (from {where}, as of "
+              f"{markup_safe(profile['as_of'])})")
     table = Table("feature", "value", title=f"{profile['events_total']:,} events", title_justify="left")
     for name, value in sorted(profile["features"].items()):
         if value not in (None, 0, 0.0, "", False):
-            table.add_row(name, _readable(name, value))
+            table.add_row(cell(name), cell(_readable(name, value)))
     out.print(table)
 
 

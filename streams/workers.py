@@ -6,14 +6,50 @@ import os
 import signal
 import subprocess
 import sys
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
 from streams.broker import die_with_parent
 
+#: Lines of a dead worker's log shown with the error (the rest is in the log file).
+LOG_TAIL_LINES = 20
+
 
 class WorkerFailed(RuntimeError):
-    """A worker process exited while it should have been running."""
+    """A worker process exited while it should have been running; ``log_tail`` holds its last log lines."""
+
+    def __init__(self, name: str, code: int, log_path: Path) -> None:
+        how = f"was killed by {_signal_name(-code)}" if code < 0 else f"exited with code {code}"
+        self.name, self.code, self.log_path = name, code, log_path
+        self.log_tail = log_tail(log_path)
+        super().__init__(f"{name} worker {how} (code {code}); last {len(self.log_tail)} lines of {log_path}:\n"
+                         + "\n".join(self.log_tail))
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> list[str]:
+    """The last ``lines`` lines of a log file (undecodable bytes replaced), or a note when it cannot be read."""
+    try:
+        with path.open("rb") as log:
+            return [line.decode("utf-8", "replace").rstrip("\r\n") for line in deque(log, maxlen=lines)]
+    except OSError as exc:
+        return [f"(log not readable: {exc})"]
+
+
+def dumping_core(pid: int) -> bool:
+    """Whether the process has crashed and the kernel is writing its core (it has not exited yet)."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as status:
+            return any(line.split() == [b"CoreDumping:", b"1"] for line in status)
+    except OSError:
+        return False
 
 
 @dataclass
@@ -23,12 +59,17 @@ class Worker:
     log_path: Path
 
     def check(self) -> None:
+        """Raise :class:`WorkerFailed` (with the worker's last log lines) when the process has exited."""
         code = self.process.poll()
+        if code is None and dumping_core(self.process.pid):  # aborted: writing a core can take minutes
+            self.process.kill()
+            code = self.process.wait()
         if code is not None:
-            raise WorkerFailed(f"{self.name} worker exited with code {code}; see {self.log_path}")
+            raise WorkerFailed(self.name, code, self.log_path)
 
-    def stop(self, timeout: float = 30.0) -> int:
-        """SIGTERM (the worker flushes and commits), then SIGKILL if it does not exit in time."""
+    def stop(self, timeout: float = 60.0) -> int:
+        """SIGTERM (the worker flushes and commits), then SIGKILL if it does not exit within ``timeout``
+        (the ``stop_seconds`` setting in ``journey run``)."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from streams.settings import Settings, SettingsFileMissing, load_settings
-from streams.terminal import cell, json_line, markup_safe
+from streams.terminal import cell, header, json_line, markup_safe
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Real-time customer-journey pipeline: Kafka streams in, ClickHouse out.")
@@ -467,7 +467,7 @@ def query(sql: Annotated[str, typer.Argument(help="A ClickHouse SQL query.")],
         for row in rows:
             sys.stdout.write(json_line(dict(zip(columns, row, strict=True))) + "\n")
     else:
-        table = Table(*map(cell, columns))
+        table = Table(*map(header, columns))
         for row in rows:
             table.add_row(*map(cell, row))
         out.print(table)

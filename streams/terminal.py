@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 from rich.markup import escape
+from rich.table import Column
 from rich.text import Text
 
 #: C0 controls except tab and newline, DEL, and C1 controls (U+0080-U+009F: 0x9B is a one-byte CSI).
@@ -40,6 +41,11 @@ def text_of(value: Any) -> str:
 def cell(value: Any, null: str = "NULL") -> Text:
     """A table cell or header from data: printable text that rich never reads as markup."""
     return Text(null if value is None else text_of(value))
+
+
+def header(value: Any) -> Column:
+    """A table column whose header comes from data (a query's column name): shown as text."""
+    return Column(header=cell(value, null=""))
 
 
 def markup_safe(value: Any) -> str:

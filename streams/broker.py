@@ -15,7 +15,6 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from streams.waiting import stall_seconds
@@ -90,6 +89,16 @@ class EmbeddedBroker:
         wait_for_port(self.port, stall_seconds(timeout), self.process)
         return self
 
+    def check(self) -> None:
+        """Raise :class:`BrokerError` with the last lines of its log when the broker process has exited."""
+        if self.process is None or self.process.poll() is None:
+            return
+        from streams.workers import log_tail
+
+        tail = log_tail(self.log_path) if self.log_path else []
+        raise BrokerError(f"the embedded broker exited with code {self.process.returncode}"
+                          + (f"; last {len(tail)} lines of {self.log_path}:\n" + "\n".join(tail) if tail else ""))
+
     def stop(self, timeout: float = 5.0) -> None:
         if self.process is None or self.process.poll() is not None:
             return
@@ -106,12 +115,3 @@ class EmbeddedBroker:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-
-@contextlib.contextmanager
-def kafka_bootstrap(configured: str | None, log_path: Path | None = None) -> Iterator[str]:
-    """The configured bootstrap address, or that of an embedded broker started for the block."""
-    if configured:
-        yield configured
-        return
-    with EmbeddedBroker(log_path=log_path) as broker:
-        yield broker.bootstrap

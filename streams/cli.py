@@ -98,9 +98,15 @@ def run(replay: ReplayOption = None, mapping: MapOption = None, tz: TzOption = "
         seed: SeedOption = 7) -> None:
     """Start the embedded broker and ClickHouse (unless configured), feed a source, print a summary."""
     from streams.run import Interrupted, request_stop, run_pipeline
-    from streams.runfile import RunInProgress
+    from streams.runfile import RunInProgress, claim
 
     settings = _settings()
+    try:
+        with claim(settings.data_dir):  # said at once, before reading the source; run_pipeline claims for good
+            pass
+    except RunInProgress as exc:
+        console.print(f"[red]not started:[/] {markup_safe(exc)}")
+        raise typer.Exit(2) from None
     _logging(settings.data_dir / "logs" / "journey.log", settings)
     records, name, total = _source(replay, mapping, tz, speedup, customers, days, seed)
     # Stoppable whatever the parent left blocked (a supervisor's or a native library's signal mask is inherited).

@@ -23,7 +23,7 @@ from sinks.client import DEAD_LETTER_TABLE, RAW_TABLES, apply_schema, connect
 from sinks.dashboard import DashboardServer
 from sinks.ingest import OUTPUT_TABLES
 from sinks.query import reader
-from streams.broker import kafka_bootstrap
+from streams.broker import EmbeddedBroker
 from streams.produce import TrackingProducer
 from streams.progress import GroupProgress, end_offsets_by_eof
 from streams.runfile import claim, live_run
@@ -104,7 +104,9 @@ def _run(settings: Settings, records: Iterable[SourceRecord], source_name: str, 
         client.close()
 
     with ExitStack() as stack:
-        bootstrap = stack.enter_context(kafka_bootstrap(settings.kafka_bootstrap, log_dir / "broker.log"))
+        broker = None if settings.kafka_bootstrap else stack.enter_context(
+            EmbeddedBroker(log_path=log_dir / "broker.log"))
+        bootstrap = settings.kafka_bootstrap or broker.bootstrap  # type: ignore[union-attr]
         where = "embedded broker" if settings.embedded_broker else "Kafka"
         console.print(f"[bold]journey[/] {where} at {bootstrap}; ClickHouse {_describe_dsn(dsn)}; "
                       f"data in {settings.data_dir}")
@@ -130,8 +132,11 @@ def _run(settings: Settings, records: Iterable[SourceRecord], source_name: str, 
         stack.callback(_stop_all, workers, settings.stop_seconds)
 
         def alive() -> None:
-            """Stop at once on Ctrl-C or SIGTERM, or when a worker has died (with its last log lines)."""
+            """Stop at once on Ctrl-C or SIGTERM, or when a worker or the broker has died (with its last log
+            lines)."""
             stop_if_requested()
+            if broker is not None:
+                broker.check()
             for worker in workers:
                 worker.check()
 
@@ -155,7 +160,7 @@ def _run(settings: Settings, records: Iterable[SourceRecord], source_name: str, 
             for record in records:
                 producer.send_raw(record.topic, record.key, record.value)
                 sent += 1
-                if sent % 256 == 0 and time.monotonic() - checked >= CHECK_SECONDS:  # paced or fast: by time
+                if time.monotonic() - checked >= CHECK_SECONDS:  # paced or fast: by time, not by count
                     checked = time.monotonic()
                     bar.update(fed_task, completed=sent, rate=f"{sent / (checked - feed_started):,.0f}/s")
                     alive()

@@ -225,9 +225,10 @@ def _drain(bar: Progress, kafka: dict[str, str], settings: Settings, role: str, 
 
 
 def _stop(worker: Worker, workers: list[Worker], settings: Settings) -> None:
-    """Stop a worker whose work is done; it is no longer watched (its exit is expected)."""
+    """Stop a worker whose work is done (it is no longer watched: its exit is expected); fail the run unless
+    it stopped cleanly (its last state and outputs would be missing)."""
     workers.remove(worker)
-    worker.stop(settings.stop_seconds)
+    worker.finish(settings.stop_seconds)
 
 
 def _wait_group(bar: Progress, kafka: dict[str, str], group: str, label: str, ends: dict[tuple[str, int], int],

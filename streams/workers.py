@@ -27,7 +27,7 @@ class WorkerFailed(RuntimeError):
     def __init__(self, name: str, code: int, log_path: Path, crash: str | None = None) -> None:
         how = f"was killed by {_signal_name(-code)}" if code < 0 else f"exited with code {code}"
         if crash is not None:
-            how = f"crashed ({crash}) and was killed"
+            how = f"{crash} and was killed" if crash.startswith("did not") else f"crashed ({crash}) and was killed"
         self.name, self.code, self.log_path = name, code, log_path
         self.log_tail = log_tail(log_path)
         super().__init__(f"{name} worker {how} (code {code}); last {len(self.log_tail)} lines of {log_path}:\n"
@@ -106,6 +106,16 @@ class Worker:
                 self.process.kill()
                 self.process.wait()
         return self.process.returncode
+
+    def finish(self, timeout: float = 60.0) -> None:
+        """Stop a worker whose work is done; :class:`WorkerFailed` unless it flushed and exited cleanly (its
+        last state and outputs may be missing otherwise)."""
+        running = self.process.poll() is None
+        code = self.stop(timeout)
+        if code != 0:
+            late = running and code == -signal.SIGKILL
+            raise WorkerFailed(self.name, code, self.log_path,
+                               f"did not stop within stop_seconds={timeout:g}" if late else None)
 
 
 def start_worker(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> Worker:

@@ -68,3 +68,21 @@ def test_fatal_lines_of_an_older_run_do_not_count(tmp_path: Path) -> None:
         process.wait()
     with pytest.raises(WorkerFailed, match="killed by SIGKILL"):
         worker.check()
+
+
+def test_a_worker_that_does_not_stop_cleanly_fails_the_run(tmp_path: Path) -> None:
+    clean = spawn(tmp_path, "import signal, sys, time\nsignal.signal(signal.SIGTERM, lambda *_: sys.exit(0))\n"
+                            "print('ready', flush=True)\ntime.sleep(600)", name="features")
+    wait_for_line(clean.log_path, "ready")
+    clean.finish(30)  # exits 0 on SIGTERM: done
+    stuck = spawn(tmp_path, "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+                            "print('ready', flush=True)\ntime.sleep(600)", name="scoring")
+    wait_for_line(stuck.log_path, "ready")
+    with pytest.raises(WorkerFailed, match=r"scoring worker did not stop within stop_seconds=0\.5 and was killed"):
+        stuck.finish(0.5)
+
+
+def wait_for_line(path: Path, text: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in path.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)

@@ -25,12 +25,13 @@ class WorkerFailed(RuntimeError):
     """A worker process exited while it should have been running; ``log_tail`` holds its last log lines."""
 
     def __init__(self, name: str, code: int, log_path: Path, crash: str | None = None) -> None:
-        how = f"was killed by {_signal_name(-code)}" if code < 0 else f"exited with code {code}"
+        how = f"was killed by {_signal_name(-code)} (code {code})" if code < 0 else f"exited with code {code}"
         if crash is not None:
-            how = f"{crash} and was killed" if crash.startswith("did not") else f"crashed ({crash}) and was killed"
+            how = (f"{crash} and was killed" if crash.startswith("did not") else f"crashed ({crash}) and was killed"
+                   ) + f" (code {code})"
         self.name, self.code, self.log_path = name, code, log_path
         self.log_tail = log_tail(log_path)
-        super().__init__(f"{name} worker {how} (code {code}); last {len(self.log_tail)} lines of {log_path}:\n"
+        super().__init__(f"{name} worker {how}; last {len(self.log_tail)} lines of {log_path}:\n"
                          + "\n".join(self.log_tail))
 
 

@@ -38,7 +38,7 @@ def test_an_exit_is_reported_with_the_last_twenty_lines(tmp_path: Path) -> None:
     failed = wait_for_failure(worker)
     assert failed.code == 3
     assert failed.log_tail == [f"line {i}" for i in range(50 - LOG_TAIL_LINES, 50)]
-    assert str(failed).startswith("sink worker exited with code 3 (code 3); last 20 lines of ")
+    assert str(failed).startswith("sink worker exited with code 3; last 20 lines of ")
     assert str(failed).endswith("\n".join(failed.log_tail))
 
 
@@ -50,7 +50,7 @@ def test_a_crash_held_in_a_native_handler_is_reported_at_once_and_killed(tmp_pat
     failed = wait_for_failure(worker)
     assert time.monotonic() - started < 30
     assert worker.process.poll() is not None, "the crashed worker is killed"
-    assert f"sink worker crashed ({crash}) and was killed" in str(failed)
+    assert f"sink worker crashed ({crash}) and was killed (code -9)" in str(failed)
     assert failed.log_tail[-1] == crash
 
 

@@ -34,12 +34,15 @@ from clickhouse_connect.driver.client import Client
 
 from sinks.client import ClickHouseUnavailable, connect
 from streams.http_endpoint import BackgroundHTTPServer, QuietHandler
+from streams.waiting import Stalled, retry_until_stalled
 
 log = logging.getLogger(__name__)
 
 OWNER_FILE = "clickhouse-owner.json"
 #: Longest query a reader waits for through the owner (seconds).
 REMOTE_TIMEOUT = 300.0
+#: One ping of the owner; a live owner that does not answer in time is pinged again (see ``_owner``).
+PING_SECONDS = 5.0
 
 
 class QueryFailed(RuntimeError):
@@ -179,13 +182,26 @@ class Reader:
 
 
 def _owner(data_dir: Path) -> dict[str, Any] | None:
-    """The owner file's details when its process is alive and answers, else None."""
+    """The owner file's details when its process is alive and answers, else None.
+
+    A live owner that is slow to answer (a busy machine) is asked again until the stall time
+    (``stall_seconds``): giving up early would make the caller open the database it holds."""
     try:
         info = orjson.loads((data_dir / OWNER_FILE).read_bytes())
-        os.kill(int(info["pid"]), 0)
-        with urllib.request.urlopen(f"{info['url']}/ping", timeout=5) as response:
-            response.read()
+        pid = int(info["pid"])
+        os.kill(pid, 0)
     except (OSError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+        return None
+
+    def ping() -> None:
+        os.kill(pid, 0)  # ProcessLookupError (not retried) once the owner is gone
+        with urllib.request.urlopen(f"{info['url']}/ping", timeout=PING_SECONDS) as response:
+            response.read()
+
+    try:
+        retry_until_stalled("the embedded database's owner answering", ping,
+                            (TimeoutError, urllib.error.URLError, ConnectionError))
+    except (OSError, Stalled):
         return None
     return dict(info)
 

@@ -537,7 +537,8 @@ def customer(customer_id: Annotated[str, typer.Argument(help="The customer id.")
     if live is not None or not settings.embedded_broker:
         bootstrap = str(live["bootstrap"]) if live else None
         partitions = int(live["partitions"]) if live else settings.topic_partitions  # type: ignore[call-overload]
-        profile, where = profile_from_topic(settings.kafka_config(bootstrap), customer_id, partitions), "the live topic"
+        profile, where = profile_from_topic(settings.kafka_config(bootstrap), customer_id, partitions,
+                                             settings.stall_seconds), "the live topic"
     else:
         from sinks.query import reader
 

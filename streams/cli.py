@@ -173,10 +173,10 @@ def rebuild_rollups_command() -> None:
     sink writes). The embedded sink does this by itself when it starts after an unclean stop."""
     from sinks.client import connect
     from sinks.rebuild import rebuild_rollups
-    from streams.runfile import running
+    from streams.runfile import in_progress
 
     settings = _settings()
-    if settings.resolved_clickhouse_dsn.startswith("chdb://") and running(settings.data_dir) is not None:
+    if settings.resolved_clickhouse_dsn.startswith("chdb://") and in_progress(settings.data_dir):
         console.print("[red]a pipeline is running on this embedded database:[/] its sink owns it (and rebuilds "
                       "the rollups by itself after a crash); stop it first")
         raise typer.Exit(2)

@@ -61,6 +61,16 @@ def live_run(data_dir: Path, bootstrap: str, partitions: int) -> Iterator[None]:
         path.unlink(missing_ok=True)
 
 
+def in_progress(data_dir: Path) -> bool:
+    """Whether a run works on this data directory: it holds the run lock (from before it touches anything)
+    or, for a run of an older version, its live-run file names a live process."""
+    try:
+        with claim(data_dir):
+            return False
+    except RunInProgress:
+        return True
+
+
 def running(data_dir: Path) -> dict[str, object] | None:
     """The live run's details, or None when no pipeline is running on this data directory."""
     path = _path(data_dir)

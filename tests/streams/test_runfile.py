@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.runfile import RunInProgress, claim, live_run
+from streams.runfile import RunInProgress, claim, in_progress, live_run
 
 
 def test_a_second_claim_is_refused_while_the_first_holds_and_granted_after(tmp_path: Path) -> None:
@@ -18,6 +19,13 @@ def test_a_second_claim_is_refused_while_the_first_holds_and_granted_after(tmp_p
         pass
     with claim(tmp_path):  # released when the block ended
         pass
+
+
+def test_a_run_is_in_progress_from_its_claim_on_before_its_live_run_file(tmp_path: Path) -> None:
+    assert not in_progress(tmp_path)
+    with claim(tmp_path):  # a run applying the schema, before its broker and live-run file exist
+        assert in_progress(tmp_path)
+    assert not in_progress(tmp_path)
 
 
 def test_the_lock_is_freed_when_its_process_dies(tmp_path: Path) -> None:
@@ -35,3 +43,13 @@ def test_the_lock_is_freed_when_its_process_dies(tmp_path: Path) -> None:
     started = time.monotonic()
     with claim(tmp_path):  # a killed run leaves no stale lock
         assert time.monotonic() - started < 5
+
+
+def test_rebuild_rollups_refuses_while_a_run_holds_the_data_dir(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOURNEY_")}
+    with claim(tmp_path):  # no live-run file yet: the run is still applying the schema
+        result = subprocess.run([sys.executable, "-m", "streams.cli", "rebuild-rollups"], capture_output=True,
+                                text=True, env={**env, "JOURNEY_DATA_DIR": str(tmp_path)}, timeout=300,
+                                cwd=Path(__file__).parents[2])
+    assert result.returncode == 2, result.stderr
+    assert "a pipeline is running on this embedded database" in result.stderr

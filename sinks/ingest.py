@@ -67,7 +67,7 @@ from sinks.privacy import audit_table
 from streams.batch_worker import BatchWorker, consumer_config
 from streams.partitioner import partition_for
 from streams.produce import TrackingProducer
-from streams.topics import DEAD_LETTERS
+from streams.topics import DEAD_LETTERS, metadata
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -303,7 +303,7 @@ class IngestSink(BatchWorker):
         count = self._partition_counts.get(topic)
         if count is None:
             assert self._consumer is not None
-            count = len(self._consumer.list_topics(topic, timeout=10).topics[topic].partitions)
+            count = len(metadata(self._consumer, topic).topics[topic].partitions)
             self._partition_counts[topic] = count
         return count
 

@@ -18,6 +18,7 @@ taken out of a merged state.
 from __future__ import annotations
 
 import json
+import os
 import re
 import uuid
 from collections.abc import Callable, Sequence
@@ -197,8 +198,19 @@ def write_export(path: Path, customer_id: str, subject: str, clickhouse: dict[st
     """The export file: the customer, when, and everything held (ClickHouse rows, processor state)."""
     document = {"customer_id": customer_id, "exported_at": datetime.now(UTC).isoformat(),
                 "clickhouse": clickhouse, "processor_state": _plain(processors)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
+    write_private(path, (json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n").encode())
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a file only its owner can read (0600, whatever the umask, also over an older file), in a
+    directory made for the owner only (0700) when it is missing: an export holds one person's data."""
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True)
+        path.parent.chmod(0o700)  # mkdir's mode is filtered by the umask
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        os.fchmod(out.fileno(), 0o600)  # before any byte is written: the umask or an older file's mode
+        out.write(data)
 
 
 def audit_export(reader: Reader, subject: str, clickhouse: dict[str, list[Any]], processors: dict[str, Any]) -> str:

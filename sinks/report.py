@@ -164,19 +164,32 @@ def format_value(value: Any) -> str:
 def print_report(report: Report, console: Any, max_rows: int = 20) -> None:
     """The report as rich tables (long sections show their last ``max_rows`` rows)."""
     from rich.table import Table
+    from rich.text import Text
 
-    console.print(f"[bold]journey report[/] from {report.source}, {report.generated_at:%Y-%m-%d %H:%M} UTC")
+    from streams.terminal import cell, header, markup_safe
+
+    console.print(f"[bold]journey report[/] from {markup_safe(report.source)}, "
+                  f"{report.generated_at:%Y-%m-%d %H:%M} UTC")
     for section in report.sections:
         first = section.key == "cohorts"  # the oldest cohorts have the longest history
         rows = section.rows[:max_rows] if first else section.rows[-max_rows:]
         shown = f" ({'first' if first else 'last'} {max_rows} of {len(section.rows)} rows)"
         title = section.title + (shown if len(section.rows) > max_rows else "")
-        table = Table(*section.columns, title=title, title_justify="left", caption=section.note or None)
-        for row in rows:
-            table.add_row(*(format_value(v) for v in row))
+        table = Table(*map(header, section.columns), title=Text(title), title_justify="left",
+                      caption=Text(section.note) if section.note else None)
+        for row in rows:  # values from the data: shown as text, never read as markup or control sequences
+            table.add_row(*(cell(format_value(v)) for v in row))
         if not section.rows:
             table.add_row(*("-" for _ in section.columns))
         console.print(table)
+
+
+def _label(value: Any) -> str:
+    """A chart label from data: control characters escaped, ``$`` kept literal (matplotlib reads ``$...$`` as
+    TeX, and bad TeX fails the whole chart)."""
+    from streams.terminal import text_of
+
+    return text_of(value).replace("$", r"\$")
 
 
 def _figure(section: Section) -> Any | None:
@@ -193,7 +206,8 @@ def _figure(section: Section) -> Any | None:
     if section.chart == "line":
         series: dict[str, list[tuple[Any, float]]] = {}
         for row in section.rows:
-            label_suffix = "".join(f" {row[col[c]]}" for c in ("currency", "model") if c in col and c != section.x)
+            label_suffix = "".join(f" {_label(row[col[c]])}" for c in ("currency", "model")
+                                   if c in col and c != section.x)
             for y in section.ys:
                 series.setdefault(y + label_suffix, []).append((row[col[section.x]], row[col[y]] or 0.0))
         for label, points in series.items():
@@ -202,7 +216,7 @@ def _figure(section: Section) -> Any | None:
         ax.legend(loc="best")
         fig.autofmt_xdate()
     elif section.chart in ("bar", "barh"):
-        labels = [" ".join(str(row[col[c]]) for c in (section.x, "band", "currency") if c in col)
+        labels = [" ".join(_label(row[col[c]]) for c in (section.x, "band", "currency") if c in col)
                   for row in section.rows]
         values = [row[col[section.ys[0]]] or 0 for row in section.rows]
         errors = [Z95 * (row[col[section.errors]] or 0) for row in section.rows] if section.errors else None

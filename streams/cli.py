@@ -28,6 +28,7 @@ from streams.settings import (
     settings_file_in_use,
     unknown_environment,
 )
+from streams.terminal import cell, json_line, markup_safe
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Real-time customer-journey pipeline: Kafka streams in, ClickHouse out.")
@@ -116,10 +117,10 @@ def _read_failed(what: str, settings: Settings, message: str) -> NoReturn:
     """Say why a read failed (naming the database and the fix when a pipeline table is missing) and exit 1."""
     from streams.readonly import missing_schema_hint
 
-    console.print(f"[red]{what}:[/] {escape(message)}")
+    console.print(f"[red]{what}:[/] {markup_safe(message)}")
     hint = missing_schema_hint(settings, message)
     if hint:
-        console.print(escape(hint))
+        console.print(markup_safe(hint))
     raise typer.Exit(1)
 
 
@@ -208,8 +209,15 @@ def run(replay: ReplayOption = None, mapping: MapOption = None, tz: TzOption = "
         time_format: TimeFormatOption = None) -> None:
     """Start the embedded broker and ClickHouse (unless configured), feed a source, print a summary."""
     from streams.run import Interrupted, request_stop, run_pipeline
+    from streams.runfile import RunInProgress, claim
 
     settings = _settings()
+    try:
+        with claim(settings.data_dir):  # said at once, before reading the source; run_pipeline claims for good
+            pass
+    except RunInProgress as exc:
+        console.print(f"[red]not started:[/] {markup_safe(exc)}")
+        raise typer.Exit(2) from None
     _logging(settings.data_dir / "logs" / "journey.log", settings)
     reading = {"delimiter": delimiter, "decimal": decimal, "encoding": encoding, "time_format": time_format}
     records, name, total = _source(replay, mapping, tz, speedup, customers, days, seed, reading, max_gap, check)
@@ -223,8 +231,11 @@ def run(replay: ReplayOption = None, mapping: MapOption = None, tz: TzOption = "
         terminated = isinstance(stop, Interrupted) and stop.signum == signal.SIGTERM
         console.print(f"[yellow]{'terminated' if terminated else 'interrupted'}: workers and broker stopped[/]")
         raise typer.Exit(143 if terminated else 130) from None
+    except RunInProgress as exc:  # found before anything started: the running pipeline is untouched
+        console.print(f"[red]not started:[/] {markup_safe(exc)}")
+        raise typer.Exit(2) from None
     except Exception as exc:
-        console.print(f"[red]pipeline failed:[/] {exc}")
+        console.print(f"[red]pipeline failed:[/] {markup_safe(exc)}")
         raise typer.Exit(1) from None
 
 
@@ -274,10 +285,10 @@ def rebuild_rollups_command() -> None:
     sink writes). The embedded sink does this by itself when it starts after an unclean stop."""
     from sinks.client import connect
     from sinks.rebuild import rebuild_rollups
-    from streams.runfile import running
+    from streams.runfile import in_progress
 
     settings = _settings()
-    if settings.resolved_clickhouse_dsn.startswith("chdb://") and running(settings.data_dir) is not None:
+    if settings.resolved_clickhouse_dsn.startswith("chdb://") and in_progress(settings.data_dir):
         console.print("[red]a pipeline is running on this embedded database:[/] its sink owns it (and rebuilds "
                       "the rollups by itself after a crash); stop it first")
         raise typer.Exit(2)
@@ -450,7 +461,7 @@ def models(fmt: Annotated[str, typer.Option("--format", help="table or json.")] 
         _read_failed("cannot read model_metrics", settings, str(exc))
     if fmt == "json":
         for row in metrics:
-            sys.stdout.write(orjson.dumps(row, default=str).decode() + "\n")
+            sys.stdout.write(json_line(row) + "\n")
         return
     print_model_metrics(Console(), metrics, drift)
 
@@ -498,9 +509,11 @@ def _worker_logging_and_stop(settings: Settings | None = None, role: str = "work
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     else:
         from streams.logs import configure, log_settings
+        from streams.waiting import configure as configure_waits
 
         configure(settings, role)
         log_settings(settings, role)
+        configure_waits(settings.stall_seconds)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -565,7 +578,7 @@ def query(sql: Annotated[str, typer.Argument(help="A ClickHouse SQL query.")],
     from streams.query_format import FORMATS, explain_error, print_result
 
     if fmt not in FORMATS:
-        console.print(f"[red]--format must be one of {', '.join(FORMATS)}, not {fmt!r}[/]")
+        console.print(f"[red]--format must be one of {', '.join(FORMATS)}, not {markup_safe(repr(fmt))}[/]")
         raise typer.Exit(2)
     settings = _readable_settings()
     try:
@@ -573,6 +586,9 @@ def query(sql: Annotated[str, typer.Argument(help="A ClickHouse SQL query.")],
     except Exception as exc:
         _read_failed("query failed", settings, explain_error(sql, str(exc)))
     print_result(Console(), columns, rows, fmt, vertical)
+    binary = sum(isinstance(v, bytes) for row in rows for v in row)
+    if binary:
+        console.print(f"note: {binary} values are not valid UTF-8: their other bytes are shown as \\xNN")
 
 
 @app.command()
@@ -632,7 +648,8 @@ def customer(customer_id: Annotated[str, typer.Argument(help="The customer id.")
     if live is not None or not settings.embedded_broker:
         bootstrap = str(live["bootstrap"]) if live else None
         partitions = int(live["partitions"]) if live else settings.topic_partitions  # type: ignore[call-overload]
-        profile, where = profile_from_topic(settings.kafka_config(bootstrap), customer_id, partitions), "the live topic"
+        profile, where = profile_from_topic(settings.kafka_config(bootstrap), customer_id, partitions,
+                                             settings.stall_seconds), "the live topic"
     else:
         from sinks.query import reader
 
@@ -642,18 +659,20 @@ def customer(customer_id: Annotated[str, typer.Argument(help="The customer id.")
         except Exception as exc:
             _read_failed("cannot read the profile", settings, str(exc))
     if profile is None:
-        console.print(f"[yellow]no profile for customer {customer_id!r}[/] (looked in {where})")
+        console.print(f"[yellow]no profile for customer {markup_safe(repr(customer_id))}[/] (looked in {where})")
         raise typer.Exit(1)
     if fmt == "json":
-        sys.stdout.write(orjson.dumps(profile, default=str).decode() + "\n")
+        sys.stdout.write(json_line(profile) + "\n")
         return
     out = Console()
-    out.print(f"[bold]customer {customer_id}[/]  stage [cyan]{profile['stage']}[/] since {profile['stage_since']}"
-              f"  segments: {', '.join(profile['segments']) or '-'}  (from {where}, as of {profile['as_of']})")
+    segments = ", ".join(map(str, profile["segments"])) or "-"
+    out.print(f"[bold]customer {markup_safe(customer_id)}[/]  stage [cyan]{markup_safe(profile['stage'])}[/] since "
+              f"{markup_safe(profile['stage_since'])}  segments: {markup_safe(segments)}  (from {where}, as of "
+              f"{markup_safe(profile['as_of'])})")
     table = Table("feature", "value", title=f"{profile['events_total']:,} events", title_justify="left")
     for name, value in sorted(profile["features"].items()):
         if value not in (None, 0, 0.0, "", False):
-            table.add_row(name, _readable(name, value))
+            table.add_row(cell(name), cell(_readable(name, value)))
     out.print(table)
 
 

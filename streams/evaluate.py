@@ -25,6 +25,7 @@ from processors.scoring.evaluate import TARGET_GAP, ModelEvaluation, evaluate
 from processors.scoring.replay import Sample, replay
 from sinks.access import Reader
 from streams.settings import Settings
+from streams.terminal import cell
 
 
 def scoring_config(settings: Settings, horizon_hours: int | None = None, churn_days: int | None = None
@@ -147,8 +148,8 @@ def print_model_metrics(out: Console, metrics: list[dict[str, Any]], drift: list
     table = Table("model", "version", "labels", "positives", "ROC AUC", "log loss", "Brier", "as of",
                   title="Latest prequential metrics", title_justify="left")
     for m in metrics:
-        table.add_row(m["model"], str(m["model_version"]), f"{m['labels']:,}", f"{m['positives']:,}",
-                      _fmt(m["roc_auc"]), _fmt(m["log_loss"]), _fmt(m["brier"]), str(m["as_of"]))
+        table.add_row(cell(m["model"]), cell(m["model_version"]), f"{m['labels']:,}", f"{m['positives']:,}",
+                      _fmt(m["roc_auc"]), _fmt(m["log_loss"]), _fmt(m["brier"]), cell(m["as_of"]))
     out.print(table)
     for m in metrics:
         if m.get("warning"):
@@ -157,6 +158,6 @@ def print_model_metrics(out: Console, metrics: list[dict[str, Any]], drift: list
         recent = Table("model", "version", "labels", "detected at", "error before", "error after",
                        title="Recent drift", title_justify="left")
         for d in drift:
-            recent.add_row(d["model"], str(d["model_version"]), f"{d['labels']:,}", str(d["detected_at"]),
+            recent.add_row(cell(d["model"]), cell(d["model_version"]), f"{d['labels']:,}", cell(d["detected_at"]),
                            _fmt(d["error_before"]), _fmt(d["error_after"]))
         out.print(recent)

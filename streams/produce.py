@@ -15,6 +15,8 @@ from typing import Any
 from confluent_kafka import KafkaError, Message, Producer
 from pydantic import BaseModel
 
+from streams.waiting import flush_following, stall_seconds
+
 #: Kafka's default (Java) partitioner, so any producer puts a customer on the same partition.
 PARTITIONER = "murmur2_random"
 
@@ -110,10 +112,12 @@ class TrackingProducer:
         """Serve delivery reports for up to ``timeout`` seconds; the records still unacknowledged (never raises)."""
         return int(self._producer.flush(timeout))
 
-    def flush(self, timeout: float = 60.0) -> None:
-        """Wait for every queued record; raise :class:`DeliveryFailed` if any was not stored."""
-        remaining = self._producer.flush(timeout)
+    def flush(self, stall: float | None = None, between: Callable[[], None] | None = None) -> None:
+        """Wait for every queued record while acknowledgements keep coming (no fixed deadline; ``between``
+        runs about every second); raise :class:`DeliveryFailed` if any was not stored."""
+        remaining = flush_following(self._producer, stall, between)
         if remaining:
-            raise DeliveryFailed(f"{remaining} records still unacknowledged after {timeout:.0f}s")
+            raise DeliveryFailed(f"{remaining} records still unacknowledged after {stall_seconds(stall):.0f}s "
+                                 "without an acknowledgement")
         if self.errors:
             raise DeliveryFailed(f"{len(self.errors)} records failed, first: {self.errors[0]}")

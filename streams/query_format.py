@@ -13,12 +13,12 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from sinks.report import format_value
+from streams.terminal import header, json_line, markup_safe, text_of
 
 FORMATS = ("table", "json", "csv", "tsv")
 #: Text the tool appends to the user's SQL (sinks.access asks for Parquet): never shown as theirs.
@@ -37,22 +37,24 @@ def print_result(out: Console, columns: list[str], rows: Sequence[Sequence[Any]]
     """Print ``rows`` in ``fmt``; a table wider than ``out`` (or ``vertical``) goes one cell per line."""
     if fmt == "json":
         for row in rows:
-            out.file.write(orjson.dumps(dict(zip(columns, row, strict=True)), default=str).decode() + "\n")
+            out.file.write(json_line(dict(zip(columns, row, strict=True))) + "\n")
         return
     if fmt in ("csv", "tsv"):
         out.file.write(delimited(columns, rows, "," if fmt == "csv" else "\t"))
         return
-    cells = [["NULL" if v is None else format_value(v) for v in row] for row in rows]
+    # Values from data: bytes decoded (invalid UTF-8 as \\xNN), control characters escaped (streams.terminal).
+    cells = [["NULL" if v is None else text_of(v if isinstance(v, bytes) else format_value(v)) for v in row]
+             for row in rows]
     if vertical or table_width(columns, cells) > out.width:
         name_width = max((len(c) for c in columns), default=0)
         for n, row in enumerate(cells, 1):
             out.print(f"[bold]Row {n}:[/]", soft_wrap=True)
             for column, cell in zip(columns, row, strict=True):
-                out.print(f"{escape(column).rjust(name_width)}: {escape(cell)}", soft_wrap=True, highlight=False)
+                out.print(f"{markup_safe(column).rjust(name_width)}: {escape(cell)}", soft_wrap=True, highlight=False)
         if not cells:
             out.print(f"no rows ({', '.join(columns)})")
         return
-    table = Table(*columns)
+    table = Table(*map(header, columns))
     for column in table.columns:
         column.no_wrap = True
     for row, values in zip(cells, rows, strict=True):
@@ -66,6 +68,8 @@ def print_result(out: Console, columns: list[str], rows: Sequence[Sequence[Any]]
 def delimited(columns: list[str], rows: Sequence[Sequence[Any]], separator: str) -> str:
     """CSV (``,``, RFC 4180 quoting, empty for NULL) or TSV (``\\t``, ``\\N`` for NULL, as ClickHouse writes it)."""
     buffer = io.StringIO()
+    rows = [[bytes(v).decode("utf-8", "backslashreplace") if isinstance(v, bytes) else v for v in row]
+            for row in rows]
     if separator == ",":
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(columns)

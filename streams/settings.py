@@ -164,6 +164,13 @@ class Settings(BaseSettings):
     min_event_time: AwareDatetime = Field(MIN_EVENT_TIME, description="Events before this are dead-lettered as "
                                                                       "event_time_out_of_range.")
 
+    # Waits (journey run and its workers): none has a fixed deadline; each follows progress
+    stall_seconds: float = Field(
+        300.0, gt=0, description="A wait (the broker starting, offsets committed, a topic read to its end) fails "
+        "only after this long without progress; a slow machine makes a run slower, not failed.")
+    stop_seconds: float = Field(
+        60.0, gt=0, description="How long a stopping worker may flush and commit after SIGTERM before SIGKILL.")
+
     # Observability (journey sink, journey features, ...: one HTTP endpoint per worker process)
     metrics_port: int | None = Field(None, ge=0, le=65535,
                                      description="Serve /metrics, /healthz, /readyz here; unset: off; 0: a free port.")

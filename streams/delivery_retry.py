@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from confluent_kafka.admin import AdminClient
 
-from streams.topics import TopicSpec, ensure_topics
+from streams.topics import TopicSpec, ensure_topics, metadata
 
 ATTEMPTS = "journey-attempts"
 FIRST_FAILED = "journey-first-failed-ms"
@@ -63,12 +63,11 @@ def retry_topic(group_id: str) -> str:
     return f"{group_id}-retry"
 
 
-def ensure_retry_topic(kafka_config: dict[str, str], name: str, like: str = "messages",
-                       timeout: float = 15.0) -> None:
+def ensure_retry_topic(kafka_config: dict[str, str], name: str, like: str = "messages") -> None:
     """Create the retry topic ``name`` with as many partitions as ``like`` (keyed by customer like it), if missing."""
-    topics = AdminClient(kafka_config).list_topics(timeout=timeout).topics
+    topics = metadata(AdminClient(kafka_config)).topics  # asked again while the broker is slow
     if name in topics:
         return
     partitions = len(topics[like].partitions) if like in topics else 1
     ensure_topics(kafka_config, [TopicSpec(name, partitions, {"retention.ms": RETENTION_MS,
-                                                              "retention.bytes": "-1"})], timeout=timeout)
+                                                              "retention.bytes": "-1"})])

@@ -25,7 +25,7 @@ from processors.scoring.evaluate import TARGET_GAP, ModelEvaluation, evaluate
 from processors.scoring.replay import Sample, replay
 from sinks.access import Reader
 from streams.settings import Settings
-from streams.terminal import cell
+from streams.terminal import cell, markup_safe
 
 
 def scoring_config(settings: Settings, horizon_hours: int | None = None, churn_days: int | None = None
@@ -153,7 +153,7 @@ def print_model_metrics(out: Console, metrics: list[dict[str, Any]], drift: list
     out.print(table)
     for m in metrics:
         if m.get("warning"):
-            out.print(f"[yellow]warning: {m['model']}: {m['warning']}[/]")
+            out.print(f"[yellow]warning: {markup_safe(m['model'])}: {markup_safe(m['warning'])}[/]")
     if drift:
         recent = Table("model", "version", "labels", "detected at", "error before", "error after",
                        title="Recent drift", title_justify="left")

@@ -112,6 +112,7 @@ class WorkerStats:
     restored_keys: int = 0
     flushes: int = 0
     timer_firings: int = 0
+    refused_without_state: int = 0  # input records a timed processor refused for a key it has no state of
 
 
 class StatefulWorker(BatchWorker, Generic[S]):
@@ -274,6 +275,23 @@ class StatefulWorker(BatchWorker, Generic[S]):
                 for output in processor.process(processor.new_state(key), topic, msg.value(), raw_key):
                     produce(*output)
                 self.stats.suppressed_in_flight += 1
+                continue
+            if entry is None and timed and topic in INPUT_TOPICS:
+                # A new key: its state is kept only if the processor accepted the record. A refused one
+                # (last_event_ms None) makes no state, so no changelog record: a hostile key (10 MB, or
+                # one per junk record) can neither fail the changelog write nor pile up empty states.
+                fresh = Entry(processor.new_state(key))
+                outputs = processor.process(fresh.state, topic, msg.value(), raw_key)
+                for output in outputs:
+                    produce(*output)
+                if processor.last_event_ms is None:  # type: ignore[attr-defined]
+                    self.stats.refused_without_state += 1
+                    continue
+                entry = store[key] = fresh
+                entry.applied[topic] = offset
+                self._dirty[partition].add(key)
+                timers[partition].set(key, processor.next_timer(entry.state))  # type: ignore[attr-defined]
+                self._observe(topic, partition, processor.last_event_ms)  # type: ignore[attr-defined]
                 continue
             if entry is None:
                 entry = store[key] = Entry(processor.new_state(key))

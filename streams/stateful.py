@@ -28,6 +28,12 @@ arrived), the clock is also at least ``processor.live_clock(wall ms)``, so a tim
 even if no further event ever arrives; a replay of old history stays on event time.
 A processor without timers runs exactly as before.
 
+Hostile input: an input record without a key is not processed (it sits on a random partition,
+not its customer's; counted in ``keyless_refused``), and a record a timed processor refuses
+(``last_event_ms`` None) makes no state for a key it has not seen, so no changelog record: junk
+keys (one per bad record, or 10 MB long) neither pile up nor fail the changelog write. The sink
+owns dead-lettering them.
+
 Privacy (given a ``pseudonymizer``): the worker also reads ``privacy-requests`` and erases the
 requested customers from its state, changelog and timers (streams/erasure.py). A record from
 another processor (not an input topic) about an erased customer who has no state since then
@@ -113,6 +119,7 @@ class WorkerStats:
     flushes: int = 0
     timer_firings: int = 0
     refused_without_state: int = 0  # input records a timed processor refused for a key it has no state of
+    keyless_refused: int = 0  # input records without a key: no partition's state can take them
 
 
 class StatefulWorker(BatchWorker, Generic[S]):
@@ -257,6 +264,14 @@ class StatefulWorker(BatchWorker, Generic[S]):
             self.stats.consumed += 1
             self.stats.consumed_by_topic[topic] += 1
             raw_key = msg.key()
+            if raw_key is None and topic in INPUT_TOPICS:
+                # A keyless input record sits on a random partition, not its customer's: no state here can
+                # take it (it would make a customer "" of every keyless record). Counted, never processed.
+                self.stats.keyless_refused += 1
+                if self.stats.keyless_refused & (self.stats.keyless_refused - 1) == 0:  # 1st, 2nd, 4th, ...
+                    log.warning("%d keyless input records not processed (latest %s[%d]@%d): producers must key "
+                                "records by customer_id", self.stats.keyless_refused, topic, partition, offset)
+                continue
             key = raw_key.decode("utf-8", "replace") if raw_key else ""
             store = self.stores.get(partition)
             if store is None:  # not assigned any more (revoked mid-batch)

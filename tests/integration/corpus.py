@@ -30,7 +30,7 @@ BAD_TIME, FUTURE, KEY_MISMATCH = "invalid_timestamp", "future_timestamp", "key_m
 CLEAR_IDENTIFIER = "clear_identifier"
 DUPLICATE_KEY = "duplicate_key"  # a JSON object naming a field twice (which one would win is the parser's whim)
 CONFLICT = "conflicting_duplicate"  # an event id already taken by a different event
-OUT_OF_RANGE = "invalid_timestamp"  # an event time before the business could have existed (1970, year 1)
+OUT_OF_RANGE = "event_time_out_of_range"  # before 2000-01-01 (1970, year 1: a zero default upstream), or no UTC instant
 MISSING_KEY = "missing_key"  # a keyless record cannot be placed on its customer's partition
 
 #: A customer of the good data (the Taobao sample's first user): bad records pretend to be theirs.
@@ -117,7 +117,8 @@ def _malformed() -> list[Case]:
         _bad("single_quotes", "clickstream", page.replace(b'"', b"'"), MALFORMED),
         _bad("json_with_comment", "clickstream", b"/* hi */" + page, MALFORMED),
         _bad("whitespace_only", "clickstream", b"   \n\t", MALFORMED),
-        _bad("empty_value", "clickstream", b"", EMPTY),
+        # (its own key: an empty value and a tombstone under one key are the same bad record, one dead letter)
+        _bad("empty_value", "clickstream", b"", EMPTY, key=b"adv-empty"),
         _bad("tombstone_clickstream", "clickstream", None, EMPTY),
         _bad("tombstone_orders", "orders", None, EMPTY),
         _bad("tombstone_chat", "chat", None, EMPTY),

@@ -1,4 +1,4 @@
-"""The stateful worker keeps no state for a key whose first record its processor refused."""
+"""The stateful worker keeps no state for a key whose first record its processor refused, nor for no key."""
 
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ def test_a_refused_record_with_a_new_key_makes_no_state_and_a_10mb_key_stops_not
     records = [("clickstream", huge, orjson.dumps({**view, "event_id": "v-huge", "customer_id": "k"})),
                ("clickstream", b"ghost", b"not json at all"),
                ("orders", b"ghost-2", b"[]"),
+               ("clickstream", None, orjson.dumps({**view, "event_id": "v-keyless", "customer_id": "c-keyless"})),
                ("clickstream", b"c-ok", orjson.dumps(view))]
     producer = TrackingProducer(backend.kafka, **{"message.max.bytes": 32_000_000})
     for topic, key, value in records:
@@ -47,6 +48,7 @@ def test_a_refused_record_with_a_new_key_makes_no_state_and_a_10mb_key_stops_not
     producer.flush()
     assert not producer.errors
     worker = run_features(backend, producer.end_offsets, group="features-refused")  # asserts it stays alive
-    assert worker.stats.consumed == 4
-    assert worker.stats.refused_without_state == 3
+    assert worker.stats.consumed == 5
     assert changelog_keys(backend.kafka, CHANGELOGS["features"], backend.partitions) == [b"c-ok"]
+    assert worker.stats.refused_without_state == 3
+    assert worker.stats.keyless_refused == 1, "a keyless record is no state of a customer named ''"

@@ -214,6 +214,24 @@ def _structure() -> list[Case]:
         _bad("event_type_not_a_string", "clickstream", dumps(click("st-type-int", type_=5)), UNKNOWN_TYPE),  # type: ignore[arg-type]
         _bad("order_on_clickstream", "clickstream", dumps(order("st-wrong")), WRONG_TOPIC),
         _bad("chat_on_orders", "orders", dumps(chat("st-wrong-chat")), WRONG_TOPIC),
+        _bad("many_unknown_fields", "clickstream", dumps({**click("st-many"), **{f"f{i}": i for i in range(3000)}}),
+             UNKNOWN_FIELD),
+        _bad("too_many_items", "orders", dumps(order("st-items", items=[{"product_id": "p"}] * 1001)), INVALID),
+        _bad("consent_channel_unknown", "consent", dumps(consent("st-carrier-pigeon", channel="pigeon")), INVALID),
+    ]
+
+
+def _outputs() -> list[Case]:
+    """Anyone can write to a topic: bad records on the topics the sink stores from our processors."""
+    profile = {"customer_id": "adv-forged", "as_of": at(), "events_total": 1, "features": {}}
+    return [
+        _bad("garbage_on_customer_features", "customer-features", b"\x00\x01 not json", MALFORMED,
+             key=b"adv-forged"),
+        _bad("profile_missing_as_of", "customer-features", dumps(without(profile, "as_of")), MISSING_FIELD,
+             key=b"adv-forged"),
+        _bad("profile_negative_events_total", "customer-features", dumps({**profile, "events_total": -1}), INVALID,
+             key=b"adv-forged"),
+        _bad("array_on_late_events", "late-events", b"[]", NOT_OBJECT, key=b"adv-forged"),
     ]
 
 
@@ -287,6 +305,12 @@ def _accepted() -> list[Case]:
         _good("order_on_orders", "orders", order("ok-order", customer="adv-orders", amount=25.5)),
         _good("consent_on_consent", "consent", consent("ok-consent", customer="adv-consent")),
         _good("customer_id_unicode", "clickstream", click("ok-unicode", customer="adv-\u00e7\u00e3o-\u5ba2\u6237")),
+        Case("whitespace_padded", "clickstream", b"adv-padded",
+             b" " * 30_000 + dumps(click("ok-padded", customer="adv-padded")) + b"\n" * 30_000, STORED),
+        Case("customer_id_json_escaped", "clickstream", b"adv-esc",
+             dumps(click("ok-escaped", customer="adv-esc")).replace(b'"adv-esc"', b'"adv-\\u0065sc"'), STORED),
+        Case("amount_exponent", "orders", b"adv-numbers",
+             _json_replace(order("ok-exponent", customer="adv-numbers"), "amount", b"1E2"), STORED),
     ]
     # The same event twice, byte for byte: stored once. The same id with other content: refused.
     first = order("ok-dup", customer="adv-dup", amount=40.0)
@@ -309,7 +333,7 @@ def _accepted() -> list[Case]:
 def corpus() -> list[Case]:
     """Every kind, in the order they are produced (a duplicate after its original)."""
     cases = [*_malformed(), *_missing_fields(), *_wrong_types(), *_structure(), *_times(), *_keys(), *_privacy(),
-             *_accepted()]
+             *_outputs(), *_accepted()]
     names = [c.name for c in cases]
     assert len(names) == len(set(names)), "one entry per kind"
     return cases

@@ -27,7 +27,7 @@ from streams.progress import end_offsets_by_eof
 from streams.sources import open_source
 from streams.topics import DEAD_LETTERS
 from tests.conftest import Backend, sink_until_caught_up
-from tests.integration.corpus import CPF, DEAD, DUPLICATE, LATE, PHONE, STORED, VICTIM, Case, corpus
+from tests.integration.corpus import CLEAR_IDENTIFIER, CPF, DEAD, DUPLICATE, LATE, PHONE, STORED, VICTIM, Case, corpus
 from tests.integration.test_features_exact import run_features
 from tests.integration.test_scoring_pipeline import read_all
 from tests.processors.features.compare import differences, flat
@@ -184,9 +184,10 @@ def test_adversarial_corpus_through_a_running_sink_and_features_worker(backend: 
                 problems.append(f"{case.name}: the stored row is not the original's")
 
     # -- dead letters: one per bad record, with its reason, in the table and on the topic ------------
-    letters = client.query("SELECT source_topic, source_partition, source_offset, reason, original, key "
-                           "FROM dead_letters").result_rows
+    letters = client.query("SELECT source_topic, source_partition, source_offset, reason, hex(original), hex(key), "
+                           "detail FROM dead_letters").result_rows  # hex: the bytes exactly, UTF-8 or not
     table_letters = {(r[0], r[1], r[2]): r[3] for r in letters}
+    letter_rows = {(r[0], r[1], r[2]): r for r in letters}
     if len(table_letters) != len(letters):
         problems.append("dead_letters: several rows for one record")
     topic_letters = {(r["source_topic"], r["source_partition"], r["source_offset"]): r["reason"]
@@ -202,6 +203,8 @@ def test_adversarial_corpus_through_a_running_sink_and_features_worker(backend: 
             if topic_letters.get(pos) != case.reason:
                 problems.append(f"{case.name}: on the {DEAD_LETTERS} topic {topic_letters.get(pos)!r}, "
                                 f"want {case.reason!r}")
+            if pos in letter_rows:
+                problems += _letter_problems(case, letter_rows[pos])
         elif pos in table_letters:
             problems.append(f"{case.name}: dead-lettered as {table_letters[pos]!r}, want {case.outcome}")
     good_positions = {pos for (case, _), pos in zip(plan, positions, strict=True) if case is None}
@@ -221,8 +224,8 @@ def test_adversarial_corpus_through_a_running_sink_and_features_worker(backend: 
                                 parameters={"n": needle}).result_rows[0][0]
             if hits:
                 problems.append(f"{table}: {hits} rows hold {needle!r} in clear")
-    for _, _, _, _, original, key in letters:
-        raw = _bytes(original) + _bytes(key)
+    for _, _, _, _, original, key, _ in letters:
+        raw = bytes.fromhex(original) + bytes.fromhex(key or "")
         for needle in (CPF, PHONE, "ana.silva@example.com", "ana@example.com"):
             if needle.encode() in raw:
                 problems.append(f"dead_letters: an original holds {needle!r} in clear")
@@ -277,6 +280,26 @@ def test_adversarial_corpus_through_a_running_sink_and_features_worker(backend: 
             problems.append(f"{customer}: (events, orders, revenue, late) {got}, want {want}")
 
     assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems)
+
+
+#: The most bytes of a rejected record a dead letter may carry: a Kafka record must stay under 1 MB.
+MAX_LETTER_ORIGINAL = 1_000_000
+
+
+def _letter_problems(case: Case, row: tuple[Any, ...]) -> list[str]:
+    """What is wrong with a bad record's dead letter (a row, original and key in hex): it says what failed, and
+    keeps the record's bytes (whole when small; a bounded prefix of a huge one; redacted where they held a direct
+    identifier)."""
+    *_, original, _, detail = row
+    kept, value = bytes.fromhex(original), case.value or b""
+    problems = [] if detail else [f"{case.name}: dead letter without a detail"]
+    if case.reason == CLEAR_IDENTIFIER:
+        return problems  # redacted (the personal-data check looks for identifiers in clear)
+    if len(value) <= 64 * 1024 and kept != value:
+        problems.append(f"{case.name}: dead letter original is not the record's bytes")
+    if len(value) > 64 * 1024 and (len(kept) > MAX_LETTER_ORIGINAL or not value.startswith(kept)):
+        problems.append(f"{case.name}: dead letter original is {len(kept)} bytes, not a bounded prefix of the record")
+    return problems
 
 
 def _bytes(column: str | bytes | None) -> bytes:

@@ -268,6 +268,19 @@ def _keys() -> list[Case]:
     ]
 
 
+def _terminal_escapes() -> list[Case]:
+    """Control characters in free text (terminal escapes that would reach a CLI or a dashboard): refused."""
+    texts = {
+        "text_ansi_escapes": "\x1b[31mred\x1b[0m \x1b[2J\x1b[H cleared",
+        "text_osc8_link": "\x1b]8;;https://evil.example/\x1b\\click me\x1b]8;;\x1b\\",
+        "text_control_chars": "bell\x07 backspace\x08 nul\x00 del\x7f c1\x9b end",
+    }
+    cases = [_bad(name, "chat", dumps(chat(f"esc-{name}", text=text)), INVALID) for name, text in texts.items()]
+    cases.append(_bad("search_query_ansi", "clickstream",
+                      dumps(click("esc-query", type_="search", query="\x1b[5mblink")), INVALID))
+    return cases
+
+
 def _privacy() -> list[Case]:
     return [
         _bad("chat_with_cpf_and_phone", "chat",
@@ -285,10 +298,8 @@ def _privacy() -> list[Case]:
 def _accepted() -> list[Case]:
     """Hostile-looking but valid records: stored exactly, byte for byte, once."""
     texts = {
-        "text_ansi_escapes": "\x1b[31mred\x1b[0m \x1b[2J\x1b[H cleared",
-        "text_osc8_link": "\x1b]8;;https://evil.example/\x1b\\click me\x1b]8;;\x1b\\",
         "text_rich_markup": "[bold red]alert[/bold red] [/oops] [link=https://x.example]x[/link]",
-        "text_control_chars": "bell\x07 backspace\x08 nul\x00 del\x7f c1\x9b end",
+        "text_tabs_and_line_breaks": "line one\n\tline two\r\nline three",
         "text_sql_injection": "'); DROP TABLE chat_messages; -- \" OR 1=1 /* */ UNION SELECT * FROM system.users",
         "text_format_strings": "%s%s%s%n {0} {customer_id} ${jndi:ldap://x.example/a} {{7*7}}",
         "text_unicode_mix": "RTL \u202egnp.exe\u202c emoji \U0001f600 zero\u200bwidth e\u0301 \ufeffbom",
@@ -332,8 +343,8 @@ def _accepted() -> list[Case]:
 
 def corpus() -> list[Case]:
     """Every kind, in the order they are produced (a duplicate after its original)."""
-    cases = [*_malformed(), *_missing_fields(), *_wrong_types(), *_structure(), *_times(), *_keys(), *_privacy(),
-             *_outputs(), *_accepted()]
+    cases = [*_malformed(), *_missing_fields(), *_wrong_types(), *_structure(), *_times(), *_keys(),
+             *_terminal_escapes(), *_privacy(), *_outputs(), *_accepted()]
     names = [c.name for c in cases]
     assert len(names) == len(set(names)), "one entry per kind"
     return cases

@@ -235,6 +235,11 @@ def _outputs() -> list[Case]:
     ]
 
 
+def _far_future() -> str:
+    """Ten years ahead, in whole seconds (a fraction is digits a redaction could mistake for a phone)."""
+    return (datetime.now(UTC) + timedelta(days=3650)).replace(microsecond=0).isoformat()
+
+
 def _times() -> list[Case]:
     return [
         _bad("time_1970", "clickstream", dumps({**click("tm-1970"), "event_time": "1970-01-01T00:00:00Z"}),
@@ -248,8 +253,11 @@ def _times() -> list[Case]:
         _bad("time_year_9999_offset", "clickstream",
              dumps({**click("tm-9999o"), "event_time": "9999-12-31T23:59:59-05:00"}), FUTURE),
         _bad("time_far_future", "chat",
-             dumps({**chat("tm-future"), "event_time": (datetime.now(UTC) + timedelta(days=3650)).isoformat()}),
-             FUTURE),
+             dumps({**chat("tm-future"), "event_time": _far_future()}), FUTURE),
+        # Seconds 00 and a fraction: the kept original must not be "redacted" as if it held a phone number.
+        _bad("time_fraction_not_a_phone", "clickstream",
+             dumps({**click("tm-frac", type_="teleport"), "event_time": "2017-11-28T22:03:00.161166+00:00"}),
+             UNKNOWN_TYPE),
         _bad("time_unparseable", "clickstream", dumps({**click("tm-bad"), "event_time": "yesterday at noon"}),
              BAD_TIME),
         _bad("time_naive", "clickstream", dumps({**click("tm-naive"), "event_time": "2017-11-28T12:00:00"}), BAD_TIME),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -113,8 +114,6 @@ def allow_large_records(backend: Backend, max_bytes: int = 32_000_000) -> None:
 
 
 def event_ms(body: dict[str, Any]) -> int:
-    from datetime import datetime
-
     return round(datetime.fromisoformat(body["event_time"].replace("Z", "+00:00")).timestamp() * 1000)
 
 

@@ -51,6 +51,7 @@ def run_features(backend: Backend, ends: dict[tuple[str, int], int], group: str 
             threading.Event().wait(0.2)
         assert progress.remaining(ends) == 0
         assert watermark_ms is None or worker.watermark_ms == watermark_ms
+        assert thread.is_alive(), "features worker exited before it was stopped"
     finally:
         stop.set()  # the worker fires the timers its clock has passed, then flushes and commits them
         thread.join(60)

@@ -1,15 +1,22 @@
-"""The stateful worker keeps no state for a key whose first record its processor refused, nor for no key."""
+"""The stateful worker with hostile input: no state for a refused new key nor for no key; a record its
+processor raises on is dead-lettered and the worker goes on."""
 
 from __future__ import annotations
+
+import base64
+from typing import Any
 
 import orjson
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
+from processors.features.build import build_features
+from processors.features.processor import FeaturesProcessor
 from streams.produce import TrackingProducer
-from streams.topics import CHANGELOGS
+from streams.topics import CHANGELOGS, DEAD_LETTERS
 from tests.conftest import Backend
 from tests.integration.test_features_exact import run_features
+from tests.integration.test_scoring_pipeline import read_all
 
 pytestmark = pytest.mark.integration
 
@@ -52,3 +59,36 @@ def test_a_refused_record_with_a_new_key_makes_no_state_and_a_10mb_key_stops_not
     assert changelog_keys(backend.kafka, CHANGELOGS["features"], backend.partitions) == [b"c-ok"]
     assert worker.stats.refused_without_state == 3
     assert worker.stats.keyless_refused == 1, "a keyless record is no state of a customer named ''"
+
+
+class Poisoned(FeaturesProcessor):
+    """The real features processor, made to raise on one event id (a stand-in for a bug a record triggers)."""
+
+    def process(self, state: Any, topic: str, value: bytes | None, key: bytes | None) -> list[Any]:
+        if value is not None and b'"poison' in value:
+            raise ZeroDivisionError("a bug that quotes the record: c-ok")
+        return super().process(state, topic, value, key)
+
+
+def test_a_record_the_processor_raises_on_is_dead_lettered_and_the_worker_goes_on(backend: Backend) -> None:
+    def view(event_id: str, customer: str, minute: int) -> tuple[str, bytes, bytes]:
+        return ("clickstream", customer.encode(), orjson.dumps({
+            "event_id": event_id, "customer_id": customer, "event_time": f"2024-05-01T10:{minute:02d}:00Z",
+            "type": "page_view"}))
+
+    records = [view("v-1", "c-ok", 1), view("poison-1", "c-ok", 2), view("poison-2", "c-new", 3),
+               view("v-2", "c-ok", 4)]
+    producer = TrackingProducer(backend.kafka)
+    for topic, key, value in records:
+        producer.send_raw(topic, key, value)
+    producer.flush()
+    processor = Poisoned(build_features().engine)
+    worker = run_features(backend, producer.end_offsets, group="features-poison", processor=processor)
+    assert (worker.stats.consumed, worker.stats.processing_failed) == (4, 2)
+    letters = read_all(backend.kafka, DEAD_LETTERS, backend.partitions)
+    assert sorted((base64.b64decode(letter["original"]), letter["reason"]) for letter in letters) == \
+        sorted((value, "processing_failed") for _, _, value in records[1:3])
+    assert all("ZeroDivisionError" in letter["detail"] and "c-ok" not in letter["detail"] for letter in letters)
+    profiles = read_all(backend.kafka, "customer-features", backend.partitions)
+    assert [(p["customer_id"], p["events_total"]) for p in profiles][-1] == ("c-ok", 2)
+    assert {p["customer_id"] for p in profiles} == {"c-ok"}, "no state, so no profile, for the poisoned new key"

@@ -7,6 +7,9 @@ with a reason (``DEAD``; ``DEAD_AGAIN`` for the same bad bytes a second time: st
 dead letter). tests/integration/test_adversarial.py produces the corpus interleaved with
 real good records and checks every outcome against a running sink and features worker.
 
+Bad records on the output topics the sink stores (profiles, late events) are in it too: anyone
+with access can write to a topic.
+
 Bad records are addressed to a real customer of the good data (:data:`VICTIM`), so any bad
 record that leaked into a profile would show in the comparison with the batch computation.
 Records the pipeline must accept go to customers of their own (``adv-...``).
@@ -19,6 +22,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+
+from streams.sources.edge import clean_body
 
 STORED, DUPLICATE, LATE, DEAD, DEAD_AGAIN = "stored", "duplicate", "late", "dead_letter", "dead_letter_again"
 
@@ -323,6 +328,9 @@ def _accepted() -> list[Case]:
               {**click("ok-offset", customer="adv-offset"), "event_time": "2017-11-28T17:30:00+05:30"}),
         _good("order_on_orders", "orders", order("ok-order", customer="adv-orders", amount=25.5)),
         _good("consent_on_consent", "consent", consent("ok-consent", customer="adv-consent")),
+        # The same chat as the refused one, sent through the edge (what every source applies): redacted, stored.
+        _good("chat_cleaned_at_edge", "chat",
+              clean_body(chat("ok-edge", customer="adv-edge", text=f"meu CPF é {CPF}, liga no {PHONE} por favor"))),
         _good("customer_id_unicode", "clickstream", click("ok-unicode", customer="adv-\u00e7\u00e3o-\u5ba2\u6237")),
         Case("whitespace_padded", "clickstream", b"adv-padded",
              b" " * 30_000 + dumps(click("ok-padded", customer="adv-padded")) + b"\n" * 30_000, STORED),

@@ -13,8 +13,9 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 from processors.features.build import build_features
 from processors.features.processor import FeaturesProcessor
 from streams.produce import TrackingProducer
+from streams.progress import end_offsets_by_eof
 from streams.topics import CHANGELOGS, DEAD_LETTERS
-from tests.conftest import Backend
+from tests.conftest import Backend, sink_until_caught_up
 from tests.integration.test_features_exact import run_features
 from tests.integration.test_scoring_pipeline import read_all
 
@@ -92,3 +93,30 @@ def test_a_record_the_processor_raises_on_is_dead_lettered_and_the_worker_goes_o
     profiles = read_all(backend.kafka, "customer-features", backend.partitions)
     assert [(p["customer_id"], p["events_total"]) for p in profiles][-1] == ("c-ok", 2)
     assert {p["customer_id"] for p in profiles} == {"c-ok"}, "no state, so no profile, for the poisoned new key"
+    client = backend.client()  # the sink stores the worker's letters like its own
+    sink_until_caught_up(backend, client, {**producer.end_offsets,
+                                           **end_offsets_by_eof(backend.kafka, [DEAD_LETTERS, "customer-features"])})
+    assert client.query("SELECT reason, source_offset FROM dead_letters ORDER BY source_offset").result_rows == \
+        [("processing_failed", offset) for offset in sorted(_offsets(backend.kafka, records[1:3]))]
+
+
+def _offsets(kafka: dict[str, str], records: list[tuple[str, bytes, bytes]]) -> list[int]:
+    """The offsets at which ``records`` landed, read back from their topic."""
+    wanted = {value for _, _, value in records}
+    reader = Consumer({**kafka, "group.id": "offsets", "enable.partition.eof": True})
+    topic = records[0][0]
+    partitions = len(reader.list_topics(topic, timeout=10).topics[topic].partitions)
+    reader.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
+    pending, found = set(range(partitions)), []
+    for _ in range(300):
+        for msg in reader.consume(1000, 0.2):
+            if msg.error() is not None:
+                if msg.error().code() == KafkaError._PARTITION_EOF:
+                    pending.discard(msg.partition())
+            elif msg.value() in wanted:
+                found.append(msg.offset())
+        if not pending:
+            break
+    reader.close()
+    assert len(found) == len(wanted)
+    return found

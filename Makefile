@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 QUIX_VENV  := .venv-quix
 QUIX_STAMP := $(QUIX_VENV)/.installed
 
-.PHONY: run test bench lint schemas clean install browser up down
+.PHONY: run test bench soak lint schemas clean install browser up down
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,13 @@ test: $(STAMP) browser
 ## Throughput and memory against baselines measured in the same run; writes BENCHMARKS.md.
 bench: $(STAMP) $(QUIX_STAMP)
 	$(BIN)/python -m tests.bench.run
+
+## `journey run` SOAK_RUNS times in a row (fresh data dirs) while SOAK_LOAD CPU-burning processes run;
+## every run must exit 0. Prints each run's exit code and duration.
+SOAK_RUNS ?= 20
+SOAK_LOAD ?= 4
+soak: $(STAMP)
+	$(BIN)/python -m tests.soak.run_under_load --runs $(SOAK_RUNS) --load $(SOAK_LOAD) $(SOAK_ARGS)
 
 $(QUIX_STAMP):
 	$(PYTHON) -m venv $(QUIX_VENV)

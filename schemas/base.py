@@ -2,24 +2,52 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, Strict
+from pydantic_core import PydanticCustomError
 
 from schemas.personal import PSEUDONYMOUS
 
 #: The schema version this code writes and the highest it accepts.
 SCHEMA_VERSION = 1
 
-#: Identifiers: non-empty, bounded, no surrounding whitespace, no line break.
-IDENTIFIER_PATTERN = r"^\S(.*\S)?$"
+#: Identifiers: non-empty, bounded, no surrounding whitespace, no line break, no control character
+#: (C0, DEL, C1: an ANSI escape in an id would reach terminals and dashboards).
+IDENTIFIER_PATTERN = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
 Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=IDENTIFIER_PATTERN)]
+
+#: Text (free text, URLs, campaign names): any character but the controls (C0, DEL, C1) other than
+#: tab and line breaks: an ANSI escape would reach terminals (``journey report``) and dashboards.
+TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+Text = Annotated[str, Field(pattern=TEXT_PATTERN)]
+
+#: Numbers on the wire are JSON numbers: strict types refuse ``"3"``, ``"12.5"`` and ``true`` (pydantic
+#: would coerce them, and a bool would be stored as 1). A float field still takes a JSON integer (``12``).
+StrictInt = Annotated[int, Strict()]
+StrictFloat = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+
+
+_ISO_DATE = re.compile(r"\d{4}-")
+
+
+def _iso_only(value: Any) -> Any:
+    """Refuse what pydantic would read as unix seconds (``1714557600``, ``"1714557600"``): not ISO 8601."""
+    if isinstance(value, datetime) or (isinstance(value, str) and _ISO_DATE.match(value)):
+        return value
+    raise PydanticCustomError("invalid_timestamp", "must be an ISO 8601 date and time with a zone")
 
 
 def _to_utc(value: datetime) -> datetime:
     # Most events already say UTC: only convert those that do not (astimezone allocates).
-    return value.astimezone(UTC) if value.utcoffset() else value
+    if not value.utcoffset():
+        return value
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # year 1 with a positive offset, year 9999 with a negative one
+        raise PydanticCustomError("event_time_out_of_range", "is outside the years datetimes can hold") from None
 
 
 #: An IANA time zone name as a device or preference centre reports it (Europe/Lisbon, America/Sao_Paulo).
@@ -30,7 +58,7 @@ TimeZoneName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z
 
 #: A timezone-aware instant, normalised to UTC. Naive timestamps are refused:
 #: an event whose zone is unknown cannot be placed on the timeline.
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_only), AfterValidator(_to_utc)]
 
 
 class Contract(BaseModel):
@@ -47,4 +75,4 @@ class Event(Contract):
                                                "an email or phone (the edge sends their HMAC).",
                                    json_schema_extra=PSEUDONYMOUS)
     event_time: UtcDatetime = Field(description="When it happened, ISO 8601 with a zone; stored in UTC.")
-    schema_version: int = Field(SCHEMA_VERSION, ge=1, le=SCHEMA_VERSION)
+    schema_version: StrictInt = Field(SCHEMA_VERSION, ge=1, le=SCHEMA_VERSION)

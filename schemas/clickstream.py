@@ -6,11 +6,13 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from schemas.base import Event, Identifier, TimeZoneName
+from schemas.base import Event, Identifier, StrictFloat, StrictInt, Text, TimeZoneName
 from schemas.personal import FREE_TEXT, PSEUDONYMOUS
 
 Channel = Literal["web", "app", "mobile_web", "marketplace", "other"]
-Money = Annotated[float, Field(ge=0, le=1e9)]
+Money = Annotated[StrictFloat, Field(ge=0, le=1e9)]
+#: A count stored in a ClickHouse UInt32 column: bounded so that no value can fail the insert.
+Count = Annotated[StrictInt, Field(ge=0, le=1_000_000_000)]
 
 
 class ClickstreamBase(Event):
@@ -18,18 +20,18 @@ class ClickstreamBase(Event):
                                           json_schema_extra=PSEUDONYMOUS)
     channel: Channel = "web"
     device: Literal["desktop", "mobile", "tablet", "other"] | None = None
-    page_url: str | None = Field(None, max_length=2048, json_schema_extra=FREE_TEXT)
-    referrer: str | None = Field(None, max_length=2048, json_schema_extra=FREE_TEXT)
-    utm_source: str | None = Field(None, max_length=256)
-    utm_medium: str | None = Field(None, max_length=256)
-    utm_campaign: str | None = Field(None, max_length=256)
+    page_url: Text | None = Field(None, max_length=2048, json_schema_extra=FREE_TEXT)
+    referrer: Text | None = Field(None, max_length=2048, json_schema_extra=FREE_TEXT)
+    utm_source: Text | None = Field(None, max_length=256)
+    utm_medium: Text | None = Field(None, max_length=256)
+    utm_campaign: Text | None = Field(None, max_length=256)
     time_zone: TimeZoneName | None = None
 
 
 class ProductFields(ClickstreamBase):
     product_id: Identifier
     category_id: Identifier | None = None
-    brand: str | None = Field(None, max_length=256)
+    brand: Text | None = Field(None, max_length=256)
     price: Money | None = Field(None, description="Unit price; null when the source does not know it.")
     currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
 
@@ -44,18 +46,18 @@ class ProductView(ProductFields):
 
 class Search(ClickstreamBase):
     type: Literal["search"]
-    query: str = Field(min_length=1, max_length=512, json_schema_extra=FREE_TEXT)
-    results: int | None = Field(None, ge=0)
+    query: Text = Field(min_length=1, max_length=512, json_schema_extra=FREE_TEXT)
+    results: Count | None = None
 
 
 class AddToCart(ProductFields):
     type: Literal["add_to_cart"]
-    quantity: int = Field(1, ge=1, le=10_000)
+    quantity: StrictInt = Field(1, ge=1, le=10_000)
 
 
 class RemoveFromCart(ProductFields):
     type: Literal["remove_from_cart"]
-    quantity: int = Field(1, ge=1, le=10_000)
+    quantity: StrictInt = Field(1, ge=1, le=10_000)
 
 
 class AddToWishlist(ProductFields):
@@ -66,7 +68,7 @@ class CheckoutStarted(ClickstreamBase):
     type: Literal["checkout_started"]
     cart_value: Money | None = None
     currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
-    items: int | None = Field(None, ge=0)
+    items: Count | None = None
 
 
 ClickstreamEvent = Annotated[

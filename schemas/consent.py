@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from schemas.base import Event, TimeZoneName
+from schemas.base import Event, Text, TimeZoneName
 from schemas.personal import FREE_TEXT
 
 ContactChannel = Literal["email", "sms", "push", "in_app"]
@@ -17,6 +17,6 @@ class ConsentChanged(Event):
     channel: ContactChannel
     status: Literal["granted", "withdrawn"]
     purpose: Literal["marketing", "service"] = "marketing"
-    source: str | None = Field(None, max_length=256, description="Where the change was made (preference centre, ...).",
+    source: Text | None = Field(None, max_length=256, description="Where the change was made (preference centre, ...).",
                                json_schema_extra=FREE_TEXT)
     time_zone: TimeZoneName | None = None

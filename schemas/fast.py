@@ -13,6 +13,7 @@ Each derived class has ``type`` as a class attribute, like the models' ``type`` 
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from datetime import datetime
@@ -23,12 +24,17 @@ import msgspec
 from pydantic import AwareDatetime, BaseModel
 from pydantic.fields import FieldInfo
 
-from schemas.base import IDENTIFIER_PATTERN, Contract
+from schemas.base import IDENTIFIER_PATTERN, TEXT_PATTERN, Contract
 
 #: Marks a converted ``str`` annotation that carries the contract's identifier pattern. The struct
 #: checks those fields in ``__post_init__`` with two string operations instead of a regex per field
 #: (the regex cost ~2.5 us per clickstream event, most of the decode).
 IDENTIFIER = object()
+#: Marks a converted ``str`` annotation that carries the contract's text pattern (no control characters
+#: but tab and line breaks), checked in ``__post_init__`` too: ``str.isprintable()`` first (C, and true
+#: for almost every text), the regex only for text that is not.
+TEXT = object()
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 def _meta(info: FieldInfo, annotation: Any) -> msgspec.Meta | None:
@@ -72,9 +78,10 @@ def _convert(annotation: Any, cache: dict[type, type]) -> Any:
         if base is str:  # one Meta: the field's own constraints, capped like every contract string
             kwargs = {k: getattr(meta, k) for k in ("min_length", "max_length", "pattern") if meta and getattr(meta, k)}
             kwargs.setdefault("max_length", STR_MAX)
-            if kwargs.get("pattern") == IDENTIFIER_PATTERN[:-1] + r"\Z":
-                del kwargs["pattern"]
-                return Annotated[str, msgspec.Meta(**kwargs), IDENTIFIER]
+            for pattern, mark in ((IDENTIFIER_PATTERN, IDENTIFIER), (TEXT_PATTERN, TEXT)):
+                if kwargs.get("pattern") == pattern[:-1] + r"\Z":
+                    del kwargs["pattern"]
+                    return Annotated[str, msgspec.Meta(**kwargs), mark]
             return Annotated[str, msgspec.Meta(**kwargs)]
         converted = _convert(base, cache)
         return Annotated[converted, meta] if meta else converted
@@ -121,9 +128,10 @@ def struct_of(model: type[BaseModel], cache: dict[type, type] | None = None, tag
             fields.append((name, converted, msgspec.field(default_factory=info.default_factory)))  # type: ignore[arg-type]
         else:
             fields.append((name, converted, info.default))
-    identifiers = tuple(name for name, converted, _ in fields if _has_identifier(converted))
-    if identifiers:
-        namespace["__post_init__"] = _identifier_check(identifiers)
+    identifiers = tuple(name for name, converted, _ in fields if _has_mark(converted, IDENTIFIER))
+    texts = tuple(name for name, converted, _ in fields if _has_mark(converted, TEXT))
+    if identifiers or texts:
+        namespace["__post_init__"] = _string_checks(identifiers, texts)
     required = [f[:2] for f in fields if f[2] is msgspec.NODEFAULT]
     optional = [f for f in fields if f[2] is not msgspec.NODEFAULT]
     options: dict[str, Any] = {"forbid_unknown_fields": True, "frozen": True, "gc": False}
@@ -134,32 +142,39 @@ def struct_of(model: type[BaseModel], cache: dict[type, type] | None = None, tag
     return struct
 
 
-def _has_identifier(annotation: Any) -> bool:
-    """Whether a converted annotation is (or, in a union, has a member that is) a marked identifier."""
+def _has_mark(annotation: Any, mark: object) -> bool:
+    """Whether a converted annotation is (or, in a union, has a member that is) marked ``mark``."""
     if typing.get_origin(annotation) is Annotated:
-        return IDENTIFIER in typing.get_args(annotation)[1:]
+        return mark in typing.get_args(annotation)[1:]
     if typing.get_origin(annotation) in (Union, types.UnionType):
-        return any(_has_identifier(a) for a in typing.get_args(annotation))
+        return any(_has_mark(a, mark) for a in typing.get_args(annotation))
     return False
 
 
-def _identifier_check(names: tuple[str, ...]) -> Any:
-    """A ``__post_init__`` refusing identifiers the pattern would refuse (msgspec reports a ValueError).
+def _string_checks(names: tuple[str, ...], texts: tuple[str, ...] = ()) -> Any:
+    """A ``__post_init__`` refusing identifiers and texts their patterns would refuse (msgspec reports a
+    ValueError).
 
-    ``^\\S(.*\\S)?$`` without a regex: no whitespace at either end, no newline inside. ``str.strip()``
-    and Python's ``\\s`` use the same whitespace test and ``.`` excludes only ``\\n``, so this accepts
-    exactly what the pattern accepts in Python (pydantic's Rust regex accepts at least as much:
-    msgspec stays the stricter side). The checks are unrolled into one function, generated from
-    the contracts' field names, because a loop with ``getattr`` costs twice as much per event.
+    The identifier pattern without a regex: no whitespace at either end (``str.strip()``), and every
+    character printable (``str.isprintable()`` is False for line breaks and every control character,
+    and also for a few characters the pattern allows, such as a no-break space inside: those go to
+    pydantic, which accepts them; msgspec stays the stricter side). The checks are unrolled into one
+    function, generated from the contracts' field names, because a loop with ``getattr`` costs twice
+    as much per event.
     """
     lines = ["def __post_init__(self):"]
-    for name in names:
+    for name in (*names, *texts):
         if not name.isidentifier():
             raise TypeError(f"not a field name: {name!r}")
+    for name in names:
         lines += [f"    v = self.{name}",
-                  "    if v is not None and (v.strip() != v or '\\n' in v):",
-                  f"        raise ValueError('{name} must have no surrounding whitespace and no line break')"]
-    scope: dict[str, Any] = {}
+                  "    if v is not None and (v.strip() != v or not v.isprintable()):",
+                  f"        raise ValueError('{name} must have no surrounding whitespace and no control character')"]
+    for name in texts:
+        lines += [f"    v = self.{name}",
+                  "    if v is not None and not v.isprintable() and _CONTROL.search(v):",
+                  f"        raise ValueError('{name} must hold no control character but tab and line breaks')"]
+    scope: dict[str, Any] = {"_CONTROL": _CONTROL}
     exec("\n".join(lines), scope)  # source built above from contract field names only
     return scope["__post_init__"]
 

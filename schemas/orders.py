@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from schemas.base import Contract, Event, Identifier
+from schemas.base import Contract, Event, Identifier, StrictInt, Text
 from schemas.clickstream import Channel, Money
 from schemas.personal import FREE_TEXT, PSEUDONYMOUS
 
@@ -16,7 +16,7 @@ PaymentType = Literal["credit_card", "debit_card", "boleto", "voucher", "paypal"
 class OrderItem(Contract):
     product_id: Identifier
     category_id: Identifier | None = None
-    quantity: int = Field(1, ge=1, le=10_000)
+    quantity: StrictInt = Field(1, ge=1, le=10_000)
     unit_price: Money | None = Field(None, description="Null when the source does not know the price.")
 
 
@@ -39,7 +39,7 @@ class OrderPlaced(OrderBase):
 class OrderPaid(OrderBase):
     type: Literal["order_paid"]
     payment_type: PaymentType = "other"
-    installments: int | None = Field(None, ge=1, le=120)
+    installments: StrictInt | None = Field(None, ge=1, le=120)
 
 
 class OrderShipped(OrderBase):
@@ -52,12 +52,12 @@ class OrderDelivered(OrderBase):
 
 class OrderCancelled(OrderBase):
     type: Literal["order_cancelled"]
-    reason: str | None = Field(None, max_length=512, json_schema_extra=FREE_TEXT)
+    reason: Text | None = Field(None, max_length=512, json_schema_extra=FREE_TEXT)
 
 
 class OrderRefunded(OrderBase):
     type: Literal["order_refunded"]
-    reason: str | None = Field(None, max_length=512, json_schema_extra=FREE_TEXT)
+    reason: Text | None = Field(None, max_length=512, json_schema_extra=FREE_TEXT)
 
 
 OrderEvent = Annotated[

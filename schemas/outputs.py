@@ -92,7 +92,7 @@ class Message(Contract):
 class DeadLetter(Contract):
     """An input that could not be accepted, with why and the original bytes (topic ``dead-letters``)."""
 
-    # No length cap: the original must be kept whole, however large the rejected input was.
+    # No string length cap here: ``schemas.validation.dead_letter`` bounds the original (MAX_ORIGINAL_BYTES).
     model_config = ConfigDict(extra="forbid", frozen=True, str_max_length=None)
 
     dead_letter_id: Identifier = Field(description="Derived from the source topic and the original bytes.")
@@ -101,9 +101,15 @@ class DeadLetter(Contract):
     source_offset: int = Field(ge=0)
     reason: str = Field(description="Machine-readable reason code, e.g. malformed_json, invalid_field.")
     detail: str = Field(max_length=4096, description="What exactly was wrong.")
-    key: str | None = Field(None, description="The record key, base64.")
-    original: str = Field(description="The original value bytes, base64.")
+    key: str | None = Field(None, description="The record key, base64 (its first bytes only when ``truncated``).")
+    original: str = Field(description="The original value bytes, base64: whole, or its first bytes when "
+                                      "``truncated`` (a dead letter must fit in a Kafka record).")
     received_at: UtcDatetime
+    original_length: int | None = Field(None, ge=0, description="Length in bytes of the value as received "
+                                                               "(None in letters written before the field).")
+    original_sha256: str | None = Field(None, description="SHA-256 (hex) of the value as received, so a "
+                                                          "truncated original can still be matched to its record.")
+    truncated: bool = Field(False, description="Whether ``original`` or ``key`` holds only the first bytes.")
     schema_version: int = SCHEMA_VERSION
 
 

@@ -94,7 +94,7 @@ class MessageRecord(Message):
     deferred: bool = Field(False, description="Held back by quiet hours; send_at is the end of the quiet period.")
 
 
-DeliveryStatus = Literal["delivered", "dead_lettered"]
+DeliveryStatus = Literal["delivered", "retrying", "dead_lettered", "stale"]
 
 
 class Delivery(Contract):
@@ -107,7 +107,9 @@ class Delivery(Contract):
     trigger: TriggerType | None = None
     channel: ContactChannel
     adapter: Literal["webhook", "smtp", "console"]
-    status: DeliveryStatus = Field(description="dead_lettered: the last retry failed too; detail says why.")
+    status: DeliveryStatus = Field(description="retrying: parked for a later attempt (a newer record follows); "
+                                   "dead_lettered: failed for good or past the retry window; stale: too old to "
+                                   "send when it came up; detail says why.")
     attempts: int = Field(ge=1)
     delivered_at: UtcDatetime = Field(description="Wall-clock time of the last attempt.")
     detail: str = Field("", max_length=1024, description="The last error (never a secret or the message body).")

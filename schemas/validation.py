@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,12 +37,19 @@ FAST_DECODERS = {topic: decoder_for(contract) for topic, contract in
                   "consent": ConsentChanged}.items()}
 
 
+#: The earliest plausible event time by default: older ones are a parsing bug or a zero default
+#: (1970-01-01, 0001-01-01) upstream, not history worth storing.
+MIN_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+
+
 @dataclass(frozen=True)
 class Limits:
-    """What ingestion refuses: payloads over ``max_bytes``; events further than ``max_future`` ahead."""
+    """What ingestion refuses: payloads over ``max_bytes``; events further than ``max_future`` ahead of
+    the wall clock; events before ``min_event_time``."""
 
     max_bytes: int = 64 * 1024
     max_future: timedelta = timedelta(minutes=5)
+    min_event_time: datetime = MIN_EVENT_TIME
 
 
 class Rejected(Exception):
@@ -67,7 +75,15 @@ _ERROR_REASONS = {
     "datetime_parsing": "invalid_timestamp",
     "datetime_from_date_parsing": "invalid_timestamp",
     "datetime_type": "invalid_timestamp",
+    "invalid_timestamp": "invalid_timestamp",
+    "event_time_out_of_range": "event_time_out_of_range",
 }
+
+
+#: Every reason :func:`validate` and :func:`validate_output` give (the README lists them).
+REASONS = frozenset({*_ERROR_REASONS.values(), "empty_value", "oversized", "invalid_field", "wrong_topic",
+                     "missing_id", "unsupported_schema_version", "duplicate_key", "future_timestamp",
+                     "event_time_out_of_range", "key_mismatch", "clear_identifier"})
 
 
 def _describe(exc: ValidationError) -> tuple[str, str]:
@@ -83,6 +99,17 @@ def _describe(exc: ValidationError) -> tuple[str, str]:
     return reason, detail[:4096]
 
 
+def fast_decode(topic: str, value: bytes) -> Any | None:
+    """The msgspec mirror of ``value``'s event, or None when msgspec refuses it or must not decide."""
+    at = value.find(b'"event_time"')
+    if at >= 0 and _FINER_THAN_MICROSECONDS.match(value, at):
+        return None  # msgspec rounds sub-microsecond times, pydantic truncates them
+    try:
+        return FAST_DECODERS[topic].decode(value)
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):  # msgspec recurses on nested objects
+        return None
+
+
 def validate(topic: str, value: bytes | None, key: bytes | None, limits: Limits,
              now: datetime | None = None) -> Any:
     """The validated event for ``value`` on input ``topic``; raises :class:`Rejected` otherwise.
@@ -94,12 +121,8 @@ def validate(topic: str, value: bytes | None, key: bytes | None, limits: Limits,
         raise Rejected("empty_value", "record has no value")
     if len(value) > limits.max_bytes:
         raise Rejected("oversized", f"{len(value)} bytes exceeds the limit of {limits.max_bytes}")
-    try:
-        at = value.find(b'"event_time"')
-        if at >= 0 and _FINER_THAN_MICROSECONDS.match(value, at):
-            raise msgspec.ValidationError("msgspec rounds sub-microsecond times, pydantic truncates them")
-        event = FAST_DECODERS[topic].decode(value)  # the fast path; pydantic decides whatever it refuses
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    event = fast_decode(topic, value)  # the fast path; pydantic decides whatever it refuses
+    if event is None:
         try:
             event = INPUT_TOPICS[topic].adapter.validate_json(value)
         except ValidationError as exc:
@@ -107,14 +130,80 @@ def validate(topic: str, value: bytes | None, key: bytes | None, limits: Limits,
             if reason == "unknown_event_type":
                 reason, detail = _wrong_topic_or_unknown(topic, value, detail)
             raise Rejected(reason, detail) from None
-    if event.event_time > (now or datetime.now(UTC)) + limits.max_future:
-        raise Rejected("future_timestamp", f"event_time is more than {limits.max_future} ahead of now")
+    check_decoded(value, event, limits, now)
     if key is not None and key != event.customer_id.encode():  # one encode, no decoding of the key
         raise Rejected("key_mismatch", "record key must equal the customer_id (per-customer ordering)")
     clear = clear_identifier(event)
     if clear is not None:
         raise Rejected("clear_identifier", clear)
     return event
+
+
+def check_decoded(value: bytes, event: Any, limits: Limits, now: datetime | None = None) -> None:
+    """What the contract's types cannot say, checked on an event either decoder made from ``value``:
+    no key twice in one object, and the event time inside the plausible window. Raises :class:`Rejected`."""
+    duplicate = duplicate_key(value, event)
+    if duplicate is not None:
+        raise Rejected("duplicate_key", f"{duplicate}: appears more than once in one object (which one counts?)")
+    if event.event_time > _latest(now or datetime.now(UTC), limits.max_future):
+        raise Rejected("future_timestamp", f"event_time is more than {limits.max_future} ahead of now")
+    if event.event_time < limits.min_event_time:
+        raise Rejected("event_time_out_of_range", f"event_time is before {limits.min_event_time.isoformat()}")
+
+
+#: A key as the contracts name them (lower case and ``_``), with the colon after it. In JSON a ``"``
+#: inside a string is escaped, so in a record the decoders accepted this matches keys only.
+_KEY = re.compile(rb'"([a-z_]+)"\s*:')
+
+
+class _Duplicate(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> None:
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise _Duplicate(next(k for k in keys if keys.count(k) > 1))
+
+
+def duplicate_key(value: bytes, event: Any) -> str | None:
+    """The key that appears twice in one object of ``value`` (which decoded to ``event``), or None.
+
+    Both JSON decoders keep the last of duplicate keys, so ``{"amount": 1, "amount": 900}`` would pass
+    as 900 while another reader may take 1. Cheapest first (every record pays it): bytes that orjson
+    writes back unchanged are a serialization of dicts, which cannot hold a key twice (what our
+    sources send; about half a decode). Otherwise a duplicate must be a contract field (unknown keys
+    are refused before), so one regex pass lists the keys; only when one repeats, or keys may be
+    written with ``\\u`` escapes, or an order has several items (whose keys repeat legitimately), are
+    the objects parsed pair by pair to tell.
+    """
+    try:
+        if orjson.dumps(orjson.loads(value)) == value:
+            return None
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):  # e.g. integers beyond 64 bits
+        pass
+    items = getattr(event, "items", None)
+    if not (isinstance(items, list) and len(items) > 1) and b"\\u" not in value:
+        keys = _KEY.findall(value)
+        if len(set(keys)) == len(keys):
+            return None
+    try:
+        json.loads(value, object_pairs_hook=_unique_pairs)
+    except _Duplicate as duplicate:
+        return duplicate.key
+    except (ValueError, RecursionError):  # what the contract's decoder parsed, json could not: no verdict here
+        return None
+    return None
+
+
+def _latest(now: datetime, max_future: timedelta) -> datetime:
+    """The latest event time accepted: ``now + max_future``, capped at the largest datetime (a skew of
+    centuries is a setting, not a crash)."""
+    try:
+        return now + max_future
+    except OverflowError:
+        return datetime.max.replace(tzinfo=UTC)
 
 
 def validate_output(topic: str, value: bytes | None) -> Any:
@@ -151,9 +240,20 @@ def dead_letter_id(topic: str, key: bytes | None, value: bytes | None) -> str:
     return f"dl-{digest.hexdigest()}"
 
 
+#: The most original bytes a dead letter carries (whole below it; its first bytes, with the length and
+#: SHA-256 of the whole, above): base64 makes it a third larger, and the letter must stay well under
+#: Kafka's default record limit of 1,000,000 bytes (over it, producing the letter fails).
+MAX_ORIGINAL_BYTES = 256 * 1024
+#: The most key bytes a dead letter carries.
+MAX_KEY_BYTES = 4 * 1024
+
+
 def dead_letter(topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
                 reason: str, detail: str, received_at: datetime | None = None) -> DeadLetter:
+    """The dead letter of one record: bounded in size whatever the record's (see ``MAX_ORIGINAL_BYTES``)."""
     letter_id = dead_letter_id(topic, key, value)
+    raw = value or b""
+    truncated = len(raw) > MAX_ORIGINAL_BYTES or (key is not None and len(key) > MAX_KEY_BYTES)
     # The original is kept, but never with a clear email, phone or IP address in it (schemas/personal.py).
     if key is not None and is_direct_identifier(key.decode("utf-8", "replace")):
         key = b"[identifier]"
@@ -164,7 +264,10 @@ def dead_letter(topic: str, partition: int, offset: int, key: bytes | None, valu
         source_offset=offset,
         reason=reason,
         detail=detail,
-        key=base64.b64encode(key).decode() if key is not None else None,
-        original=base64.b64encode(redact_bytes(value or b"")).decode(),
+        key=base64.b64encode(key[:MAX_KEY_BYTES]).decode() if key is not None else None,
+        original=base64.b64encode(redact_bytes(raw)[:MAX_ORIGINAL_BYTES]).decode(),
         received_at=received_at or datetime.now(UTC),
+        original_length=len(raw),
+        original_sha256=hashlib.sha256(raw).hexdigest(),
+        truncated=truncated,
     )

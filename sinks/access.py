@@ -34,12 +34,15 @@ from clickhouse_connect.driver.client import Client
 
 from sinks.client import ClickHouseUnavailable, connect
 from streams.http_endpoint import BackgroundHTTPServer, QuietHandler
+from streams.waiting import Stalled, retry_until_stalled
 
 log = logging.getLogger(__name__)
 
 OWNER_FILE = "clickhouse-owner.json"
 #: Longest query a reader waits for through the owner (seconds).
 REMOTE_TIMEOUT = 300.0
+#: One ping of the owner; a live owner that does not answer in time is pinged again (see ``_owner``).
+PING_SECONDS = 5.0
 
 
 class QueryFailed(RuntimeError):
@@ -115,6 +118,27 @@ class QueryServer(BackgroundHTTPServer):
         return Handler
 
 
+def _values(column: pa.ChunkedArray) -> list[Any]:
+    """A column's Python values. ClickHouse ``String`` holds any bytes: a value that is not valid UTF-8
+    (a dead letter's original) comes back as ``bytes`` instead of failing the whole query."""
+    try:
+        return column.to_pylist()
+    except UnicodeDecodeError:
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            raise
+    raw = column.cast(pa.large_binary()).to_pylist()
+    return [_text_or_bytes(v) for v in raw]
+
+
+def _text_or_bytes(value: bytes | None) -> str | bytes | None:
+    if value is None:
+        return None
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value
+
+
 class Reader:
     """Runs queries against the configured ClickHouse; see :func:`open_reader`."""
 
@@ -143,7 +167,7 @@ class Reader:
     def rows(self, sql: str, parameters: dict[str, Any] | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Column names and rows of ``sql``."""
         table = self.arrow(sql, parameters)
-        columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
+        columns = [_values(table.column(i)) for i in range(table.num_columns)]
         return list(table.column_names), list(zip(*columns, strict=True)) if columns else []
 
     def close(self) -> None:
@@ -158,13 +182,26 @@ class Reader:
 
 
 def _owner(data_dir: Path) -> dict[str, Any] | None:
-    """The owner file's details when its process is alive and answers, else None."""
+    """The owner file's details when its process is alive and answers, else None.
+
+    A live owner that is slow to answer (a busy machine) is asked again until the stall time
+    (``stall_seconds``): giving up early would make the caller open the database it holds."""
     try:
         info = orjson.loads((data_dir / OWNER_FILE).read_bytes())
-        os.kill(int(info["pid"]), 0)
-        with urllib.request.urlopen(f"{info['url']}/ping", timeout=5) as response:
-            response.read()
+        pid = int(info["pid"])
+        os.kill(pid, 0)
     except (OSError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+        return None
+
+    def ping() -> None:
+        os.kill(pid, 0)  # ProcessLookupError (not retried) once the owner is gone
+        with urllib.request.urlopen(f"{info['url']}/ping", timeout=PING_SECONDS) as response:
+            response.read()
+
+    try:
+        retry_until_stalled("the embedded database's owner answering", ping,
+                            (TimeoutError, urllib.error.URLError, ConnectionError))
+    except (OSError, Stalled):
         return None
     return dict(info)
 

@@ -7,6 +7,7 @@ dicts), which is what keeps the sink's per-event cost in the microseconds.
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,11 +33,13 @@ class Staged:
     events: list[Any] = field(default_factory=list)
     partitions: list[int] = field(default_factory=list)
     offsets: list[int] = field(default_factory=list)
+    hashes: list[int] = field(default_factory=list)  # content_hash of each event's record bytes
 
-    def add(self, event: Any, partition: int, offset: int) -> None:
+    def add(self, event: Any, partition: int, offset: int, digest: int = 0) -> None:
         self.events.append(event)
         self.partitions.append(partition)
         self.offsets.append(offset)
+        self.hashes.append(digest)
 
     def __len__(self) -> int:
         return len(self.events)
@@ -54,10 +57,11 @@ class Staged:
         for kind, rows in index.items():
             if len(rows) == 1:
                 (i,) = rows
-                groups[kind] = Staged([self.events[i]], [self.partitions[i]], [self.offsets[i]])
+                groups[kind] = Staged([self.events[i]], [self.partitions[i]], [self.offsets[i]], [self.hashes[i]])
             else:
                 pick = itemgetter(*rows)
-                groups[kind] = Staged(list(pick(self.events)), list(pick(self.partitions)), list(pick(self.offsets)))
+                groups[kind] = Staged(list(pick(self.events)), list(pick(self.partitions)), list(pick(self.offsets)),
+                                      list(pick(self.hashes)))
         return groups
 
 
@@ -87,6 +91,7 @@ _SOURCE = [
     Column("schema_version", pa.uint8()),
     Column("source_partition", pa.uint16(), lambda group: group.partitions),
     Column("source_offset", pa.uint64(), lambda group: group.offsets),
+    Column("content_hash", pa.uint64(), lambda group: group.hashes),
 ]
 
 #: topic -> the columns of its raw table, in table order.
@@ -161,6 +166,7 @@ def _group_table(topic: str, cls: type, group: Staged) -> pa.Table:
 
 def dead_letters_table(letters: Sequence[DeadLetter]) -> pa.Table:
     """The Arrow table for ``dead_letters``; key and original are stored decoded (raw bytes)."""
+    originals = [base64.b64decode(d.original) for d in letters]
     return pa.table({
         "dead_letter_id": pa.array([d.dead_letter_id for d in letters], S),
         "source_topic": pa.array([d.source_topic for d in letters], S),
@@ -169,8 +175,14 @@ def dead_letters_table(letters: Sequence[DeadLetter]) -> pa.Table:
         "reason": pa.array([d.reason for d in letters], S),
         "detail": pa.array([d.detail for d in letters], S),
         "key": pa.array([base64.b64decode(d.key) if d.key is not None else None for d in letters], pa.binary()),
-        "original": pa.array([base64.b64decode(d.original) for d in letters], pa.binary()),
+        "original": pa.array(originals, pa.binary()),
         "received_at": _timestamps([d.received_at for d in letters]),
+        # A letter written before these fields existed carried its original whole.
+        "original_length": pa.array([len(o) if d.original_length is None else d.original_length
+                                     for d, o in zip(letters, originals, strict=True)], pa.uint64()),
+        "original_sha256": pa.array([hashlib.sha256(o).hexdigest() if d.original_sha256 is None
+                                     else d.original_sha256 for d, o in zip(letters, originals, strict=True)], S),
+        "truncated": pa.array([d.truncated for d in letters], pa.bool_()),
     })
 
 

@@ -9,8 +9,11 @@ it itself then (that would lock the sink out), and says so until the sink answer
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import logging
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -20,6 +23,7 @@ from typing import Any
 import orjson
 
 from sinks.access import Reader
+from sinks.reliability import WARNING_SQL
 from sinks.report import FUNNEL_STEPS
 from streams.http_endpoint import BackgroundHTTPServer, QuietHandler
 
@@ -51,9 +55,9 @@ QUERIES: dict[str, str] = {
     "dead_letters": "SELECT reason, sum(dead_letters_per_minute.dead_letters) AS dead_letters "
                     "FROM dead_letters_per_minute GROUP BY reason ORDER BY dead_letters DESC",
     "triggers": "SELECT trigger, triggered, messaged, held_out, suppressed, treated_conversion, held_out_conversion, "
-                "uplift FROM trigger_conversion ORDER BY triggered DESC, trigger",
+                "uplift, uplift_standard_error FROM trigger_conversion ORDER BY triggered DESC, trigger",
     "score_bands": "SELECT model, band, customers, share, average_probability FROM score_bands",
-    "model_metrics": "SELECT model, model_version, labels, positives, roc_auc, log_loss, brier, as_of "
+    "model_metrics": f"SELECT model, model_version, labels, positives, roc_auc, log_loss, brier, as_of, {WARNING_SQL} "
                      "FROM model_metrics FINAL ORDER BY model, labels DESC LIMIT 1 BY model",
 }
 
@@ -72,13 +76,36 @@ def summary(reader: Reader) -> dict[str, Any]:
     return out
 
 
+def content_security_policy(page: bytes) -> str:
+    """A strict policy for the page: nothing loads but its own inline script and style (by their hashes)
+    and its data from the same origin; no frames, forms, plugins or base URL."""
+
+    def hashes(tag: bytes) -> str:
+        found = re.findall(rb"<" + tag + rb">(.*?)</" + tag + rb">", page, re.DOTALL)
+        return " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(body).digest()).decode()}'" for body in found)
+
+    return (f"default-src 'none'; script-src {hashes(b'script')}; style-src {hashes(b'style')}; "
+            "connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+
+
+def allowed_hosts(host: str, port: int) -> frozenset[str]:
+    """The ``Host`` headers the dashboard answers: its bound address and the loopback names, with its port.
+
+    Any other name is refused (DNS rebinding: a web page whose name suddenly resolves to 127.0.0.1
+    would otherwise read the dashboard's data from the user's browser)."""
+    names = {host, "localhost", "127.0.0.1", "[::1]"}
+    return frozenset({*names, *(f"{name}:{port}" for name in names)})
+
+
 class DashboardServer(BackgroundHTTPServer):
     """Serves the page and its data on ``127.0.0.1:port`` (0: any free port) until closed."""
 
     def __init__(self, open_reader: Callable[[], Reader], port: int = 0, host: str = "127.0.0.1") -> None:
         self._open_reader = open_reader
         self._page = resources.files("sinks").joinpath("dashboard.html").read_bytes()
-        super().__init__(host, port, self._handler(), "dashboard")
+        super().__init__(host, port, self._handler(content_security_policy(self._page)), "dashboard")
+        bound_host, bound_port = self._server.server_address[:2]
+        self.allowed_hosts = allowed_hosts(str(bound_host), int(bound_port))
 
     @property
     def url(self) -> str:
@@ -98,17 +125,24 @@ class DashboardServer(BackgroundHTTPServer):
             with contextlib.suppress(Exception):
                 reader.close()
 
-    def _handler(self) -> type[QuietHandler]:
+    def _handler(self, policy: str) -> type[QuietHandler]:
         dashboard = self
 
         class Handler(QuietHandler):
-            reply_headers = (("Cache-Control", "no-store"),)  # the page polls: always fresh numbers
+            reply_headers = (("Cache-Control", "no-store"),  # the page polls: always fresh numbers
+                             ("Content-Security-Policy", policy), ("X-Content-Type-Options", "nosniff"),
+                             ("Referrer-Policy", "no-referrer"), ("X-Frame-Options", "DENY"))
 
             def log_message(self, format: str, *args: Any) -> None:  # the page and its data name no customer
                 log.debug("dashboard: " + format, *args)
 
             def do_GET(self) -> None:
-                if self.path in ("/", "/index.html"):
+                host = self.headers.get("Host")
+                if host is None:
+                    self._reply(HTTPStatus.BAD_REQUEST, b"a Host header is required\n", "text/plain")
+                elif host.lower() not in dashboard.allowed_hosts:
+                    self._reply(HTTPStatus.MISDIRECTED_REQUEST, b"unknown host name\n", "text/plain")
+                elif self.path in ("/", "/index.html"):
                     self._reply(HTTPStatus.OK, dashboard._page, "text/html; charset=utf-8")
                 elif self.path == "/api/summary":
                     status, data = dashboard.data()

@@ -9,15 +9,17 @@ with a ``customer_id`` column), so a table added later (the scoring processor's)
 and exported without a change here. Rows are removed by a synchronous mutation
 (``ALTER TABLE ... DELETE ... SETTINGS mutations_sync = 2``), which rewrites the affected
 parts. Dead letters are matched by their record key or by the customer id in their
-original bytes. Rollups that aggregate many customers (counts and sums per minute, day,
-channel or category; distinct-customer sketches) keep their numbers: they are anonymous
-statistics, and the erased customer cannot be taken out of a merged state.
+original bytes (``"customer_id": "<id>"``, any spacing), both stored raw. Rollups that
+aggregate many customers (counts and sums per minute, day, channel or category; distinct-customer
+sketches) keep their numbers: they are anonymous statistics, and the erased customer cannot be
+taken out of a merged state.
 """
 
 from __future__ import annotations
 
-import base64
 import json
+import os
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,8 +36,11 @@ from sinks.client import DEAD_LETTER_TABLE, RAW_TABLES
 
 AUDIT_TABLE = "privacy_audit"
 SUPPRESSIONS_TABLE = "privacy_suppressions"
-_DEAD_LETTER_MATCH = ("(key = {key:String} OR position(tryBase64Decode(original), {compact:String}) > 0 "
-                      "OR position(tryBase64Decode(original), {spaced:String}) > 0)")
+#: A dead letter about a customer: keyed by their id, or with their id as ``customer_id`` in its original.
+#: ``key`` and ``original`` are stored as the raw bytes (``sinks.batches.dead_letters_table``), not base64.
+_DEAD_LETTER_MATCH = "(key = {key:String} OR match(original, {pattern:String}))"
+#: The characters a (RE2) pattern treats specially: escaped to match themselves.
+_RE2_SPECIAL = re.compile(r"[\\.+*?()|\[\]{}^$]")
 
 
 def customer_tables(reader: Reader) -> list[str]:
@@ -49,9 +54,9 @@ def customer_tables(reader: Reader) -> list[str]:
 
 
 def _dead_letter_parameters(customer_id: str) -> dict[str, str]:
-    quoted = json.dumps(customer_id)
-    return {"key": base64.b64encode(customer_id.encode()).decode(),
-            "compact": f'"customer_id":{quoted}', "spaced": f'"customer_id": {quoted}'}
+    """The key and the pattern of :data:`_DEAD_LETTER_MATCH`: ``"customer_id"``, any spacing, the id as JSON text."""
+    quoted = _RE2_SPECIAL.sub(r"\\\g<0>", json.dumps(customer_id, ensure_ascii=False))
+    return {"key": customer_id, "pattern": rf'"customer_id"\s*:\s*{quoted}'}
 
 
 def holdings(reader: Reader, customer_id: str) -> dict[str, int]:
@@ -113,8 +118,11 @@ def erase_many(reader: Reader, requests: Sequence[Erasure]) -> dict[str, dict[st
     """
     found = holdings_of(reader, [r.customer_id for r in requests])
     _delete(reader, found)
+    left = holdings_of(reader, [r.customer_id for r in requests])  # counted again: the audit says what remains
     for request in requests:
         held = found[request.customer_id]
+        remaining = left[request.customer_id]
+        where = "".join(f", {t}: {n}" for t, n in sorted(remaining.items()))
         reader.arrow(f"INSERT INTO {SUPPRESSIONS_TABLE} (subject, request_id, erased_at) "
                      "SELECT {s:String}, {r:String}, now64(3, 'UTC')",
                      {"s": request.subject, "r": request.request_id})
@@ -122,8 +130,8 @@ def erase_many(reader: Reader, requests: Sequence[Erasure]) -> dict[str, dict[st
             _audit(reader, request.request_id, request.subject, "erase", f"clickhouse:{table}", n,
                    "rows deleted (synchronous mutation)")
         _audit(reader, request.request_id, request.subject, "erase", "clickhouse:*", sum(held.values()),
-               f"tables checked: every table with customer_id, and {DEAD_LETTER_TABLE}; rows left: 0; on the "
-               "suppression list")
+               f"tables checked: every table with customer_id, and {DEAD_LETTER_TABLE}; rows left: "
+               f"{sum(remaining.values())}{where}; on the suppression list")
     return found
 
 
@@ -163,7 +171,7 @@ def _plain(value: Any) -> Any:
 
 
 def export(reader: Reader, customer_id: str, subject: str) -> dict[str, list[dict[str, Any]]]:
-    """Every row held about ``customer_id`` in ClickHouse, per table (dead letters with their original decoded)."""
+    """Every row held about ``customer_id`` in ClickHouse, per table (dead letters with their original as text)."""
     held: dict[str, list[dict[str, Any]]] = {}
     for table in customer_tables(reader):
         _, types = reader.rows("SELECT name, type FROM system.columns WHERE database = currentDatabase() "
@@ -174,8 +182,8 @@ def export(reader: Reader, customer_id: str, subject: str) -> dict[str, list[dic
                                     {"c": customer_id})
         if rows:
             held[table] = [{c: _plain(v) for c, v in zip(columns, row, strict=True)} for row in rows]
-    columns, rows = reader.rows(f"SELECT *, tryBase64Decode(original) AS original_decoded FROM {DEAD_LETTER_TABLE} "
-                                f"WHERE {_DEAD_LETTER_MATCH}", _dead_letter_parameters(customer_id))
+    columns, rows = reader.rows(f"SELECT * FROM {DEAD_LETTER_TABLE} WHERE {_DEAD_LETTER_MATCH}",
+                                _dead_letter_parameters(customer_id))
     if rows:
         held[DEAD_LETTER_TABLE] = [{c: _plain(v) for c, v in zip(columns, row, strict=True)} for row in rows]
     columns, rows = reader.rows(f"SELECT * FROM {AUDIT_TABLE} WHERE subject = {{s:String}} ORDER BY completed_at",
@@ -190,8 +198,19 @@ def write_export(path: Path, customer_id: str, subject: str, clickhouse: dict[st
     """The export file: the customer, when, and everything held (ClickHouse rows, processor state)."""
     document = {"customer_id": customer_id, "exported_at": datetime.now(UTC).isoformat(),
                 "clickhouse": clickhouse, "processor_state": _plain(processors)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
+    write_private(path, (json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n").encode())
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a file only its owner can read (0600, whatever the umask, also over an older file), in a
+    directory made for the owner only (0700) when it is missing: an export holds one person's data."""
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True)
+        path.parent.chmod(0o700)  # mkdir's mode is filtered by the umask
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        os.fchmod(out.fileno(), 0o600)  # before any byte is written: the umask or an older file's mode
+        out.write(data)
 
 
 def audit_export(reader: Reader, subject: str, clickhouse: dict[str, list[Any]], processors: dict[str, Any]) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,27 +11,34 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 from sinks.access import Reader
 from streams.partitioner import partition_for
 from streams.produce import CLIENT_LOGGER
+from streams.waiting import StallWatch
 
 
 def profile_from_topic(kafka_config: dict[str, str], customer_id: str, partitions: int,
-                       timeout: float = 30.0) -> dict[str, Any] | None:
-    """The newest ``customer-features`` record of the customer (reads only the customer's partition)."""
+                       stall: float | None = None) -> dict[str, Any] | None:
+    """The newest ``customer-features`` record of the customer (reads only the customer's partition).
+
+    No fixed deadline: it reads while records arrive, and fails only after the stall time
+    (``stall_seconds``) without a record or the partition's end."""
     key = customer_id.encode()
     reader = Consumer({**kafka_config, "group.id": "journey-customer-lookup", "enable.partition.eof": True,
                        "enable.auto.commit": False, "logger": CLIENT_LOGGER})
     reader.assign([TopicPartition("customer-features", partition_for(key, partitions), OFFSET_BEGINNING)])
     latest = None
-    deadline = time.monotonic() + timeout
+    watch = StallWatch("reading customer-features to its end", stall)
+    read = 0
     try:
-        while time.monotonic() < deadline:
+        while True:
             for msg in reader.consume(10_000, 0.2):
                 if msg.error() is not None:
                     if msg.error().code() == KafkaError._PARTITION_EOF:
                         return orjson.loads(latest) if latest else None
                     continue
+                read += 1
                 if msg.key() == key:
                     latest = msg.value()
-        raise TimeoutError(f"customer-features not read to its end within {timeout:.0f}s")
+            watch.observe(read)
+            watch.check()
     finally:
         reader.close()
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sinks.access import Reader
+from sinks.reliability import MIN_CLASS_LABELS, TRUSTED_SQL, WARNING_SQL, Z95
 
 FUNNEL_STEPS = ("view", "product_view", "cart", "checkout", "order")
 COHORT_WEEKS = 12
@@ -33,6 +34,8 @@ class Section:
     x: str = ""
     ys: list[str] = field(default_factory=list)
     note: str = ""
+    #: A column of standard errors of ``ys[0]``: a bar chart draws their 95% interval on each bar.
+    errors: str = ""
 
 
 @dataclass
@@ -113,22 +116,27 @@ def build_report(reader: Reader, days: int | None = None) -> Report:
             FROM sentiment_daily WHERE day >= {since} GROUP BY day ORDER BY day""", chart="line", x="day",
                  ys=["average_sentiment"]),
         _section(reader, "score_bands", "Customers per score band (latest score of each customer)", """
-            SELECT model, band, customers, share, average_probability, cold_start FROM score_bands""",
-                 chart="barh", x="model", ys=["customers"], note="all time: each customer's latest score"),
+            SELECT model, band, customers, share, average_probability FROM score_bands""",
+                 chart="barh", x="model", ys=["customers"],
+                 note="all time: each customer's latest score; cold_start: scored before the model learned "
+                      "min_labels labels (a placeholder probability, in no band)"),
         _section(reader, "score_segments", "Score bands per segment", """
             SELECT model, segment, band, customers, share, average_probability FROM score_bands_by_segment"""),
-        _section(reader, "model_metrics", "Model metrics (prequential, latest)", """
-            SELECT model, model_version, labels, positives, roc_auc, log_loss, brier, as_of
+        _section(reader, "model_metrics", "Model metrics (prequential, latest)", f"""
+            SELECT model, model_version, labels, positives, roc_auc, log_loss, brier, as_of, {WARNING_SQL}
             FROM model_metrics FINAL ORDER BY model, labels DESC LIMIT 1 BY model"""),
-        _section(reader, "roc_auc", "ROC AUC as labels accumulate", """
-            SELECT labels, model, roc_auc FROM model_metrics FINAL WHERE roc_auc IS NOT NULL
-            ORDER BY model, labels""", chart="line", x="labels", ys=["roc_auc"]),
+        _section(reader, "roc_auc", "ROC AUC as labels accumulate", f"""
+            SELECT labels, model, roc_auc, positives FROM model_metrics FINAL
+            WHERE roc_auc IS NOT NULL AND {TRUSTED_SQL} ORDER BY model, labels""", chart="line", x="labels",
+                 ys=["roc_auc"], note=f"from {MIN_CLASS_LABELS} positive and {MIN_CLASS_LABELS} negative labels on: "
+                                      "fewer make a ROC AUC mostly noise"),
         _section(reader, "triggers", "Triggers per type: conversion in the attribution window, uplift vs holdout", """
             SELECT trigger, triggered, messaged, held_out, suppressed, treated_conversion, held_out_conversion,
                    uplift, uplift_standard_error
-            FROM trigger_conversion""", chart="barh", x="trigger", ys=["uplift"],
-                 note="all time; uplift: conversion of the triggers not held out minus the held-out's "
-                      "(see sinks/README.md)"),
+            FROM trigger_conversion""", chart="barh", x="trigger", ys=["uplift"], errors="uplift_standard_error",
+                 note="all time; uplift: conversion of the triggers not held out minus the held-out's, with its "
+                      f"standard error; the chart's whiskers are the 95% interval (±{Z95} standard errors); an "
+                      "interval across 0 is no evidence of uplift (see sinks/README.md)"),
         _section(reader, "dead_letters", "Dead letters by reason", f"""
             SELECT reason, source_topic, sum(dead_letters_per_minute.dead_letters) AS dead_letters
             FROM dead_letters_per_minute
@@ -156,19 +164,32 @@ def format_value(value: Any) -> str:
 def print_report(report: Report, console: Any, max_rows: int = 20) -> None:
     """The report as rich tables (long sections show their last ``max_rows`` rows)."""
     from rich.table import Table
+    from rich.text import Text
 
-    console.print(f"[bold]journey report[/] from {report.source}, {report.generated_at:%Y-%m-%d %H:%M} UTC")
+    from streams.terminal import cell, header, markup_safe
+
+    console.print(f"[bold]journey report[/] from {markup_safe(report.source)}, "
+                  f"{report.generated_at:%Y-%m-%d %H:%M} UTC")
     for section in report.sections:
         first = section.key == "cohorts"  # the oldest cohorts have the longest history
         rows = section.rows[:max_rows] if first else section.rows[-max_rows:]
         shown = f" ({'first' if first else 'last'} {max_rows} of {len(section.rows)} rows)"
         title = section.title + (shown if len(section.rows) > max_rows else "")
-        table = Table(*section.columns, title=title, title_justify="left", caption=section.note or None)
-        for row in rows:
-            table.add_row(*(format_value(v) for v in row))
+        table = Table(*map(header, section.columns), title=Text(title), title_justify="left",
+                      caption=Text(section.note) if section.note else None)
+        for row in rows:  # values from the data: shown as text, never read as markup or control sequences
+            table.add_row(*(cell(format_value(v)) for v in row))
         if not section.rows:
             table.add_row(*("-" for _ in section.columns))
         console.print(table)
+
+
+def _label(value: Any) -> str:
+    """A chart label from data: control characters escaped, ``$`` kept literal (matplotlib reads ``$...$`` as
+    TeX, and bad TeX fails the whole chart)."""
+    from streams.terminal import text_of
+
+    return text_of(value).replace("$", r"\$")
 
 
 def _figure(section: Section) -> Any | None:
@@ -185,7 +206,8 @@ def _figure(section: Section) -> Any | None:
     if section.chart == "line":
         series: dict[str, list[tuple[Any, float]]] = {}
         for row in section.rows:
-            label_suffix = "".join(f" {row[col[c]]}" for c in ("currency", "model") if c in col and c != section.x)
+            label_suffix = "".join(f" {_label(row[col[c]])}" for c in ("currency", "model")
+                                   if c in col and c != section.x)
             for y in section.ys:
                 series.setdefault(y + label_suffix, []).append((row[col[section.x]], row[col[y]] or 0.0))
         for label, points in series.items():
@@ -194,14 +216,18 @@ def _figure(section: Section) -> Any | None:
         ax.legend(loc="best")
         fig.autofmt_xdate()
     elif section.chart in ("bar", "barh"):
-        labels = [" ".join(str(row[col[c]]) for c in (section.x, "band", "currency") if c in col)
+        labels = [" ".join(_label(row[col[c]]) for c in (section.x, "band", "currency") if c in col)
                   for row in section.rows]
         values = [row[col[section.ys[0]]] or 0 for row in section.rows]
+        errors = [Z95 * (row[col[section.errors]] or 0) for row in section.rows] if section.errors else None
+        axis = section.ys[0] + (f" (whiskers: 95% interval, ±{Z95} standard errors)" if errors else "")
         if section.chart == "bar":
-            ax.bar(labels, values, color="#3b6ea5")
+            ax.bar(labels, values, yerr=errors, color="#3b6ea5", capsize=4)
         else:
-            ax.barh(labels[::-1], values[::-1], color="#3b6ea5")
-        ax.set_xlabel(section.ys[0]) if section.chart == "barh" else ax.set_ylabel(section.ys[0])
+            ax.barh(labels[::-1], values[::-1], xerr=errors[::-1] if errors else None, color="#3b6ea5", capsize=4)
+        if errors:
+            ax.axvline(0, color="#888", linewidth=0.8)
+        ax.set_xlabel(axis) if section.chart == "barh" else ax.set_ylabel(axis)
     elif section.chart == "heatmap":
         cohorts = sorted({row[col["cohort_week"]] for row in section.rows})
         grid = [[float("nan")] * COHORT_WEEKS for _ in cohorts]

@@ -123,6 +123,16 @@ CREATE TABLE IF NOT EXISTS dead_letters
 ENGINE = MergeTree
 ORDER BY (received_at, dead_letter_id)
 ;
+-- A dead letter carries at most the first 256 KiB of its original (a Kafka record must stay under
+-- 1 MB), with the length and SHA-256 of the whole (a table made before they existed gains them:
+-- its rows were whole, so the defaults compute them from the original).
+ALTER TABLE dead_letters ADD COLUMN IF NOT EXISTS original_length UInt64 DEFAULT length(original) AFTER received_at
+;
+ALTER TABLE dead_letters ADD COLUMN IF NOT EXISTS original_sha256 String DEFAULT lower(hex(SHA256(original)))
+    AFTER original_length
+;
+ALTER TABLE dead_letters ADD COLUMN IF NOT EXISTS truncated Bool DEFAULT false AFTER original_sha256
+;
 -- Rollup: events per minute (event time), per topic and type.
 CREATE TABLE IF NOT EXISTS events_per_minute
 (
@@ -309,6 +319,16 @@ ORDER BY (model, labels, drift_id)
 -- Chat sentiment of customer messages, scored by the sink (processors/sentiment.py; -1 negative
 -- .. 1 positive; NULL for agent and bot messages).
 ALTER TABLE chat_messages ADD COLUMN IF NOT EXISTS sentiment Nullable(Float32) AFTER in_reply_to
+;
+-- A hash of the event's record bytes (0: stored before it existed): the sink tells a redelivered copy
+-- (same hash: skipped) from a different event reusing a stored id (a conflicting_duplicate dead letter).
+ALTER TABLE clickstream_events ADD COLUMN IF NOT EXISTS content_hash UInt64 DEFAULT 0 AFTER source_offset
+;
+ALTER TABLE order_events ADD COLUMN IF NOT EXISTS content_hash UInt64 DEFAULT 0 AFTER source_offset
+;
+ALTER TABLE chat_messages ADD COLUMN IF NOT EXISTS content_hash UInt64 DEFAULT 0 AFTER source_offset
+;
+ALTER TABLE consent_events ADD COLUMN IF NOT EXISTS content_hash UInt64 DEFAULT 0 AFTER source_offset
 ;
 -- The customer's IANA time zone when the device or the preference centre reports it (quiet hours use it).
 ALTER TABLE clickstream_events ADD COLUMN IF NOT EXISTS time_zone LowCardinality(Nullable(String)) AFTER utm_campaign
@@ -783,13 +803,16 @@ ORDER BY triggered DESC, trigger
 -- views over the latest state: scores FINAL (and customer_profiles FINAL for the segments),
 -- merged at query time. Exact and as fresh as the scores table; redelivered scores collapse.
 -- ===================================================================================
+-- A cold-start score (the model had learned fewer than min_labels labels) is a placeholder near 0.5,
+-- not a prediction: it sits in a band of its own, `cold_start`, never in low, medium or high.
 CREATE OR REPLACE VIEW score_bands AS
-SELECT model, band, count() AS customers, customers / sum(count()) OVER (PARTITION BY model) AS share,
+SELECT model, if(scores.cold_start, 'cold_start', scores.band) AS band, count() AS customers,
+       customers / sum(count()) OVER (PARTITION BY model) AS share,
        avg(probability) AS average_probability, min(probability) AS min_probability,
        max(probability) AS max_probability, countIf(cold_start) AS cold_start
 FROM scores FINAL
 GROUP BY model, band
-ORDER BY model, indexOf(['low', 'medium', 'high'], band)
+ORDER BY model, indexOf(['cold_start', 'low', 'medium', 'high'], band)
 ;
 CREATE OR REPLACE VIEW score_bands_by_segment AS
 SELECT model, segment, band, count() AS customers,
@@ -799,12 +822,13 @@ FROM
 (
     SELECT s.model AS model, s.band AS band, s.probability AS probability,
            if(empty(p.segments), ['none'], CAST(p.segments, 'Array(String)')) AS customer_segments
-    FROM (SELECT customer_id, model, band, probability FROM scores FINAL) AS s
+    FROM (SELECT customer_id, model, if(cold_start, 'cold_start', band) AS band, probability
+          FROM scores FINAL) AS s
     LEFT JOIN (SELECT customer_id, segments FROM customer_profiles FINAL) AS p ON p.customer_id = s.customer_id
 )
 ARRAY JOIN customer_segments AS segment
 GROUP BY model, segment, band
-ORDER BY model, segment, indexOf(['low', 'medium', 'high'], band)
+ORDER BY model, segment, indexOf(['cold_start', 'low', 'medium', 'high'], band)
 ;
 -- Privacy (README: Privacy and data rights). No table here holds personal data: a customer is
 -- named by `subject`, the keyed hash (HMAC) of their id.

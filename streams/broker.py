@@ -15,8 +15,9 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
+
+from streams.waiting import stall_seconds
 
 
 class BrokerError(RuntimeError):
@@ -72,7 +73,9 @@ class EmbeddedBroker:
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 15.0) -> EmbeddedBroker:
+    def start(self, timeout: float | None = None) -> EmbeddedBroker:
+        """Start the broker and wait until it listens: while its process lives, up to the stall time
+        (the ``stall_seconds`` setting; a loaded machine makes it slow to start, not failed)."""
         url = f"tcp://127.0.0.1:{self.port}"
         args = [str(broker_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url,
                 "--storage-engine", "memory://tansu/"]
@@ -83,8 +86,18 @@ class EmbeddedBroker:
         finally:
             if log is not subprocess.DEVNULL:
                 log.close()
-        wait_for_port(self.port, timeout, self.process)
+        wait_for_port(self.port, stall_seconds(timeout), self.process)
         return self
+
+    def check(self) -> None:
+        """Raise :class:`BrokerError` with the last lines of its log when the broker process has exited."""
+        if self.process is None or self.process.poll() is None:
+            return
+        from streams.workers import log_tail
+
+        tail = log_tail(self.log_path) if self.log_path else []
+        raise BrokerError(f"the embedded broker exited with code {self.process.returncode}"
+                          + (f"; last {len(tail)} lines of {self.log_path}:\n" + "\n".join(tail) if tail else ""))
 
     def stop(self, timeout: float = 5.0) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -102,12 +115,3 @@ class EmbeddedBroker:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-
-@contextlib.contextmanager
-def kafka_bootstrap(configured: str | None, log_path: Path | None = None) -> Iterator[str]:
-    """The configured bootstrap address, or that of an embedded broker started for the block."""
-    if configured:
-        yield configured
-        return
-    with EmbeddedBroker(log_path=log_path) as broker:
-        yield broker.bootstrap

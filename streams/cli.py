@@ -10,15 +10,25 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import orjson
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from streams.settings import Settings, SettingsFileMissing, load_settings
+from streams.cli_dead_letters import app as dead_letters_app
+from streams.settings import (
+    Settings,
+    SettingsFileInvalid,
+    SettingsFileMissing,
+    load_settings,
+    settings_file_in_use,
+    unknown_environment,
+)
+from streams.terminal import cell, json_line, markup_safe
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Real-time customer-journey pipeline: Kafka streams in, ClickHouse out.")
@@ -26,6 +36,7 @@ schemas_app = typer.Typer(no_args_is_help=True, help="Event contracts (JSON Sche
 app.add_typer(schemas_app, name="schemas")
 privacy_app = typer.Typer(no_args_is_help=True, help="Data rights: erase or export a customer (README: Privacy).")
 app.add_typer(privacy_app, name="privacy")
+app.add_typer(dead_letters_app, name="dead-letters")
 #: Messages for the user; never hard-wrapped, so a long path or error stays one line (and greppable) in logs.
 #: Written to a file or a pipe (a CI log), it is laid out 120 columns wide: rich's default of 80
 #: would cut the progress lines' counts short.
@@ -37,25 +48,98 @@ MapOption = Annotated[str | None, typer.Option(
     "--map", help="For csv/jsonl: field=Column,... ; a value starting with ':' is a constant "
                   "(e.g. customer_id=CustomerID,event_time=InvoiceDate,amount=Price,type=:order_placed).")]
 TzOption = Annotated[str, typer.Option("--tz", help="Time zone of naive timestamps in csv/jsonl.")]
+
+
+def _positive(value: float | None) -> float | None:
+    """Checked while the options are parsed, before any broker or worker starts."""
+    if value is not None and not value > 0:
+        raise typer.BadParameter(f"must be above 0 (it multiplies event time), not {value:g}; leave it out to "
+                                 "feed as fast as possible")
+    return value
+
+
 SpeedOption = Annotated[float | None, typer.Option(
-    "--speedup", help="Replay at this multiple of event time (default: as fast as possible).")]
-CustomersOption = Annotated[int, typer.Option("--customers", help="Generator: number of customers.")]
-DaysOption = Annotated[int, typer.Option("--days", help="Generator: days of traffic.")]
+    "--speedup", callback=_positive,
+    help="Replay at this multiple of event time, above 0 (default: as fast as possible).")]
+MaxGapOption = Annotated[float | None, typer.Option(
+    "--max-gap", help="With --speedup: wait at most this many seconds between two records (idle stretches of "
+                      "event time are compressed).")]
+CheckOption = Annotated[bool, typer.Option(
+    "--check", help="Dry run: read the whole source, print each time column's format, the time range and the rows "
+                    "that will be dead letters (by reason, with examples); start nothing.")]
+DelimiterOption = Annotated[str | None, typer.Option(
+    "--delimiter", help="CSV delimiter, one character or 'tab' (default: sniffed from the first rows among "
+                        ", ; TAB |).")]
+DecimalOption = Annotated[str, typer.Option("--decimal", help="Decimal mark of numbers in csv/jsonl: . or ,")]
+EncodingOption = Annotated[str | None, typer.Option(
+    "--encoding", help="CSV encoding, e.g. latin-1 (default: UTF-8, or UTF-16/32 when the file starts with its BOM).")]
+TimeFormatOption = Annotated[str | None, typer.Option(
+    "--time-format", help="Format of the event time column, as strftime (e.g. '%d/%m/%Y %H:%M'), iso, unix or "
+                          "unix-ms (default: decided from the file's values).")]
+CustomersOption = Annotated[int, typer.Option("--customers", min=1, help="Generator: number of customers.")]
+DaysOption = Annotated[int, typer.Option("--days", min=1, help="Generator: days of traffic.")]
 SeedOption = Annotated[int, typer.Option("--seed", help="Generator: random seed (same seed, same traffic).")]
 
 
 def _settings() -> Settings:
+    for name, nearest in unknown_environment():
+        console.print(f"[yellow]warning: {name} is not a journey setting and is ignored[/]"
+                      + (f" (did you mean {nearest}?)" if nearest else " (README: Configuration lists them)"))
     try:
         return load_settings()
     except ValidationError as exc:
-        console.print("[red]invalid configuration[/] (environment JOURNEY_* or the settings file):")
+        source = settings_file_in_use()
+        where = f"environment JOURNEY_* or {escape(str(source))}" if source else "environment JOURNEY_*"
+        console.print(f"[red]invalid configuration[/] ({where}):")
         for error in exc.errors(include_input=False, include_url=False):
             where = ".".join(map(str, error["loc"])) or "settings"  # checks across settings have no single name
             console.print(f"  {where}: {error['msg'].removeprefix('Value error, ')}")
         raise typer.Exit(2) from None
-    except SettingsFileMissing as exc:
-        console.print(f"[red]invalid configuration:[/] {exc}")
+    except (SettingsFileMissing, SettingsFileInvalid) as exc:
+        console.print(f"[red]invalid configuration:[/] {escape(str(exc))}")
         raise typer.Exit(2) from None
+
+
+def _readable_settings(settings: Settings | None = None) -> Settings:
+    """The settings of a read-only command, which stops with the fix when there is no pipeline data to read
+    (before anything opens, and so creates, an empty embedded database)."""
+    from streams.readonly import missing_data
+
+    settings = settings or _settings()
+    reason = missing_data(settings)
+    if reason is not None:
+        console.print(f"[red]nothing to read:[/] {escape(reason)}")
+        raise typer.Exit(2)
+    return settings
+
+
+def _read_failed(what: str, settings: Settings, message: str) -> NoReturn:
+    """Say why a read failed (naming the database and the fix when a pipeline table is missing) and exit 1."""
+    from streams.readonly import missing_schema_hint
+
+    console.print(f"[red]{what}:[/] {markup_safe(message)}")
+    hint = missing_schema_hint(settings, message)
+    if hint:
+        console.print(markup_safe(hint))
+    raise typer.Exit(1)
+
+
+def _version(show: bool) -> None:
+    if show:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("journey")
+        except PackageNotFoundError:
+            number = "unknown (not installed: pip install -e .)"
+        sys.stdout.write(f"journey {number}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(show_version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_version,
+                                                      help="Print the version and exit.")] = False) -> None:
+    """Real-time customer-journey pipeline: Kafka streams in, ClickHouse out."""
 
 
 def _require_reports_extra(command: str, *modules: str) -> None:
@@ -70,37 +154,73 @@ def _require_reports_extra(command: str, *modules: str) -> None:
 
 
 def _source(replay: str | None, mapping: str | None, tz: str, speedup: float | None,
-            customers: int, days: int, seed: int) -> tuple[object, str, int | None]:
-    from streams.sources import open_source
-    from streams.sources.generator import generate
+            customers: int, days: int, seed: int, reading: dict[str, Any] | None = None,
+            max_gap: float | None = None, check: bool = False) -> tuple[object, str, int | None]:
+    """The paced records of a replay or the generator, their name and count.
+
+    ``reading`` holds the ReadOptions of a csv/jsonl replay (delimiter, decimal, encoding,
+    time_format). A replay prints what it read; a warning when most records sampled would be
+    dead letters; with ``check`` the dry run's report, then the command ends (status 0).
+    """
+    from streams.sources import ReadOptions, open_source
+    from streams.sources.check import check as check_source
+    from streams.sources.check import mostly_dead
+    from streams.sources.generator_stream import stream
     from streams.sources.pacing import paced
 
-    if replay is None:
-        records = list(generate(customers=customers, days=days, seed=seed))
+    problem = ("--check reads a --replay source" if check and replay is None else
+               "--speedup must be a positive number" if speedup is not None and not speedup > 0 else
+               "--max-gap needs --speedup, and zero or more seconds" if max_gap is not None
+               and (speedup is None or not max_gap >= 0) else None)
+    if problem is not None:
+        console.print(f"[red]{problem}[/]")
+        raise typer.Exit(2)
+    if replay is None:  # streamed: records are made as they are fed, never all held at once
         name = f"generator ({customers:,} customers, {days} days, seed {seed})"
+        return paced(stream(customers=customers, days=days, seed=seed), speedup, max_gap=max_gap), name, None
     else:
         try:
             pseudonym = _settings().pseudonymizer().pseudonym  # the edge: emails or phones given as ids
-            iterator, stats = open_source(replay, mapping=mapping, tz=tz, pseudonym=pseudonym)
+            iterator, stats = open_source(replay, mapping=mapping, tz=tz, pseudonym=pseudonym,
+                                          options=ReadOptions(**(reading or {})))
         except (ValueError, FileNotFoundError) as exc:
             console.print(f"[red]cannot replay {replay}:[/] {exc}")
             raise typer.Exit(2) from None
         records = list(iterator)
         name = replay
         console.print(f"{replay}: {stats.describe()}")  # skipped rows are counted with their reason
-    return paced(records, speedup), name, len(records)
+        if check:
+            for line in check_source(records, stats, _settings().limits).lines():
+                console.print(line, markup=False, highlight=False)
+            raise typer.Exit(0)
+        for hint in stats.hints.values():
+            console.print(f"[yellow]hint:[/] {hint}")
+        warning = mostly_dead(records, _settings().limits)
+        if warning is not None:
+            console.print(f"[yellow]warning:[/] {warning}")
+    return paced(records, speedup, max_gap=max_gap), name, len(records)
 
 
 @app.command()
 def run(replay: ReplayOption = None, mapping: MapOption = None, tz: TzOption = "UTC",
         speedup: SpeedOption = None, customers: CustomersOption = 2000, days: DaysOption = 30,
-        seed: SeedOption = 7) -> None:
+        seed: SeedOption = 7, max_gap: MaxGapOption = None, check: CheckOption = False,
+        delimiter: DelimiterOption = None, decimal: DecimalOption = ".", encoding: EncodingOption = None,
+        time_format: TimeFormatOption = None) -> None:
     """Start the embedded broker and ClickHouse (unless configured), feed a source, print a summary."""
     from streams.run import Interrupted, request_stop, run_pipeline
+    from streams.runfile import RunInProgress, claim
 
     settings = _settings()
+    try:
+        with claim(settings.data_dir):  # said at once, before reading the source; run_pipeline claims for good
+            pass
+    except RunInProgress as exc:
+        console.print(f"[red]not started:[/] {markup_safe(exc)}")
+        raise typer.Exit(2) from None
     _logging(settings.data_dir / "logs" / "journey.log", settings)
-    records, name, total = _source(replay, mapping, tz, speedup, customers, days, seed)
+    reading = {"delimiter": delimiter, "decimal": decimal, "encoding": encoding, "time_format": time_format}
+    records, name, total = _source(replay, mapping, tz, speedup, customers, days, seed, reading, max_gap, check)
     # Stoppable whatever the parent left blocked (a supervisor's or a native library's signal mask is inherited).
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -111,8 +231,11 @@ def run(replay: ReplayOption = None, mapping: MapOption = None, tz: TzOption = "
         terminated = isinstance(stop, Interrupted) and stop.signum == signal.SIGTERM
         console.print(f"[yellow]{'terminated' if terminated else 'interrupted'}: workers and broker stopped[/]")
         raise typer.Exit(143 if terminated else 130) from None
+    except RunInProgress as exc:  # found before anything started: the running pipeline is untouched
+        console.print(f"[red]not started:[/] {markup_safe(exc)}")
+        raise typer.Exit(2) from None
     except Exception as exc:
-        console.print(f"[red]pipeline failed:[/] {exc}")
+        console.print(f"[red]pipeline failed:[/] {markup_safe(exc)}")
         raise typer.Exit(1) from None
 
 
@@ -162,10 +285,10 @@ def rebuild_rollups_command() -> None:
     sink writes). The embedded sink does this by itself when it starts after an unclean stop."""
     from sinks.client import connect
     from sinks.rebuild import rebuild_rollups
-    from streams.runfile import running
+    from streams.runfile import in_progress
 
     settings = _settings()
-    if settings.resolved_clickhouse_dsn.startswith("chdb://") and running(settings.data_dir) is not None:
+    if settings.resolved_clickhouse_dsn.startswith("chdb://") and in_progress(settings.data_dir):
         console.print("[red]a pipeline is running on this embedded database:[/] its sink owns it (and rebuilds "
                       "the rollups by itself after a crash); stop it first")
         raise typer.Exit(2)
@@ -243,7 +366,7 @@ def _run_timed_worker(settings: Settings, role: str, processor: object, topics: 
 def deliver(adapter: Annotated[str | None, typer.Option(
         "--adapter", help="console, webhook or smtp (default: the delivery_adapter setting).")] = None) -> None:
     """Run one delivery worker (messages -> webhook, SMTP or console) until SIGTERM or Ctrl-C."""
-    from streams.delivery import DeliveryWorker, sender_from_settings
+    from streams.delivery import sender_from_settings, worker_from_settings
 
     settings = _settings()
     try:
@@ -252,9 +375,7 @@ def deliver(adapter: Annotated[str | None, typer.Option(
         console.print(f"[red]cannot deliver:[/] {exc}")
         raise typer.Exit(2) from None
     stop = _worker_logging_and_stop(settings, "deliver")
-    worker = DeliveryWorker(settings.kafka_config(), settings.group_id(f"deliver-{sender.adapter}"), sender,
-                            settings.delivery_retries, settings.delivery_backoff_seconds,
-                            retry_budget=settings.delivery_retry_budget_seconds)
+    worker = worker_from_settings(settings, sender)
     stats = _serve(settings, "deliver", stop, worker)
     logging.getLogger("journey.deliver").info("stopped: %s", stats)
 
@@ -308,16 +429,19 @@ def evaluate(replay: ReplayOption = None, mapping: MapOption = None, tz: TzOptio
                                                                "the scoring file's).")] = None,
              churn_days: Annotated[int | None, typer.Option(help="Churn horizon in days (default: the scoring "
                                                             "file's).")] = None,
-             as_json: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False) -> None:
+             as_json: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False,
+             delimiter: DelimiterOption = None, decimal: DecimalOption = ".", encoding: EncodingOption = None,
+             time_format: TimeFormatOption = None) -> None:
     """Replay a source in-process (no broker) and compare each online model with a recency heuristic and two
     tuned offline batch models (prequential ROC AUC, time-based split, bootstrap intervals)."""
     _require_reports_extra("evaluate", "sklearn")
     from streams.evaluate import run_evaluation
+    from streams.sources import ReadOptions
 
     settings = _settings()
     try:
         run_evaluation(settings, console, replay, mapping, tz, customers, days, seed, split, horizon_hours,
-                       churn_days, as_json)
+                       churn_days, as_json, ReadOptions(delimiter, decimal, encoding, time_format))
     except (ValueError, FileNotFoundError) as exc:
         console.print(f"[red]cannot evaluate {replay or 'the generator'}:[/] {exc}")
         raise typer.Exit(2) from None
@@ -329,16 +453,15 @@ def models(fmt: Annotated[str, typer.Option("--format", help="table or json.")] 
     from sinks.query import reader
     from streams.evaluate import latest_model_metrics, print_model_metrics
 
-    settings = _settings()
+    settings = _readable_settings()
     try:
         with reader(settings) as r:
             metrics, drift = latest_model_metrics(r)
     except Exception as exc:
-        console.print(f"[red]cannot read model_metrics:[/] {exc}")
-        raise typer.Exit(1) from None
+        _read_failed("cannot read model_metrics", settings, str(exc))
     if fmt == "json":
         for row in metrics:
-            sys.stdout.write(orjson.dumps(row, default=str).decode() + "\n")
+            sys.stdout.write(json_line(row) + "\n")
         return
     print_model_metrics(Console(), metrics, drift)
 
@@ -386,9 +509,11 @@ def _worker_logging_and_stop(settings: Settings | None = None, role: str = "work
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     else:
         from streams.logs import configure, log_settings
+        from streams.waiting import configure as configure_waits
 
         configure(settings, role)
         log_settings(settings, role)
+        configure_waits(settings.stall_seconds)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -397,9 +522,13 @@ def _worker_logging_and_stop(settings: Settings | None = None, role: str = "work
 
 @app.command()
 def replay(source: Annotated[str, typer.Argument(help="KIND:PATH (see journey run --help)")],
-           mapping: MapOption = None, tz: TzOption = "UTC", speedup: SpeedOption = None) -> None:
+           mapping: MapOption = None, tz: TzOption = "UTC", speedup: SpeedOption = None,
+           max_gap: MaxGapOption = None, check: CheckOption = False, delimiter: DelimiterOption = None,
+           decimal: DecimalOption = ".", encoding: EncodingOption = None,
+           time_format: TimeFormatOption = None) -> None:
     """Replay a dataset or a shop's export into the configured Kafka (JOURNEY_KAFKA_BOOTSTRAP)."""
-    _produce(*_source(source, mapping, tz, speedup, 0, 0, 0)[:2])
+    reading = {"delimiter": delimiter, "decimal": decimal, "encoding": encoding, "time_format": time_format}
+    _produce(*_source(source, mapping, tz, speedup, 0, 0, 0, reading, max_gap, check)[:2])
 
 
 @app.command()
@@ -441,28 +570,25 @@ def _produce(records: object, name: str) -> None:
 
 @app.command()
 def query(sql: Annotated[str, typer.Argument(help="A ClickHouse SQL query.")],
-          fmt: Annotated[str, typer.Option("--format", help="table or json (JSON lines).")] = "table") -> None:
+          fmt: Annotated[str, typer.Option("--format", help="table, json (JSON lines), csv or tsv.")] = "table",
+          vertical: Annotated[bool, typer.Option("--vertical", help="One `column: value` line per cell (the "
+                                                 "table turns vertical by itself when too wide).")] = False) -> None:
     """Run SQL against the configured ClickHouse (embedded or server) and print the rows."""
     from sinks.query import run_query
+    from streams.query_format import FORMATS, explain_error, print_result
 
-    if fmt not in ("table", "json"):
-        console.print("[red]--format must be table or json[/]")
+    if fmt not in FORMATS:
+        console.print(f"[red]--format must be one of {', '.join(FORMATS)}, not {markup_safe(repr(fmt))}[/]")
         raise typer.Exit(2)
-    settings = _settings()
+    settings = _readable_settings()
     try:
         columns, rows = run_query(settings, sql)
     except Exception as exc:
-        console.print(f"[red]query failed:[/] {exc}")
-        raise typer.Exit(1) from None
-    out = Console()
-    if fmt == "json":
-        for row in rows:
-            sys.stdout.write(orjson.dumps(dict(zip(columns, row, strict=True)), default=str).decode() + "\n")
-        return
-    table = Table(*columns)
-    for row in rows:
-        table.add_row(*("NULL" if v is None else str(v) for v in row))
-    out.print(table)
+        _read_failed("query failed", settings, explain_error(sql, str(exc)))
+    print_result(Console(), columns, rows, fmt, vertical)
+    binary = sum(isinstance(v, bytes) for row in rows for v in row)
+    if binary:
+        console.print(f"note: {binary} values are not valid UTF-8: their other bytes are shown as \\xNN")
 
 
 @app.command()
@@ -477,13 +603,12 @@ def report(out: Annotated[Path | None, typer.Option(help="Directory for the PNG 
     from sinks.query import reader
     from sinks.report import build_report, print_report, write_charts
 
-    settings = _settings()
+    settings = _readable_settings()
     try:
         with reader(settings) as r:
             built = build_report(r, days)
     except Exception as exc:
-        console.print(f"[red]report failed:[/] {exc}")
-        raise typer.Exit(1) from None
+        _read_failed("report failed", settings, str(exc))
     out_dir = out or settings.data_dir / "report"
     pngs, page = write_charts(built, out_dir)
     if as_json:
@@ -518,28 +643,36 @@ def customer(customer_id: Annotated[str, typer.Argument(help="The customer id.")
 
     settings = _settings()
     live = running(settings.data_dir)
+    if live is None and settings.embedded_broker:
+        _readable_settings(settings)
     if live is not None or not settings.embedded_broker:
         bootstrap = str(live["bootstrap"]) if live else None
         partitions = int(live["partitions"]) if live else settings.topic_partitions  # type: ignore[call-overload]
-        profile, where = profile_from_topic(settings.kafka_config(bootstrap), customer_id, partitions), "the live topic"
+        profile, where = profile_from_topic(settings.kafka_config(bootstrap), customer_id, partitions,
+                                             settings.stall_seconds), "the live topic"
     else:
         from sinks.query import reader
 
-        with reader(settings) as r:
-            profile, where = profile_from_clickhouse(r, customer_id), "ClickHouse"
+        try:
+            with reader(settings) as r:
+                profile, where = profile_from_clickhouse(r, customer_id), "ClickHouse"
+        except Exception as exc:
+            _read_failed("cannot read the profile", settings, str(exc))
     if profile is None:
-        console.print(f"[yellow]no profile for customer {customer_id!r}[/] (looked in {where})")
+        console.print(f"[yellow]no profile for customer {markup_safe(repr(customer_id))}[/] (looked in {where})")
         raise typer.Exit(1)
     if fmt == "json":
-        sys.stdout.write(orjson.dumps(profile, default=str).decode() + "\n")
+        sys.stdout.write(json_line(profile) + "\n")
         return
     out = Console()
-    out.print(f"[bold]customer {customer_id}[/]  stage [cyan]{profile['stage']}[/] since {profile['stage_since']}"
-              f"  segments: {', '.join(profile['segments']) or '-'}  (from {where}, as of {profile['as_of']})")
+    segments = ", ".join(map(str, profile["segments"])) or "-"
+    out.print(f"[bold]customer {markup_safe(customer_id)}[/]  stage [cyan]{markup_safe(profile['stage'])}[/] since "
+              f"{markup_safe(profile['stage_since'])}  segments: {markup_safe(segments)}  (from {where}, as of "
+              f"{markup_safe(profile['as_of'])})")
     table = Table("feature", "value", title=f"{profile['events_total']:,} events", title_justify="left")
     for name, value in sorted(profile["features"].items()):
         if value not in (None, 0, 0.0, "", False):
-            table.add_row(name, _readable(name, value))
+            table.add_row(cell(name), cell(_readable(name, value)))
     out.print(table)
 
 

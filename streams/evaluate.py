@@ -25,6 +25,7 @@ from processors.scoring.evaluate import TARGET_GAP, ModelEvaluation, evaluate
 from processors.scoring.replay import Sample, replay
 from sinks.access import Reader
 from streams.settings import Settings
+from streams.terminal import cell
 
 
 def scoring_config(settings: Settings, horizon_hours: int | None = None, churn_days: int | None = None
@@ -54,10 +55,11 @@ def latent_churn_auc(samples: list[Sample], truth: Any) -> tuple[float | None, i
 
 def run_evaluation(settings: Settings, console: Console, source: str | None, mapping: str | None, tz: str,
                    customers: int, days: int, seed: int, split: float, horizon_hours: int | None,
-                   churn_days: int | None, as_json: bool) -> list[ModelEvaluation]:
-    """Replay, evaluate, print; return the rows."""
+                   churn_days: int | None, as_json: bool, options: Any = None) -> list[ModelEvaluation]:
+    """Replay, evaluate, print; return the rows. ``options``: the ReadOptions of a csv/jsonl replay."""
     from streams.sources import open_source
     from streams.sources.generator import Generator
+    from streams.topics import DEAD_LETTERS
 
     config = scoring_config(settings, horizon_hours, churn_days)
     truth = None
@@ -67,7 +69,8 @@ def run_evaluation(settings: Settings, console: Console, source: str | None, map
         truth = generator.truth
         name = f"generator ({customers:,} customers, {days} days, seed {seed})"
     else:
-        records, stats = open_source(source, mapping=mapping, tz=tz)
+        records, stats = open_source(source, mapping=mapping, tz=tz, options=options)
+        records = [r for r in records if r.topic != DEAD_LETTERS]  # rows the replay dead-lettered: no events
         name = source
         console.print(f"{source}: {stats.describe()}")
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -128,8 +131,10 @@ def print_evaluation(out: Console, name: str, rows: list[ModelEvaluation], confi
 
 def latest_model_metrics(reader: Reader) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The newest ``model_metrics`` row per model, and the last ten ``model_drift`` rows."""
-    columns, rows = reader.rows("SELECT model, model_version, labels, positives, roc_auc, log_loss, brier, as_of "
-                                "FROM model_metrics ORDER BY model, labels DESC LIMIT 1 BY model")
+    from sinks.reliability import WARNING_SQL
+
+    columns, rows = reader.rows(f"SELECT model, model_version, labels, positives, roc_auc, log_loss, brier, as_of, "
+                                f"{WARNING_SQL} FROM model_metrics ORDER BY model, labels DESC LIMIT 1 BY model")
     metrics = [dict(zip(columns, row, strict=True)) for row in rows]
     columns, rows = reader.rows("SELECT model, model_version, labels, detected_at, error_before, error_after "
                                 "FROM model_drift FINAL ORDER BY detected_at DESC LIMIT 10")
@@ -143,13 +148,16 @@ def print_model_metrics(out: Console, metrics: list[dict[str, Any]], drift: list
     table = Table("model", "version", "labels", "positives", "ROC AUC", "log loss", "Brier", "as of",
                   title="Latest prequential metrics", title_justify="left")
     for m in metrics:
-        table.add_row(m["model"], str(m["model_version"]), f"{m['labels']:,}", f"{m['positives']:,}",
-                      _fmt(m["roc_auc"]), _fmt(m["log_loss"]), _fmt(m["brier"]), str(m["as_of"]))
+        table.add_row(cell(m["model"]), cell(m["model_version"]), f"{m['labels']:,}", f"{m['positives']:,}",
+                      _fmt(m["roc_auc"]), _fmt(m["log_loss"]), _fmt(m["brier"]), cell(m["as_of"]))
     out.print(table)
+    for m in metrics:
+        if m.get("warning"):
+            out.print(f"[yellow]warning: {m['model']}: {m['warning']}[/]")
     if drift:
         recent = Table("model", "version", "labels", "detected at", "error before", "error after",
                        title="Recent drift", title_justify="left")
         for d in drift:
-            recent.add_row(d["model"], str(d["model_version"]), f"{d['labels']:,}", str(d["detected_at"]),
+            recent.add_row(cell(d["model"]), cell(d["model_version"]), f"{d['labels']:,}", cell(d["detected_at"]),
                            _fmt(d["error_before"]), _fmt(d["error_after"]))
         out.print(recent)

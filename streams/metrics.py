@@ -8,8 +8,8 @@ workers' code is unchanged; the hot path gains two clock reads per batch:
 - ``journey_events_out_total{destination}``: rows inserted per ClickHouse table (the sink,
   through :func:`instrument_client`) or records produced per topic (stateful processors, the
   delivery outcomes and the sink's dead letters, the trainer's metrics, drift and snapshots);
-- ``journey_dead_letters_total{reason}``, ``journey_duplicates_skipped_total{topic}``: read
-  from the sink's own statistics at scrape time;
+- ``journey_dead_letters_total{reason}``, ``journey_duplicates_skipped_total{topic}``,
+  ``journey_clickhouse_retries_total{table}``: read from the sink's own statistics at scrape time;
 - ``journey_consumer_lag{topic,partition}``: librdkafka's committed-offset lag of each
   assigned partition (its statistics callback, every ``statistics.interval.ms``);
 - ``journey_batch_seconds``, ``journey_flush_seconds``, ``journey_insert_seconds{table}``;
@@ -229,12 +229,15 @@ class StatsCollector(Collector):
 
 
 def sink_collector(stats: Any) -> StatsCollector:
-    """Dead letters by reason and skipped duplicates by topic, from a sink's :class:`~sinks.ingest.SinkStats`."""
+    """Dead letters by reason, skipped duplicates by topic and ClickHouse retries by table, from a sink's
+    :class:`~sinks.ingest.SinkStats`."""
     return StatsCollector({
         "journey_dead_letters": ("Records rejected to the dead-letter topic and table, per reason.", "reason",
                                  lambda: stats.dead_letters),
         "journey_duplicates_skipped": ("Events skipped because their id was already stored, per topic.", "topic",
                                        lambda: stats.duplicates),
+        "journey_clickhouse_retries": ("ClickHouse calls (inserts, stored-id reads) refused and tried again, "
+                                       "per table.", "table", lambda: stats.insert_retries),
     })
 
 

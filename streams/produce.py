@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 from pydantic import BaseModel
+
+from streams.waiting import flush_following, stall_seconds
 
 #: Kafka's default (Java) partitioner, so any producer puts a customer on the same partition.
 PARTITIONER = "murmur2_random"
@@ -59,16 +61,27 @@ class TrackingProducer:
         if offset + 1 > self.end_offsets.get(tp, 0):
             self.end_offsets[tp] = offset + 1
 
+    def _reporting_to(self, callback: Callable[[KafkaError | None, Message], None]) -> Callable[..., None]:
+        """A delivery callback that tracks an acknowledged record and hands every outcome to ``callback``."""
+        def report(err: KafkaError | None, msg: Message) -> None:
+            if err is None:
+                self._on_delivery(None, msg)
+            callback(err, msg)
+        return report
+
     def send_raw(self, topic: str, key: bytes | None, value: bytes | None,
-                 headers: list[tuple[str, bytes]] | None = None) -> None:
+                 headers: list[tuple[str, bytes]] | None = None,
+                 on_delivery: Callable[[KafkaError | None, Message], None] | None = None) -> None:
         """Queue one record, waiting for room when the local queue is full.
 
         Delivery reports are served every ``POLL_EVERY`` records (and by ``flush``): a poll per
-        record cost about a tenth of the producer's time.
+        record cost about a tenth of the producer's time. ``on_delivery``: the caller handles this
+        record's outcome (a failure is then not one of ``errors``, and ``flush`` does not raise for it).
         """
+        callback = self._on_delivery if on_delivery is None else self._reporting_to(on_delivery)
         while True:
             try:
-                self._producer.produce(topic, value, key, on_delivery=self._on_delivery, headers=headers)
+                self._producer.produce(topic, value, key, on_delivery=callback, headers=headers)
                 break
             except BufferError:
                 self._producer.poll(0.05)
@@ -78,11 +91,12 @@ class TrackingProducer:
             self._producer.poll(0)
 
     def send(self, topic: str, event: BaseModel, key: str | None = None,
-             headers: list[tuple[str, bytes]] | None = None) -> None:
+             headers: list[tuple[str, bytes]] | None = None,
+             on_delivery: Callable[[KafkaError | None, Message], None] | None = None) -> None:
         """Queue a contract instance as JSON, keyed by its customer id unless ``key`` is given."""
         record_key = key if key is not None else getattr(event, "customer_id", None)
         self.send_raw(topic, record_key.encode() if record_key is not None else None,
-                      event.__pydantic_serializer__.to_json(event), headers)
+                      event.__pydantic_serializer__.to_json(event), headers, on_delivery=on_delivery)
 
     def send_all(self, records: Iterable[tuple[str, BaseModel]]) -> int:
         count = 0
@@ -94,10 +108,16 @@ class TrackingProducer:
     def poll(self, timeout: float = 0) -> None:
         self._producer.poll(timeout)
 
-    def flush(self, timeout: float = 60.0) -> None:
-        """Wait for every queued record; raise :class:`DeliveryFailed` if any was not stored."""
-        remaining = self._producer.flush(timeout)
+    def wait(self, timeout: float) -> int:
+        """Serve delivery reports for up to ``timeout`` seconds; the records still unacknowledged (never raises)."""
+        return int(self._producer.flush(timeout))
+
+    def flush(self, stall: float | None = None, between: Callable[[], None] | None = None) -> None:
+        """Wait for every queued record while acknowledgements keep coming (no fixed deadline; ``between``
+        runs about every second); raise :class:`DeliveryFailed` if any was not stored."""
+        remaining = flush_following(self._producer, stall, between)
         if remaining:
-            raise DeliveryFailed(f"{remaining} records still unacknowledged after {timeout:.0f}s")
+            raise DeliveryFailed(f"{remaining} records still unacknowledged after {stall_seconds(stall):.0f}s "
+                                 "without an acknowledgement")
         if self.errors:
             raise DeliveryFailed(f"{len(self.errors)} records failed, first: {self.errors[0]}")

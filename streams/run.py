@@ -10,27 +10,32 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from sinks.client import DEAD_LETTER_TABLE, RAW_TABLES, apply_schema, connect
 from sinks.dashboard import DashboardServer
 from sinks.ingest import OUTPUT_TABLES
 from sinks.query import reader
-from streams.broker import kafka_bootstrap
+from streams.broker import EmbeddedBroker
 from streams.produce import TrackingProducer
-from streams.progress import GroupProgress, end_offsets_by_eof
-from streams.runfile import live_run
+from streams.progress import GroupProgress, OutputCounter, end_offsets_by_eof, progress_display, short_count
+from streams.runfile import claim, live_run
 from streams.settings import Settings
 from streams.sources.record import SourceRecord
-from streams.topics import ensure_topics, topic_specs
+from streams.terminal import cell
+from streams.topics import DEAD_LETTERS, ensure_topics, topic_specs
+from streams.waiting import StallWatch, configure
 from streams.workers import Worker, start_worker
+
+#: Seconds between two updates of the feeding bar (and checks of the workers and a stop request).
+FEED_BAR_SECONDS = 0.5
 
 
 @dataclass
@@ -71,10 +76,23 @@ def stop_if_requested() -> None:
 
 def run_pipeline(settings: Settings, records: Iterable[SourceRecord], source_name: str,
                  console: Console, total: int | None = None) -> RunSummary:
-    """Run the pipeline over ``records`` and return the summary (also printed)."""
+    """Run the pipeline over ``records`` and return the summary (also printed).
+
+    Raises :class:`streams.runfile.RunInProgress` before it starts anything when another run
+    works on the same data directory."""
     started = time.monotonic()
     summary = RunSummary()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    configure(settings.stall_seconds)
+    with claim(settings.data_dir):
+        console.print(f"[bold]journey run[/]: {cell(source_name)}; starting ClickHouse, the broker and 7 workers")
+        _run(settings, records, console, total, summary)
+    summary.seconds = time.monotonic() - started
+    print_summary(console, summary)
+    return summary
+
+
+def _run(settings: Settings, records: Iterable[SourceRecord], console: Console, total: int | None,
+         summary: RunSummary) -> None:
     log_dir = settings.data_dir / "logs"
     log_dir.mkdir(exist_ok=True)
     dsn = settings.resolved_clickhouse_dsn
@@ -87,7 +105,9 @@ def run_pipeline(settings: Settings, records: Iterable[SourceRecord], source_nam
         client.close()
 
     with ExitStack() as stack:
-        bootstrap = stack.enter_context(kafka_bootstrap(settings.kafka_bootstrap, log_dir / "broker.log"))
+        broker = None if settings.kafka_bootstrap else stack.enter_context(
+            EmbeddedBroker(log_path=log_dir / "broker.log"))
+        bootstrap = settings.kafka_bootstrap or broker.bootstrap  # type: ignore[union-attr]
         where = "embedded broker" if settings.embedded_broker else "Kafka"
         console.print(f"[bold]journey[/] {where} at {bootstrap}; ClickHouse {_describe_dsn(dsn)}; "
                       f"data in {settings.data_dir}")
@@ -110,59 +130,75 @@ def run_pipeline(settings: Settings, records: Iterable[SourceRecord], source_nam
         adapter = settings.delivery_adapter
         deliver = start_worker("deliver", ["deliver"], {**env, "JOURNEY_DELIVERY_FILE": str(delivery_file)}, log_dir)
         workers: list[Worker] = [sink, features, scoring, trainer, triggers, messages, deliver]
-        stack.callback(_stop_all, workers)
+        stack.callback(_stop_all, workers, settings.stop_seconds)
+
+        def alive() -> None:
+            """Stop at once on Ctrl-C or SIGTERM, or when a worker or the broker has died (with its last log
+            lines)."""
+            stop_if_requested()
+            if broker is not None:
+                broker.check()
+            for worker in workers:
+                worker.check()
+
         if settings.dashboard:
             board = stack.enter_context(DashboardServer(lambda: reader(settings, direct=False),
                                                         settings.dashboard_port))
             console.print(f"[bold]dashboard[/] {board.url} (while the run lasts; `journey dashboard` serves it "
                           "afterwards)")
 
+        # What each stage writes, counted from here on: the display shows outputs first, inputs read second.
+        counters = {topic: OutputCounter(kafka, [topic]) for topic in
+                    ("customer-features", "scores", "model-metrics", "triggers", "messages", "deliveries")}
+        for counter in counters.values():
+            stack.callback(counter.close)
         producer = TrackingProducer(kafka)
         progress = GroupProgress(kafka, settings.group_id("sink"))
         features_progress = GroupProgress(kafka, settings.group_id("features"))
         stack.callback(progress.close)
         stack.callback(features_progress.close)
-        with Progress(TextColumn("{task.description:<24}"), BarColumn(bar_width=20), MofNCompleteColumn(),
-                      TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=console,
-                      transient=False) as bar:
-            fed_task = bar.add_task(f"feeding {source_name}", total=total, rate="")
+        with progress_display(console) as bar:
+            fed_task = bar.add_task("fed", total=total, rate="", in_label="sent")
             feed_started = time.monotonic()
             sent = 0
+            shown = feed_started
             for record in records:
                 producer.send_raw(record.topic, record.key, record.value)
                 sent += 1
-                if sent % 5000 == 0:
-                    elapsed = time.monotonic() - feed_started
-                    bar.update(fed_task, completed=sent, rate=f"{sent / elapsed:,.0f}/s")
-                    stop_if_requested()
-                    for worker in workers:
-                        worker.check()
-            producer.flush()
+                now = time.monotonic()
+                if now - shown >= FEED_BAR_SECONDS:  # by time: a paced replay may send few records a second
+                    shown = now
+                    bar.update(fed_task, completed=sent, rate=f"{short_count(sent / (now - feed_started))}/s")
+                    alive()
+            producer.flush(between=alive)
             summary.feed_seconds = time.monotonic() - feed_started
-            bar.update(fed_task, completed=sent, total=sent, rate=f"{sent / max(summary.feed_seconds, 1e-9):,.0f}/s")
+            rate = sent / max(summary.feed_seconds, 1e-9)
+            bar.update(fed_task, completed=sent, total=sent, rate=f"{short_count(rate)}/s")
 
-            ends = dict(producer.end_offsets)
-            _wait(bar, "stored by the sink", progress, ends, sent, workers)
-            _wait(bar, "profiled by features", features_progress, ends, sent, workers)
+            # A replay's own dead letters (a CSV row with the wrong field count) are the sink's alone.
+            _wait(bar, "stored", progress, dict(producer.end_offsets), sent, alive)
+            ends = {tp: end for tp, end in producer.end_offsets.items() if tp[0] != DEAD_LETTERS}
+            profiled = _wait(bar, "features", features_progress, ends, sent - producer.delivered[DEAD_LETTERS],
+                             alive, Outputs(counters["customer-features"], "profiles"))
             # The features worker writes its last state and profiles when it stops; then the
             # sink stores every profile and late event it emitted.
-            features.stop()
-            workers.remove(features)
-            _drain_scoring(bar, kafka, settings, ends, scoring, trainer, workers)
+            _stop(features, workers, settings)
+            bar.update(profiled, out=counters["customer-features"].count(fresh=True))
+            _drain_scoring(bar, kafka, settings, ends, scoring, trainer, workers, alive, counters)
             # Triggers read the inputs, profiles and scores; messages read the triggers; delivery the messages.
             # Each stops once it has committed all of them: its last timers, decisions and sends go out.
-            _drain(bar, kafka, settings, "triggers", "triggers fired", ends, ["customer-features", "scores"],
-                   triggers, workers)
-            _drain(bar, kafka, settings, "messages", "messages decided", ends, ["customer-features", "triggers"],
-                   messages, workers)
-            _drain(bar, kafka, settings, f"deliver-{adapter}", "messages delivered", {}, ["messages"], deliver,
-                   workers)
+            _drain(bar, kafka, settings, "triggers", "triggers", ends, ["customer-features", "scores"],
+                   triggers, workers, alive, Outputs(counters["triggers"], "fired"))
+            _drain(bar, kafka, settings, "messages", "messages", ends, ["customer-features", "triggers"],
+                   messages, workers, alive, Outputs(counters["messages"], "messages"))
+            _drain(bar, kafka, settings, f"deliver-{adapter}", "delivery", {}, ["messages"], deliver,
+                   workers, alive, Outputs(counters["deliveries"], "delivered"))
             summary.notes.append(f"messages sent by the {adapter} adapter"
                                  + (f" were appended to {delivery_file}" if adapter == "console" else ""))
-            outputs = end_offsets_by_eof(kafka, list(OUTPUT_TABLES))
-            _wait(bar, "profiles stored", progress, outputs, sum(outputs.values()), workers)
+            outputs = end_offsets_by_eof(kafka, list(OUTPUT_TABLES), between=alive)
+            _wait(bar, "outputs stored", progress, outputs, sum(outputs.values()), alive)
         summary.fed = dict(producer.delivered)
-        _stop_all(workers)
+        _stop_all(workers, settings.stop_seconds)
 
     with reader(settings) as r:
         for table in [*RAW_TABLES.values(), DEAD_LETTER_TABLE, "late_events"]:
@@ -174,40 +210,57 @@ def run_pipeline(settings: Settings, records: Iterable[SourceRecord], source_nam
             summary.rows[table] = int(r.rows(f"SELECT count() FROM {table} FINAL")[1][0][0])
         _, by_reason = r.rows(f"SELECT reason, count() FROM {DEAD_LETTER_TABLE} GROUP BY reason ORDER BY reason")
         summary.dead_letters = {str(reason): int(n) for reason, n in by_reason}
-    summary.seconds = time.monotonic() - started
-    print_summary(console, summary)
-    return summary
+
+
+@dataclass
+class Outputs:
+    """A stage's output topic, counted, and what its records are (``fired``, ``profiles``...)."""
+
+    counter: OutputCounter
+    label: str
 
 
 def _drain_scoring(bar: Progress, kafka: dict[str, str], settings: Settings, ends: dict[tuple[str, int], int],
-                   scoring: Worker, trainer: Worker, workers: list[Worker]) -> None:
+                   scoring: Worker, trainer: Worker, workers: list[Worker], alive: Callable[[], None],
+                   counters: dict[str, OutputCounter]) -> None:
     """Wait until the scorers took every profile and order, stop them (their last labels go out), then
     wait until the trainer learned every label and stop it (its last metrics and snapshot go out)."""
     stage_ends = {tp: end for tp, end in ends.items() if tp[0] == "orders"}
-    stage_ends.update(end_offsets_by_eof(kafka, ["customer-features"]))
-    _wait_group(bar, kafka, settings.group_id("scoring"), "scored", stage_ends, workers)
-    scoring.stop()
-    workers.remove(scoring)
-    _wait_group(bar, kafka, settings.group_id("trainer"), "labels learned",
-                end_offsets_by_eof(kafka, ["model-labels"]), workers)
-    trainer.stop()
-    workers.remove(trainer)
+    stage_ends.update(end_offsets_by_eof(kafka, ["customer-features"], between=alive))
+    scored = _wait_group(bar, kafka, settings.group_id("scoring"), "scoring", stage_ends, alive,
+                         Outputs(counters["scores"], "scores"))
+    _stop(scoring, workers, settings)
+    bar.update(scored, out=counters["scores"].count(fresh=True))
+    learned = _wait_group(bar, kafka, settings.group_id("trainer"), "trainer (labels)",
+                          end_offsets_by_eof(kafka, ["model-labels"], between=alive), alive,
+                          Outputs(counters["model-metrics"], "metrics"))
+    _stop(trainer, workers, settings)
+    bar.update(learned, out=counters["model-metrics"].count(fresh=True))
 
 
 def _drain(bar: Progress, kafka: dict[str, str], settings: Settings, role: str, label: str,
-           ends: dict[tuple[str, int], int], outputs: list[str], worker: Worker, workers: list[Worker]) -> None:
-    """Wait until group ``<prefix>-<role>`` has committed ``ends`` and the ends of ``outputs``, then stop it."""
-    stage_ends = {**ends, **end_offsets_by_eof(kafka, outputs)}
-    _wait_group(bar, kafka, settings.group_id(role), label, stage_ends, workers)
-    worker.stop()
+           ends: dict[tuple[str, int], int], outputs: list[str], worker: Worker, workers: list[Worker],
+           alive: Callable[[], None], produced: Outputs) -> None:
+    """Wait until group ``<prefix>-<role>`` has committed ``ends`` and the ends of ``outputs``, then stop it;
+    the line shows what it ``produced`` (counted again once it has stopped: its last records go out then)."""
+    stage_ends = {**ends, **end_offsets_by_eof(kafka, outputs, between=alive)}
+    task = _wait_group(bar, kafka, settings.group_id(role), label, stage_ends, alive, produced)
+    _stop(worker, workers, settings)
+    bar.update(task, out=produced.counter.count(fresh=True))
+
+
+def _stop(worker: Worker, workers: list[Worker], settings: Settings) -> None:
+    """Stop a worker whose work is done (it is no longer watched: its exit is expected); fail the run unless
+    it stopped cleanly (its last state and outputs would be missing)."""
     workers.remove(worker)
+    worker.finish(settings.stop_seconds)
 
 
 def _wait_group(bar: Progress, kafka: dict[str, str], group: str, label: str, ends: dict[tuple[str, int], int],
-                workers: list[Worker]) -> None:
+                alive: Callable[[], None], produced: Outputs | None = None) -> TaskID:
     progress = GroupProgress(kafka, group)
     try:
-        _wait(bar, label, progress, ends, sum(ends.values()), workers)
+        return _wait(bar, label, progress, ends, sum(ends.values()), alive, produced)
     finally:
         progress.close()
 
@@ -225,23 +278,34 @@ def _hand_over_suppressions(settings: Settings, kafka: dict[str, str]) -> None:
 
 
 def _wait(bar: Progress, label: str, progress: GroupProgress, ends: dict[tuple[str, int], int], total: int,
-          workers: list[Worker]) -> None:
-    """Show ``label`` until the group has committed everything in ``ends``; fail fast if a worker dies."""
-    task = bar.add_task(label, total=total, rate="")
+          alive: Callable[[], None], produced: Outputs | None = None) -> TaskID:
+    """Show ``label`` until the group has committed everything in ``ends`` (its inputs read; with ``produced``,
+    its outputs first).
+
+    Fails at once when a worker dies (``alive`` raises), and otherwise only when the group's
+    committed offsets have not moved for the stall time (the ``stall_seconds`` setting): no
+    fixed deadline, so a loaded machine makes the wait longer, not failed.
+    """
+    task = bar.add_task(label, total=total, out=None, out_label=produced.label if produced else "")
+    watch = StallWatch(f"waiting for '{label}' (consumer group {progress.group_id})")
+    remaining: int | None = None
     while True:
-        remaining = progress.remaining(ends)
-        bar.update(task, completed=total - remaining)
-        if remaining == 0:
-            return
-        stop_if_requested()
-        for worker in workers:
-            worker.check()
+        now = progress.try_remaining(ends)  # None: the broker did not answer in time; asked again
+        if now is not None:
+            remaining = now
+            bar.update(task, completed=total - remaining, out=produced.counter.count() if produced else None)
+            if remaining == 0:
+                return task
+            watch.observe(remaining)
+        alive()
+        watch.check(f"{remaining if remaining is not None else 'unknown'} of {total:,} records not committed; "
+                    "see the workers' logs in the data directory's logs/")
         time.sleep(0.25)
 
 
-def _stop_all(workers: list[Worker]) -> None:
+def _stop_all(workers: list[Worker], timeout: float) -> None:
     for worker in workers:
-        worker.stop()
+        worker.stop(timeout)
 
 
 def _secret(value: Any) -> str | None:
@@ -271,10 +335,10 @@ def print_summary(console: Console, summary: RunSummary) -> None:
         letters.add_column("reason")
         letters.add_column("count", justify="right")
         for reason, count in summary.dead_letters.items():
-            letters.add_row(reason, f"{count:,}")
+            letters.add_row(cell(reason), f"{count:,}")
         console.print(letters)
     for note in summary.notes:
-        console.print(note)
+        console.print(cell(note))
     total = sum(summary.fed.values())
     console.print(f"{total:,} events fed in {summary.feed_seconds:.1f}s; whole run {summary.seconds:.1f}s "
                   f"({total / max(summary.seconds, 1e-9):,.0f} events/s end to end)")

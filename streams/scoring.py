@@ -34,7 +34,8 @@ from processors.scoring.trainer import Trainer, TrainerState, load_snapshot
 from streams.metrics import ModelMetrics, WorkerMetrics, counted
 from streams.produce import CLIENT_LOGGER, PARTITIONER
 from streams.stateful import Entry, StatefulWorker
-from streams.topics import CHANGELOGS, MODEL_SNAPSHOTS, ensure_compacted
+from streams.topics import CHANGELOGS, MODEL_SNAPSHOTS, ensure_compacted, metadata
+from streams.waiting import StallWatch, flush_following
 
 log = logging.getLogger(__name__)
 SNAPSHOT_KEY = b"models"
@@ -51,18 +52,19 @@ class SnapshotReader:
         self._consumer = Consumer({**kafka_config, "group.id": f"{topic}-reader", "enable.auto.commit": False,
                                    "enable.partition.eof": True, "logger": CLIENT_LOGGER,
                                    "fetch.queue.backoff.ms": 10})
-        found = self._consumer.list_topics(topic, timeout=10).topics[topic]
+        found = metadata(self._consumer, topic).topics[topic]
         self._pending = set(found.partitions)
         self._consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in found.partitions])
         self.latest: TrainerState | None = None
         self._latest_raw: bytes | None = None
 
-    def read_to_end(self, timeout: float = 60.0) -> TrainerState | None:
-        """Block until every partition reached its end (partition EOF); the newest state."""
-        deadline = time.monotonic() + timeout
+    def read_to_end(self) -> TrainerState | None:
+        """Block until every partition reached its end (partition EOF); the newest state. Fails only when
+        no partition end and no snapshot arrived for the stall time (the ``stall_seconds`` setting)."""
+        watch = StallWatch(f"reading {self.topic} to its end")
         while self._pending:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{self.topic} not read to its end within {timeout:.0f}s")
+            watch.observe((len(self._pending), id(self._latest_raw)))
+            watch.check(f"partitions without an end yet: {sorted(self._pending)}")
             self.poll(0.1)
         return self.latest
 
@@ -208,7 +210,7 @@ class TrainerWorker:
                 self.models.drifts[model] = trainer.state.drift[model].detections
         consumer = Consumer({**self.kafka, "group.id": self.group_id, "enable.auto.commit": False,
                              "logger": CLIENT_LOGGER, "fetch.queue.backoff.ms": 10})
-        partitions = consumer.list_topics(LABELS_TOPIC, timeout=10).topics[LABELS_TOPIC].partitions
+        partitions = metadata(consumer, LABELS_TOPIC).topics[LABELS_TOPIC].partitions
         positions = trainer.state.positions
         consumer.assign([TopicPartition(LABELS_TOPIC, p, positions.get(p, OFFSET_BEGINNING)) for p in partitions])
         last_snapshot = time.monotonic()
@@ -229,7 +231,7 @@ class TrainerWorker:
             self._final_metrics()
             if self._since_snapshot or self.stats.snapshots == 0:
                 self._snapshot(consumer)  # flushes the producer, final metrics included
-            elif self._producer.flush(60) or self._errors:
+            elif flush_following(self._producer) or self._errors:
                 raise RuntimeError(f"final metrics not acknowledged (errors: {self._errors[:3]})")
         finally:
             consumer.close()
@@ -271,7 +273,7 @@ class TrainerWorker:
         """Publish the whole state (the commit), then record the positions in the group for progress."""
         assert self.trainer is not None
         self._send(self.snapshots_topic, self.trainer.snapshot(), SNAPSHOT_KEY, on_delivery=self._delivered)
-        remaining = self._producer.flush(60)
+        remaining = flush_following(self._producer)
         if remaining or self._errors:
             raise RuntimeError(f"snapshot not acknowledged ({remaining} pending, errors: {self._errors[:3]})")
         self.stats.snapshots += 1

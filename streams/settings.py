@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AwareDatetime, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,8 +21,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from schemas.validation import Limits
+from schemas.validation import MIN_EVENT_TIME, Limits
 from streams.pseudonym import Pseudonymizer, load_key
+from streams.senders import redact_url
 
 
 def _settings_file() -> Path | None:
@@ -37,8 +38,24 @@ def _settings_file() -> Path | None:
     return Path(named)
 
 
+def settings_file_in_use() -> Path | None:
+    """The settings file this process reads (absolute), or None when it reads none."""
+    path = _settings_file()
+    return path.resolve() if path is not None and path.is_file() else None
+
+
 class SettingsFileMissing(ValueError):
     """``JOURNEY_SETTINGS`` names a file that does not exist (a typo must not silently mean defaults)."""
+
+
+class SettingsFileInvalid(ValueError):
+    """The settings file is not valid TOML: the message names the file, the line and the usual fix."""
+
+
+#: ``JOURNEY_*`` variables read by something other than :class:`Settings` (compose, the tests, a worker).
+OTHER_VARIABLES = frozenset({"JOURNEY_SETTINGS", "JOURNEY_FAUST_PRODUCER_MAX_BATCH_SIZE", "JOURNEY_DATASETS",
+                             "JOURNEY_REPLAY", "JOURNEY_CUSTOMERS", "JOURNEY_DAYS", "JOURNEY_SEED",
+                             "JOURNEY_CLICKHOUSE_HOST", "JOURNEY_CLICKHOUSE_DATABASE"})
 
 
 class Settings(BaseSettings):
@@ -98,7 +115,20 @@ class Settings(BaseSettings):
     delivery_retry_budget_seconds: float = Field(
         120.0, gt=0, le=240, description="Time a delivery batch may take: no retry and no new message past it (a "
         "retry is dead-lettered, a message left for the next poll), so a batch stays under max.poll.interval.ms.")
-    webhook_url: str | None = Field(None, pattern=r"^https?://", description="Where the webhook adapter POSTs.")
+    delivery_ledger: Literal["file", "topic"] = Field(
+        "file", description="Where the delivered message ids are kept: a file in data_dir (shared by the workers "
+        "of a machine, kept across journey run) or a compacted topic <prefix>-deliver-<adapter>-ledger (workers on "
+        "several machines, Kubernetes).")
+    delivery_retry_window_seconds: float = Field(
+        21600.0, ge=0, description="How long a message that could not be delivered for now (receiver down, 5xx, 429, "
+        "timeout) keeps being retried from the retry topic before it is dead-lettered.")
+    delivery_retry_max_backoff_seconds: float = Field(300.0, gt=0, description="Longest wait between two attempts "
+                                                      "of a parked message (the backoff doubles up to it).")
+    delivery_max_age_seconds: float = Field(
+        259200.0, ge=0, description="Webhook and SMTP do not send a message whose send_at is older than this by the "
+        "wall clock (recorded stale); 0: no limit. The console adapter (journey run, replays) has none.")
+    webhook_url: str | None = Field(None, pattern=r"^https?://", description="Where the webhook adapter POSTs "
+                                    "(user:password@ in it is sent as HTTP Basic auth).")
     webhook_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key of the X-Journey-Signature header.")
     webhook_timeout_seconds: float = Field(5.0, gt=0)
     smtp_host: str = "localhost"
@@ -131,6 +161,15 @@ class Settings(BaseSettings):
     # Ingestion
     max_event_bytes: int = Field(64 * 1024, ge=256)
     max_future_skew_seconds: float = Field(300.0, ge=0)
+    min_event_time: AwareDatetime = Field(MIN_EVENT_TIME, description="Events before this are dead-lettered as "
+                                                                      "event_time_out_of_range.")
+
+    # Waits (journey run and its workers): none has a fixed deadline; each follows progress
+    stall_seconds: float = Field(
+        300.0, gt=0, description="A wait (the broker starting, offsets committed, a topic read to its end) fails "
+        "only after this long without progress; a slow machine makes a run slower, not failed.")
+    stop_seconds: float = Field(
+        60.0, gt=0, description="How long a stopping worker may flush and commit after SIGTERM before SIGKILL.")
 
     # Observability (journey sink, journey features, ...: one HTTP endpoint per worker process)
     metrics_port: int | None = Field(None, ge=0, le=65535,
@@ -155,6 +194,21 @@ class Settings(BaseSettings):
         if path is not None and not path.is_file():
             raise ValueError(f"no such file: {path}")
         return path
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url_parses(cls, url: str | None) -> str | None:
+        """A URL every send would fail on is refused at start (the error shows it redacted)."""
+        if url is None:
+            return url
+        parts = urlsplit(url)
+        try:
+            parts.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError:
+            raise ValueError(f"webhook_url {redact_url(url)} has a port that is not a number") from None
+        if not parts.hostname:
+            raise ValueError(f"webhook_url {redact_url(url)} names no host")
+        return url
 
     @model_validator(mode="after")
     def _consistent_security(self) -> Settings:
@@ -182,18 +236,26 @@ class Settings(BaseSettings):
         return self
 
     def __repr_args__(self) -> Any:
-        """Like pydantic's, with credentials inside the ClickHouse DSN masked (SecretStr covers the rest)."""
+        """Like pydantic's, with credentials inside the ClickHouse DSN and the webhook URL masked (SecretStr covers
+        the rest)."""
         for name, value in super().__repr_args__():
-            yield name, (redact_dsn(value) if name == "clickhouse_dsn" and value else value)
+            if name == "clickhouse_dsn" and value:
+                value = redact_dsn(value)
+            elif name == "webhook_url" and value:
+                value = redact_url(value)
+            yield name, value
 
     def describe(self) -> dict[str, Any]:
-        """The effective settings for a log line: secrets as '**********', DSN credentials masked."""
+        """The effective settings for a log line: secrets as '**********', DSN credentials and the webhook URL
+        masked."""
         out: dict[str, Any] = {}
         for name, value in self:
             if isinstance(value, SecretStr):
                 value = "**********"
             elif name == "clickhouse_dsn" and value:
                 value = redact_dsn(value)
+            elif name == "webhook_url" and value:
+                value = redact_url(value)  # a path or query can hold a token, the userinfo a password
             elif isinstance(value, Path):
                 value = str(value)
             out[name] = value
@@ -224,7 +286,7 @@ class Settings(BaseSettings):
 
     @property
     def limits(self) -> Limits:
-        return Limits(self.max_event_bytes, timedelta(seconds=self.max_future_skew_seconds))
+        return Limits(self.max_event_bytes, timedelta(seconds=self.max_future_skew_seconds), self.min_event_time)
 
     def pseudonymizer(self) -> Pseudonymizer:
         """The keyed hash of this deployment (the configured key, or the data directory's)."""
@@ -293,4 +355,38 @@ def redact_dsn(dsn: str) -> str:
 
 def load_settings(**overrides: object) -> Settings:
     """Settings from the environment and settings file, with explicit overrides on top."""
-    return Settings(**overrides)  # type: ignore[arg-type]
+    import tomllib
+
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except tomllib.TOMLDecodeError as exc:
+        path = _settings_file()
+        raise SettingsFileInvalid(f"{path.resolve() if path else 'the settings file'}: {toml_problem(exc)}") from None
+
+
+def toml_problem(exc: Exception) -> str:
+    """A TOML syntax error as ``line N, column M: what`` and the usual fix (strings need quotes)."""
+    import re
+
+    message = str(exc)
+    where = re.search(r"\(at line (\d+), column (\d+)\)", message)
+    what = re.sub(r"\s*\(at line \d+, column \d+\)", "", message)
+    at = f"line {where.group(1)}, column {where.group(2)}: " if where else ""
+    return (f"{at}{what} (not valid TOML; a text value needs quotes, e.g. data_dir = \".journey\"; "
+            "see the README's Configuration section)")
+
+
+def unknown_environment(environ: dict[str, str] | None = None) -> list[tuple[str, str | None]]:
+    """Each ``JOURNEY_*`` variable that no setting reads, with the nearest known name (or None)."""
+    import difflib
+
+    environ = dict(os.environ if environ is None else environ)
+    known = {f"JOURNEY_{name.upper()}" for name in Settings.model_fields} | OTHER_VARIABLES
+    unknown = sorted(name for name in environ if name.upper().startswith("JOURNEY_") and name.upper() not in known)
+    suffixes = {name.removeprefix("JOURNEY_"): name for name in known}  # the shared prefix would match anything
+
+    def nearest(name: str) -> str | None:
+        close = difflib.get_close_matches(name.upper().removeprefix("JOURNEY_"), sorted(suffixes), n=1, cutoff=0.6)
+        return suffixes[close[0]] if close else None
+
+    return [(name, nearest(name)) for name in unknown]

@@ -64,7 +64,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from processors.triggers.schedule import TimerQueue
 from schemas.registry import INPUT_TOPICS
@@ -74,6 +74,7 @@ from streams.erasure import PRIVACY_REQUESTS, Erasures
 from streams.produce import CLIENT_LOGGER, PARTITIONER
 from streams.pseudonym import Pseudonymizer
 from streams.topics import DEAD_LETTERS, ensure_compacted
+from streams.waiting import REQUEST_SECONDS, flush_following, retry_until_stalled
 
 log = logging.getLogger(__name__)
 S = TypeVar("S")
@@ -365,7 +366,11 @@ class StatefulWorker(BatchWorker, Generic[S]):
     def _catch_up_privacy(self, partitions: list[int]) -> None:
         """Apply the requests not yet committed on newly assigned partitions, before any of their input records."""
         assert self._consumer is not None
-        committed = self._consumer.committed([TopicPartition(PRIVACY_REQUESTS, p) for p in partitions], timeout=30)
+        consumer = self._consumer
+        committed = retry_until_stalled(  # no fixed deadline: a busy broker is asked again
+            "committed privacy-request offsets",
+            lambda: consumer.committed([TopicPartition(PRIVACY_REQUESTS, p) for p in partitions],
+                                       timeout=REQUEST_SECONDS), (KafkaException,))
         reader = Consumer({**self._kafka, "group.id": f"{self.changelog}-privacy", "enable.auto.commit": False,
                            "enable.partition.eof": True, "logger": CLIENT_LOGGER, "fetch.queue.backoff.ms": 10})
         reader.assign([TopicPartition(PRIVACY_REQUESTS, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING)
@@ -464,7 +469,7 @@ class StatefulWorker(BatchWorker, Generic[S]):
     def flush(self) -> None:
         """Steps 1-3 of the commit protocol, finished (acknowledged and committed) before it returns."""
         self._write()
-        remaining = self._producer.flush(60)
+        remaining = flush_following(self._producer)
         self._settle()
         if remaining or self._pending_commits:
             raise RuntimeError(f"changelog/outputs not acknowledged ({remaining} pending, errors: {self._errors[:3]});"

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from schemas.registry import ALL_TOPICS, INPUT_TOPICS
+from streams.waiting import REQUEST_SECONDS, retry_until_stalled
 
 DEAD_LETTERS = "dead-letters"
 PRIVACY_REQUESTS = "privacy-requests"
@@ -72,39 +74,56 @@ def input_topic_names() -> list[str]:
     return list(INPUT_TOPICS)
 
 
-def ensure_topics(kafka_config: dict[str, str], specs: list[TopicSpec], replication: int = 1,
-                  timeout: float = 15.0) -> list[str]:
-    """Create the topics that do not exist yet; return the names created."""
+def metadata(client: Any, topic: str | None = None) -> Any:
+    """``client.list_topics(topic)`` (a consumer's or an admin client's), asked again while the broker is
+    too slow to answer one request, until the stall time (the ``stall_seconds`` setting)."""
+    return retry_until_stalled(f"metadata of {topic or 'the cluster'}",
+                               lambda: client.list_topics(topic, timeout=REQUEST_SECONDS), (KafkaException,))
+
+
+def ensure_topics(kafka_config: dict[str, str], specs: list[TopicSpec], replication: int = 1) -> list[str]:
+    """Create the topics that do not exist yet; return the names created.
+
+    No fixed deadline: a request the broker is too slow to answer is made again (the missing
+    topics only) until the stall time (``stall_seconds``) has passed without an answer."""
     admin = AdminClient(kafka_config)
-    existing = set(admin.list_topics(timeout=timeout).topics)
-    missing = [s for s in specs if s.name not in existing]
-    if not missing:
-        return []
-    futures = admin.create_topics(
-        [NewTopic(s.name, s.partitions, replication, config=s.config) for s in missing], request_timeout=timeout
-    )
-    created = []
-    for name, future in futures.items():
-        try:
-            future.result()
-            created.append(name)
-        except KafkaException as exc:
-            if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
-                raise
-    return created
+    created: list[str] = []
+
+    def create_missing() -> list[str]:
+        existing = set(metadata(admin).topics)
+        missing = [s for s in specs if s.name not in existing]
+        if not missing:
+            return created
+        futures = admin.create_topics(
+            [NewTopic(s.name, s.partitions, replication, config=s.config) for s in missing],
+            request_timeout=REQUEST_SECONDS * 5)
+        for name, future in futures.items():
+            try:
+                future.result()
+                created.append(name)
+            except KafkaException as exc:
+                error = exc.args[0]
+                if error.name() == "TOPIC_ALREADY_EXISTS":
+                    continue
+                if error.code() in (KafkaError._TIMED_OUT, KafkaError.REQUEST_TIMED_OUT):
+                    raise  # asked again
+                raise RuntimeError(f"cannot create topic {name}: {error.str()}") from exc
+        return created
+
+    return retry_until_stalled("creating the topics", create_missing, (KafkaException,))
 
 
-def ensure_compacted(kafka_config: dict[str, str], name: str, like: str, timeout: float = 15.0) -> None:
+def ensure_compacted(kafka_config: dict[str, str], name: str, like: str) -> None:
     """Create the compacted internal topic ``name`` with as many partitions as topic ``like``, if missing.
 
     A worker calls it for its own changelog (or snapshot topic), so a group under a new prefix works
     even where ``journey init`` ran for another one.
     """
     admin = AdminClient(kafka_config)
-    topics = admin.list_topics(timeout=timeout).topics
+    topics = metadata(admin).topics
     if name in topics:
         return
     if like not in topics:
         raise RuntimeError(f"topic {like} does not exist: run `journey init` (or `journey run`) first")
     config = {**_RETAIN, "cleanup.policy": "compact", "retention.ms": "-1"}
-    ensure_topics(kafka_config, [TopicSpec(name, len(topics[like].partitions), config)], timeout=timeout)
+    ensure_topics(kafka_config, [TopicSpec(name, len(topics[like].partitions), config)])

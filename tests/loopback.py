@@ -6,8 +6,6 @@ fixtures serve the unit tests of the senders and the integration tests of the de
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import socket
 import threading
 import time
@@ -19,53 +17,93 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from streams.delivery import SIGNATURE_HEADER
+from streams.senders import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 
 SMTP_LOGIN = "journey"
 SMTP_PASSWORD = "smtp-password-that-must-not-leak"
 
 
 class Receiver(BaseHTTPRequestHandler):
-    """Answers 500 to the first ``fail`` requests, then 204; keeps what it received and what it answered.
+    """A webhook receiver that keeps what it received and what it answered.
 
-    With ``secret`` set, a request whose signature header is not the HMAC-SHA256 of its body under
-    that key is answered 401. Each answer waits ``delay`` seconds first (a slow endpoint).
+    The first ``fail`` POSTs are answered ``fail_status`` (500 unless set: 429, 503, or a 3xx with
+    a ``Location`` to another path), or, while ``close`` is left, the connection is closed without
+    an answer; the rest 204. With ``secret`` set, a POST whose ``X-Journey-Signature`` is not the
+    HMAC-SHA256 of ``<X-Journey-Timestamp>.<body>``, or whose timestamp is more than ``tolerance``
+    seconds away, is answered 401 (what a receiver is told to check); with ``authorization``
+    set, a POST without that ``Authorization`` header is answered 401 too. Each answer (only the
+    first ``slow`` ones when ``slow`` is set) waits ``delay`` seconds first (a slow endpoint).
+    A GET (a followed redirect) is kept in ``gets``.
     """
 
     fail = 0
+    fail_status = 500
+    close = 0
     delay = 0.0
+    slow = 0
     secret: bytes | None = None
+    tolerance = 300.0
+    authorization: str | None = None
     received: list[tuple[dict[str, str], bytes]] = []
     statuses: list[int] = []
+    gets: list[str] = []
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         cls = type(self)
         cls.received.append((dict(self.headers), body))
-        expected = "sha256=" + hmac.new(cls.secret or b"", body, hashlib.sha256).hexdigest()
-        if cls.secret is not None and not hmac.compare_digest(self.headers.get(SIGNATURE_HEADER, ""), expected):
+        if len(cls.received) <= cls.close:
+            cls.statuses.append(0)
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        signed = cls.secret is None or verify(cls.secret, body, self.headers.get(TIMESTAMP_HEADER, ""),
+                                              self.headers.get(SIGNATURE_HEADER, ""), cls.tolerance)
+        authorized = cls.authorization is None or self.headers.get("Authorization") == cls.authorization
+        if not (signed and authorized):
             status = 401
         else:
-            status = 500 if len(cls.received) <= cls.fail else 204
-        time.sleep(cls.delay)
+            status = cls.fail_status if len(cls.received) <= cls.close + cls.fail else 204
+        if not cls.slow or len(cls.received) <= cls.slow:
+            time.sleep(cls.delay)
         cls.statuses.append(status)
         self.send_response(status)
+        if 300 <= status < 400:
+            self.send_header("Location", "/moved?token=not-for-logs")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_GET(self) -> None:
+        type(self).gets.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
         self.end_headers()
 
     def log_message(self, *args: Any) -> None:
         pass
 
 
+def start_receiver(port: int = 0) -> tuple[ThreadingHTTPServer, type[Receiver]]:
+    """A receiver serving on loopback (``port`` 0: a free one) in a thread: its server and handler class."""
+    handler = type("Handler", (Receiver,), {"fail": 0, "fail_status": 500, "close": 0, "delay": 0.0, "slow": 0,
+                                            "secret": None, "tolerance": 300.0, "authorization": None, "received": [],
+                                            "statuses": [], "gets": []})
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, handler
+
+
+def stop_receiver(server: ThreadingHTTPServer) -> None:
+    server.shutdown()
+    server.server_close()
+
+
 @pytest.fixture
 def receiver() -> Iterator[tuple[str, type[Receiver]]]:
     """A webhook receiver on loopback: its URL and its handler class (set ``fail``/``secret``/``delay`` on it)."""
-    handler = type("Handler", (Receiver,), {"fail": 0, "delay": 0.0, "secret": None, "received": [], "statuses": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server, handler = start_receiver()
     yield f"http://127.0.0.1:{server.server_address[1]}/hook", handler
-    server.shutdown()
-    server.server_close()
+    stop_receiver(server)
 
 
 class Inbox:

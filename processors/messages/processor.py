@@ -20,15 +20,19 @@ hours. Inputs, co-partitioned by customer id:
   exist for it; otherwise ``[defaults] locale``. Profiles carry neither.
 
 Every decision happens at the trigger's ``fired_at`` (event time), so a replay makes the
-same decisions and the same ids. The recommender is shared by the customers a worker
-serves (see ``recommend.py``); only its per-customer part is in the state. The shared model
-lives in the worker's memory: a restarted worker starts it empty and relearns it from new
+same decisions and the same ids: consent, channel habits, language and time zone are taken as
+of that time (a consent change, a click or a chat message dated after the trigger does not
+count, even when the host read it first), and the message id derives from the trigger id and
+the channel chosen. The recommender is shared by the customers a worker serves (see
+``recommend.py``); only its per-customer part is in the state. The shared model lives in the
+worker's memory: a restarted worker starts it empty and relearns it from new
 events, so recommendations (not decisions or ids) after a restart can differ from those of a
 worker that never stopped.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, time
@@ -61,6 +65,8 @@ INPUTS = (TRIGGERS_TOPIC, *INPUT_TOPICS, PROFILE_TOPIC)
 REMINDERS = frozenset({"cart_abandoned", "browse_abandoned", "checkout_abandoned"})
 MAX_SEEN_TRIGGERS = 256
 MAX_BOUGHT = 50
+#: Language and zone hints kept with their times, per kind (older ones only matter to older triggers).
+MAX_HINTS = 8
 
 Output = tuple[str, bytes | None, bytes]
 _TRIGGER = TypeAdapter(TriggerEvent)
@@ -68,6 +74,24 @@ _TRIGGER = TypeAdapter(TriggerEvent)
 
 def _ms(value: datetime) -> int:
     return round(value.timestamp() * 1000)
+
+
+def _timed_habits(state: MessageState) -> list[tuple[int, bool]]:
+    """The state's timed clickstream habits (a state pickled before they existed gets an empty list)."""
+    try:
+        return state.habit_events
+    except AttributeError:
+        state.habit_events = []
+        return state.habit_events
+
+
+def _timed_hints(state: MessageState) -> dict[str, list[tuple[int, str]]]:
+    """The state's timed locale and zone hints (a state pickled before they existed gets an empty dict)."""
+    try:
+        return state.hints
+    except AttributeError:
+        state.hints = {}
+        return state.hints
 
 
 class MessagesProcessor:
@@ -139,7 +163,7 @@ class MessagesProcessor:
             if e.sender_role == "customer":
                 self._hint(state, "locale", e.language or detect_language(e.text), t)
         elif seen.topic == "clickstream":
-            channel_habits.record(state.habits, e.channel)
+            channel_habits.record(state.habits, e.channel, _timed_habits(state), t)
             self._hint(state, "time_zone", e.time_zone, t)
         kind = KIND_OF_TYPE.get(seen.type)
         if kind == "buy":
@@ -153,9 +177,25 @@ class MessagesProcessor:
 
     @staticmethod
     def _hint(state: MessageState, name: str, value: str | None, t_ms: int) -> None:
+        """Keep a language or zone hint: the newest by event time, and the recent ones with their times."""
+        if not value:
+            return
         current = getattr(state, name)
-        if value and (current is None or t_ms >= current[0]):
+        if current is None or t_ms >= current[0]:
             setattr(state, name, (t_ms, value))
+        hints = _timed_hints(state).setdefault(name, [])
+        bisect.insort(hints, (t_ms, value))
+        del hints[:-MAX_HINTS]
+
+    @staticmethod
+    def _hint_at(state: MessageState, name: str, t_ms: int) -> str | None:
+        """The newest hint at or before ``t_ms`` (a state from before timed hints: the newest of all)."""
+        hints = _timed_hints(state).get(name)
+        if not hints:
+            current = getattr(state, name)
+            return current[1] if current else None
+        before = [value for t, value in hints if t <= t_ms]
+        return before[-1] if before else None
 
     def _profile(self, state: MessageState, profile: Any) -> None:
         as_of = _ms(profile.as_of)
@@ -221,12 +261,12 @@ class MessagesProcessor:
             return out
         record("cooldown", "passed", "no message for this trigger within its cooldown")
 
-        habit = channel_habits.habit(state.habits)
+        habit = channel_habits.habit(state.habits, _timed_habits(state), t)
         order = self.config.channels.service if service else getattr(self.config.channels, habit)
-        tz = zone(state.time_zone[1] if state.time_zone else None, self.config.defaults.time_zone)
+        tz = zone(self._hint_at(state, "time_zone", t), self.config.defaults.time_zone)
         chosen: tuple[str, int | None] | None = None
         for channel in order:
-            verdict, why = consents.verdict(state.consent, channel, service, self.config.consent.assumed_granted)
+            verdict, why = consents.verdict(state.consent, channel, service, self.config.consent.assumed_granted, t)
             record("consent", verdict, why, channel)
             if verdict == "blocked":
                 continue
@@ -292,7 +332,7 @@ class MessagesProcessor:
     def _message(self, state: MessageState, trigger: TriggerEvent, channel: str, message_id: str, send_ms: int,
                  deferred: bool) -> bytes:
         kind = trigger.trigger
-        locale = self.templates.locale_for(state.locale[1] if state.locale else None)
+        locale = self.templates.locale_for(self._hint_at(state, "locale", _ms(trigger.fired_at)))
         categories = state.profile.get("top_categories") or Recommender.categories_of(state.recent)
         recommendations: list[str] = []
         if not trigger.service:
@@ -324,7 +364,7 @@ class MessagesProcessor:
         for held in sorted((h for h in state.held if h.send_ms < now_ms), key=lambda h: (h.send_ms, h.message_id)):
             state.held.remove(held)
             verdict, why = consents.verdict(state.consent, held.channel, held.service,
-                                            self.config.consent.assumed_granted)
+                                            self.config.consent.assumed_granted, held.send_ms)
             if verdict == "blocked":
                 self._withdraw(state, held)
                 out.append(self._decision(state.customer_id, held.trigger_id, held.trigger, "consent", "blocked",

@@ -32,9 +32,11 @@ class MessageState:
     consent: ConsentBook = field(default_factory=dict)
     sent: list[Sent] = field(default_factory=list)
     last_messaged: dict[str, int] = field(default_factory=dict)  # trigger -> fired_at of the last message
-    habits: dict[str, int] = field(default_factory=dict)
+    habits: dict[str, int] = field(default_factory=dict)  # platform counts of events older than habit_events
+    habit_events: list[tuple[int, bool]] = field(default_factory=list)  # newest clickstream (time, app?), bounded
     locale: tuple[int, str] | None = None  # (event time, language) of the newest language hint
     time_zone: tuple[int, str] | None = None  # (event time, IANA zone) of the newest zone hint
+    hints: dict[str, list[tuple[int, str]]] = field(default_factory=dict)  # "locale"/"time_zone" -> recent, timed
     profile: dict[str, Any] = field(default_factory=dict)
     profile_as_of_ms: int = -1
     recent: list[Interaction] = field(default_factory=list)

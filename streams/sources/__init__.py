@@ -12,7 +12,7 @@ from pathlib import Path
 
 from schemas.registry import INPUT_TOPICS
 from streams.sources.edge import Pseudonym
-from streams.sources.mapped import mapped
+from streams.sources.mapped import ReadOptions, mapped
 from streams.sources.olist import olist
 from streams.sources.record import SourceRecord, derive_event_id, record_of
 from streams.sources.stats import ReplayStats
@@ -30,12 +30,14 @@ SOURCE_KINDS: dict[str, str] = {
 }
 
 
-def open_source(spec: str, *, mapping: str | None = None, tz: str = "UTC",
-                topic: str | None = None, pseudonym: Pseudonym | None = None) -> tuple[list[SourceRecord], ReplayStats]:
+def open_source(spec: str, *, mapping: str | None = None, tz: str = "UTC", topic: str | None = None,
+                pseudonym: Pseudonym | None = None,
+                options: ReadOptions | None = None) -> tuple[list[SourceRecord], ReplayStats]:
     """The records of ``KIND:PATH`` in event-time order, and the stats of reading them.
 
-    ``mapping``, ``tz``, ``topic`` (where records of an unknown type go; default "clickstream")
-    and ``pseudonym`` (for emails or phones given as ids) apply to ``csv`` and ``jsonl``. The
+    ``mapping``, ``tz``, ``topic`` (where records of an unknown type go; default "clickstream"),
+    ``pseudonym`` (for emails or phones given as ids) and ``options`` (CSV dialect, decimal mark,
+    encoding, time format: :class:`~streams.sources.mapped.ReadOptions`) apply to ``csv`` and ``jsonl``. The
     records are a list (the replay sorts in memory), so they can be counted and iterated more
     than once. Every source redacts free text (the edge: streams/sources/edge.py).
     """
@@ -59,7 +61,7 @@ def open_source(spec: str, *, mapping: str | None = None, tz: str = "UTC",
         raise ValueError(f"a {kind} replay needs a mapping, e.g. customer_id=CustomerID,event_time=Date,type=:search")
     if topic is not None and topic not in INPUT_TOPICS:
         raise ValueError(f"topic {topic!r} is not an input topic ({', '.join(INPUT_TOPICS)})")
-    return mapped(path, kind, mapping, tz, topic or "clickstream", stats, pseudonym), stats
+    return mapped(path, kind, mapping, tz, topic or "clickstream", stats, pseudonym, options), stats
 
 
-__all__ = ["SOURCE_KINDS", "ReplayStats", "SourceRecord", "derive_event_id", "open_source", "record_of"]
+__all__ = ["SOURCE_KINDS", "ReadOptions", "ReplayStats", "SourceRecord", "derive_event_id", "open_source", "record_of"]

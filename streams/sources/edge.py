@@ -2,12 +2,14 @@
 
 Direct identifiers never travel in clear past here. Free-text fields (chat text, search
 queries, URLs, cancel/refund reasons, consent sources; marked ``FREE_TEXT`` in the contracts)
-have emails, phone numbers and IP addresses redacted to ``[email]``, ``[phone]``, ``[ip]``:
-nothing joins on them, so they are dropped. An identifier field (``customer_id``,
-``session_id``) that is an email or a phone number is replaced by its keyed pseudonym
-(``h-<HMAC>``), so the same person still joins across records and sources. A mapped
-replay may name identifier columns (``email=Email``, ``phone=...``, ``name=...``,
-``address=...``, ``ip=...``): they are read and dropped, never sent.
+have emails, phone numbers, IP addresses, payment card numbers and Brazilian CPF/CNPJ numbers
+redacted to ``[email]``, ``[phone]``, ``[ip]``, ``[card]``, ``[cpf]``, ``[cnpj]`` (exactly what
+``schemas.personal.redact`` finds; the README's privacy section lists the forms): nothing joins on
+them, so they are dropped. An identifier field (``customer_id``, ``session_id``) that is an email,
+a ``+`` phone number or a punctuated CPF/CNPJ is replaced by its keyed pseudonym (``h-<HMAC>``),
+so the same person still joins across records and sources. A mapped replay may name identifier
+columns (``email=Email``, ``phone=...``, ``name=...``, ``address=...``, ``ip=...``): they are read
+and dropped, never sent.
 
 Ingestion refuses what slipped through (``schemas.personal.clear_identifier``).
 """

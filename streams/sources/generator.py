@@ -1,7 +1,8 @@
 """Synthetic shop traffic with realistic customer journeys, seeded and reproducible.
 
 ``Generator(customers, days, seed, start).records()`` (or :func:`generate`) gives every
-input event type in event-time order:
+input event type in event-time order (``streams.sources.generator_stream.stream`` gives the same
+records as a stream, without holding them all: what ``journey run`` feeds):
 
 - Customers arrive over the first 60% of the period on an acquisition channel (direct,
   paid search, newsletter, social, app, marketplace), with UTM source, medium and campaign
@@ -41,7 +42,7 @@ from __future__ import annotations
 import gc
 import random
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from math import log
@@ -276,6 +277,12 @@ class _Journey:
     # -- the journey ------------------------------------------------------------------------
 
     def run(self) -> None:
+        for _ in self.steps():
+            pass
+
+    def steps(self) -> Iterator[int]:
+        """The journey one session at a time: yields the session's start before running it; every event
+        it adds from then on is at or after that time (what lets ``generator_stream`` merge journeys lazily)."""
         g, rand = self.g, self.rand
         signup = g.start_ms + int(rand() * g.days * 0.6 * DAY)
         if rand() < 0.4:
@@ -302,6 +309,7 @@ class _Journey:
                 utm = ("google", "cpc", "retargeting", "https://www.google.com/")
             else:
                 utm = (None, None, None, None)
+            yield t
             if not self.session(t, utm):
                 break
             first = False

@@ -19,29 +19,33 @@ required; column names cannot contain commas.
   event id>``.
 - Values are converted to the contract's JSON types where that is lossless ("6" -> 6 for
   integers, "2.55" -> 2.55 for numbers, 17850 -> "17850" for strings; strings are trimmed);
-  empty values (``""`` or null) are left out.
-- Timestamps: unix seconds (int, float or a numeric string; magnitudes of 1e11 and more
-  are read as milliseconds), ISO 8601 (``2010-12-01T08:26:00Z``, ``2010-12-01 08:26``,
-  ``2010-12-01``, with or without an offset), or one of :data:`TIME_FORMATS`, tried in order
-  (month-first ``12/1/2010 8:26`` before day-first ``13/1/2010 8:26``). Naive times are in
-  ``tz`` (default UTC); everything is converted to UTC.
+  empty values (``""`` or null) are left out. With ``ReadOptions(decimal=",")`` numbers read
+  ``12,50`` and ``1.234,50``.
+- Timestamps: the event time column's one format is decided from the whole file before any
+  row is read (streams/sources/timeformat.py; ``ReadOptions.time_format`` gives it instead):
+  an ambiguous or mixed column is a TimeFormatError. Naive times are in ``tz`` (default UTC);
+  everything is converted to UTC.
+- CSV dialect (streams/sources/csvfile.py): delimiter sniffed unless given, encoding from the
+  BOM or given, UTF-8 by default. A row with fewer or more fields than the header is a dead
+  letter the replay sends itself (topic ``dead-letters``, reason ``wrong_field_count``, its
+  line in the detail and as ``source_offset``), counted in ``ReplayStats.dead_letters``.
 
 Rows are not validated against the contracts here: ingestion validates every record and
 dead-letters the bad ones with the reason. So a row with an unknown type still goes out on
 ``fallback_topic`` (default "clickstream"), a row whose time cannot be read goes out with
 the raw value (sorted last, in file order), a row without customer id goes out with an
 empty key, and a JSONL line that is not a JSON object goes out as its raw bytes. The
-mapping itself, the time zone and the column names are checked up front: a ValueError
-names the bad part.
+mapping itself, the time zone, the column names and the time format are checked up front: a
+ValueError names the bad part (and the option that fixes it).
 """
 
 from __future__ import annotations
 
-import csv
 import math
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -51,6 +55,8 @@ import orjson
 
 from schemas.personal import DIRECT_IDENTIFIERS
 from schemas.registry import INPUT_TOPICS, TOPIC_OF_TYPE
+from schemas.validation import dead_letter, dead_letter_id
+from streams.sources.csvfile import BadRow, csv_rows
 from streams.sources.edge import Pseudonym, clean_body
 from streams.sources.record import (
     JSON_OPTIONS,
@@ -61,17 +67,14 @@ from streams.sources.record import (
     sort_by_event_time,
 )
 from streams.sources.stats import ReplayStats
+from streams.sources.timeformat import as_text, check_rest, decide
+from streams.topics import DEAD_LETTERS
 
 ITEM_FIELDS = ("product_id", "category_id", "quantity", "unit_price")
 ITEM_KINDS = {"product_id": "string", "category_id": "string", "quantity": "integer", "unit_price": "number"}
 REQUIRED = ("customer_id", "event_time", "type")
-#: Non-ISO timestamp formats tried in order after unix seconds and ISO 8601.
-TIME_FORMATS = (
-    "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S",
-    "%d.%m.%Y %H:%M", "%d.%m.%Y %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%a %b %d %H:%M:%S %z %Y",
-)
-#: Unix times at least this large are milliseconds (1e11 seconds is in the year 5138).
-MILLISECONDS_FROM = 1e11
+#: A number written with a decimal comma (and dots between thousands): ``12,50``, ``-1.234,5``, ``7``.
+_DECIMAL_COMMA = re.compile(r"[+-]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,42 +151,6 @@ def parse_mapping(text: str) -> dict[str, Source]:
     return mapping
 
 
-def parse_time(value: Any, zone: ZoneInfo) -> datetime | None:
-    """A timestamp in any accepted form as an aware UTC datetime, or None when it cannot be read."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        if isinstance(value, int | float):
-            return _unix(float(value))
-        text = str(value).strip()
-        if not text:
-            return None
-        try:
-            return _unix(float(text))
-        except ValueError:
-            pass
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            for fmt in TIME_FORMATS:
-                try:
-                    parsed = datetime.strptime(text, fmt)
-                    break
-                except ValueError:
-                    continue
-            else:
-                return None
-        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)).astimezone(UTC)
-    except (OverflowError, OSError, ValueError):  # out-of-range times
-        return None
-
-
-def _unix(seconds: float) -> datetime | None:
-    if not math.isfinite(seconds):
-        return None
-    return datetime.fromtimestamp(seconds / 1000 if abs(seconds) >= MILLISECONDS_FROM else seconds, UTC)
-
-
 def zone_of(tz: str) -> ZoneInfo:
     """The time zone named ``tz``; ValueError naming it when unknown."""
     try:
@@ -192,33 +159,60 @@ def zone_of(tz: str) -> ZoneInfo:
         raise ValueError(f"unknown time zone {tz!r} (use an IANA name such as UTC or Europe/London)") from None
 
 
+@dataclass(frozen=True, slots=True)
+class ReadOptions:
+    """How to read the file: CSV ``delimiter`` (sniffed when None), ``decimal`` mark of numbers, ``encoding``
+    (see streams/sources/csvfile.py) and ``time_format`` (decided from the file when None; see timeformat.py)."""
+
+    delimiter: str | None = None
+    decimal: str = "."
+    encoding: str | None = None
+    time_format: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.delimiter in ("tab", "\\t"):  # a tab is awkward to type on a command line
+            object.__setattr__(self, "delimiter", "\t")
+        if self.decimal not in (".", ","):
+            raise ValueError(f"--decimal is '.' or ',', not {self.decimal!r}")
+        if self.delimiter is not None and len(self.delimiter) != 1:
+            raise ValueError(f"--delimiter is one character (e.g. ';' or a tab), not {self.delimiter!r}")
+
+
 def mapped(path: Path, kind: str, mapping_text: str, tz: str = "UTC", fallback_topic: str = "clickstream",
-           stats: ReplayStats | None = None, pseudonym: Pseudonym | None = None) -> list[SourceRecord]:
+           stats: ReplayStats | None = None, pseudonym: Pseudonym | None = None,
+           options: ReadOptions | None = None) -> list[SourceRecord]:
     """Records for every row of a ``csv`` or ``jsonl`` file, sorted by event time (unreadable times last).
 
+    The event time column's format is decided once, from the whole file (streams/sources/timeformat.py);
+    a CSV row with more or fewer fields than the header is a dead letter (topic ``dead-letters``).
     The edge (streams/sources/edge.py): free text is redacted, an email or phone given as
     customer or session id becomes its ``pseudonym``, and direct-identifier columns are dropped.
     """
     if kind not in ("csv", "jsonl"):
         raise ValueError(f"mapped replay reads 'csv' or 'jsonl', not {kind!r}")
     stats = stats if stats is not None else ReplayStats()
+    options = options or ReadOptions()
     mapping = parse_mapping(mapping_text)
     zone = zone_of(tz)
     columns = {s.column for s in mapping.values() if s.column is not None}
+    time_of = _time_reader(path, kind, mapping["event_time"], columns, options, zone, stats)
     seen_columns: set[str] = set()
     occurrences = Occurrences()
     records: list[SourceRecord] = []
-    rows = _csv_rows(path, columns) if kind == "csv" else _jsonl_rows(path)
-    for content, row in rows:
+    for content, line, row in _rows(path, kind, columns, options):
         stats.rows += 1
         occurrence = occurrences.next(content)
+        if isinstance(row, BadRow):
+            stats.dead_letters[row.reason] += 1
+            records.append(_dead_letter(_topic_of(mapping, fallback_topic), content, line, occurrence, row))
+            continue
         if row is None:  # a JSONL line that is not a JSON object: out as it is, for ingestion to dead-letter
             stats.emitted["(not a json object)"] += 1
-            records.append(SourceRecord(fallback_topic, b"", content, None))
+            records.append(SourceRecord(fallback_topic, b"", content, None, line))
             continue
         if kind == "jsonl":
             seen_columns.update(c for c in columns if c not in seen_columns and _lookup(row, c) is not None)
-        body, when = _body(row, mapping, zone, stats)
+        body, when = _body(row, mapping, time_of, options.decimal, stats)
         body.setdefault("event_id", derive_event_id(path.stem, content, occurrence))
         if "order_id" in contract_fields().get(body.get("type", ""), {}):
             body.setdefault("order_id", f"{path.stem}-order-{str(body['event_id']).rsplit('-', 1)[-1]}")
@@ -228,14 +222,67 @@ def mapped(path: Path, kind: str, mapping_text: str, tz: str = "UTC", fallback_t
         clean_body(body, pseudonym)
         customer = body.get("customer_id")
         key = customer.encode() if isinstance(customer, str) else b""
-        records.append(SourceRecord(topic, key, owned(orjson.dumps(body, option=JSON_OPTIONS)), when))
+        records.append(SourceRecord(topic, key, owned(orjson.dumps(body, option=JSON_OPTIONS)), when, line))
     if kind == "jsonl" and stats.rows and (missing := sorted(columns - seen_columns)):
         raise ValueError(f"{path}: no line has key {missing[0]!r} (mapped columns: {', '.join(sorted(columns))})")
     return sort_by_event_time(records)
 
 
-def _body(row: dict[str, Any], mapping: dict[str, Source], zone: ZoneInfo,
-          stats: ReplayStats) -> tuple[dict[str, Any], datetime | None]:
+def _rows(path: Path, kind: str, columns: set[str],
+          options: ReadOptions) -> Iterator[tuple[bytes, int, dict[str, Any] | BadRow | None]]:
+    """(raw text, line number, row) of every row; a row is None for a JSONL line that is not an object."""
+    if kind == "csv":
+        for row in csv_rows(path, columns, options.delimiter, options.encoding):
+            yield row.content, row.line, row.cells
+    else:
+        yield from _jsonl_rows(path)
+
+
+def _time_reader(path: Path, kind: str, source: Source, columns: set[str], options: ReadOptions, zone: ZoneInfo,
+                 stats: ReplayStats) -> Callable[[Any], datetime | None]:
+    """A reader of the event time column, in the one format the file's values show (a TimeFormatError otherwise)."""
+    values: dict[str, None] = {}  # distinct, in file order
+    if source.column is None:
+        values[as_text(source.constant)] = None
+    else:
+        for _, _, row in _rows(path, kind, columns, options):
+            if isinstance(row, dict) and (text := as_text(_lookup(row, source.column))):
+                values[text] = None
+    name = source.column or "(constant)"
+    distinct = list(values)
+    chosen = decide(distinct, name, str(path), options.time_format)
+    cache: dict[str, datetime | None] = {text: chosen.read(text, zone) for text in distinct}
+    unread = [text for text, when in cache.items() if when is None]
+    if options.time_format is None:
+        check_rest(chosen, unread, name, str(path))
+    stats.time_formats[name] = chosen.name
+
+    def read(value: Any) -> datetime | None:
+        text = as_text(value)
+        return cache[text] if text in cache else chosen.read(text, zone)
+    return read
+
+
+def _topic_of(mapping: dict[str, Source], fallback_topic: str) -> str:
+    """The topic rows of this mapping go to when the type is a constant (else the fallback)."""
+    constant = mapping["type"].constant
+    return TOPIC_OF_TYPE.get(constant, fallback_topic) if constant is not None else fallback_topic
+
+
+def _dead_letter(topic: str, content: bytes, line: int, occurrence: int, row: BadRow) -> SourceRecord:
+    """A dead letter for a row that is not a record (offset: its line number), produced to ``dead-letters``.
+
+    Its id is stable across replays and, like an event id, tells identical rows apart (``occurrence``).
+    """
+    letter = dead_letter(topic, 0, line, None, content, row.reason, row.detail)
+    letter = letter.model_copy(update={"dead_letter_id": dead_letter_id(topic, occurrence.to_bytes(8, "big"),
+                                                                        content)})
+    return SourceRecord(DEAD_LETTERS, letter.dead_letter_id.encode(),
+                        owned(letter.__pydantic_serializer__.to_json(letter)), None, line)
+
+
+def _body(row: dict[str, Any], mapping: dict[str, Source], time_of: Callable[[Any], datetime | None],
+          decimal: str, stats: ReplayStats) -> tuple[dict[str, Any], datetime | None]:
     """The event dict of one row, and its parsed event time (None when unreadable)."""
     type_value = _clean(mapping["type"].value(row))
     event_type = str(type_value) if type_value is not None else None
@@ -252,17 +299,18 @@ def _body(row: dict[str, Any], mapping: dict[str, Source], zone: ZoneInfo,
         if value is None:
             continue
         if target == "event_time":
-            when = parse_time(value, zone)
+            when = time_of(value)
             body["event_time"] = when if when is not None else value
+            stats.unreadable_times += when is None
             continue
         if target in ITEM_FIELDS and fields is not None and "items" in fields:
-            item[target] = _convert(value, ITEM_KINDS[target])
+            item[target] = _convert(value, ITEM_KINDS[target], decimal, stats, source)
             continue
         name = "price" if target == "unit_price" and fields is not None and "unit_price" not in fields else target
         if fields is not None and name not in fields:
             stats.left_out[f"{event_type}.{target}"] += 1
             continue
-        body[name] = _convert(value, _kind_of(name, fields))
+        body[name] = _convert(value, _kind_of(name, fields), decimal, stats, source)
     if item:
         body["items"] = [item]
     when = body.get("event_time")
@@ -278,14 +326,25 @@ def _kind_of(name: str, fields: dict[str, str] | None) -> str:
     return ITEM_KINDS.get(name, "other")
 
 
-def _convert(value: Any, kind: str) -> Any:
-    """``value`` in the JSON type ``kind`` when the conversion is lossless; otherwise unchanged."""
+def _convert(value: Any, kind: str, decimal: str = ".", stats: ReplayStats | None = None,
+             source: Source | None = None) -> Any:
+    """``value`` in the JSON type ``kind`` when the conversion is lossless; otherwise unchanged.
+
+    With ``decimal=","`` a number reads ``12,50`` or ``1.234,50``. A value that only the other decimal
+    mark would read is noted in ``stats.hints`` (the run says to pass ``--decimal``).
+    """
     if kind == "string" and isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     if isinstance(value, str) and kind in ("integer", "number"):
+        text = value
+        if decimal == ",":
+            text = text.replace(".", "").replace(",", ".") if _DECIMAL_COMMA.fullmatch(text) else ""
         try:
-            number = float(value)
+            number = float(text)
         except ValueError:
+            if decimal == "." and stats is not None and source is not None and _DECIMAL_COMMA.fullmatch(value):
+                stats.hints.setdefault(f"decimal:{source.column}", f"column {source.column!r} has numbers with a "
+                                       f"decimal comma (e.g. {value!r}): pass --decimal ,")
             return value
         if kind == "integer":
             return int(number) if number.is_integer() else value
@@ -316,50 +375,9 @@ def _lookup(row: dict[str, Any], column: str) -> Any:
     return None
 
 
-class _LineTap:
-    """Hands a file's lines to ``csv.reader`` and keeps those it took, so each row's raw text is known."""
-
-    def __init__(self, lines: Iterator[str]) -> None:
-        self.lines = lines
-        self.taken: list[str] = []
-
-    def __iter__(self) -> _LineTap:
-        return self
-
-    def __next__(self) -> str:
-        line = next(self.lines)
-        self.taken.append(line)
-        return line
-
-    def row_text(self) -> bytes:
-        """The raw text of the row just read (several lines when a quoted field spans lines)."""
-        text = "".join(self.taken).rstrip("\r\n")
-        self.taken.clear()
-        return text.encode()
-
-
-def _csv_rows(path: Path, columns: set[str]) -> Iterator[tuple[bytes, dict[str, Any]]]:
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        tap = _LineTap(iter(handle))
-        reader = csv.reader(tap)
-        header = next(reader, None)
-        if header is None:
-            raise ValueError(f"{path}: empty file (a CSV replay needs a header row)")
-        header = [name.strip() for name in header]
-        missing = sorted(columns - set(header))
-        if missing:
-            raise ValueError(f"{path}: no column {missing[0]!r} in the header; columns are: {', '.join(header)}")
-        tap.row_text()
-        for row in reader:
-            content = tap.row_text()
-            if not row:
-                continue  # csv gives [] for a blank line: not a row
-            yield content, dict(zip(header, row, strict=False))
-
-
-def _jsonl_rows(path: Path) -> Iterator[tuple[bytes, dict[str, Any] | None]]:
+def _jsonl_rows(path: Path) -> Iterator[tuple[bytes, int, dict[str, Any] | None]]:
     with path.open("rb") as handle:
-        for line in handle:
+        for number, line in enumerate(handle, 1):
             content = line.rstrip(b"\r\n")
             if not content.strip():
                 continue  # a blank line is not a row
@@ -367,4 +385,4 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[bytes, dict[str, Any] | None]]:
                 row = orjson.loads(content)
             except orjson.JSONDecodeError:
                 row = None
-            yield content, row if isinstance(row, dict) else None
+            yield content, number, row if isinstance(row, dict) else None

@@ -165,7 +165,7 @@ def _events(directory: Path, stats: ReplayStats) -> Iterator[SourceRecord]:
             ChatMessage, stats, type="chat_message", customer_id=customer, event_time=when,
             event_id=derive_event_id(SOURCE, f"review/{review['review_id']}/{review['order_id']}".encode()),
             conversation_id=review["review_id"], sender_role="customer", channel="review", text=text,
-            language="pt", rating=review["review_score"])
+            language="pt", rating=_score(review["review_score"]))
         if record is not None:
             yield record
 
@@ -180,6 +180,12 @@ def _placed(lines: list[Row], category: dict[str, str | None]) -> dict[str, Any]
         "amount": round(price + freight, 2),
         "freight": round(freight, 2),
     }
+
+
+def _score(text: str) -> int | str:
+    """A review score from the CSV as the contract's integer (the contract takes no numbers as strings);
+    anything else is kept, for the contract to refuse and the replay to count as invalid."""
+    return int(text) if text.strip().isdigit() else text
 
 
 def _paid(payments: list[Row]) -> dict[str, Any]:

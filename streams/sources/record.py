@@ -31,13 +31,15 @@ class SourceRecord:
 
     ``event_time`` is the event's time in UTC, used to sort and pace a replay. It is ``None``
     only for a mapped-replay row whose timestamp could not be read: that record still goes
-    out so that ingestion dead-letters it with the reason.
+    out so that ingestion dead-letters it with the reason. ``line`` is the row's line in its
+    file, for the sources that know it (the mapped replay: a dry run's examples name it).
     """
 
     topic: str
     key: bytes
     value: bytes
     event_time: datetime | None
+    line: int | None = None
 
 
 def derive_event_id(source: str, content: bytes, occurrence: int = 0) -> str:

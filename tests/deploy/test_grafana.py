@@ -4,6 +4,7 @@ returns what the rows inserted say, with Grafana's ClickHouse macros expanded as
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -97,7 +98,8 @@ def client(chdb_path: Path) -> Iterator[Client]:
         VALUES ('s1', 'u1', 'churn', 1, '2024-05-02 10:00:00', 0.1, 'low', false, {}, now()),
                ('s2', 'u1', 'churn', 2, '2024-05-03 10:00:00', 0.8, 'high', false, {}, now()),
                ('s3', 'u2', 'churn', 2, '2024-05-03 10:00:00', 0.2, 'low', false, {}, now()),
-               ('s4', 'u1', 'purchase_propensity', 2, '2024-05-03 10:00:00', 0.4, 'medium', false, {}, now())""")
+               ('s4', 'u1', 'purchase_propensity', 2, '2024-05-03 10:00:00', 0.4, 'medium', false, {}, now()),
+               ('s5', 'u2', 'purchase_propensity', 1, '2024-05-03 10:00:00', 0.5, 'high', true, {}, now())""")
     client.command("""
         INSERT INTO model_metrics (model, model_version, labels, positives, roc_auc, log_loss, brier, as_of, emitted_at)
         VALUES ('churn', 1, 100, 10, NULL, NULL, NULL, '2024-05-02 09:00:00', now()),
@@ -168,7 +170,8 @@ EXPECTED: dict[str, tuple[Any, ...]] = {
 EXPECTED_ROWS: dict[str, set[tuple[Any, ...]]] = {
     "Customers by journey stage": {("browsing", 1), ("customer", 1)},  # u1's latest version is 'customer'
     "Dead letters by reason": {("malformed_json", "clickstream", 1), ("missing_id", "orders", 1)},
-    "Customers per score band": {("churn", 1, 0, 1), ("purchase_propensity", 0, 1, 0)},  # model, low, medium, high
+    # model, cold start, low, medium, high: u2's cold-start purchase score (0.5, 'high' by the cuts) is in no band
+    "Customers per score band": {("churn", 0, 1, 0, 1), ("purchase_propensity", 1, 0, 1, 0)},
     # time series: the time column comes back as a naive UTC datetime
     "Model ROC AUC (prequential)": {(datetime(2024, 5, 2, 10), "churn", 0.7),
                                     (datetime(2024, 5, 3, 10), "churn", 0.75)},  # no NULL, in range
@@ -179,7 +182,9 @@ EXPECTED_ROWS: dict[str, set[tuple[Any, ...]]] = {
                                      (datetime(2024, 5, 3, 10), "push", 1)},
     # trigger, triggered, messaged, held_out, suppressed, messaged / held-out conversion, uplift
     "Triggers and messages per type: conversion and uplift vs holdout": {
-        ("cart_abandoned", 3, 2, 1, 0, 0.5, 1.0, -0.5), ("welcome", 1, 0, 0, 1, None, None, None)},
+        # ..., uplift, its standard error: sqrt(0.5 * 0.5 / 2 + 1.0 * 0.0 / 1)
+        ("cart_abandoned", 3, 2, 1, 0, 0.5, 1.0, -0.5, math.sqrt(0.125)),
+        ("welcome", 1, 0, 0, 1, None, None, None, None)},
 }
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from confluent_kafka import Producer
@@ -35,15 +37,36 @@ def produce_to_partition(kafka: dict[str, str], records: list[Record], partition
 
 def deliver_all(kafka: dict[str, str], sender: Sender, group: str, expected: int, **options: Any) -> DeliveryWorker:
     """Run a real delivery worker in a thread until it recorded ``expected`` outcomes, then stop it."""
+    return deliver_until(kafka, sender, group, lambda w: w.stats.outcomes.total() >= expected, **options)
+
+
+def deliver_until(kafka: dict[str, str], sender: Sender, group: str, done: Callable[[DeliveryWorker], bool],
+                  timeout: float = 120.0, **options: Any) -> DeliveryWorker:
+    """Run a real delivery worker in a thread until ``done(worker)``, then stop it (flushed and committed)."""
+    with running_worker(kafka, sender, group, **options) as worker:
+        wait_for(lambda: done(worker), timeout, worker)
+    return worker
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, worker: DeliveryWorker | None = None) -> None:
+    """Wait until ``condition()``, following progress (a loaded machine is slower, never failing early)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not reached in {timeout:.0f} s: {worker.stats if worker else ''}"
+        time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def running_worker(kafka: dict[str, str], sender: Sender, group: str, **options: Any) -> Iterator[DeliveryWorker]:
+    """A real delivery worker running in a thread while the block runs; stopped (flushed, committed) after it."""
     worker = DeliveryWorker(kafka, group, sender, **options)
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
     thread.start()
-    deadline = time.monotonic() + 60
-    while worker.stats.outcomes.total() < expected and time.monotonic() < deadline:
+    try:
+        yield worker
         assert thread.is_alive(), "the delivery worker died"
-        time.sleep(0.1)
-    stop.set()
-    thread.join(30)
+    finally:
+        stop.set()
+        thread.join(30)
     assert not thread.is_alive(), "the delivery worker did not stop"
-    return worker

@@ -105,17 +105,20 @@ def group_of(prefix: str, role: str) -> str:
     return f"{prefix}-deliver-console" if role == "deliver" else f"{prefix}-{role}"
 
 
-def topics_of(role: str) -> list[str]:
-    """The topics a ``journey <role>`` worker reads (every processor also reads privacy-requests)."""
+def topics_of(role: str, prefix: str = "journey") -> list[str]:
+    """The topics a ``journey <role>`` worker of ``prefix``'s groups reads (every processor also reads
+    privacy-requests; delivery also its group's retry topic)."""
     from processors.messages.processor import INPUTS as MESSAGES_INPUTS
     from processors.scoring.processor import ORDERS_TOPIC, PROFILE_TOPIC
     from processors.triggers.processor import INPUTS as TRIGGERS_INPUTS
     from schemas.registry import INPUT_TOPICS
     from sinks.ingest import SinkConfig
     from streams.delivery import MESSAGES
+    from streams.delivery_retry import retry_topic
     from streams.erasure import PRIVACY_REQUESTS
 
-    topics = {"sink": list(SinkConfig(group_id="").topics), "deliver": [MESSAGES],
+    topics = {"sink": list(SinkConfig(group_id="").topics),
+              "deliver": [MESSAGES, retry_topic(group_of(prefix, "deliver"))],
               "features": [*INPUT_TOPICS, PRIVACY_REQUESTS], "scoring": [PROFILE_TOPIC, ORDERS_TOPIC, PRIVACY_REQUESTS],
               "triggers": [*TRIGGERS_INPUTS, PRIVACY_REQUESTS], "messages": [*MESSAGES_INPUTS, PRIVACY_REQUESTS]}
     if role not in topics:

@@ -22,7 +22,7 @@ from processors.scoring.config import ScoringConfig, load_scoring
 from processors.scoring.replay import replay
 from streams.sources.record import SourceRecord
 
-BANDS = ("low", "medium", "high")
+BANDS = ("cold_start", "low", "medium", "high")
 Record = tuple[str, bytes | None, bytes]
 
 
@@ -101,9 +101,10 @@ def expected_score_bands(client: Any) -> dict[str, dict[tuple[str, ...], dict[st
     bands: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     by_segment: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     for (customer, model), s in scores.items():
-        bands[(model, s["band"])].append(s)
+        band = "cold_start" if s["cold_start"] else s["band"]  # a cold-start score is in no band of the model's
+        bands[(model, band)].append(s)
         for segment in segments.get(customer) or ["none"]:
-            by_segment[(model, segment, s["band"])].append(s)
+            by_segment[(model, segment, band)].append(s)
     return {"bands": _distribution(bands), "by_segment": _distribution(by_segment)}
 
 

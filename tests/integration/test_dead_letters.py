@@ -36,6 +36,12 @@ BAD: list[tuple[str, bytes | None, bytes | None, str]] = [
                                      "type": "order_placed", "order_id": "", "amount": 3}), "missing_id"),
     ("orders", b"c1", orjson.dumps({"event_id": "b4", "customer_id": "c1", "event_time": "2024-05-01T10:00:00Z",
                                      "type": "order_placed", "order_id": "o2", "amount": "lots"}), "invalid_field"),
+    ("orders", b"c1", orjson.dumps({"event_id": "b9", "customer_id": "c1", "event_time": "2024-05-01T10:00:00Z",
+                                     "type": "order_paid", "order_id": "o3", "amount": "12.5"}), "invalid_field"),
+    ("clickstream", b"c1", good(1002)[:-1] + b', "event_id": "other"}', "duplicate_key"),
+    ("clickstream", b"c1", orjson.dumps({"event_id": "b10", "customer_id": "c1", "event_time": "1970-01-01T00:00:00Z",
+                                          "type": "page_view"}), "event_time_out_of_range"),
+    ("clickstream", b"c1", b'{"a":' * 10_000 + b"1" + b"}" * 10_000, "malformed_json"),  # crashed the sink
     ("clickstream", b"c1", orjson.dumps({"event_id": "b5", "customer_id": "c1", "event_time": "2024-05-01 10:00:00",
                                           "type": "page_view"}), "invalid_timestamp"),
     ("clickstream", b"c1", orjson.dumps({"event_id": "b6", "customer_id": "c1", "event_time": FUTURE,

@@ -39,7 +39,7 @@ def test_failed_deliveries_land_in_dead_letters_once(backend: Backend, receiver:
     fed = produce(backend.kafka, [(t, k, v) for t, k, v, _ in records] + fired + decisions + messages + [invalid])
 
     worker = deliver_all(backend.kafka, WebhookSender(url, "s3cret", timeout=2.0), "deliver-test", len(messages),
-                         retries=3, backoff=0.01)
+                         retries=3, backoff=0.01, retry_window=0)  # no window: dead-lettered after the retries
     assert worker.stats.outcomes == {"dead_lettered": len(messages)}
     assert len(handler.received) == 3 * len(messages), "three attempts each"
 

@@ -3,10 +3,11 @@
 The real worker reads ``messages`` from the broker (all on one partition, so its first poll takes
 them as one batch) and posts them to a loopback receiver:
 
-- a refusing endpoint: retries stop where the budget ends; those messages are dead-lettered as
-  after the last retry (reason ``delivery_failed``), and the sink stores the letters and the
-  ``deliveries`` rows with the attempts really made. Time is a fake clock that moves when the worker
-  sleeps, so the numbers do not depend on how fast this machine answers HTTP;
+- a refusing endpoint, with no retry window (``retry_window=0``: nothing is parked): retries stop
+  where the budget ends; those messages are dead-lettered as after the last retry (reason
+  ``delivery_failed``), and the sink stores the letters and the ``deliveries`` rows with the
+  attempts really made (test_delivery_faults.py has the parking within a window). Time is a fake
+  clock that moves when the worker sleeps, so the numbers do not depend on how fast this machine answers HTTP;
 - a slow endpoint (each answer takes 0.6 s, budget 1 s): once the budget is spent the rest of the
   batch is handed back to the consumer and comes again at the next poll; every message is
   posted exactly once and delivered.
@@ -37,7 +38,7 @@ def test_retries_stop_at_the_batch_budget_and_dead_letter(backend: Backend,
     # Budget 1.0 s, waits 0.4, 0.8, ...: the first message retries once (0.4 + 0.8 would pass the
     # budget), the second once (ends at 0.8), the last two get no retry (0.8 + 0.4 passes it).
     worker = deliver_all(backend.kafka, WebhookSender(url, None, timeout=2.0), "deliver-budget", len(messages),
-                         retries=5, backoff=0.4, retry_budget=1.0, clock=clock, sleep=clock.sleep)
+                         retries=5, backoff=0.4, retry_budget=1.0, clock=clock, sleep=clock.sleep, retry_window=0)
     assert worker.stats.outcomes == {"dead_lettered": 4} and worker.stats.deferred == 0
     assert clock.slept == [0.4, 0.4]
     assert len(handler.received) == 2 + 2 + 1 + 1
@@ -47,7 +48,7 @@ def test_retries_stop_at_the_batch_budget_and_dead_letter(backend: Backend,
     client = backend.client()
     sink_until_caught_up(backend, client, ends)
     rows = client.query("SELECT message_id, status, attempts, detail FROM deliveries FINAL").result_rows
-    spent = "HTTP 500 (retry budget of the batch spent)"
+    spent = "HTTP 500 (retry budget of the batch spent) (retry window of 0 s spent)"
     assert sorted(rows) == sorted([(ids[0], "dead_lettered", 2, spent), (ids[1], "dead_lettered", 2, spent),
                                    (ids[2], "dead_lettered", 1, spent), (ids[3], "dead_lettered", 1, spent)])
     letters = client.query("SELECT source_offset, reason, detail FROM dead_letters WHERE source_topic = 'messages' "

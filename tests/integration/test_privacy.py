@@ -387,8 +387,8 @@ def direct_counts(cwd: Path, customer_id: str, subject: str) -> dict[str, int]:
                                         "AND database = currentDatabase() AND table IN (SELECT name FROM system.tables "
                                         "WHERE database = currentDatabase() AND engine LIKE '%MergeTree')")]
     counts = [f"SELECT '{t}' AS t, count() AS n FROM `{t}` WHERE customer_id = '{customer_id}'" for t in tables]
-    counts.append(f"SELECT 'dead_letters' AS t, count() AS n FROM dead_letters WHERE "
-                  f"position(tryBase64Decode(original), '\"{customer_id}\"') > 0")
+    counts.append(f"SELECT 'dead_letters' AS t, count() AS n FROM dead_letters WHERE key = '{customer_id}' OR "
+                  f"position(original, '\"{customer_id}\"') > 0")  # stored as the raw bytes, not base64
     counts.append(f"SELECT 'privacy_audit' AS t, count() AS n FROM privacy_audit WHERE subject = '{subject}'")
     return {r["t"]: r["n"] for r in rows(cwd, " UNION ALL ".join(counts)) if r["n"]}
 

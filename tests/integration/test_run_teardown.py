@@ -123,5 +123,5 @@ def test_a_worker_that_dies_stops_the_run_with_its_name_and_nothing_is_left(tmp_
     finally:
         run.kill()
     assert run.returncode == 1, stderr[-2000:]
-    assert "pipeline failed:" in stderr and "features worker exited with code -9" in stderr, stderr[-2000:]
+    assert "pipeline failed:" in stderr and "features worker was killed by SIGKILL (code -9)" in stderr, stderr[-2000:]
     assert_all_gone(processes)

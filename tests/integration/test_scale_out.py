@@ -285,7 +285,7 @@ def test_two_workers_of_every_group_one_of_each_sigkilled_mid_replay_give_the_si
         assert sum(ends.values()) == len(records)
 
         for role in (*GROUPS, "sink"):  # upstream first: each group's inputs are complete when it is waited for
-            caught_up(backend.kafka, group_of("scale", role), topics_of(role), survivors)
+            caught_up(backend.kafka, group_of("scale", role), topics_of(role, "scale"), survivors)
             assert sum(assigned(w) for w in groups[role] if w.alive()) == topics_read(role) * backend.partitions
             if role == "triggers":  # absence timers fire once every input has been at its end for a while
                 wait_for(lambda: distinct(backend.kafka, "triggers", "trigger_id", backend.partitions)

@@ -109,7 +109,7 @@ METRICS_EVERY = 20
 
 
 def reads(role: str) -> list[str]:
-    return [LABELS_TOPIC] if role == "trainer" else topics_of(role)
+    return [LABELS_TOPIC] if role == "trainer" else topics_of(role, "metrics")
 
 
 def settle(kafka: dict[str, str], workers: list[WorkerProcess]) -> dict[str, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 
 import orjson
 import pytest
@@ -67,3 +68,73 @@ def test_an_email_match_starts_only_where_its_run_of_characters_starts() -> None
     start = text.index("jane")
     assert EMAIL.match(text, start) is not None
     assert all(EMAIL.match(text, i) is None for i in range(start + 1, text.index("@")))
+
+
+@pytest.mark.parametrize(("text", "kind", "cleaned"), [
+    ("meu cpf é 123.456.789-09, obrigado", "cpf", "meu cpf é [cpf], obrigado"),
+    ("cpf 12345678909", "cpf", "cpf [cpf]"),
+    ("cpf 123456789-09.", "cpf", "cpf [cpf]."),
+    ("empresa 11.222.333/0001-81", "cnpj", "empresa [cnpj]"),
+    ("cnpj 11222333000181", "cnpj", "cnpj [cnpj]"),
+    ("call me on 00447900248601", "phone", "call me on [phone]"),
+    ("00447900248601", "phone", "[phone]"),
+    ("ring 0044 7900 248601 now", "phone", "ring [phone] now"),
+    ("ring 00 44 7900 248601", "phone", "ring [phone]"),
+    ("ring 0044-7900-248-601", "phone", "ring [phone]"),
+    ("ring +44 (0) 7900 248601", "phone", "ring [phone]"),
+    ("ring (+44) 7900 248601", "phone", "ring [phone]"),
+    ("whatsapp +55 (11) 98765-4321", "phone", "whatsapp [phone]"),
+    ("card 4111 1111 1111 1111 ok", "card", "card [card] ok"),
+    ("card 4111-1111-1111-1111", "card", "card [card]"),
+    ("amex 3782 822463 10005", "card", "amex [card]"),
+    ("cartão 4111111111111111", "card", "cartão [card]"),
+])
+def test_taxpayer_numbers_and_international_phones_are_redacted(text: str, kind: str, cleaned: str) -> None:
+    assert holds_identifier(text) == kind
+    assert redact(text) == cleaned
+    assert holds_identifier(redact(text)) is None
+
+
+@pytest.mark.parametrize("text", [
+    "cpf 12345678900",  # 11 digits whose check digits do not hold: not a CPF
+    "id 00000000000", "tracking 11111111111", "cnpj 11222333000180",
+    "tweet 1234567890123456789", "ts 1714557600", "order 0012345", "R$ 1.234.567,89", "total 12345.67",
+    "2017-11-25 10:00:00", "2024-05-01T10:00:00Z", "pedido 8a3f0c2e9d4b", "nota 5 de 5", "v2.10.345-1",
+    "order 12345678901234567", "ref 4111111111111112",  # 17 digits; 16 failing the Luhn check
+])
+def test_numbers_that_are_not_taxpayer_numbers_or_phones_stay(text: str) -> None:
+    assert holds_identifier(text) is None and redact(text) == text
+
+
+def test_punctuated_taxpayer_numbers_are_not_ids() -> None:
+    assert is_direct_identifier("123.456.789-09") and is_direct_identifier("11.222.333/0001-81")
+    assert not is_direct_identifier("12345678909")  # a shop's numeric customer id looks the same
+
+
+def test_a_cpf_in_chat_text_is_refused_on_the_topic() -> None:
+    with pytest.raises(Rejected) as refused:
+        validate("chat", orjson.dumps({**CHAT, "text": "cpf 123.456.789-09"}), b"c1", Limits())
+    assert refused.value.reason == "clear_identifier" and "cpf" in refused.value.detail
+
+
+def test_the_readme_lists_exactly_what_is_redacted() -> None:
+    """Every example of the README's redaction table becomes its token; its counter-examples stay."""
+    from tests.test_readme import section, table_rows
+
+    privacy = section("Privacy and data rights (GDPR, LGPD)")
+    rows = [cells for cells in table_rows(privacy) if cells[2].startswith("`[")]
+    assert len(rows) == 8
+    examples = 0
+    for _, written, becomes in rows:
+        token = becomes.strip("`")
+        for example in re.findall(r"`([^`]+)`", written):
+            if example in ("+", "00"):  # the prefixes named in the text
+                continue
+            assert redact(example) == token, example
+            examples += 1
+    assert examples >= 15
+    unlisted = privacy[privacy.index("Not redacted:"):privacy.index("An email, a `+` phone")]
+    kept = [e for e in re.findall(r"`([^`]+)`", unlisted) if e != "00"]
+    assert len(kept) == 3
+    for example in kept:
+        assert redact(example) == example, example

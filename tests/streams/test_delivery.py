@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import logging
+import time
 from pathlib import Path
 
 import orjson
@@ -12,6 +14,7 @@ import pytest
 
 from streams.delivery import (
     SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
     ConsoleSender,
     SmtpSender,
     WebhookSender,
@@ -19,6 +22,7 @@ from streams.delivery import (
     delivery_record,
     sender_from_settings,
 )
+from streams.senders import verify
 from streams.settings import Settings
 from tests.loopback import SMTP_LOGIN, SMTP_PASSWORD, Inbox, Receiver, free_port
 
@@ -30,15 +34,66 @@ MESSAGE = {"message_id": "msg-1", "trigger_id": "trg-1", "customer_id": "c1", "c
 RAW = orjson.dumps(MESSAGE)
 
 
-def test_webhook_posts_json_signed_with_hmac_sha256(receiver: tuple[str, type[Receiver]]) -> None:
+def test_webhook_posts_json_signed_over_timestamp_and_body(receiver: tuple[str, type[Receiver]]) -> None:
     url, handler = receiver
-    outcome = attempt(WebhookSender(url, SECRET), MESSAGE, RAW, retries=3, backoff=0.0)
-    assert (outcome.delivered, outcome.attempts) == (True, 1)
+    handler.secret = SECRET.encode()  # the receiver verifies signature and timestamp as the README tells receivers
+    outcome = attempt(WebhookSender(url, SECRET, clock=lambda: 1_700_000_000.7), MESSAGE, RAW, retries=3,
+                      backoff=0.0)
+    assert handler.statuses == [401], "a timestamp from 2023 is refused by a receiver with a 5-minute tolerance"
+    assert (outcome.delivered, outcome.attempts, outcome.permanent) == (False, 1, True)
     ((headers, body),) = handler.received
+    assert headers[TIMESTAMP_HEADER] == "1700000000"
+    expected = "sha256=" + hmac.new(SECRET.encode(), b"1700000000." + body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(headers[SIGNATURE_HEADER], expected)
+    assert verify(SECRET.encode(), body, "1700000000", expected, now=1_700_000_100)
+    assert not verify(SECRET.encode(), body, "1700000001", expected, now=1_700_000_100), "timestamp is signed"
+    assert not verify(SECRET.encode(), body, "1700000000", expected, now=1_700_000_301), "too old: a replay"
+
+    outcome = attempt(WebhookSender(url, SECRET), MESSAGE, RAW, retries=3, backoff=0.0)
+    assert (outcome.delivered, outcome.attempts, handler.statuses) == (True, 1, [401, 204])
+    headers, body = handler.received[1]
     assert body == RAW and orjson.loads(body)["message_id"] == "msg-1"
     assert headers["Content-Type"] == "application/json" and headers["X-Journey-Message-Id"] == "msg-1"
-    expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-    assert hmac.compare_digest(headers[SIGNATURE_HEADER], expected)
+    assert abs(int(headers[TIMESTAMP_HEADER]) - time.time()) < 60
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_a_permanent_failure_never_followed(receiver: tuple[str, type[Receiver]], status: int) -> None:
+    url, handler = receiver
+    handler.fail, handler.fail_status = 1, status
+    outcome = attempt(WebhookSender(url, SECRET), MESSAGE, RAW, retries=5, backoff=0.0)
+    port = url.split(":")[2].split("/")[0]
+    assert (outcome.delivered, outcome.attempts, outcome.permanent) == (False, 1, True)
+    assert outcome.detail == (f"HTTP {status} redirect to http://127.0.0.1:{port}/*** not followed "
+                              "(a redirected POST loses its body)"), "the location's path and token are not shown"
+    assert (handler.statuses, handler.gets) == ([status], []), "one POST, and no GET without the body"
+
+
+def test_credentials_in_the_webhook_url_are_sent_as_basic_auth_and_never_logged(
+        receiver: tuple[str, type[Receiver]]) -> None:
+    url, handler = receiver
+    handler.authorization = "Basic " + base64.b64encode(b"shop:p@ss word").decode()
+    secret_url = url.replace("http://", "http://shop:p%40ss%20word@") + "?token=tok-not-for-logs"
+    sender = WebhookSender(secret_url, None)
+    outcome = attempt(sender, MESSAGE, RAW, retries=1, backoff=0.0)
+    assert (outcome.delivered, handler.statuses) == (True, [204])
+    assert handler.received[0][0]["Authorization"] == handler.authorization
+    settings = Settings(webhook_url=secret_url)
+    port = url.split(":")[2].split("/")[0]
+    line = str(settings.describe()) + repr(settings) + repr(sender)
+    assert settings.describe()["webhook_url"] == f"http://127.0.0.1:{port}/***"
+    assert "p%40ss" not in line and "tok-not-for-logs" not in line and "shop" not in line
+    with pytest.raises(ValueError, match="port that is not a number"):
+        Settings(webhook_url="http://127.0.0.1:abc/hook")
+
+
+def test_an_answer_worth_retrying_is_not_permanent(receiver: tuple[str, type[Receiver]]) -> None:
+    url, handler = receiver
+    for status, permanent in ((500, False), (503, False), (429, False), (408, False), (404, True), (400, True)):
+        handler.received.clear()
+        handler.fail, handler.fail_status = 1, status
+        outcome = attempt(WebhookSender(url, None), MESSAGE, RAW, retries=1, backoff=0.0)
+        assert (outcome.delivered, outcome.detail, outcome.permanent) == (False, f"HTTP {status}", permanent)
 
 
 def test_webhook_retries_with_exponential_backoff_then_delivers(receiver: tuple[str, type[Receiver]]) -> None:
@@ -90,7 +145,9 @@ def test_smtp_refused_recipient_is_dead_lettered_with_the_reason(smtp_server: tu
     port, inbox = smtp_server
     sender = SmtpSender("127.0.0.1", port, "shop@example.com", "{customer_id}@nowhere.test", SMTP_LOGIN, PASSWORD)
     outcome = attempt(sender, MESSAGE, RAW, retries=2, backoff=0.0)
-    assert (outcome.delivered, outcome.attempts, outcome.detail, inbox.mails) == (False, 2, "SMTPRecipientsRefused", [])
+    # A 550 is permanent: one attempt, no retry (it was retried before, and counted as a passing outage).
+    assert (outcome.delivered, outcome.attempts, outcome.detail, outcome.permanent, inbox.mails) == (
+        False, 1, "SMTP 550", True, [])
 
 
 def test_console_sender_appends_json_lines(tmp_path: Path) -> None:

@@ -218,14 +218,14 @@ def test_quiet_hours_follow_the_newest_time_zone_an_event_reported() -> None:
     sao_paulo_then_tokyo = Run()
     sao_paulo_then_tokyo.feed(
         event("consent_changed", at(-600), "c1", channel="email", status="granted", time_zone="America/Sao_Paulo"),
-        event("page_view", at(-300), "c1", time_zone="Asia/Tokyo"))
+        event("page_view", at(-300), "c1", time_zone="America/Los_Angeles"))
     out = sao_paulo_then_tokyo.feed(trigger("cart_abandoned", fired, context={"cart_items": 1}))
     assert decisions(out)[-1] == ("quiet_hours", "passed", "email")
     # The same reports arriving the other way round: the newer one in event time still wins.
     sao_paulo_newer_arrives_first = Run()
     sao_paulo_newer_arrives_first.feed(
         event("page_view", at(-300), "c1", time_zone="America/Sao_Paulo"),
-        event("consent_changed", at(-600), "c1", channel="email", status="granted", time_zone="Asia/Tokyo"))
+        event("consent_changed", at(-600), "c1", channel="email", status="granted", time_zone="America/Los_Angeles"))
     out = sao_paulo_newer_arrives_first.feed(trigger("cart_abandoned", fired, context={"cart_items": 1}))
     assert decisions(out)[-1] == ("quiet_hours", "deferred", "email")
     deferral = [d for t, d in out if t == "message-decisions"][-1]
@@ -242,3 +242,41 @@ def test_an_erased_customer_gets_one_privacy_block_recorded_under_the_hmac_only(
     assert [(d["guard"], d["outcome"], d["customer_id"]) for d in erased] == [("privacy", "blocked", "f00d" * 8)]
     assert "c1" not in str(erased)
     assert len(messages(out)) == 1 and messages(out)[0]["customer_id"] == "c2"
+
+
+def test_the_decision_is_the_same_whatever_the_arrival_order_of_later_events() -> None:
+    """Consent and clicks dated after the trigger do not decide it, even when the host read them first."""
+    fired = at(0)
+    later = [consent("push", "granted", at(30)), consent("email", "withdrawn", at(40)),
+             *[event("page_view", at(10 + n), channel="app") for n in range(5)]]
+    before = [consent("email", "granted", at(-60)), event("page_view", at(-30), channel="web")]
+    tid = "trg-arrival"
+    first = Run()
+    first.feed(*before)
+    in_order = first.feed(trigger("cart_abandoned", fired, context={"cart_items": 1}, trigger_id=tid))
+    first.feed(*later)
+    second = Run()
+    second.feed(*before, *later)  # the later events arrive before the trigger
+    out_of_order = second.feed(trigger("cart_abandoned", fired, context={"cart_items": 1}, trigger_id=tid))
+    assert messages(in_order) == messages(out_of_order)
+    (message,) = messages(out_of_order)
+    assert (message["channel"], message["message_id"]) == ("email", messages(in_order)[0]["message_id"])
+    assert decisions(in_order) == decisions(out_of_order)
+
+
+def test_language_and_time_zone_are_taken_as_of_the_trigger() -> None:
+    """A chat in Portuguese and a zone dated after the trigger change neither its template nor its quiet hours."""
+    fired = at(0)
+    later = [event("chat_message", at(30), language="pt", text="obrigado pela ajuda"),
+             event("page_view", at(31), channel="web", time_zone="America/Los_Angeles")]
+    tid = "trg-hints"
+    first = Run()
+    first.feed(consent("email", "granted", at(-60)))
+    in_order = first.feed(trigger("cart_abandoned", fired, context={"cart_items": 1}, trigger_id=tid))
+    second = Run()
+    second.feed(consent("email", "granted", at(-60)), *later)
+    out_of_order = second.feed(trigger("cart_abandoned", fired, context={"cart_items": 1}, trigger_id=tid))
+    assert messages(in_order) == messages(out_of_order)
+    assert decisions(in_order) == decisions(out_of_order)
+    (message,) = messages(out_of_order)
+    assert (message["locale"], message["deferred"]) == ("en", False)

@@ -52,3 +52,18 @@ def test_mapped_replay_pseudonymizes_emails_and_drops_identifier_columns(tmp_pat
         assert clear not in record.value
     assert stats.left_out["personal.name"] == stats.left_out["personal.phone"] == 1
     validate(record.topic, record.value, record.key, Limits())
+
+
+def test_the_edge_redacts_taxpayer_numbers_and_00_phones(tmp_path: Path) -> None:
+    path = tmp_path / "shop.csv"
+    with path.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["Customer", "When", "Query"])
+        writer.writerow(["123.456.789-09", "2024-05-01 10:00", "nota para cpf 12345678909 tel 00447900248601"])
+    records, _ = open_source(f"csv:{path}", mapping="customer_id=Customer,event_time=When,query=Query,type=:search",
+                             pseudonym=PSEUDO.pseudonym)
+    (record,) = records
+    body = orjson.loads(record.value)
+    assert body["customer_id"] == PSEUDO.pseudonym("123.456.789-09") == record.key.decode()
+    assert body["query"] == "nota para cpf [cpf] tel [phone]"
+    validate(record.topic, record.value, record.key, Limits(max_future=Limits().max_future * 10**6))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
@@ -13,7 +12,7 @@ from pydantic import ValidationError
 
 from schemas.registry import INPUT_TOPICS
 from streams.sources import open_source
-from streams.sources.mapped import parse_mapping, parse_time
+from streams.sources.mapped import ReadOptions, parse_mapping
 from streams.sources.record import derive_event_id
 
 RETAIL = """InvoiceNo,StockCode,Quantity,InvoiceDate,Price,CustomerID
@@ -24,6 +23,8 @@ RETAIL = """InvoiceNo,StockCode,Quantity,InvoiceDate,Price,CustomerID
 536368,22960,x,not a date,3.75,13047
 536369,22961,1,12/1/2010 7:00,3.75,
 """
+#: RETAIL's dates are all on the 1st: day-first and month-first read them differently, so the format is given.
+MONTH_FIRST = ReadOptions(time_format="%m/%d/%Y %H:%M")
 RETAIL_MAP = ("customer_id=CustomerID,event_time=InvoiceDate,unit_price=Price,type=:order_placed,order_id=InvoiceNo,"
               "product_id=StockCode,quantity=Quantity,currency=:GBP")
 
@@ -45,7 +46,7 @@ def _ingest(record: Any) -> Any:
 
 def test_csv_orders_one_item_per_row(tmp_path: Path) -> None:
     path = _write(tmp_path, "retail.csv", RETAIL)
-    records, stats = open_source(f"csv:{path}", mapping=RETAIL_MAP, tz="Europe/London")
+    records, stats = open_source(f"csv:{path}", mapping=RETAIL_MAP, tz="Europe/London", options=MONTH_FIRST)
     assert stats.rows == 6 and len(records) == 6 and stats.emitted == {"order_placed": 6}
     bodies = _bodies(records)
     # 12/1/2010 is month-first (December): London is on UTC in winter
@@ -57,13 +58,13 @@ def test_csv_orders_one_item_per_row(tmp_path: Path) -> None:
                                                                                         b"17850")
     valid = [_ingest(r) for r in records[1:5]]
     assert len({v.event_id for v in valid}) == 4, "identical rows are distinct events"
-    again, _ = open_source(f"csv:{path}", mapping=RETAIL_MAP, tz="Europe/London")
+    again, _ = open_source(f"csv:{path}", mapping=RETAIL_MAP, tz="Europe/London", options=MONTH_FIRST)
     assert [r.value for r in again] == [r.value for r in records], "ids are stable across replays"
 
 
 def test_bad_rows_still_go_out_for_ingestion_to_reject(tmp_path: Path) -> None:
     path = _write(tmp_path, "retail.csv", RETAIL)
-    records, _ = open_source(f"csv:{path}", mapping=RETAIL_MAP)
+    records, _ = open_source(f"csv:{path}", mapping=RETAIL_MAP, options=MONTH_FIRST)
     no_customer, *_, unreadable = records
     assert no_customer.key == b"" and "customer_id" not in orjson.loads(no_customer.value)
     with pytest.raises(ValidationError, match="customer_id"):
@@ -88,9 +89,9 @@ def test_jsonl_unknown_types_and_bad_lines(tmp_path: Path) -> None:
     path = _write(tmp_path, "events.jsonl",
                   '{"who": 7, "when": 1700000000, "what": "page_view", "ctx": {"url": "/home"}, "q": "x"}\n'
                   '\n'
-                  '{"who": "b", "when": "2023-11-14T22:13:20+01:00", "what": "teleport"}\n'
+                  '{"who": "b", "when": 1699996400, "what": "teleport"}\n'
                   'this is not json\n'
-                  '{"who": "c", "when": 1700000000000, "what": "search", "q": "shoes"}\n')
+                  '{"who": "c", "when": 1700000000, "what": "search", "q": "shoes"}\n')
     mapping = "customer_id=who,event_time=when,type=what,page_url=ctx.url,query=q"
     records, stats = open_source(f"jsonl:{path}", mapping=mapping)
     assert stats.rows == 4 and stats.emitted == {"page_view": 1, "teleport": 1, "search": 1,
@@ -100,7 +101,7 @@ def test_jsonl_unknown_types_and_bad_lines(tmp_path: Path) -> None:
     with pytest.raises(ValidationError):
         _ingest(teleport)
     assert _ingest(page_view).page_url == "/home" and page_view.key == b"7", "numbers become strings for ids"
-    assert _ingest(search).query == "shoes", "milliseconds are recognised"
+    assert _ingest(search).query == "shoes"
     assert (garbage.topic, garbage.key, garbage.value, garbage.event_time) == ("clickstream", b"", b"this is not json",
                                                                                None)
     assert stats.left_out == {"page_view.query": 1}, "one mapping serves several types: the view has no query"
@@ -144,38 +145,11 @@ def test_columns_and_zones_are_checked_up_front(tmp_path: Path) -> None:
         open_source(f"csv:{csv_path}")
     with pytest.raises(ValueError, match="not an input topic"):
         open_source(f"csv:{csv_path}", mapping=RETAIL_MAP, topic="scores")
-    jsonl_path = _write(tmp_path, "e.jsonl", '{"who": "a", "when": 1}\n')
+    jsonl_path = _write(tmp_path, "e.jsonl", '{"who": "a", "when": 1700000000}\n')
     with pytest.raises(ValueError, match="no line has key 'what'"):
         open_source(f"jsonl:{jsonl_path}", mapping="customer_id=who,event_time=when,type=what")
     with pytest.raises(ValueError, match="empty file"):
         open_source(f"csv:{_write(tmp_path, 'empty.csv', '')}", mapping=RETAIL_MAP)
-
-
-LONDON = ZoneInfo("Europe/London")
-
-
-@pytest.mark.parametrize(("value", "expected"), [
-    (1700000000, "2023-11-14T22:13:20+00:00"),
-    (1700000000.5, "2023-11-14T22:13:20.500000+00:00"),
-    ("1700000000", "2023-11-14T22:13:20+00:00"),
-    (1700000000123, "2023-11-14T22:13:20.123000+00:00"),
-    ("2024-07-01T10:00:00Z", "2024-07-01T10:00:00+00:00"),
-    ("2024-07-01T10:00:00+02:00", "2024-07-01T08:00:00+00:00"),
-    ("2024-07-01 10:00", "2024-07-01T09:00:00+00:00"),  # naive: London summer time
-    ("2024-07-01", "2024-06-30T23:00:00+00:00"),
-    ("12/1/2010 8:26", "2010-12-01T08:26:00+00:00"),
-    ("13/1/2010 8:26", "2010-01-13T08:26:00+00:00"),
-    ("01.07.2024 10:00:00", "2024-07-01T09:00:00+00:00"),
-    ("Tue Oct 31 22:10:47 +0000 2017", "2017-10-31T22:10:47+00:00"),
-])
-def test_time_formats(value: object, expected: str) -> None:
-    parsed = parse_time(value, LONDON)
-    assert parsed is not None and parsed.isoformat() == expected
-
-
-@pytest.mark.parametrize("value", [None, "", "soon", True, float("nan"), "1e400", "31/31/2020 10:00"])
-def test_unreadable_times(value: object) -> None:
-    assert parse_time(value, LONDON) is None
 
 
 def test_event_ids_derive_from_the_raw_line(tmp_path: Path) -> None:
@@ -191,7 +165,7 @@ def test_timestamp_names_the_event_time(tmp_path: Path) -> None:
     """The mapping a shop's export most often needs: customer, timestamp, amount, a constant type."""
     path = _write(tmp_path, "retail.csv", RETAIL)
     mapping = "customer_id=CustomerID,timestamp=InvoiceDate,amount=Price,type=:order_placed"
-    records, stats = open_source(f"csv:{path}", mapping=mapping, tz="Europe/London")
+    records, stats = open_source(f"csv:{path}", mapping=mapping, tz="Europe/London", options=MONTH_FIRST)
     bodies = _bodies(records)
     assert stats.emitted == {"order_placed": 6}
     first = next(b for b in bodies if b.get("customer_id") == "17850")

@@ -52,3 +52,18 @@ def test_records_without_time_or_out_of_order_go_at_once() -> None:
 def test_the_speedup_must_be_positive(speedup: float) -> None:
     with pytest.raises(ValueError, match="speedup must be a positive number"):
         list(paced(_records(0), speedup))
+
+
+def test_max_gap_compresses_idle_stretches_and_keeps_the_rest_of_the_schedule() -> None:
+    """Years of near silence (the twcs sample spans 2011-2017) cost at most ``max_gap`` each, not hours."""
+    clock = FakeClock(100.0)
+    year = 365 * 86400.0
+    records = _records(0, 6 * year, 6 * year + 3600, 6 * year + 7200)
+    assert list(paced(records, 3600.0, clock=clock, sleep=clock.sleep, max_gap=2.0)) == records
+    assert clock.slept == [pytest.approx(2.0), pytest.approx(1.0), pytest.approx(1.0)]
+    assert clock.now == pytest.approx(104.0)
+
+
+def test_the_max_gap_must_not_be_negative() -> None:
+    with pytest.raises(ValueError, match="max gap"):
+        list(paced(_records(0), 1.0, max_gap=-1.0))

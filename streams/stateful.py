@@ -28,6 +28,14 @@ arrived), the clock is also at least ``processor.live_clock(wall ms)``, so a tim
 even if no further event ever arrives; a replay of old history stays on event time.
 A processor without timers runs exactly as before.
 
+Hostile input: an input record without a key is not processed (it sits on a random partition,
+not its customer's; counted in ``keyless_refused``), and a record a timed processor refuses
+(``last_event_ms`` None) makes no state for a key it has not seen, so no changelog record: junk
+keys (one per bad record, or 10 MB long) neither pile up nor fail the changelog write. The sink
+owns dead-lettering them. A record the processor raises on (a bug, not bad input) is produced to
+``dead-letters`` as ``processing_failed`` and the worker goes on, instead of dying on it at every
+restart.
+
 Privacy (given a ``pseudonymizer``): the worker also reads ``privacy-requests`` and erases the
 requested customers from its state, changelog and timers (streams/erasure.py). A record from
 another processor (not an input topic) about an erased customer who has no state since then
@@ -49,24 +57,29 @@ import logging
 import pickle
 import threading
 import time
+import traceback
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from processors.triggers.schedule import TimerQueue
 from schemas.registry import INPUT_TOPICS
+from schemas.validation import dead_letter
 from streams.batch_worker import BatchWorker, consumer_config
 from streams.erasure import PRIVACY_REQUESTS, Erasures
 from streams.produce import CLIENT_LOGGER, PARTITIONER
 from streams.pseudonym import Pseudonymizer
-from streams.topics import ensure_compacted
+from streams.topics import DEAD_LETTERS, ensure_compacted
 from streams.waiting import REQUEST_SECONDS, flush_following, retry_until_stalled
 
 log = logging.getLogger(__name__)
 S = TypeVar("S")
+#: The dead-letter reason of a record the processor raised on.
+PROCESSING_FAILED = "processing_failed"
 
 #: (topic, key, value) to produce.
 Output = tuple[str, bytes | None, bytes]
@@ -113,6 +126,9 @@ class WorkerStats:
     restored_keys: int = 0
     flushes: int = 0
     timer_firings: int = 0
+    refused_without_state: int = 0  # input records a timed processor refused for a key it has no state of
+    keyless_refused: int = 0  # input records without a key: no partition's state can take them
+    processing_failed: int = 0  # records the processor raised on: dead-lettered, the worker went on
 
 
 class StatefulWorker(BatchWorker, Generic[S]):
@@ -257,6 +273,14 @@ class StatefulWorker(BatchWorker, Generic[S]):
             self.stats.consumed += 1
             self.stats.consumed_by_topic[topic] += 1
             raw_key = msg.key()
+            if raw_key is None and topic in INPUT_TOPICS:
+                # A keyless input record sits on a random partition, not its customer's: no state here can
+                # take it (it would make a customer "" of every keyless record). Counted, never processed.
+                self.stats.keyless_refused += 1
+                if self.stats.keyless_refused & (self.stats.keyless_refused - 1) == 0:  # 1st, 2nd, 4th, ...
+                    log.warning("%d keyless input records not processed (latest %s[%d]@%d): producers must key "
+                                "records by customer_id", self.stats.keyless_refused, topic, partition, offset)
+                continue
             key = raw_key.decode("utf-8", "replace") if raw_key else ""
             store = self.stores.get(partition)
             if store is None:  # not assigned any more (revoked mid-batch)
@@ -272,22 +296,64 @@ class StatefulWorker(BatchWorker, Generic[S]):
                 # Another processor's output about an erased customer, made before that processor
                 # applied the erasure (a trigger in flight): its outputs (a blocked decision) go
                 # out, but it must not bring the customer back as a state.
-                for output in processor.process(processor.new_state(key), topic, msg.value(), raw_key):
+                for output in self._process(processor.new_state(key), msg, raw_key) or ():
                     produce(*output)
                 self.stats.suppressed_in_flight += 1
+                continue
+            if entry is None and timed and topic in INPUT_TOPICS:
+                # A new key: its state is kept only if the processor accepted the record. A refused one
+                # (last_event_ms None) makes no state, so no changelog record: a hostile key (10 MB, or
+                # one per junk record) can neither fail the changelog write nor pile up empty states.
+                fresh = Entry(processor.new_state(key))
+                outputs = self._process(fresh.state, msg, raw_key)
+                for output in outputs or ():
+                    produce(*output)
+                if outputs is None or processor.last_event_ms is None:  # type: ignore[attr-defined]
+                    self.stats.refused_without_state += 1
+                    continue
+                entry = store[key] = fresh
+                entry.applied[topic] = offset
+                self._dirty[partition].add(key)
+                timers[partition].set(key, processor.next_timer(entry.state))  # type: ignore[attr-defined]
+                self._observe(topic, partition, processor.last_event_ms)  # type: ignore[attr-defined]
                 continue
             if entry is None:
                 entry = store[key] = Entry(processor.new_state(key))
             elif entry.applied.get(topic, -1) >= offset:
                 self.stats.skipped_redelivered += 1
                 continue
-            for output in processor.process(entry.state, topic, msg.value(), raw_key):
+            outputs = self._process(entry.state, msg, raw_key)
+            for output in outputs or ():
                 produce(*output)
             entry.applied[topic] = offset
-            self._dirty[partition].add(key)
-            if timed:
+            self._dirty[partition].add(key)  # also after a failure: what the state holds now is what restores
+            if timed and outputs is not None:
                 timers[partition].set(key, processor.next_timer(entry.state))  # type: ignore[attr-defined]
                 self._observe(topic, partition, processor.last_event_ms)  # type: ignore[attr-defined]
+
+    def _process(self, state: S, msg: Message, raw_key: bytes | None) -> list[Output] | None:
+        """The processor's outputs for one record; None when it raised, after dead-lettering the record.
+
+        One record the processor cannot handle must not stop the stream: the worker would die, be
+        restarted, read the same record and die again. The record goes to ``dead-letters``
+        (reason ``processing_failed``; the detail names the processor and the exception type, never
+        its message, which may quote the record) and the worker goes on. The state keeps what the
+        processor changed before it raised, and is written to the changelog like any other change.
+        """
+        topic, partition, offset, value = msg.topic(), msg.partition(), msg.offset(), msg.value()
+        try:
+            return self.processor.process(state, topic, value, raw_key)
+        except Exception as exc:  # any processor failure: dead-lettered, never fatal
+            name = getattr(self.processor, "name", type(self.processor).__name__)
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            where = f"{Path(frame.filename).name}:{frame.lineno}"
+            letter = dead_letter(topic, partition, offset, raw_key, value, PROCESSING_FAILED,
+                                 f"processor {name} raised {type(exc).__name__} at {where}")
+            self._produce(DEAD_LETTERS, letter.dead_letter_id.encode(), letter.model_dump_json().encode())
+            self.stats.processing_failed += 1
+            log.error("processor %s raised %s at %s on %s[%d]@%d: record dead-lettered (%s)", name,
+                      type(exc).__name__, where, topic, partition, offset, letter.dead_letter_id)
+            return None
 
     def _erase(self, partition: int, offset: int, value: bytes | None) -> None:
         """Apply one privacy request (streams/erasure.py); its tombstones go out with the next flush."""

@@ -34,11 +34,12 @@ pytestmark = pytest.mark.integration
 
 
 def run_features(backend: Backend, ends: dict[tuple[str, int], int], group: str = "features-test",
-                 watermark_ms: int | None = None) -> StatefulWorker:  # type: ignore[type-arg]
+                 watermark_ms: int | None = None, processor: Any = None) -> StatefulWorker:  # type: ignore[type-arg]
     """A features worker until its group has committed ``ends`` and, given ``watermark_ms``, its clock has
-    reached it (every input idle at its end), so every stage timer before it has fired; then stopped."""
-    worker = StatefulWorker(backend.kafka, group, list(INPUT_TOPICS), CHANGELOGS["features"], build_features(),
-                            flush_seconds=0.5)
+    reached it (every input idle at its end), so every stage timer before it has fired; then stopped.
+    ``processor``: the features processor to run (``build_features()`` by default)."""
+    worker = StatefulWorker(backend.kafka, group, list(INPUT_TOPICS), CHANGELOGS["features"],
+                            processor or build_features(), flush_seconds=0.5)
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
     thread.start()
@@ -51,6 +52,7 @@ def run_features(backend: Backend, ends: dict[tuple[str, int], int], group: str 
             threading.Event().wait(0.2)
         assert progress.remaining(ends) == 0
         assert watermark_ms is None or worker.watermark_ms == watermark_ms
+        assert thread.is_alive(), "features worker exited before it was stopped"
     finally:
         stop.set()  # the worker fires the timers its clock has passed, then flushes and commits them
         thread.join(60)

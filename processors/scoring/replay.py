@@ -94,14 +94,14 @@ def replay(records: Iterable[SourceRecord], config: ScoringConfig, session_gap_m
         ss = s_states.get(customer)
         if ss is None:
             ss = s_states[customer] = scoring.new_state(customer)
-        held_before = len(ss.held)
         if record.topic == ORDERS_TOPIC:
             scoring.process(ss, ORDERS_TOPIC, record.value, record.key)
+        held_before = len(ss.held)  # after the order (which can label and drop held ones); a profile only adds
         if _may_matter(record, t_ms, last_click, session_gap_ms):
             for _, _, value in scoring.on_profile(ss, features.profile(fs)):
                 result.scores.append(orjson.loads(value))
-        if len(ss.held) > held_before:
-            heapq.heappush(deadlines, (ss.held[-1].deadline_ms, customer))
+        for h in ss.held[held_before:]:  # every prediction held now (both models can hold at one profile)
+            heapq.heappush(deadlines, (h.deadline_ms, customer))
         watermark = newest - lateness
         while deadlines and deadlines[0][0] < watermark:
             _, due = heapq.heappop(deadlines)

@@ -118,12 +118,13 @@ def replay(records: Iterable[SourceRecord], config: ScoringConfig, session_gap_m
         t_ms = round(record.event_time.timestamp() * 1000)
         fire_timers(t_ms)
         newest = t_ms if newest is None or t_ms > newest else newest
+        expire_until(newest - lateness)  # the labels released by now are learned before this record scores
         ss = s_states.get(customer)
         if ss is None:
             ss = s_states[customer] = scoring.new_state(customer)
         if record.topic == ORDERS_TOPIC:
             scoring.process(ss, ORDERS_TOPIC, record.value, record.key)
-        held_before = len(ss.held)  # after the order (which can label and drop held ones); a profile only adds
+        held_before = len(ss.held)  # a profile only adds held predictions (an order only records its outcome)
         if _may_matter(record, t_ms, last_click, session_gap_ms):
             rescore = ss.rescore_ms
             for _, _, value in scoring.on_profile(ss, features.profile(fs)):
@@ -132,7 +133,6 @@ def replay(records: Iterable[SourceRecord], config: ScoringConfig, session_gap_m
                 heapq.heappush(timers, (ss.rescore_ms, customer))
         for h in ss.held[held_before:]:  # every prediction held now (both models can hold at one profile)
             heapq.heappush(deadlines, (h.deadline_ms, customer))
-        expire_until(newest - lateness)
     if newest is not None:
         fire_timers(newest)  # the clock ends at the newest event, as a host's does once every input is idle
     return result

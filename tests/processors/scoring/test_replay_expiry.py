@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import bisect
+from datetime import datetime
 from pathlib import Path
 
-from processors.scoring.replay import replay
+from processors.scoring.config import MODELS
+from processors.scoring.replay import ReplayResult, replay
 from streams.sources import open_source
 from tests.processors.scoring.conftest import CONFIG
 
@@ -27,3 +30,15 @@ def test_a_propensity_prediction_held_beside_a_churn_one_is_labelled_when_its_ow
     result = replay(records, CONFIG)
     a = [(s.model, s.label, s.labelled_at_ms - s.predicted_at_ms) for s in result.samples if s.customer_id == "a"]
     assert a == [("purchase_propensity", False, DAY_MS)]  # its horizon passed; churn's has not
+
+
+def test_every_score_is_made_by_the_model_of_exactly_the_labels_released_before_its_time(
+        replayed: ReplayResult) -> None:
+    # Counted from the labelled predictions alone: a score at t was made by a model that had learned every
+    # label whose horizon ended before t - lateness, and no other (the model's version counts its labels).
+    lateness = CONFIG.labels.lateness_ms
+    ends = {m: sorted(s.labelled_at_ms for s in replayed.samples if s.model == m) for m in MODELS}
+    for score in replayed.scores:
+        t = round(datetime.fromisoformat(score["scored_at"]).timestamp() * 1000)
+        assert score["model_version"] == bisect.bisect_left(ends[score["model"]], t - lateness), score
+    assert len(replayed.scores) > 1000 and min(map(len, ends.values())) > 100

@@ -151,7 +151,8 @@ def print_baselines(out: Console, rows: list[ModelEvaluation]) -> None:
             continue
         out.print(f"{r.model}: n {c.n:,}, observed rate {c.base_rate:.4f}, mean predicted {c.mean_predicted:.4f}; "
                   f"Brier {c.brier:.4f} (base rate {c.brier_base_rate:.4f}), log loss {c.log_loss:.4f} "
-                  f"(base rate {c.log_loss_base_rate:.4f})")
+                  f"(base rate {c.log_loss_base_rate:.4f}); top decile predicted {c.top_decile_predicted:.4f}, "
+                  f"observed {c.top_decile_observed:.4f}")
         bins = Table("bin", "n", "mean predicted", "observed", title=f"{r.model}: reliability", title_justify="left")
         for b in c.bins:
             if b["n"]:

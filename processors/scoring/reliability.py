@@ -26,6 +26,8 @@ class Calibration:
     log_loss: float
     log_loss_base_rate: float
     bins: list[dict[str, Any]]  # reliability table: lo, hi, n, mean_predicted, observed
+    top_decile_predicted: float  # the tenth of predictions ranked highest (ties broken by order): mean prediction
+    top_decile_observed: float  # ... and their observed rate
 
     @property
     def no_worse_than_base_rate(self) -> bool:
@@ -60,5 +62,7 @@ def calibration(y: Sequence[bool], p: Sequence[float], bins: int = 10) -> Calibr
     n = len(y)
     rate = sum(map(bool, y)) / n
     brier = sum((q - bool(label)) ** 2 for label, q in zip(y, p, strict=True)) / n
+    top = sorted(range(n), key=lambda i: -p[i])[:max(n // 10, 1)]
     return Calibration(n, rate, sum(p) / n, brier, rate * (1 - rate), _log_loss(y, p), _log_loss(y, [rate] * n),
-                       reliability_bins(y, p, bins))
+                       reliability_bins(y, p, bins), sum(p[i] for i in top) / len(top),
+                       sum(bool(y[i]) for i in top) / len(top))

@@ -74,6 +74,7 @@ class CustomerScoring:
     orders: list[int] = field(default_factory=list)  # sorted times of every order seen (windowed recounts)
     rescore_ms: int | None = None  # when the customer is next re-scored without new events
     anchor_ms: int = -1  # the newest profile that made a score: the re-scoring schedule counts from it
+    rescored_ms: int = -1  # the latest re-scoring time fired (the schedule never goes back to it)
 
     @property
     def next_deadline_ms(self) -> int | None:

@@ -79,18 +79,24 @@ class ScoringProcessor:
         return []
 
     def next_timer(self, state: CustomerScoring) -> int | None:
-        """When the customer is next re-scored (``rescore``); None before their first score."""
-        return state.rescore_ms
+        """When the host should call ``due``: the next re-scoring time plus the allowed lateness (profiles of
+        the customer up to that time have had time to arrive); None before the customer's first score."""
+        return None if state.rescore_ms is None else state.rescore_ms + self.config.labels.lateness_ms
 
     def due(self, state: CustomerScoring, now_ms: int) -> list[Output]:
-        """Re-score at every scheduled time before ``now_ms`` with the newest profile aged to that time."""
+        """The host's clock passed ``now_ms``: re-score at every scheduled time before ``now_ms`` - lateness."""
+        return self.rescore_before(state, now_ms - self.config.labels.lateness_ms)
+
+    def rescore_before(self, state: CustomerScoring, before_ms: int) -> list[Output]:
+        """Re-score at every scheduled time before ``before_ms`` with the newest profile aged to that time."""
         outputs: list[Output] = []
         every = self.config.rescore_every_ms
-        while state.rescore_ms is not None and state.rescore_ms < now_ms and state.profile is not None:
+        while state.rescore_ms is not None and state.rescore_ms < before_ms and state.profile is not None:
             t_ms = state.rescore_ms
             profile = aged(state.profile, state.profile_ms, t_ms, state.orders)
             outputs += self._score(state, profile, t_ms, always=True)
             self.rescored += 1
+            state.rescored_ms = t_ms
             state.rescore_ms = next_rescore(state.anchor_ms, t_ms, every)
         return outputs
 
@@ -111,14 +117,18 @@ class ScoringProcessor:
         t_ms = as_of_ms(profile)
         if t_ms < state.profile_ms:
             return []  # an older profile than one already scored (a redelivery)
+        # Re-scorings due before this profile come first, with the profile before it (as a replay fires them),
+        # whether or not the host's clock has reached them yet.
+        outputs = self.rescore_before(state, t_ms)
         seen_profile(state, t_ms)
         state.profile = {"as_of": profile["as_of"], "events_total": profile.get("events_total"),
                          "features": profile["features"]}
-        outputs = self._score(state, profile, t_ms)
-        if any(topic == SCORES_TOPIC for topic, _, _ in outputs):  # a profile that made no score moves no timer
+        scored = self._score(state, profile, t_ms)
+        if any(topic == SCORES_TOPIC for topic, _, _ in scored):  # a profile that made no score moves no timer
             state.anchor_ms = t_ms
-            state.rescore_ms = next_rescore(t_ms, t_ms, self.config.rescore_every_ms)
-        return outputs
+            # Never back to a time already re-scored (a profile older than a timer the host fired already).
+            state.rescore_ms = next_rescore(t_ms, max(t_ms, state.rescored_ms), self.config.rescore_every_ms)
+        return outputs + scored
 
     def _score(self, state: CustomerScoring, profile: dict[str, Any], t_ms: int, always: bool = False
                ) -> list[Output]:

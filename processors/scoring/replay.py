@@ -96,7 +96,7 @@ def replay(records: Iterable[SourceRecord], config: ScoringConfig, session_gap_m
                 continue  # rescheduled by a newer profile
             expire_until(r - lateness)
             held_before = len(ss.held)
-            for _, _, value in scoring.due(ss, r + 1):
+            for _, _, value in scoring.rescore_before(ss, r + 1):
                 result.scores.append(orjson.loads(value))
             for h in ss.held[held_before:]:
                 heapq.heappush(deadlines, (h.deadline_ms, customer))

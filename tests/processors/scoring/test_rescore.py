@@ -71,10 +71,37 @@ def test_the_processor_names_its_timer_and_fires_it_only_once_the_clock_passed()
                "features": {"orders_total": 1, "last_order_ms": ms("2024-02-01 10:00:00")}}
     assert len(scoring.process(state, "customer-features", orjson.dumps(profile), b"c")) == 2
     t0 = ms("2024-02-01 10:00:00")
-    assert scoring.next_timer(state) == t0 + HOUR
-    assert scoring.due(state, t0 + HOUR) == []  # not before the clock
-    fired = scoring.due(state, t0 + 2 * DAY + 1)
+    late = CONFIG.labels.lateness_ms  # the host calls due once its clock is past the time plus the lateness
+    assert scoring.next_timer(state) == t0 + HOUR + late
+    assert scoring.due(state, t0 + HOUR + late) == []  # not before the clock
+    fired = scoring.due(state, t0 + 2 * DAY + late + 1)
     assert [orjson.loads(v)["scored_at"] for topic, _, v in fired if topic == "scores"][::2] == [
         "2024-02-01T11:00:00.000Z", "2024-02-01T16:00:00.000Z", "2024-02-02T10:00:00.000Z",
         "2024-02-03T10:00:00.000Z"]
-    assert scoring.next_timer(state) == t0 + 3 * DAY
+    assert scoring.next_timer(state) == t0 + 3 * DAY + late
+
+
+def test_a_profile_first_rescores_what_is_due_before_it_and_never_goes_back_to_a_time_rescored() -> None:
+    scoring = ScoringProcessor(CONFIG)
+    state = CustomerScoring("c")
+    t0 = ms("2024-02-01 10:00:00")
+
+    def profile(at: str, orders: int) -> bytes:
+        return orjson.dumps({"customer_id": "c", "as_of": at, "events_total": 3 + orders,
+                             "features": {"orders_total": orders, "last_order_ms": t0}})
+
+    def times(outputs: list[tuple[str, bytes | None, bytes]]) -> list[str]:
+        return [orjson.loads(v)["scored_at"] for topic, _, v in outputs if topic == "scores"][::2]
+
+    scoring.process(state, "customer-features", profile("2024-02-01T10:00:00Z", 1), b"c")
+    # A profile two days later, before the host's clock fired anything: the re-scorings due before it first.
+    out = scoring.process(state, "customer-features", profile("2024-02-03T12:00:00Z", 2), b"c")
+    assert times(out) == ["2024-02-01T11:00:00.000Z", "2024-02-01T16:00:00.000Z", "2024-02-02T10:00:00.000Z",
+                          "2024-02-03T10:00:00.000Z", "2024-02-03T12:00:00.000Z"]
+    # The host fires the timers up to 2024-02-04 13:00 (the profile's 1 h, 6 h and 1 day).
+    assert times(scoring.due(state, ms("2024-02-04 13:00:00") + CONFIG.labels.lateness_ms + 1)) == [
+        "2024-02-03T13:00:00.000Z", "2024-02-03T18:00:00.000Z", "2024-02-04T12:00:00.000Z"]
+    # A profile older than the last re-scoring (out of order in the stream): scored, and the schedule moves on
+    # from the last re-scoring (12:00), never back to a time already scored: its 1 h (10:00) has passed, 6 h next.
+    scoring.process(state, "customer-features", profile("2024-02-04T09:00:00Z", 3), b"c")
+    assert scoring.next_timer(state) == ms("2024-02-04 15:00:00") + CONFIG.labels.lateness_ms

@@ -11,6 +11,7 @@ import bisect
 from pathlib import Path
 
 import orjson
+import pytest
 from typer.testing import CliRunner
 
 from processors.scoring.config import HOUR_MS, load_scoring
@@ -54,6 +55,7 @@ def churn_labels(orders: dict[str, list[int]]) -> tuple[int, int]:
     return labels, churned
 
 
+@pytest.mark.timeout(3600)  # two years of 8,016 customers replayed and five offline fits: slow on a loaded machine
 def test_a_purchases_only_csv_gives_the_independently_counted_churn_labels_and_an_evaluation_row(
         datasets: Path, tmp_path: Path) -> None:
     path = tmp_path / "purchases.csv"

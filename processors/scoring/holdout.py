@@ -29,7 +29,8 @@ from processors.scoring.bootstrap import auc_difference, auc_interval
 from processors.scoring.config import ScoringConfig
 from processors.scoring.reliability import calibration
 from processors.scoring.replay import replay
-from streams.sources.record import SourceRecord
+
+SourceRecord = Any  # streams.sources.record.SourceRecord (topic, key, value, event_time); not imported here
 
 DAY_MS = 86_400_000
 

@@ -21,12 +21,13 @@ class ModelLabel(Contract):
     customer_id: Identifier
     model: ModelName
     predicted_at_ms: int = Field(description="Prediction (profile as-of) time, epoch ms; the inputs are as of it.")
-    labelled_at_ms: int = Field(description="The order that decided the label, or the end of the horizon.")
+    labelled_at_ms: int = Field(description="The end of the horizon: when the label is released, for both outcomes.")
     label: bool = Field(description="Propensity: ordered within the horizon. Churn: no order within the horizon.")
     features: dict[str, float] = Field(description="Model inputs at prediction time (processors/scoring/vector.py).")
     raw_probability: float = Field(ge=0, le=1)
     probability: float = Field(ge=0, le=1, description="The calibrated probability served at prediction time.")
     model_version: int = Field(ge=0)
+    ordered_at_ms: int | None = Field(None, description="The first order inside the horizon (decided the label).")
 
 
 class ModelMetrics(Contract):

@@ -429,6 +429,9 @@ def evaluate(replay: ReplayOption = None, mapping: MapOption = None, tz: TzOptio
                                                                "the scoring file's).")] = None,
              churn_days: Annotated[int | None, typer.Option(help="Churn horizon in days (default: the scoring "
                                                             "file's).")] = None,
+             rescore_hours: Annotated[int | None, typer.Option(min=1, help="Re-score every customer at least "
+                                                               "this often, event time (default: the scoring "
+                                                               "file's [rescore] every_hours).")] = None,
              as_json: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False,
              delimiter: DelimiterOption = None, decimal: DecimalOption = ".", encoding: EncodingOption = None,
              time_format: TimeFormatOption = None) -> None:
@@ -441,7 +444,7 @@ def evaluate(replay: ReplayOption = None, mapping: MapOption = None, tz: TzOptio
     settings = _settings()
     try:
         run_evaluation(settings, console, replay, mapping, tz, customers, days, seed, split, horizon_hours,
-                       churn_days, as_json, ReadOptions(delimiter, decimal, encoding, time_format))
+                       churn_days, as_json, ReadOptions(delimiter, decimal, encoding, time_format), rescore_hours)
     except (ValueError, FileNotFoundError) as exc:
         console.print(f"[red]cannot evaluate {replay or 'the generator'}:[/] {exc}")
         raise typer.Exit(2) from None

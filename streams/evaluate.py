@@ -28,10 +28,12 @@ from streams.settings import Settings
 from streams.terminal import cell, markup_safe
 
 
-def scoring_config(settings: Settings, horizon_hours: int | None = None, churn_days: int | None = None
-                   ) -> ScoringConfig:
-    """The configured scoring parameters, with the command line's horizons when given."""
+def scoring_config(settings: Settings, horizon_hours: int | None = None, churn_days: int | None = None,
+                   rescore_hours: int | None = None) -> ScoringConfig:
+    """The configured scoring parameters, with the command line's horizons and re-scoring period when given."""
     config = load_scoring(settings.scoring_file)
+    if rescore_hours is not None:
+        config = dataclasses.replace(config, rescore=dataclasses.replace(config.rescore, every_hours=rescore_hours))
     if horizon_hours is not None:
         config = dataclasses.replace(config, purchase_propensity=dataclasses.replace(
             config.purchase_propensity, horizon_hours=horizon_hours))
@@ -55,13 +57,14 @@ def latent_churn_auc(samples: list[Sample], truth: Any) -> tuple[float | None, i
 
 def run_evaluation(settings: Settings, console: Console, source: str | None, mapping: str | None, tz: str,
                    customers: int, days: int, seed: int, split: float, horizon_hours: int | None,
-                   churn_days: int | None, as_json: bool, options: Any = None) -> list[ModelEvaluation]:
+                   churn_days: int | None, as_json: bool, options: Any = None,
+                   rescore_hours: int | None = None) -> list[ModelEvaluation]:
     """Replay, evaluate, print; return the rows. ``options``: the ReadOptions of a csv/jsonl replay."""
     from streams.sources import open_source
     from streams.sources.generator import Generator
     from streams.topics import DEAD_LETTERS
 
-    config = scoring_config(settings, horizon_hours, churn_days)
+    config = scoring_config(settings, horizon_hours, churn_days, rescore_hours)
     truth = None
     if source is None:
         generator = Generator(customers, days, seed)
@@ -116,6 +119,11 @@ def print_evaluation(out: Console, name: str, rows: list[ModelEvaluation], confi
                       _diff(r.online_minus_offline), target)
     out.print(table)
     for r in rows:
+        if r.split_at:
+            out.print(f"{r.model}: time split T = {r.split_at}; offline training: horizons ended by T; test period "
+                      f"{r.test_from} .. {r.test_to}")
+    print_baselines(out, rows)
+    for r in rows:
         if r.gbm_settings:
             out.print(f"{r.model}: GBM {r.gbm_settings}; logistic {r.logistic_settings} (chosen on validation)")
         if r.note:
@@ -127,6 +135,34 @@ def print_evaluation(out: Console, name: str, rows: list[ModelEvaluation], confi
               "predictions whose horizon ended before it, tuned on a later validation period inside it. "
               f"Differences: 95 % customer-bootstrap intervals. target: beats recency and within {TARGET_GAP} of "
               "the best offline model.")
+
+
+def _auc_ci(interval: Interval | None) -> str:
+    return "-" if interval is None else f"{interval.estimate:.4f} [{interval.low:.4f}, {interval.high:.4f}]"
+
+
+def print_baselines(out: Console, rows: list[ModelEvaluation]) -> None:
+    """Each scorer's test-period ROC AUC with its interval, and the served probability's calibration."""
+    names = ("online", "recency", "frequency", "rfm_logistic", "offline_gbm", "offline_logistic")
+    table = Table("model", *names, title="Test-period ROC AUC [95 % customer-bootstrap interval]",
+                  title_justify="left")
+    for r in rows:
+        table.add_row(r.model, *(_auc_ci(r.intervals.get(n)) for n in names))
+    out.print(table)
+    for r in rows:
+        c = r.calibration
+        if c is None:
+            continue
+        out.print(f"{r.model}: n {c.n:,}, observed rate {c.base_rate:.4f}, mean predicted {c.mean_predicted:.4f}; "
+                  f"Brier {c.brier:.4f} (base rate {c.brier_base_rate:.4f}), log loss {c.log_loss:.4f} "
+                  f"(base rate {c.log_loss_base_rate:.4f}); top decile predicted {c.top_decile_predicted:.4f}, "
+                  f"observed {c.top_decile_observed:.4f}")
+        bins = Table("bin", "n", "mean predicted", "observed", title=f"{r.model}: reliability", title_justify="left")
+        for b in c.bins:
+            if b["n"]:
+                bins.add_row(f"{b['lo']:.1f}-{b['hi']:.1f}", f"{b['n']:,}", _fmt(b["mean_predicted"]),
+                             _fmt(b["observed"]))
+        out.print(bins)
 
 
 def latest_model_metrics(reader: Reader) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -5,7 +5,10 @@ Scorers (``journey scoring``, 1..N in one group) are stateful workers on
 the held predictions in the changelogged state, score with the latest model snapshot
 and publish ``scores`` and ``model-labels``. Once per flush, before the state is written,
 the partition's watermark (newest event time seen minus the allowed lateness) expires the
-held predictions whose horizon it passed, and any newer snapshot is loaded.
+held predictions whose horizon it passed (both outcomes are released then: labels.py), and any
+newer snapshot is loaded. The scorer has timers (``ScoringProcessor.due``/``next_timer``): the
+stateful host re-scores every scored customer on the re-scoring schedule (processors/scoring/rescore.py)
+when its clock passes it, the event-time watermark in a replay and the wall clock once live.
 
 The trainer (``journey trainer``, exactly one) reads ``model-labels`` from every partition
 by assignment, learns, publishes ``model-metrics`` and ``model-drift``, and about once a

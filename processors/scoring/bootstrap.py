@@ -60,3 +60,26 @@ def auc_difference(labels: Sequence[bool], a: Sequence[float], b: Sequence[float
     tail = (1.0 - level) / 2 * 100
     low, high = np.percentile(diffs, [tail, 100 - tail])
     return Interval(estimate, float(low), float(high))
+
+
+def auc_interval(labels: Sequence[bool], scores: Sequence[float], customers: Sequence[str],
+                 replicates: int = 1000, level: float = 0.95, seed: int = 0) -> Interval | None:
+    """ROC AUC of one scorer with its customer-bootstrap interval; None with one class only."""
+    y = np.asarray(labels, dtype=bool)
+    if not y.any() or y.all():
+        return None
+    s = np.asarray(scores, dtype=float)
+    ids, index = np.unique(np.asarray(customers), return_inverse=True)
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(replicates):
+        weights = np.bincount(rng.integers(0, len(ids), len(ids)), minlength=len(ids))[index]
+        drawn = weights > 0
+        if y[drawn].any() and not y[drawn].all():
+            values.append(roc_auc(y, s, weights))
+    estimate = roc_auc(y, s)
+    if not values:
+        return Interval(estimate, float("nan"), float("nan"))
+    tail = (1.0 - level) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return Interval(estimate, float(low), float(high))

@@ -47,7 +47,7 @@ class Propensity:
 class Churn:
     horizon_days: int = 90
     min_orders: int = 1
-    hold_every_hours: int = 24
+    hold_every_hours: int = 168
     band_medium: float = 0.5
     band_high: float = 0.8
     learner: str = "logistic"
@@ -61,6 +61,11 @@ class Churn:
     @property
     def hold_every_ms(self) -> int:
         return self.hold_every_hours * HOUR_MS
+
+
+@dataclass(frozen=True)
+class Rescore:
+    every_hours: int = 24
 
 
 @dataclass(frozen=True)
@@ -105,10 +110,15 @@ class ScoringConfig:
     purchase_propensity: Propensity = field(default_factory=Propensity)
     churn: Churn = field(default_factory=Churn)
     learning: Learning = field(default_factory=Learning)
+    rescore: Rescore = field(default_factory=Rescore)
     labels: Labels = field(default_factory=Labels)
     evaluation: Evaluation = field(default_factory=Evaluation)
     drift: Drift = field(default_factory=Drift)
     snapshots: Snapshots = field(default_factory=Snapshots)
+
+    @property
+    def rescore_every_ms(self) -> int:
+        return self.rescore.every_hours * HOUR_MS
 
     def horizon_ms(self, model: str) -> int:
         return self.purchase_propensity.horizon_ms if model == "purchase_propensity" else self.churn.horizon_ms

@@ -15,8 +15,14 @@ From the labelled predictions of a replay (``replay.Sample``), per model:
   by ``T`` (``predicted_at + horizon <= T``), so no training label is known later than ``T`` and
   the selection does not depend on the outcome. The target is judged against the better of the two
   on the test period (``offline``), the stricter comparison.
+- frequency (orders so far) alone, and a logistic regression on recency, frequency, monetary
+  (average order value, when the model's inputs have it) and tenure (hours since first seen),
+  trained on the same training period (``rfm_logistic``);
 - differences: online minus recency and online minus the best offline model, with a 95 % customer
-  bootstrap interval (``bootstrap.py``).
+  bootstrap interval (``bootstrap.py``); every AUC of the test period has its own interval too
+  (``intervals``);
+- calibration of the served probability on the test period (``reliability.py``): Brier and log
+  loss against always answering the test period's observed rate, and a 10-bin reliability table.
 
 The split and the test period use only the predictions whose horizon ended by the end of the
 replay (the latest label time): a later prediction can only have the label that comes early (an
@@ -34,9 +40,10 @@ from dataclasses import dataclass
 from math import expm1
 from typing import Any
 
-from processors.scoring.bootstrap import Interval, auc_difference
+from processors.scoring.bootstrap import Interval, auc_difference, auc_interval
 from processors.scoring.config import MODELS, ScoringConfig
 from processors.scoring.offline import fit_gbm, fit_logistic, rows
+from processors.scoring.reliability import Calibration, calibration
 from processors.scoring.replay import Sample
 
 #: The issue's target: the online model beats the recency heuristic and comes within this much ROC AUC
@@ -61,6 +68,13 @@ class ModelEvaluation:
     logistic_settings: str = ""
     online_minus_recency: Interval | None = None
     online_minus_offline: Interval | None = None  # against the better offline model on the test period
+    frequency: float | None = None
+    rfm_logistic: float | None = None
+    intervals: dict[str, Interval | None] = dataclasses.field(default_factory=dict)  # AUC of each scorer
+    calibration: Calibration | None = None  # of the served probability on the test period
+    split_at: str = ""  # the time split T (ISO), test period: predictions after it
+    test_from: str = ""
+    test_to: str = ""
     note: str = ""
 
     @property
@@ -78,6 +92,10 @@ class ModelEvaluation:
 
     def as_dict(self) -> dict[str, Any]:
         out = {k: (dataclasses.asdict(v) if isinstance(v, Interval) else v) for k, v in self.__dict__.items()}
+        out["intervals"] = {k: None if v is None else dataclasses.asdict(v) for k, v in self.intervals.items()}
+        if self.calibration is not None:
+            out["calibration"] = {**dataclasses.asdict(self.calibration),
+                                  "no_worse_than_base_rate": self.calibration.no_worse_than_base_rate}
         return {**out, "offline": self.offline, "target_met": self.target_met}
 
 
@@ -87,6 +105,35 @@ def recency_score(model: str, x: dict[str, float]) -> float:
         return -1e12 if model == "purchase_propensity" else 1e12  # never ordered: last, or most gone
     hours = expm1(x["hours_since_last_order"])
     return -hours if model == "purchase_propensity" else hours
+
+
+def frequency_score(model: str, x: dict[str, float]) -> float:
+    """Orders so far (log1p in the vector), oriented per model: many orders, likely to buy, unlikely to churn."""
+    return x.get("orders_total", 0.0) if model == "purchase_propensity" else -x.get("orders_total", 0.0)
+
+
+#: The RFM inputs and tenure, as the vector names them (monetary only when the model's inputs have it).
+RFM = ("hours_since_last_order", "has_last_order", "orders_total", "average_order_value", "hours_since_first_seen")
+
+
+def rfm_logistic(train: list[Sample], test: list[Sample]) -> list[float] | None:
+    """A standardised logistic regression on recency, frequency, monetary and tenure: test-period scores."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    names = [n for n in RFM if n in train[0].x]
+    if len({s.label for s in train}) < 2:
+        return None
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    model.fit([[s.x[n] for n in names] for s in train], [s.label for s in train])
+    return [float(v) for v in model.predict_proba([[s.x[n] for n in names] for s in test])[:, 1]]
+
+
+def _iso(t_ms: int) -> str:
+    from processors.scoring.records import iso
+
+    return iso(t_ms)
 
 
 def _auc(labels: list[bool], scores: list[float]) -> float | None:
@@ -116,13 +163,23 @@ def evaluate_model(model: str, samples: list[Sample], horizon_ms: int, split: fl
     y = [s.label for s in test]
     online = [s.probability for s in test]
     recency = [recency_score(model, s.x) for s in test]
-    counts = ModelEvaluation(model, len(samples), sum(labels), online_all, len(train), len(test), sum(y),
-                             _auc(y, online), _auc(y, recency))
+    frequency = [frequency_score(model, s.x) for s in test]
     customers = [s.customer_id for s in test]
+    rfm = rfm_logistic(train, test) if train and test else None
+    scorers = {"online": online, "recency": recency, "frequency": frequency}
+    if rfm is not None:
+        scorers["rfm_logistic"] = rfm
+    counts = ModelEvaluation(model, len(samples), sum(labels), online_all, len(train), len(test), sum(y),
+                             _auc(y, online), _auc(y, recency), frequency=_auc(y, frequency),
+                             rfm_logistic=None if rfm is None else _auc(y, rfm),
+                             calibration=calibration(y, online) if test else None,
+                             split_at=_iso(t_split), test_from=_iso(test[0].predicted_at_ms) if test else "",
+                             test_to=_iso(test[-1].predicted_at_ms) if test else "")
     counts = dataclasses.replace(counts, online_minus_recency=auc_difference(y, online, recency, customers,
                                                                              seed=seed))
     if len({s.label for s in train}) < 2 or not test:
-        return dataclasses.replace(counts, note="offline: the training period has one class only")
+        intervals = {k: auc_interval(y, v, customers, seed=seed) for k, v in scorers.items()}
+        return dataclasses.replace(counts, intervals=intervals, note="offline: the training period has one class only")
     names = sorted(samples[0].x)
     fit_rows = rows([s.x for s in train], [s.label for s in train], [s.predicted_at_ms for s in train], names)
     test_x = rows([s.x for s in test], y, [s.predicted_at_ms for s in test], names).x
@@ -131,7 +188,10 @@ def evaluate_model(model: str, samples: list[Sample], horizon_ms: int, split: fl
     row = dataclasses.replace(counts, offline_gbm=_auc(y, gbm_scores), offline_logistic=_auc(y, logistic_scores),
                               gbm_settings=gbm.settings, logistic_settings=logistic.settings)
     best = gbm_scores if row.offline == row.offline_gbm else logistic_scores
-    return dataclasses.replace(row, online_minus_offline=auc_difference(y, online, best, customers, seed=seed))
+    scorers |= {"offline_gbm": gbm_scores, "offline_logistic": logistic_scores}
+    intervals = {k: auc_interval(y, v, customers, seed=seed) for k, v in scorers.items()}
+    return dataclasses.replace(row, intervals=intervals,
+                               online_minus_offline=auc_difference(y, online, best, customers, seed=seed))
 
 
 def evaluate(samples: list[Sample], config: ScoringConfig, split: float = 0.7) -> list[ModelEvaluation]:

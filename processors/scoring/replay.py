@@ -5,6 +5,9 @@ tests and benchmarks. Labels are learned the moment they are known, so a predict
 always made by the model as it was at the prediction's time; a replay of the same records
 gives the same scores, byte for byte. The watermark is the newest event time seen minus
 the allowed lateness; held predictions are expired through a heap of their deadlines.
+Re-scoring timers (``rescore.py``) fire in event time, each before the first record after
+it, in time order: the clock of a timer at ``r`` is ``r``, so the labels released by then
+(horizon ended before ``r`` minus the lateness) are learned before it scores, and none later.
 
 A profile is computed (the costly step) only after an event that can move a scoring
 signature: orders and chat messages, cart and checkout events, and a clickstream event
@@ -75,8 +78,31 @@ def replay(records: Iterable[SourceRecord], config: ScoringConfig, session_gap_m
     s_states: dict[str, CustomerScoring] = {}
     last_click: dict[str, int] = {}
     deadlines: list[tuple[int, str]] = []
+    timers: list[tuple[int, str]] = []
     lateness = config.labels.lateness_ms
     newest = None
+
+    def expire_until(watermark: int) -> None:
+        while deadlines and deadlines[0][0] < watermark:
+            _, due = heapq.heappop(deadlines)
+            scoring.expire(s_states[due], watermark)
+
+    def fire_timers(before: int) -> None:
+        """Re-score every customer whose timer is before ``before``, in time order, at the timer's time."""
+        while timers and timers[0][0] < before:
+            r, customer = heapq.heappop(timers)
+            ss = s_states[customer]
+            if ss.rescore_ms != r:
+                continue  # rescheduled by a newer profile
+            expire_until(r - lateness)
+            held_before = len(ss.held)
+            for _, _, value in scoring.rescore_before(ss, r + 1):
+                result.scores.append(orjson.loads(value))
+            for h in ss.held[held_before:]:
+                heapq.heappush(deadlines, (h.deadline_ms, customer))
+            if ss.rescore_ms is not None:
+                heapq.heappush(timers, (ss.rescore_ms, customer))
+
     for n, record in enumerate(records, 1):
         if progress is not None and n % 5000 == 0:
             progress(n)
@@ -90,22 +116,25 @@ def replay(records: Iterable[SourceRecord], config: ScoringConfig, session_gap_m
             continue  # invalid, late or a duplicate: scoring does not see it either
         result.events += 1
         t_ms = round(record.event_time.timestamp() * 1000)
+        fire_timers(t_ms)
         newest = t_ms if newest is None or t_ms > newest else newest
+        expire_until(newest - lateness)  # the labels released by now are learned before this record scores
         ss = s_states.get(customer)
         if ss is None:
             ss = s_states[customer] = scoring.new_state(customer)
-        held_before = len(ss.held)
         if record.topic == ORDERS_TOPIC:
             scoring.process(ss, ORDERS_TOPIC, record.value, record.key)
+        held_before = len(ss.held)  # a profile only adds held predictions (an order only records its outcome)
         if _may_matter(record, t_ms, last_click, session_gap_ms):
+            rescore = ss.rescore_ms
             for _, _, value in scoring.on_profile(ss, features.profile(fs)):
                 result.scores.append(orjson.loads(value))
-        if len(ss.held) > held_before:
-            heapq.heappush(deadlines, (ss.held[-1].deadline_ms, customer))
-        watermark = newest - lateness
-        while deadlines and deadlines[0][0] < watermark:
-            _, due = heapq.heappop(deadlines)
-            scoring.expire(s_states[due], watermark)
+            if ss.rescore_ms is not None and ss.rescore_ms != rescore:
+                heapq.heappush(timers, (ss.rescore_ms, customer))
+        for h in ss.held[held_before:]:  # every prediction held now (both models can hold at one profile)
+            heapq.heappush(deadlines, (h.deadline_ms, customer))
+    if newest is not None:
+        fire_timers(newest)  # the clock ends at the newest event, as a host's does once every input is idle
     return result
 
 

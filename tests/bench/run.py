@@ -516,6 +516,22 @@ class Bench:
             f"learned/s ({r['learn_ratio']:.2f} x bare River learn_one, {r['bare_river_learn_per_s']:,.0f}/s), "
             "one process")
 
+    def holdout(self) -> None:
+        """The purchases-only churn benchmark: latest churn score against a holdout (tests/bench/holdout.py)."""
+        import subprocess
+
+        out = self.tmp / "holdout.jsonl"
+        say("holdout", "purchases-only churn: latest score at the cutoff against the holdout, vs RFM references")
+        subprocess.run([PYTHON, "-m", "tests.bench.holdout", "--out", str(out)], check=True, cwd=ROOT,
+                       stdout=subprocess.DEVNULL)
+        for line in out.read_text().splitlines():
+            r = orjson.loads(line)
+            cal = r["calibration"]
+            self.results.notes.append(
+                f"holdout churn, {r['dataset']}: online ROC AUC {r['online']['estimate']:.4f}, recency "
+                f"{r['recency']['estimate']:.4f}, RFM logistic {r['rfm_logistic']['estimate']:.4f}; Brier "
+                f"{cal['brier']:.4f} vs base rate {cal['brier_base_rate']:.4f}")
+
     def dashboard(self) -> None:
         """p50/p95 of every dashboard query over 1M events in a fresh chDB (tests/bench/dashboard_queries.py)."""
         import subprocess
@@ -569,6 +585,7 @@ class Bench:
             return 0
         self.hotpath()
         self.scoring()
+        self.holdout()
         broker = self.broker("broker")
         _, ends = self.finish_produce("produce", *self.produce("produce", broker.bootstrap, wait=False), broker)
         self.consume_only(broker)

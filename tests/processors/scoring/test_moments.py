@@ -50,7 +50,9 @@ def minutes(scores: list[dict[str, Any]]) -> list[tuple[str, int]]:
 
 
 def test_the_replay_scores_a_new_session_a_cart_change_and_an_order_only() -> None:
-    assert minutes(replay(records(), load_scoring()).scores) == sorted(EXPECTED)
+    # ... and re-scores an hour after the cart change (processors/scoring/rescore.py), the replay's clock
+    # having passed it (the new session at 180); the next re-scores (240, 245) are after the last event.
+    assert minutes(replay(records(), load_scoring()).scores) == sorted([*EXPECTED, ("purchase_propensity", 70)])
 
 
 def test_a_scorer_given_a_profile_after_every_event_scores_the_same_moments() -> None:
@@ -63,3 +65,4 @@ def test_a_scorer_given_a_profile_after_every_event_scores_the_same_moments() ->
         scores += [orjson.loads(v) for topic, _, v in scoring.process(s_state, "customer-features", profile, b"c1")
                    if topic == "scores"]
     assert len(scores) == len(EXPECTED) and minutes(scores) == sorted(EXPECTED)
+    assert s_state.rescore_ms == round((START + timedelta(minutes=185 + 60)).timestamp() * 1000)

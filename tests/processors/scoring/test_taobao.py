@@ -1,13 +1,15 @@
-"""The issue's target on the real Taobao sample: the online propensity model beats the recency heuristic
-and comes within 0.03 ROC AUC of the better of two tuned offline models trained on the same inputs (exact
-numbers: the replay and the offline fits are deterministic)."""
+"""The targets on the real Taobao sample: the online propensity model beats the recency heuristic, comes
+within 0.02 ROC AUC of the better of two tuned offline models trained on the same inputs, and its served
+probability is no worse calibrated than the base-rate constant (checked with scikit-learn)."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
+from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 
 from processors.scoring.config import load_scoring
 from processors.scoring.evaluate import evaluate
@@ -17,25 +19,30 @@ from processors.scoring.vector import COMPACT
 from streams.sources import open_source
 
 
-def test_taobao_propensity_beats_recency_and_comes_within_the_target_of_the_tuned_offline_models(
+def test_taobao_propensity_beats_recency_comes_within_002_of_the_tuned_offline_models_and_is_calibrated(
         datasets: Path) -> None:
     records, _ = open_source(f"taobao:{datasets / 'taobao_userbehavior_sample.csv'}")
     config = load_scoring()
-    row = next(r for r in evaluate(replay(records, config).samples, config) if r.model == "purchase_propensity")
-    assert (row.labels, row.positives, row.train, row.test, row.test_positives) == (11550, 3113, 6507, 3385, 840)
-    assert row.online == pytest.approx(0.6015422396856582, abs=1e-9)
-    assert row.recency == pytest.approx(0.589034287585368, abs=1e-9)
-    assert row.offline_gbm == pytest.approx(0.5992468893254748, abs=1e-6)
-    assert row.offline_logistic == pytest.approx(0.6037730377023108, abs=1e-6)
-    assert row.gbm_settings == ("learning_rate=0.1, max_leaf_nodes=3, min_samples_leaf=400, "
-                                "l2_regularization=1.0, rounds=8")
-    assert row.logistic_settings == "C=0.001"
-    assert row.offline == row.offline_logistic
-    assert row.online_minus_recency is not None and row.online_minus_offline is not None
-    # The point estimates meet the target; the intervals say how firmly: neither excludes zero.
-    assert (round(row.online_minus_recency.low, 4), round(row.online_minus_recency.high, 4)) == (-0.0157, 0.0413)
-    assert (round(row.online_minus_offline.low, 4), round(row.online_minus_offline.high, 4)) == (-0.015, 0.0103)
-    assert row.target_met is True
+    samples = [s for s in replay(records, config).samples if s.model == "purchase_propensity"]
+    row = next(r for r in evaluate(samples, config) if r.model == "purchase_propensity")
+    # The test period, computed here from the labelled predictions (evaluate.py's rule, written out again).
+    horizon = config.horizon_ms("purchase_propensity")
+    ordered = sorted(samples, key=lambda s: (s.predicted_at_ms, s.customer_id))
+    end = max(s.labelled_at_ms for s in ordered)
+    complete = [s for s in ordered if s.predicted_at_ms + horizon <= end]
+    split = complete[int(len(complete) * 0.7)].predicted_at_ms
+    test = [s for s in complete if s.predicted_at_ms > split]
+    y, p = np.array([s.label for s in test]), np.array([s.probability for s in test])
+    assert (row.test, row.test_positives) == (len(test), int(y.sum()))
+    assert row.online == pytest.approx(roc_auc_score(y, p))
+    assert row.recency is not None and row.online > row.recency
+    assert row.offline_gbm is not None and row.offline_logistic is not None
+    assert row.online >= max(row.offline_gbm, row.offline_logistic) - 0.02
+    # Calibrated: no worse than always answering the test period's observed rate (sklearn's losses).
+    base = np.full(len(y), y.mean())
+    assert brier_score_loss(y, p) < brier_score_loss(y, base)
+    assert log_loss(y, p) < log_loss(y, base)
+    assert row.calibration is not None and row.calibration.brier == pytest.approx(brier_score_loss(y, p))
 
 
 def test_the_blend_scores_and_explains_by_the_mean_of_its_two_learners() -> None:

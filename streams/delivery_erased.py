@@ -36,7 +36,8 @@ class ErasedCustomers:
 
     def refresh(self) -> None:
         """Read every request produced up to now (new partitions from their start)."""
-        topic = self._consumer.list_topics(PRIVACY_REQUESTS, timeout=self._timeout).topics.get(PRIVACY_REQUESTS)
+        # All topics, not this one by name: asking for one by name may create it where auto-creation is on.
+        topic = self._consumer.list_topics(timeout=self._timeout).topics.get(PRIVACY_REQUESTS)
         if topic is None or topic.error is not None:
             return  # not created yet: no request was ever made
         ends: dict[int, int] = {}

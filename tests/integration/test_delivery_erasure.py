@@ -66,3 +66,22 @@ def test_a_parked_message_of_an_erased_customer_is_not_sent(backend: Backend,
     assert not [b for b in posted if _customer(b) == gone]
     assert worker.stats.outcomes == Counter({"delivered": len(kept), "suppressed": erased_count + 1})
     assert worker.stats.dead_letters == {}
+
+
+def test_the_erased_list_follows_privacy_requests_as_they_come(backend: Backend) -> None:
+    """Each refresh reads what was added since: erase (one partition), suppress (every partition), not a request."""
+    erased = ErasedCustomers(backend.kafka, PSEUDO)
+    try:
+        erased.refresh()
+        assert erased.subjects == set() and not erased.erased("ana")
+        send_request(backend.kafka, backend.partitions, "ana", PSEUDO.subject("ana"), "erase")
+        erased.refresh()
+        assert erased.subjects == {PSEUDO.subject("ana")} and erased.erased("ana") and not erased.erased("bo")
+        send_request(backend.kafka, backend.partitions, "", PSEUDO.subject("bo"), "suppress")
+        produce_to_partition(backend.kafka, [("privacy-requests", b"x", b"not a request")], partition=1)
+        erased.refresh()
+        assert erased.subjects == {PSEUDO.subject("ana"), PSEUDO.subject("bo")} and erased.erased("bo")
+        erased.refresh()  # nothing new: the same list
+        assert len(erased.subjects) == 2
+    finally:
+        erased.close()

@@ -37,9 +37,11 @@ EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A
 #: Phone numbers: an international number after "+" or "00" (``+44 20 7946 0958``, ``+1(818)930-5703``,
 #: ``00447900248601``, ``0044 7900 248601``), or 9-15 digits in the groups people write
 #: (``(11) 98765-4321``, ``850.266.3576``, ``0344 556 5650``); 8-15 digits in all. Longer digit runs
-#: (order numbers such as ``111-5014070-4118645``) and plain dates are not phones.
+#: (order numbers such as ``111-5014070-4118645``) and plain dates are not phones. Nor is anything right after
+#: a digit and a colon: the seconds and fraction of a time (``22:03:00.161166``, ``...T22:03:59.161166123``)
+#: read as a ``00`` international number or a grouped one.
 PHONE = re.compile(
-    r"(?<![\w+.-])(?:(?:\(?\+|00[\s.-]?(?=[1-9]))\(?\d{1,3}\)?[\s.-]?(?:\(?\d{1,4}\)?[\s.-]?){1,4}\d{2,6}"
+    r"(?<![\w+.-])(?<!\d:)(?:(?:\(?\+|00[\s.-]?(?=[1-9]))\(?\d{1,3}\)?[\s.-]?(?:\(?\d{1,4}\)?[\s.-]?){1,4}\d{2,6}"
     r"|\(?\d{2,4}\)?[\s.-]\d{3,5}[\s.-]?\d{4}|\d{3}[.-]\d{3}[.-]\d{4})(?![\w-]|\.\d)")
 #: A Brazilian CPF (a person's taxpayer number): ``123.456.789-09`` as written, or with the dots or the
 #: dash left out, when its two check digits hold (so 99 in 100 other 11-digit numbers are left alone).

@@ -83,7 +83,7 @@ _ERROR_REASONS = {
 #: Every reason :func:`validate` and :func:`validate_output` give (the README lists them).
 REASONS = frozenset({*_ERROR_REASONS.values(), "empty_value", "oversized", "invalid_field", "wrong_topic",
                      "missing_id", "unsupported_schema_version", "duplicate_key", "future_timestamp",
-                     "event_time_out_of_range", "key_mismatch", "clear_identifier"})
+                     "event_time_out_of_range", "key_mismatch", "missing_key", "clear_identifier"})
 
 
 def _describe(exc: ValidationError) -> tuple[str, str]:
@@ -131,7 +131,9 @@ def validate(topic: str, value: bytes | None, key: bytes | None, limits: Limits,
                 reason, detail = _wrong_topic_or_unknown(topic, value, detail)
             raise Rejected(reason, detail) from None
     check_decoded(value, event, limits, now)
-    if key is not None and key != event.customer_id.encode():  # one encode, no decoding of the key
+    if key is None:  # on a random partition, not its customer's: no per-customer order, no state can take it
+        raise Rejected("missing_key", "record has no key (the key must be the customer_id: per-customer ordering)")
+    if key != event.customer_id.encode():  # one encode, no decoding of the key
         raise Rejected("key_mismatch", "record key must equal the customer_id (per-customer ordering)")
     clear = clear_identifier(event)
     if clear is not None:

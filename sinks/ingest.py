@@ -32,9 +32,9 @@ A crash before step 4 redelivers the batch. Nothing is stored twice because the
 "already stored" ids are rebuilt from ClickHouse before the first record of a newly assigned
 partition is handled: the raw tables themselves are the record of what landed (a partition's
 ids are its customers', ``kafkaMurmurHash(customer_id) % partitions``, Kafka's own partitioner,
-and those stored from it). A record found off its customer's murmur2 partition (keyless, or
-another partitioner) is checked further (:class:`StoredIds`). The dead-letter topic is
-at-least-once; its records carry a stable ``dead_letter_id``.
+and those stored from it). A record found off its customer's murmur2 partition (placed by
+another partitioner; a keyless one is a ``missing_key`` dead letter) is checked further
+(:class:`StoredIds`). The dead-letter topic is at-least-once; its records carry a stable ``dead_letter_id``.
 """
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ class StoredIds:
 
     A partition's ids are those of its customers (``kafkaMurmurHash(customer_id) % partitions``, where
     Kafka's partitioner puts them) and those stored from it (``source_partition``: records another
-    partitioner placed there, or keyless ones). A record found elsewhere than its customer's murmur2
+    partitioner placed there). A record found elsewhere than its customer's murmur2
     partition may have a copy on any partition: it is also checked against ``elsewhere`` (such ids this
     worker took and has not stored yet) and, when not found, looked up in ClickHouse (:meth:`lookup`).
     """

@@ -8,11 +8,16 @@ adapter handles (the webhook and the console take every channel, SMTP only e-mai
    run or an earlier one, by this worker or another, is not sent again (counted as a duplicate;
    its ``delivered`` record is written again, in case the worker that sent it died before it).
    Message ids derive from the trigger and the channel, so the same input gives the same ids.
-2. **Age**: an external adapter (webhook, SMTP) does not send a message whose ``send_at`` is
+2. **Erased**: a message to a customer erased since it was made (``journey privacy erase``: the
+   customer's HMAC is on the suppression list, read from ``privacy-requests`` by
+   streams/delivery_erased.py before each batch) is not sent, whether it comes from ``messages`` or
+   was parked on the retry topic before the erasure: counted (``suppressed``), with no ``deliveries``
+   record (it would write the erased id again).
+3. **Age**: an external adapter (webhook, SMTP) does not send a message whose ``send_at`` is
    older than ``max_age`` (``delivery_max_age_seconds``) by the wall clock: a ``deliveries``
    record with status ``stale`` says so. The console adapter (a local log, what ``journey run``
    and its ``--replay`` of old history write) has no age limit.
-3. **Attempts**: up to ``retries`` attempts with exponential backoff within the batch's time
+4. **Attempts**: up to ``retries`` attempts with exponential backoff within the batch's time
    budget. Success: appended to the ledger, a ``delivered`` record. A permanent failure (a
    redirect, a 4xx but 408/425/429, a 5xx SMTP reply): a dead letter at once. Any other failure
    (down, timeout, 5xx, 429, the batch budget spent): the message is parked on the retry topic
@@ -53,6 +58,7 @@ from processors.triggers.ids import derived_id
 from schemas.triggers import Delivery
 from schemas.validation import Rejected, dead_letter, validate_output
 from streams.batch_worker import BatchWorker, consumer_config
+from streams.delivery_erased import ErasedCustomers
 from streams.delivery_ledger import FileLedger, TopicLedger, ledger_path, ledger_topic
 from streams.delivery_retry import Parked, ensure_retry_topic, park_delay, retry_topic
 from streams.produce import TrackingProducer
@@ -164,6 +170,8 @@ class DeliveryStats:
     deferred: int = 0
     #: Dead letters produced, by reason (``delivery_failed``, or why a record is not a message).
     dead_letters: Counter[str] = field(default_factory=Counter)
+    #: Messages not sent because their customer was erased (from ``messages`` or the retry topic).
+    suppressed: int = 0
 
 
 class DeliveryWorker(BatchWorker):
@@ -174,7 +182,7 @@ class DeliveryWorker(BatchWorker):
                  retry_budget: float = 120.0, clock: Callable[[], float] = time.monotonic,
                  ledger: FileLedger | TopicLedger | MemoryLedger | None = None, retry_window: float = 21600.0,
                  park_backoff: float = 5.0, park_backoff_max: float = 300.0, max_age: float | None = None,
-                 wall: Callable[[], float] = time.time) -> None:
+                 wall: Callable[[], float] = time.time, erased: ErasedCustomers | None = None) -> None:
         self.retry_topic = retry_topic(group_id)
         super().__init__(consumer_config(kafka_config, group_id), [MESSAGES, self.retry_topic], batch_rows)
         self.sender, self.retries, self.backoff, self.sleep = sender, retries, backoff, sleep
@@ -183,6 +191,7 @@ class DeliveryWorker(BatchWorker):
         self.retry_window, self.park_backoff, self.park_backoff_max = retry_window, park_backoff, park_backoff_max
         self.max_age = max_age if sender.external else None
         self.stats = DeliveryStats()
+        self.erased = erased
         self._kafka = kafka_config
         self._producer = TrackingProducer(kafka_config, **{"linger.ms": 5})
         self._positions: dict[tuple[str, int], int] = {}
@@ -216,6 +225,8 @@ class DeliveryWorker(BatchWorker):
             self._paused.pop((tp.topic, tp.partition), None)
 
     def handle(self, messages: list[Message]) -> None:
+        if self.erased is not None:
+            self.erased.refresh()  # requests made up to now: no message of a customer erased before it goes out
         deadline = self.clock() + self.retry_budget
         started = outage = False
         blocked: set[tuple[str, int]] = set()  # retry partitions paused in this batch: skip their later records
@@ -261,6 +272,10 @@ class DeliveryWorker(BatchWorker):
         message = orjson.loads(raw)
         channels = self.sender.channels
         if channels is not None and message.get("channel") not in channels:
+            return outage
+        if self.erased is not None and self.erased.erased(message["customer_id"]):
+            self.stats.suppressed += 1
+            self.stats.outcomes["suppressed"] += 1
             return outage
         if self.ledger.delivered(message["message_id"]):
             # Not sent again. Its ``delivered`` record is written again (same id, same content but the time):
@@ -353,6 +368,11 @@ class DeliveryWorker(BatchWorker):
         log.warning("%s delivery: batch budget of %.0f s spent, %d message(s) left for the next poll",
                     self.sender.adapter, self.retry_budget, deferred)
 
+    def close(self) -> None:
+        super().close()
+        if self.erased is not None:
+            self.erased.close()
+
     def flush(self) -> None:
         """Ledger fsynced, outcomes and parked records acknowledged, then offsets committed."""
         if not self._positions:
@@ -390,4 +410,5 @@ def worker_from_settings(settings: Settings, sender: Sender) -> DeliveryWorker:
                           retry_window=settings.delivery_retry_window_seconds,
                           park_backoff=settings.delivery_backoff_seconds,
                           park_backoff_max=settings.delivery_retry_max_backoff_seconds,
-                          max_age=settings.delivery_max_age_seconds or None)
+                          max_age=settings.delivery_max_age_seconds or None,
+                          erased=ErasedCustomers(settings.kafka_config(), settings.pseudonymizer()))

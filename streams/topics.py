@@ -46,6 +46,17 @@ def model_snapshots(prefix: str = DEFAULT_PREFIX) -> str:
     return f"{prefix}-model-snapshots"
 
 
+#: The delivery adapters, each with its own consumer group ``<prefix>-deliver-<adapter>``.
+DELIVERY_ADAPTERS = ("webhook", "smtp", "console")
+
+
+def delivery_topics(prefix: str = DEFAULT_PREFIX) -> list[str]:
+    """The topics the delivery workers under ``prefix`` create: each group's retry topic (whole messages,
+    customer id and text: customer data) and ledger (delivered message ids). Not in :func:`topic_specs`
+    (each worker creates its own), so a scan of every topic holding customer data must add them."""
+    return [f"{prefix}-deliver-{adapter}-{kind}" for adapter in DELIVERY_ADAPTERS for kind in ("retry", "ledger")]
+
+
 #: The default pipeline's changelogs and snapshot topic.
 CHANGELOGS = changelogs()
 MODEL_SNAPSHOTS = model_snapshots()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import uuid
 import zlib
+from collections import Counter
 
 import orjson
 import pytest
@@ -58,7 +59,17 @@ def crash_before_commit(backend: Backend, group: str) -> int:
     return int(client.query("SELECT count() FROM clickstream_events").result_rows[0][0])
 
 
-def test_keyless_and_crc32_placed_records_are_stored_once_after_redelivery_and_resend(backend: Backend) -> None:
+def letters(client: object) -> tuple[int, int, list[str]]:
+    """Rows, distinct ids and the reasons of the ``dead_letters`` table."""
+    rows, ids = client.query("SELECT count(), uniqExact(dead_letter_id) FROM dead_letters").result_rows[0]  # type: ignore[attr-defined]
+    reasons = [r for (r,) in client.query("SELECT DISTINCT reason FROM dead_letters").result_rows]  # type: ignore[attr-defined]
+    return int(rows), int(ids), sorted(reasons)
+
+
+def test_crc32_placed_records_stored_once_and_keyless_ones_one_missing_key_letter_each(backend: Backend) -> None:
+    """crc32-placed (keyed) records are stored once after redelivery and resend; a keyless record is refused
+    as ``missing_key`` (the contract: the key is the customer id), one letter per record however often it comes
+    (the letter id is made of topic, key and bytes, so a redelivered or resent copy is the same letter)."""
     n = backend.partitions
     customers = [f"cust{i}" for i in range(40)]
     # crc32-placed records (librdkafka's default partitioner) of customers it puts elsewhere than murmur2 does
@@ -75,34 +86,47 @@ def test_keyless_and_crc32_placed_records_are_stored_once_after_redelivery_and_r
 
     # Redelivery: inserted, not committed, consumed again by a fresh worker of the group.
     stored_before = crash_before_commit(backend, group)
-    assert stored_before > 0 and GroupProgress(backend.kafka, group).remaining(ends) == total
+    letters_before = letters(client)[0]
+    assert stored_before + letters_before > 0 and GroupProgress(backend.kafka, group).remaining(ends) == total
     stats = sink_until_caught_up(backend, client, ends, group=group)
-    assert client.query("SELECT count(), uniqExact(event_id) FROM clickstream_events").result_rows[0] == (total, total)
+    assert client.query("SELECT count(), uniqExact(event_id) FROM clickstream_events").result_rows[0] == (
+        len(keyed), len(keyed))
     assert stats.duplicates["clickstream"] == stored_before
+    assert stats.duplicates["dead-letters"] == letters_before
+    assert letters(client) == (len(keyless), len(keyless), ["missing_key"])
 
     # Resend: keyless ones land on other partitions at random, crc32 ones on the same, and the same
     # crc32-placed records sent again by Kafka's murmur2 partitioner land on their customer's partition.
     ends = {**ends, **send(backend, keyed + keyless), **send(backend, keyed, "consistent_random")}
     ends.update(send(backend, keyed))
     stats = sink_until_caught_up(backend, client, ends, group=group)
-    assert client.query("SELECT count(), uniqExact(event_id) FROM clickstream_events").result_rows[0] == (total, total)
-    assert stats.duplicates["clickstream"] == total + 2 * len(keyed)
-    assert client.query("SELECT sum(events) FROM events_per_minute").result_rows[0][0] == total
-    assert client.query("SELECT count() FROM dead_letters").result_rows[0][0] == 0
+    assert client.query("SELECT count(), uniqExact(event_id) FROM clickstream_events").result_rows[0] == (
+        len(keyed), len(keyed))
+    assert stats.duplicates["clickstream"] == 3 * len(keyed)
+    assert stats.duplicates["dead-letters"] == len(keyless)
+    assert client.query("SELECT sum(events) FROM events_per_minute").result_rows[0][0] == len(keyed)
+    assert letters(client) == (len(keyless), len(keyless), ["missing_key"])
+    on_topic = Counter(d["reason"] for d, _ in read_letters(backend.kafka, backend.partitions))
+    assert on_topic == {"missing_key": len(keyless)}
 
 
 def test_one_running_worker_stores_copies_it_reads_on_different_partitions_once(backend: Backend) -> None:
-    """Both copies reach one worker before either is stored: caught in memory, not by the stored ids."""
+    """Both copies reach one worker before either is stored: caught in memory, not by the stored ids. The
+    keyless copies are refused as ``missing_key``: one letter per distinct record, the second copy skipped."""
     client = backend.client()
     reset_clickhouse(client)
     keyless = [(None, event(i, f"cust{i % 30}")) for i in range(300)]
+    keyed = [(f"cust{i % 30}".encode(), v) for i, (_, v) in enumerate(keyless)]
     ends = send(backend, keyless)
     ends.update(send(backend, keyless))
-    ends.update(send(backend, [(f"cust{i % 30}".encode(), v) for i, (_, v) in enumerate(keyless)],
-                     "consistent_random"))
+    ends.update(send(backend, keyed, "consistent_random"))
+    ends.update(send(backend, keyed))
     stats = sink_until_caught_up(backend, client, ends, batch_rows=100, min_batch_rows=50)
     assert client.query("SELECT count(), uniqExact(event_id) FROM clickstream_events").result_rows[0] == (300, 300)
-    assert stats.duplicates["clickstream"] == 600
+    assert stats.duplicates["clickstream"] == 300
+    assert stats.dead_letters == {"missing_key": 300}
+    assert stats.duplicates["dead-letters"] == 300
+    assert letters(client) == (300, 300, ["missing_key"])
 
 
 def test_same_event_id_with_other_content_is_a_conflicting_duplicate_dead_letter(backend: Backend) -> None:

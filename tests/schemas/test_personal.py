@@ -138,3 +138,31 @@ def test_the_readme_lists_exactly_what_is_redacted() -> None:
     assert len(kept) == 3
     for example in kept:
         assert redact(example) == example, example
+
+
+#: Times and timestamps whose seconds (00) and fraction read like a "00" international number, and longer fractions.
+TIMES_WITH_FRACTIONS = [
+    "22:03:00.161166", "2017-11-28T22:03:00.161166+00:00", "2017-11-28 22:03:00.161166", "at 22:03:00.161166 UTC",
+    "2017-11-28T22:03:00.161166Z", "22:03:00.16116612", "22:03:59.161166123", "2017-11-28T09:15:00.4420731-03:00",
+    '{"event_time": "2017-11-28T22:03:00.161166+00:00"}', "from 10:00:00.123456 to 10:05:00.654321",
+]
+
+
+@pytest.mark.parametrize("text", TIMES_WITH_FRACTIONS)
+def test_times_with_fractional_seconds_are_not_phones(text: str) -> None:
+    """``22:03:00.161166`` became ``22:03:[phone]``: "00" then 6 digits read as a "00" international number."""
+    assert redact(text) == text and holds_identifier(text) is None
+
+
+def test_no_time_of_day_with_microseconds_is_taken_for_a_phone() -> None:
+    """Every second of a minute, with fractions of 1 to 9 digits, in a time and an ISO timestamp."""
+    for second in range(60):
+        for fraction in ("1", "16", "161", "1611", "16116", "161166", "1611661", "16116612", "161166123", "100000"):
+            for text in (f"22:03:{second:02d}.{fraction}", f"2017-11-28T22:03:{second:02d}.{fraction}+00:00"):
+                assert redact(text) == text, text
+
+
+def test_phones_next_to_a_time_are_still_redacted() -> None:
+    text = "at 22:03:00.161166 call 0044 7900 248601 or +44 20 7946 0958"
+    assert redact(text) == "at 22:03:00.161166 call [phone] or [phone]"
+    assert redact("tel:+44 20 7946 0958") == "tel:[phone]"

@@ -54,7 +54,17 @@ def test_key_must_be_the_customer() -> None:
     with pytest.raises(Rejected) as info:
         validate("clickstream", view(), b"c2", Limits(), NOW)
     assert info.value.reason == "key_mismatch"
-    assert validate("clickstream", view(), None, Limits(), NOW).customer_id == "c1"
+    assert validate("clickstream", view(), b"c1", Limits(), NOW).customer_id == "c1"
+
+
+def test_a_keyless_record_is_missing_key() -> None:
+    """It lands on a random partition, not its customer's: refused (it was accepted before)."""
+    with pytest.raises(Rejected) as info:
+        validate("clickstream", view(), None, Limits(), NOW)
+    assert info.value.reason == "missing_key"
+    with pytest.raises(Rejected) as info:  # what is wrong with the value is said first
+        validate("clickstream", b"{", None, Limits(), NOW)
+    assert info.value.reason == "malformed_json"
 
 
 def test_details_never_echo_the_offending_value() -> None:

@@ -65,7 +65,7 @@ def sink_step(topic: str, value: bytes, key: bytes | None) -> Any:
         assert rejected.detail
         return dead_letter(topic, 0, 7, key, value, rejected.reason, rejected.detail, NOW)
     assert event.type and event.customer_id and event.event_time.tzinfo is not None
-    assert key is None or key == event.customer_id.encode()
+    assert key == event.customer_id.encode()
     assert event.event_time >= Limits().min_event_time
     return event
 

@@ -117,6 +117,8 @@ class WorkerStats:
 class StatefulWorker(BatchWorker, Generic[S]):
     """One member of a processor group; run several with the same group id to share partitions."""
 
+    consume_eagerly = True  # on the live path: a record is processed as soon as it is fetched
+
     def __init__(self, kafka_config: dict[str, str], group_id: str, topics: list[str], changelog: str,
                  processor: Processor[S], batch_rows: int = 10_000, flush_seconds: float = 1.0,
                  consumer_overrides: dict[str, Any] | None = None, live_lag_seconds: float = 3600.0,

@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Generic, Protocol, TypeVar
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from processors.triggers.schedule import TimerQueue
 from schemas.registry import INPUT_TOPICS
@@ -62,6 +62,7 @@ from streams.batch_worker import BatchWorker, consumer_config
 from streams.erasure import PRIVACY_REQUESTS, Erasures
 from streams.produce import CLIENT_LOGGER, PARTITIONER
 from streams.pseudonym import Pseudonymizer
+from streams.restore_progress import RestoreProgress
 from streams.topics import ensure_compacted
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,7 @@ class StatefulWorker(BatchWorker, Generic[S]):
         self.changelog = changelog
         self.flush_seconds = flush_seconds
         self.stats = WorkerStats()
+        self.restore_progress = RestoreProgress()
         self.stores: dict[int, dict[str, Entry[S]]] = {}
         self._kafka = kafka_config
         self._producer = Producer({**kafka_config, "partitioner": PARTITIONER, "logger": CLIENT_LOGGER,
@@ -208,6 +210,8 @@ class StatefulWorker(BatchWorker, Generic[S]):
         started = time.monotonic()
         reader = Consumer({**self._kafka, "group.id": f"{self.changelog}-restore", "enable.auto.commit": False,
                            "enable.partition.eof": True, "logger": CLIENT_LOGGER, "fetch.queue.backoff.ms": 10})
+        progress = self.restore_progress
+        progress.begin(partitions, _changelog_size(reader, self.changelog, partitions))
         reader.assign([TopicPartition(self.changelog, p, OFFSET_BEGINNING) for p in partitions])
         stores: dict[int, dict[str, Entry[S]]] = {p: {} for p in partitions}
         pending = set(partitions)
@@ -220,6 +224,7 @@ class StatefulWorker(BatchWorker, Generic[S]):
                             raise RuntimeError(f"restoring {self.changelog}[{msg.partition()}]: {error.str()}")
                         pending.discard(msg.partition())
                         continue
+                    progress.advance()
                     store = stores[msg.partition()]
                     key = msg.key().decode()
                     if self.erasures is not None and self.erasures.restored(msg.partition(), key):
@@ -230,6 +235,7 @@ class StatefulWorker(BatchWorker, Generic[S]):
                         store[key] = pickle.loads(msg.value())
         finally:
             reader.close()
+            progress.end()
         restored = sum(map(len, stores.values()))
         self.stats.restored_keys += restored
         log.info("restored %d keys of %s%s in %.2fs", restored, self.changelog, partitions, time.monotonic() - started)
@@ -459,3 +465,12 @@ class StatefulWorker(BatchWorker, Generic[S]):
             offsets.update(self._pending_commits.popleft()[1])
         if offsets and self._consumer is not None:
             self.commit([TopicPartition(t, p, o) for (t, p), o in offsets.items()])
+
+
+def _changelog_size(reader: Consumer, changelog: str, partitions: list[int]) -> int | None:
+    """About how many records the changelog partitions hold (high minus low watermark), or None if unknown."""
+    try:
+        marks = [reader.get_watermark_offsets(TopicPartition(changelog, p), timeout=5) for p in partitions]
+    except KafkaException:  # a broker slow to answer: the restore goes on without a total
+        return None
+    return sum(high - low for low, high in marks) if all(marks) else None

@@ -61,11 +61,11 @@ class Settings(BaseSettings):
     kafka_ssl_key_password: SecretStr | None = None
     kafka_ssl_verify_hostname: bool = Field(True, description="Check the broker certificate's host name.")
     kafka_extra: dict[str, str | int | float | bool] = Field(
-        default_factory=dict, description="librdkafka options passed to every client (producers, consumers, admin), "
+        {}, description="librdkafka options passed to every client (producers, consumers, admin), "
         "e.g. {\"socket.keepalive.enable\": true}; checked by librdkafka at startup. Options with a setting of their "
         "own (bootstrap, security, group) are refused here.")
     fetch_wait_max_ms: dict[WorkerRole, int] = Field(
-        default_factory=lambda: dict(FETCH_WAIT_MAX_MS), description="librdkafka fetch.wait.max.ms per worker role "
+        FETCH_WAIT_MAX_MS, description="librdkafka fetch.wait.max.ms per worker role "
         "(the roles not named keep their defaults): on a broker that does not answer a waiting fetch when data "
         "arrives (the embedded one) it is the latency of every hop.")
     fetch_queue_backoff_ms: int = Field(10, ge=0, le=300_000, description="librdkafka fetch.queue.backoff.ms of "

@@ -15,6 +15,7 @@ lifetime only: no window reads them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from sys import intern
 from typing import Any, ClassVar
 
 from processors.features.base import Observed, day_of, hour_of, minute_of
@@ -44,6 +45,8 @@ class ActivityState:
     prune_at: int = 32  # bucket count that triggers the next pruning (doubles, so pruning is amortised O(1))
 
     def __post_init__(self) -> None:
+        if self.lifetime:  # restored: one copy of each type name for every customer
+            self.lifetime = {intern(kind): n for kind, n in self.lifetime.items()}
         # A state saved before the flat buckets (a dict of counts per bucket) is read into them.
         if self.minutes and isinstance(next(iter(self.minutes.values())), dict):
             self.minutes = _flatten(self.minutes)  # type: ignore[arg-type]

@@ -71,7 +71,8 @@ def breakdown(states: dict[str, Any]) -> dict[str, dict[str, float]]:
             for component in sorted(memory, key=memory.__getitem__, reverse=True)}
 
 
-def measure(customers: int, events: int) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
+def measure(customers: int, events: int, restored: bool = False) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
+    """The states of ``customers`` after ``events``; ``restored``: as a worker holds them after its restore."""
     from processors.features.build import build_features
     from tests.bench.workload import generate
 
@@ -86,6 +87,9 @@ def measure(customers: int, events: int) -> tuple[dict[str, dict[str, float]], d
         processor.process(state, topic, value, key)
         state.applied[topic] = state.applied.get(topic, -1) + 1  # as a host sets it (an offset per topic)
     whole = sum(len(pickle.dumps(s, pickle.HIGHEST_PROTOCOL)) for s in states.values()) / max(len(states), 1)
+    if restored:  # each record unpickled on its own, as the changelog restore does
+        states = {k: pickle.loads(pickle.dumps(Entry(s, s.applied), pickle.HIGHEST_PROTOCOL)).state
+                  for k, s in states.items()}
     return breakdown(states), {"customers": len(states), "events": len(work.records), "pickled_state": whole}
 
 
@@ -93,8 +97,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.bench.state_size")
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--events", type=int, default=120_000)
+    parser.add_argument("--restored", action="store_true", help="measure the states as restored from the changelog")
     args = parser.parse_args()
-    parts, totals = measure(args.customers, args.events)
+    parts, totals = measure(args.customers, args.events, args.restored)
     memory = sum(p["memory_bytes"] for p in parts.values())
     print(f"{totals['customers']:,} customers, {totals['events']:,} events; Python objects {memory:,.0f} bytes "
           f"per customer; pickled CustomerState {totals['pickled_state']:,.0f} bytes")

@@ -52,6 +52,7 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from functools import partial
+from sys import intern
 from typing import Any, Generic, Protocol, TypeVar
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -100,6 +101,11 @@ class Processor(Protocol[S]):
 class Entry(Generic[S]):
     state: S
     applied: dict[str, int] = field(default_factory=dict)  # input topic -> last applied offset
+
+    def __setstate__(self, saved: dict[str, Any]) -> None:
+        """Unpickled from the changelog: one copy of each topic name for every key, not one per record."""
+        saved["applied"] = {intern(topic): offset for topic, offset in saved["applied"].items()}
+        self.__dict__.update(saved)
 
 
 @dataclass
@@ -259,7 +265,7 @@ class StatefulWorker(BatchWorker, Generic[S]):
                 elif timed:
                     self._at_end.setdefault((msg.topic(), msg.partition()), time.monotonic())
                 continue
-            topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+            topic, partition, offset = intern(msg.topic()), msg.partition(), msg.offset()
             self._positions[(topic, partition)] = offset + 1
             self.stats.consumed += 1
             self.stats.consumed_by_topic[topic] += 1

@@ -219,7 +219,7 @@ class DeliveryStats:
 class DeliveryWorker(BatchWorker):
     """Sends the ``messages`` its adapter handles; records each outcome on ``deliveries``."""
 
-    consume_eagerly = True  # on the live path: a message goes out as soon as it is fetched
+    consume_eagerly = True  # a message goes out as soon as it is fetched (streams/batch_worker.py)
 
     def __init__(self, kafka_config: dict[str, str], group_id: str, sender: Sender, retries: int = 5,
                  backoff: float = 0.5, batch_rows: int = 500, sleep: Callable[[float], None] = time.sleep,

@@ -124,9 +124,9 @@ def markdown(results: Results) -> list[str]:
         ]
         if n == len(runs) - 1:
             parts += [
-                "The workers take each record as soon as it is fetched (streams/batch_worker.py "
-                "`consume_eagerly`) with `fetch.wait.max.ms` 10 ms (`fetch_wait_max_ms`; the embedded broker "
-                "does not answer a waiting fetch when data arrives: streams/kafka_options.py), and produce a "
+                "The workers fetch with `fetch.wait.max.ms` 10 ms (`fetch_wait_max_ms`; the embedded broker "
+                "does not answer a waiting fetch when data arrives: streams/kafka_options.py), consume in "
+                "batches (`consume(batch_rows, 0.2 s)`: a batch waits up to 0.2 s to fill) and produce a "
                 "trigger the moment the rule fires (the producer lingers 5 ms); offsets and the changelog follow "
                 "at the next flush (`processor_flush_seconds`, 1 s), which does not delay the trigger. The reader "
                 "waits 10 ms too.",

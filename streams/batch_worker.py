@@ -3,6 +3,16 @@
 The loop the sink and the stateful processors share: subscribe with assignment
 callbacks, consume up to ``batch_rows`` records at a time, hand them to ``handle``, and
 ``flush`` (store, then commit) when ``flush_due`` says so, and once more on the way out.
+
+Two ways to take a batch. librdkafka's ``consume(n, timeout)`` returns only when ``n``
+records have arrived or the timeout has run out, so a worker that waits for a full batch
+holds every record up to ``timeout`` under a light load (measured: p50 115 ms, p99 256 ms
+produce -> consume at 1,000 records/s with a 0.2 s wait, against 9 ms / 23 ms taken
+eagerly). A worker with ``consume_eagerly`` (delivery) waits for one record, then takes
+every record already fetched, up to ``batch_rows``, without waiting: a backlog still comes
+in full batches (librdkafka prefetches), a trickle comes at once. The sink keeps waiting
+for full batches (it stores about once a second); so do the stateful processors for now
+(streams/stateful.py says why).
 """
 
 from __future__ import annotations
@@ -33,6 +43,9 @@ def consumer_config(kafka_config: dict[str, str], group_id: str, **overrides: An
 
 
 class BatchWorker(ABC):
+    #: Take what has arrived as soon as one record is there, instead of waiting for a full batch.
+    consume_eagerly = False
+
     def __init__(self, consumer_config: dict[str, Any], topics: list[str], batch_rows: int) -> None:
         self._consumer_config = consumer_config
         self.topics = topics
@@ -61,6 +74,12 @@ class BatchWorker(ABC):
         """
         self.flush()
 
+    def configure_consumer(self, **options: Any) -> None:
+        """Add or replace librdkafka options of the group consumer (before ``start``: it is made there)."""
+        if self._consumer is not None:
+            raise RuntimeError("the consumer is running: configure it before start()")
+        self._consumer_config.update(options)
+
     def on_assign(self, partitions: list[TopicPartition]) -> None:  # noqa: B027 - optional hook
         """Partitions were assigned (load what they need before their records arrive)."""
 
@@ -86,10 +105,23 @@ class BatchWorker(ABC):
     def poll(self, timeout: float) -> int:
         """Take what is available (up to one batch) and flush when due."""
         assert self._consumer is not None, "start() first"
-        messages = self._consumer.consume(self.batch_rows, timeout)
+        if self.consume_eagerly:
+            # Each call's records are handled before the next call: a rebalance runs inside a call
+            # (on_revoke flushes and drops the partition), so records taken before it must not be
+            # handled after it.
+            messages = self._consumer.consume(1, timeout)
+            if messages:
+                self.handle(messages)
+                if self.batch_rows > 1:
+                    more = self._consumer.consume(self.batch_rows - 1, 0)
+                    if more:
+                        self.handle(more)
+                    messages += more
+        else:
+            messages = self._consumer.consume(self.batch_rows, timeout)
+            if messages:
+                self.handle(messages)
         self.caught_up = len(messages) < self.batch_rows
-        if messages:
-            self.handle(messages)
         if self.flush_due():
             self.flush_soon()
         return len(messages)

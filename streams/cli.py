@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from streams.cli_dead_letters import app as dead_letters_app
+from streams.kafka_options import WorkerRole
 from streams.settings import (
     Settings,
     SettingsFileInvalid,
@@ -267,7 +268,7 @@ def sink() -> None:
     config = SinkConfig(group_id=settings.group_id("sink"), batch_rows=settings.sink_batch_rows,
                         batch_seconds=settings.sink_batch_seconds, min_batch_rows=settings.sink_min_batch_rows,
                         limits=settings.limits,
-                        consumer_overrides=metrics.consumer_overrides())
+                        consumer_overrides={**settings.consumer_tuning("sink"), **metrics.consumer_overrides()})
     worker = instrument(IngestSink(settings.kafka_config(), client, config), metrics)
     metrics.registry.register(sink_collector(worker.stats))
     with contextlib.ExitStack() as stack:
@@ -303,26 +304,21 @@ def features() -> None:
     """Run one features worker (inputs -> customer profiles) until SIGTERM or Ctrl-C."""
     from processors.features.build import build_features
     from schemas.registry import INPUT_TOPICS
-    from streams.health import worker_health
-    from streams.metrics import StatsCollector, WorkerMetrics, instrument
+    from streams.metrics import StatsCollector
     from streams.stateful import StatefulWorker
 
     settings = _settings()
     stop = _worker_logging_and_stop(settings, "features")
-    metrics = WorkerMetrics("features")
-    metrics.stop_event = stop
     processor = build_features(lateness_ms=round(settings.allowed_lateness_seconds * 1000),
                                session_gap_ms=round(settings.session_gap_seconds * 1000),
                                segments_file=settings.segments_file, limits=settings.limits)
     worker = StatefulWorker(settings.kafka_config(), settings.group_id("features"), list(INPUT_TOPICS),
                             settings.changelog("features"), processor, flush_seconds=settings.processor_flush_seconds,
-                            consumer_overrides=metrics.consumer_overrides(), pseudonymizer=settings.pseudonymizer())
-    instrument(worker, metrics)
-    metrics.registry.register(StatsCollector({"journey_invalid_input_skipped": (
+                            pseudonymizer=settings.pseudonymizer())
+    invalid = StatsCollector({"journey_invalid_input_skipped": (
         "Invalid records skipped (the sink dead-letters them).", "processor",
-        lambda: {"features": processor.invalid})}))
-    with worker_health(settings, metrics):
-        stats = worker.run(stop)
+        lambda: {"features": processor.invalid})})
+    stats = _serve(settings, "features", stop, worker, invalid)
     logging.getLogger("journey.features").info("stopped: %s (invalid input skipped: %d)", stats, processor.invalid)
 
 
@@ -348,7 +344,7 @@ def messages() -> None:
     _run_timed_worker(settings, "messages", processor, list(INPUTS), lambda: f"outcomes: {dict(processor.outcomes)}")
 
 
-def _run_timed_worker(settings: Settings, role: str, processor: object, topics: list[str],
+def _run_timed_worker(settings: Settings, role: WorkerRole, processor: object, topics: list[str],
                       describe: Callable[[], str]) -> None:
     """Host ``processor`` (with timers) in a StatefulWorker of group ``<prefix>-<role>`` until stopped."""
     from streams.stateful import StatefulWorker
@@ -492,8 +488,13 @@ def init() -> None:
     console.print(f"topics created: {', '.join(created) or 'none (all existed)'}; ClickHouse schema applied")
 
 
-def _serve(settings: Settings, role: str, stop: threading.Event, worker: Any) -> Any:
-    """Run a consumer-group worker until ``stop``, with /metrics, /healthz and /readyz when metrics_port is set."""
+def _serve(settings: Settings, role: WorkerRole, stop: threading.Event, worker: Any, *collectors: Any) -> Any:
+    """Run a consumer-group worker until ``stop``, with /metrics, /healthz and /readyz when metrics_port is set.
+
+    Every worker role starts here: the collector's worker thresholds, the role's fetch settings
+    (``Settings.consumer_tuning``), librdkafka statistics for the lag metric, ``collectors`` (extra
+    metrics) on its registry.
+    """
     from streams.gc_tuning import tune_for_worker
     from streams.health import worker_health
     from streams.metrics import WorkerMetrics, instrument
@@ -501,7 +502,10 @@ def _serve(settings: Settings, role: str, stop: threading.Event, worker: Any) ->
     tune_for_worker()
     metrics = WorkerMetrics(role)
     metrics.stop_event = stop
+    worker.configure_consumer(**settings.consumer_tuning(role), **metrics.consumer_overrides())
     instrument(worker, metrics)
+    for collector in collectors:
+        metrics.registry.register(collector)
     with worker_health(settings, metrics):
         return worker.run(stop)
 

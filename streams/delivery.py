@@ -177,6 +177,8 @@ class DeliveryStats:
 class DeliveryWorker(BatchWorker):
     """Sends the ``messages`` its adapter handles once each; parks and retries failures; records each outcome."""
 
+    consume_eagerly = True  # a message goes out as soon as it is fetched (streams/batch_worker.py)
+
     def __init__(self, kafka_config: dict[str, str], group_id: str, sender: Sender, retries: int = 5,
                  backoff: float = 0.5, batch_rows: int = 500, sleep: Callable[[float], None] = time.sleep,
                  retry_budget: float = 120.0, clock: Callable[[], float] = time.monotonic,

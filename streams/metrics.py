@@ -39,6 +39,7 @@ from prometheus_client.registry import Collector
 
 from streams.batch_worker import BatchWorker
 from streams.produce import TrackingProducer
+from streams.restore_progress import RestoreProgress
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ class WorkerMetrics:
         self.rebalances = Counter("journey_rebalances", "Partition assignments received.", registry=r)
         Gauge("journey_worker_info", "Which worker this is.", ["role"], registry=r).labels(role).set(1)
         self.last_tick = time.monotonic()
+        self.restore: RestoreProgress | None = None  # a stateful worker's changelog restore (instrument sets it)
         self.ready = False
         self.stopping = False
         self.stop_event: threading.Event | None = None  # the worker's stop signal: not ready once it is set
@@ -96,13 +98,20 @@ class WorkerMetrics:
 
     # -- health --------------------------------------------------------------------------------
     def alive(self, timeout: float) -> bool:
-        """The worker loop turned within ``timeout`` seconds."""
-        return time.monotonic() - self.last_tick < timeout
+        """The worker loop turned within ``timeout`` seconds, or its changelog restore read a batch within it."""
+        last = self.last_tick
+        if self.restore is not None and self.restore.active:
+            last = max(last, self.restore.moved)
+        return time.monotonic() - last < timeout
+
+    @property
+    def restoring(self) -> bool:
+        return self.restore is not None and self.restore.active
 
     def is_ready(self) -> bool:
-        """Joined the group with its partitions loaded, and not stopping."""
+        """Joined the group with its partitions loaded (no restore running), and not stopping."""
         stopping = self.stopping or (self.stop_event is not None and self.stop_event.is_set())
-        return self.ready and not stopping
+        return self.ready and not stopping and not self.restoring
 
 
 def consumed_per_topic(worker: BatchWorker) -> collections.Counter[str] | None:
@@ -121,6 +130,10 @@ def instrument(worker: BatchWorker, metrics: WorkerMetrics) -> BatchWorker:
     Records in per topic come from the worker's own statistics when it keeps them (read at
     scrape time: nothing per record); otherwise each batch is counted here (~0.5 us a record).
     """
+    restore = getattr(worker, "restore_progress", None)
+    if isinstance(restore, RestoreProgress):
+        metrics.restore = restore
+        metrics.registry.register(restore_collector(restore))
     poll, handle, flush, flush_soon = worker.poll, worker.handle, worker.flush, worker.flush_soon
     on_assign, on_revoke = worker.on_assign, worker.on_revoke
     batch, flushing = metrics.batch_seconds, metrics.flush_seconds
@@ -226,6 +239,25 @@ class StatsCollector(Collector):
             for value, count in sorted(dict(read()).items()):
                 family.add_metric([str(value)], count)
             yield family
+
+
+class _RestoreCollector(Collector):
+    def __init__(self, restore: RestoreProgress) -> None:
+        self.restore = restore
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        r = self.restore
+        yield GaugeMetricFamily("journey_restoring", "1 while the worker restores its state from the changelog.",
+                                value=int(r.active))
+        yield GaugeMetricFamily("journey_restore_records", "Changelog records read by the current (or last) "
+                                "restore.", value=r.records)
+        yield GaugeMetricFamily("journey_restore_total_records", "About how many records the current (or last) "
+                                "restore reads (high watermarks at its start; 0: unknown).", value=r.total or 0)
+
+
+def restore_collector(restore: RestoreProgress) -> Collector:
+    """``journey_restoring``, ``journey_restore_records`` and ``journey_restore_total_records``, read at scrape."""
+    return _RestoreCollector(restore)
 
 
 def sink_collector(stats: Any) -> StatsCollector:

@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from schemas.validation import MIN_EVENT_TIME, Limits
+from streams.kafka_options import FETCH_WAIT_MAX_MS, WorkerRole, check_kafka_extra
 from streams.pseudonym import Pseudonymizer, load_key
 from streams.senders import redact_url
 
@@ -76,6 +77,16 @@ class Settings(BaseSettings):
     kafka_ssl_key_location: Path | None = Field(None, description="Client private key (PEM) for mutual TLS.")
     kafka_ssl_key_password: SecretStr | None = None
     kafka_ssl_verify_hostname: bool = Field(True, description="Check the broker certificate's host name.")
+    kafka_extra: dict[str, str | int | float | bool] = Field(
+        {}, description="librdkafka options passed to every client (producers, consumers, admin), "
+        "e.g. {\"socket.keepalive.enable\": true}; checked by librdkafka at startup. Options with a setting of their "
+        "own (bootstrap, security, group) are refused here.")
+    fetch_wait_max_ms: dict[WorkerRole, int] = Field(
+        FETCH_WAIT_MAX_MS, description="librdkafka fetch.wait.max.ms per worker role "
+        "(the roles not named keep their defaults): on a broker that does not answer a waiting fetch when data "
+        "arrives (the embedded one) it is the latency of every hop.")
+    fetch_queue_backoff_ms: int = Field(10, ge=0, le=300_000, description="librdkafka fetch.queue.backoff.ms of "
+                                        "the workers' consumers (the 1000 ms default stalls one catching up).")
     topic_partitions: int = Field(4, ge=1, le=1024)
     topic_replication: int = Field(1, ge=1, le=16)
     group_prefix: str = Field("journey", min_length=1)
@@ -186,6 +197,20 @@ class Settings(BaseSettings):
         if dsn is not None and not dsn.startswith(("chdb://", "http://", "https://", "clickhouse://")):
             raise ValueError("must start with chdb://, http://, https:// or clickhouse://")
         return dsn
+
+    @field_validator("kafka_extra")
+    @classmethod
+    def _known_kafka_options(cls, extra: dict[str, str | int | float | bool]) -> dict[str, str | int | float | bool]:
+        check_kafka_extra(extra)
+        return extra
+
+    @field_validator("fetch_wait_max_ms")
+    @classmethod
+    def _every_role_waits(cls, waits: dict[WorkerRole, int]) -> dict[WorkerRole, int]:
+        for role, ms in waits.items():
+            if not 0 <= ms <= 300_000:
+                raise ValueError(f"{role}: {ms} ms is outside librdkafka's range 0..300000")
+        return {**FETCH_WAIT_MAX_MS, **waits}
 
     @field_validator("kafka_ssl_ca_location", "kafka_ssl_certificate_location", "kafka_ssl_key_location",
                      "clickhouse_ca_cert", "segments_file", "trigger_rules_file", "messages_file", "scoring_file")
@@ -330,7 +355,14 @@ class Settings(BaseSettings):
             config["ssl.key.password"] = self.kafka_ssl_key_password.get_secret_value()
         if self.kafka_security_protocol.endswith("SSL") and not self.kafka_ssl_verify_hostname:
             config["ssl.endpoint.identification.algorithm"] = "none"
+        config.update({key: str(value).lower() if isinstance(value, bool) else str(value)
+                       for key, value in self.kafka_extra.items()})
         return config
+
+    def consumer_tuning(self, role: WorkerRole) -> dict[str, int]:
+        """The fetch settings of a worker role's group consumer (``fetch_wait_max_ms``, ``fetch_queue_backoff_ms``)."""
+        return {"fetch.wait.max.ms": self.fetch_wait_max_ms[role],
+                "fetch.queue.backoff.ms": self.fetch_queue_backoff_ms}
 
     def clickhouse_options(self) -> dict[str, Any]:
         """Keyword arguments for :func:`sinks.client.connect`: credentials and TLS."""

@@ -62,6 +62,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from sys import intern
 from typing import Any, Generic, Protocol, TypeVar
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -73,6 +74,7 @@ from streams.batch_worker import BatchWorker, consumer_config
 from streams.erasure import PRIVACY_REQUESTS, Erasures
 from streams.produce import CLIENT_LOGGER, PARTITIONER
 from streams.pseudonym import Pseudonymizer
+from streams.restore_progress import RestoreProgress
 from streams.topics import DEAD_LETTERS, ensure_compacted
 from streams.waiting import REQUEST_SECONDS, flush_following, retry_until_stalled
 
@@ -114,6 +116,11 @@ class Entry(Generic[S]):
     state: S
     applied: dict[str, int] = field(default_factory=dict)  # input topic -> last applied offset
 
+    def __setstate__(self, saved: dict[str, Any]) -> None:
+        """Unpickled from the changelog: one copy of each topic name for every key, not one per record."""
+        saved["applied"] = {intern(topic): offset for topic, offset in saved["applied"].items()}
+        self.__dict__.update(saved)
+
 
 @dataclass
 class WorkerStats:
@@ -134,6 +141,11 @@ class WorkerStats:
 class StatefulWorker(BatchWorker, Generic[S]):
     """One member of a processor group; run several with the same group id to share partitions."""
 
+    # Not eager (yet): with eager batches in the features (or scoring) workers,
+    # tests/integration/test_scale_out.py::test_two_workers_of_every_group_one_of_each_sigkilled_...
+    # misses messages (measured three times; cause not found). Full batches keep it exact.
+    consume_eagerly = False
+
     def __init__(self, kafka_config: dict[str, str], group_id: str, topics: list[str], changelog: str,
                  processor: Processor[S], batch_rows: int = 10_000, flush_seconds: float = 1.0,
                  consumer_overrides: dict[str, Any] | None = None, live_lag_seconds: float = 3600.0,
@@ -152,6 +164,7 @@ class StatefulWorker(BatchWorker, Generic[S]):
         self.changelog = changelog
         self.flush_seconds = flush_seconds
         self.stats = WorkerStats()
+        self.restore_progress = RestoreProgress()
         self.stores: dict[int, dict[str, Entry[S]]] = {}
         self._kafka = kafka_config
         self._producer = Producer({**kafka_config, "partitioner": PARTITIONER, "logger": CLIENT_LOGGER,
@@ -223,6 +236,8 @@ class StatefulWorker(BatchWorker, Generic[S]):
         started = time.monotonic()
         reader = Consumer({**self._kafka, "group.id": f"{self.changelog}-restore", "enable.auto.commit": False,
                            "enable.partition.eof": True, "logger": CLIENT_LOGGER, "fetch.queue.backoff.ms": 10})
+        progress = self.restore_progress
+        progress.begin(partitions, _changelog_size(reader, self.changelog, partitions))
         reader.assign([TopicPartition(self.changelog, p, OFFSET_BEGINNING) for p in partitions])
         stores: dict[int, dict[str, Entry[S]]] = {p: {} for p in partitions}
         pending = set(partitions)
@@ -235,6 +250,7 @@ class StatefulWorker(BatchWorker, Generic[S]):
                             raise RuntimeError(f"restoring {self.changelog}[{msg.partition()}]: {error.str()}")
                         pending.discard(msg.partition())
                         continue
+                    progress.advance()
                     store = stores[msg.partition()]
                     key = msg.key().decode()
                     if self.erasures is not None and self.erasures.restored(msg.partition(), key):
@@ -245,6 +261,7 @@ class StatefulWorker(BatchWorker, Generic[S]):
                         store[key] = pickle.loads(msg.value())
         finally:
             reader.close()
+            progress.end()
         restored = sum(map(len, stores.values()))
         self.stats.restored_keys += restored
         log.info("restored %d keys of %s%s in %.2fs", restored, self.changelog, partitions, time.monotonic() - started)
@@ -268,23 +285,24 @@ class StatefulWorker(BatchWorker, Generic[S]):
                 elif timed:
                     self._at_end.setdefault((msg.topic(), msg.partition()), time.monotonic())
                 continue
-            topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
-            self._positions[(topic, partition)] = offset + 1
+            topic, partition, offset = intern(msg.topic()), msg.partition(), msg.offset()
             self.stats.consumed += 1
             self.stats.consumed_by_topic[topic] += 1
             raw_key = msg.key()
+            store = self.stores.get(partition)
+            if store is None:  # not assigned any more (revoked mid-batch): its offset is not ours to commit
+                continue
+            self._positions[(topic, partition)] = offset + 1  # read, whatever follows: committed past it
             if raw_key is None and topic in INPUT_TOPICS:
                 # A keyless input record sits on a random partition, not its customer's: no state here can
-                # take it (it would make a customer "" of every keyless record). Counted, never processed.
+                # take it (it would make a customer "" of every keyless record; the sink dead-letters it as
+                # missing_key). Counted, never processed.
                 self.stats.keyless_refused += 1
                 if self.stats.keyless_refused & (self.stats.keyless_refused - 1) == 0:  # 1st, 2nd, 4th, ...
                     log.warning("%d keyless input records not processed (latest %s[%d]@%d): producers must key "
                                 "records by customer_id", self.stats.keyless_refused, topic, partition, offset)
                 continue
             key = raw_key.decode("utf-8", "replace") if raw_key else ""
-            store = self.stores.get(partition)
-            if store is None:  # not assigned any more (revoked mid-batch)
-                continue
             if topic == PRIVACY_REQUESTS and self.erasures is not None:
                 self._erase(partition, offset, msg.value())
                 continue
@@ -528,3 +546,12 @@ class StatefulWorker(BatchWorker, Generic[S]):
             offsets.update(self._pending_commits.popleft()[1])
         if offsets and self._consumer is not None:
             self.commit([TopicPartition(t, p, o) for (t, p), o in offsets.items()])
+
+
+def _changelog_size(reader: Consumer, changelog: str, partitions: list[int]) -> int | None:
+    """About how many records the changelog partitions hold (high minus low watermark), or None if unknown."""
+    try:
+        marks = [reader.get_watermark_offsets(TopicPartition(changelog, p), timeout=5) for p in partitions]
+    except KafkaException:  # a broker slow to answer: the restore goes on without a total
+        return None
+    return sum(high - low for low, high in marks) if all(marks) else None

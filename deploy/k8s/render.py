@@ -37,8 +37,7 @@ GROUPS = [
     Group("sink", "input topics -> validation -> ClickHouse raw tables and rollups; bad input -> dead letters",
           cpu="500m", memory="1Gi", memory_limit="2Gi"),
     Group("features", "input topics -> per-customer state (changelog) -> customer-features",
-          cpu="500m", memory="1Gi", memory_limit="4Gi",
-          env={"JOURNEY_LIVENESS_TIMEOUT_SECONDS": "600"}),  # restoring a large changelog blocks the loop
+          cpu="500m", memory="1Gi", memory_limit="4Gi"),  # a restore that keeps reading is live (/healthz)
     Group("scoring", "customer-features and orders -> scores and model-labels (the trainer's latest model)"),
     # The trainer assigns itself every partition of model-labels (no consumer-group sharing) and commits by
     # publishing snapshots of its whole state: a second trainer would learn every label twice and publish

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from sys import intern
 from typing import Any
 
 from processors.features.acquisition import Acquisition, TouchState
@@ -68,11 +69,18 @@ STATE_CLASSES: dict[str, type] = {cls.__name__: cls for cls in (
 def _restore(customer_id: str, newest: dict[str, int], recent_ids: dict[str, tuple[int, str]], as_of_ms: int,
              events: int, late: int, features: dict[str, tuple[str | None, Any]], applied: dict[str, int],
              prune_ids_at: int, clock_ms: int = 0) -> CustomerState:
-    """Unpickle a :class:`CustomerState` packed by its ``__reduce__``."""
-    states = {name: payload if kind is None else STATE_CLASSES[kind](*payload)
+    """Unpickle a :class:`CustomerState` packed by its ``__reduce__``.
+
+    Topic names are interned (each record is unpickled on its own, so each restored customer
+    would otherwise hold its own copies, as the feature states' names and types: their
+    ``__post_init__`` interns them).
+    """
+    states = {intern(name): payload if kind is None else STATE_CLASSES[kind](*payload)
               for name, (kind, payload) in features.items()}
-    return CustomerState(customer_id, newest, recent_ids, as_of_ms, events, late, states, applied, prune_ids_at,
-                         clock_ms)
+    topics = {t: intern(t) for t in newest.keys() | applied.keys()}
+    recent = {i: (t, topics.get(topic) or intern(topic)) for i, (t, topic) in recent_ids.items()}
+    return CustomerState(customer_id, {topics[t]: v for t, v in newest.items()}, recent, as_of_ms, events, late,
+                         states, {topics[t]: v for t, v in applied.items()}, prune_ids_at, clock_ms)
 
 
 def default_features(config: FeatureConfig, scorer: Scorer, negative_below: float) -> list[Feature]:

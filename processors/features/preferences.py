@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
+from sys import intern
 from typing import Any, ClassVar
 
 from processors.features.base import Observed, day_of
@@ -24,11 +25,16 @@ class PreferenceState:
     brands: dict[str, dict[int, int]] = field(default_factory=dict)
     newest_day: int | None = None
 
+    def __post_init__(self) -> None:
+        if self.categories or self.brands:  # restored: one copy of each name for every customer
+            self.categories = {intern(name): days for name, days in self.categories.items()}
+            self.brands = {intern(name): days for name, days in self.brands.items()}
+
 
 def _add(table: dict[str, dict[int, int]], name: str, day: int, weight: int) -> None:
     days = table.get(name)
-    if days is None:
-        table[name] = {day: weight}
+    if days is None:  # names come from a small catalogue: one copy shared by every customer
+        table[intern(name)] = {day: weight}
     else:
         days[day] = days.get(day, 0) + weight
 

@@ -650,8 +650,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="skip the triggers stage (event-to-trigger latency, triggers/s)")
     parser.add_argument("--only-triggers", action="store_true", help="only the triggers stage (it produces its own "
                         "backlog on a fresh broker)")
-    parser.add_argument("--triggers-rate", type=float, default=triggers.RATE, metavar="EVENTS_PER_S",
-                        help=f"the triggers stage's steady live load (default {triggers.RATE:,})")
+    parser.add_argument("--triggers-rate", type=float, nargs="+", default=list(triggers.RATES),
+                        metavar="EVENTS_PER_S", help="the triggers stage's steady live loads, one run each (default "
+                        f"{' '.join(map(str, triggers.RATES))})")
     parser.add_argument("--triggers-seconds", type=float, default=triggers.SECONDS, metavar="SECONDS",
                         help=f"how long the live load runs (default {triggers.SECONDS:.0f}; "
                              f"{triggers.QUICK_SECONDS:.0f} with --quick)")
@@ -698,6 +699,9 @@ def main(argv: list[str] | None = None) -> int:
             print(section)
             print()
     more_targets = features_report.targets(results) if args.features else []
+    latency_target = triggers_report.target(results)
+    if latency_target is not None:
+        more_targets.append(latency_target)
     for target, measured, verdict in [*report.targets(results), *more_targets]:
         print(f"{verdict:<5} {target}: {measured}")
     for line in report.findings(results):

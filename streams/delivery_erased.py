@@ -50,18 +50,30 @@ class ErasedCustomers:
         if not ends:
             return
         self._consumer.assign([TopicPartition(PRIVACY_REQUESTS, p, self._next[p] or OFFSET_BEGINNING) for p in ends])
+        try:
+            self._read(ends)
+        finally:
+            # No fetch left waiting at the broker: the next refresh's offset requests would queue behind
+            # its long poll (measured: 0.5 s per partition on the embedded broker, instead of 0.5 ms).
+            self._consumer.unassign()
+
+    def _read(self, ends: dict[int, int]) -> None:
+        """Consume until every partition in ``ends`` reached its end offset (or reported its end)."""
         while ends:
-            for msg in self._consumer.consume(500, self._timeout):
-                if msg.error() is not None:
-                    if msg.error().code() == KafkaError._PARTITION_EOF:  # the end, past any offset gap
-                        ends.pop(msg.partition(), None)
-                    else:
-                        log.warning("reading privacy-requests: %s", msg.error().str())
-                    continue
-                self._take(msg.value())
-                self._next[msg.partition()] = msg.offset() + 1
-                if self._next[msg.partition()] >= ends.get(msg.partition(), 0):
+            # poll, not consume: a batch consume waits out its timeout unless it fills (requests are few).
+            msg = self._consumer.poll(self._timeout)
+            if msg is None:
+                continue
+            if msg.error() is not None:
+                if msg.error().code() == KafkaError._PARTITION_EOF:  # the end, past any offset gap
                     ends.pop(msg.partition(), None)
+                else:
+                    log.warning("reading privacy-requests: %s", msg.error().str())
+                continue
+            self._take(msg.value())
+            self._next[msg.partition()] = msg.offset() + 1
+            if self._next[msg.partition()] >= ends.get(msg.partition(), 0):
+                ends.pop(msg.partition(), None)
 
     def _take(self, value: bytes | None) -> None:
         try:

@@ -39,7 +39,7 @@ FAST_DECODERS = {topic: decoder_for(contract) for topic, contract in
 
 #: The earliest plausible event time by default: older ones are a parsing bug or a zero default
 #: (1970-01-01, 0001-01-01) upstream, not history worth storing.
-MIN_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+MIN_EVENT_TIME = datetime(1980, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)

@@ -214,8 +214,9 @@ def run(replay: ReplayOption = None, mapping: MapOption = None, tz: TzOption = "
 
     settings = _settings()
     try:
-        with claim(settings.data_dir):  # said at once, before reading the source; run_pipeline claims for good
-            pass
+        if not check:  # a dry run starts nothing, so it takes no lock either
+            with claim(settings.data_dir):  # said at once, before reading the source; run_pipeline claims for good
+                pass
     except RunInProgress as exc:
         console.print(f"[red]not started:[/] {markup_safe(exc)}")
         raise typer.Exit(2) from None

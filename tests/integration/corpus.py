@@ -35,7 +35,7 @@ BAD_TIME, FUTURE, KEY_MISMATCH = "invalid_timestamp", "future_timestamp", "key_m
 CLEAR_IDENTIFIER = "clear_identifier"
 DUPLICATE_KEY = "duplicate_key"  # a JSON object naming a field twice (which one would win is the parser's whim)
 CONFLICT = "conflicting_duplicate"  # an event id already taken by a different event
-OUT_OF_RANGE = "event_time_out_of_range"  # before 2000-01-01 (1970, year 1: a zero default upstream), or no UTC instant
+OUT_OF_RANGE = "event_time_out_of_range"  # before 1980-01-01 (1970, year 1: a zero default upstream), or no UTC instant
 MISSING_KEY = "missing_key"  # a keyless record cannot be placed on its customer's partition
 
 #: A customer of the good data (the Taobao sample's first user): bad records pretend to be theirs.

@@ -59,7 +59,10 @@ def wait_for(condition: Callable[[], bool], timeout: float, worker: DeliveryWork
 @contextlib.contextmanager
 def running_worker(kafka: dict[str, str], sender: Sender, group: str, **options: Any) -> Iterator[DeliveryWorker]:
     """A real delivery worker running in a thread while the block runs; stopped (flushed, committed) after it."""
+    eager = options.pop("eager", None)  # False: batches as the consumer fills them (a budget is per batch)
     worker = DeliveryWorker(kafka, group, sender, **options)
+    if eager is not None:
+        worker.consume_eagerly = eager
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
     thread.start()

@@ -3,8 +3,8 @@
 The real worker reads ``messages`` from the broker (all on one partition, so its first poll takes
 them as one batch) and posts them to a loopback receiver:
 
-- a refusing endpoint, with no retry window (``retry_window=0``: nothing is parked): retries stop
-  where the budget ends; those messages are dead-lettered as after the last retry (reason
+- a refusing endpoint, with no retry window (``retry_window=0``: nothing is parked; ``eager=False``: the
+  messages make one batch, whose budget this is): retries stop where the budget ends; those messages are dead-lettered as after the last retry (reason
   ``delivery_failed``), and the sink stores the letters and the ``deliveries`` rows with the
   attempts really made (test_delivery_faults.py has the parking within a window). Time is a fake
   clock that moves when the worker sleeps, so the numbers do not depend on how fast this machine answers HTTP;
@@ -38,7 +38,8 @@ def test_retries_stop_at_the_batch_budget_and_dead_letter(backend: Backend,
     # Budget 1.0 s, waits 0.4, 0.8, ...: the first message retries once (0.4 + 0.8 would pass the
     # budget), the second once (ends at 0.8), the last two get no retry (0.8 + 0.4 passes it).
     worker = deliver_all(backend.kafka, WebhookSender(url, None, timeout=2.0), "deliver-budget", len(messages),
-                         retries=5, backoff=0.4, retry_budget=1.0, clock=clock, sleep=clock.sleep, retry_window=0)
+                         retries=5, backoff=0.4, retry_budget=1.0, clock=clock, sleep=clock.sleep, retry_window=0,
+                         eager=False)
     assert worker.stats.outcomes == {"dead_lettered": 4} and worker.stats.deferred == 0
     assert clock.slept == [0.4, 0.4]
     assert len(handler.received) == 2 + 2 + 1 + 1
@@ -68,7 +69,7 @@ def test_a_slow_endpoint_leaves_the_rest_of_the_batch_for_the_next_poll(
     # Each poll: a message ends at 0.6 s, the next starts (before 1 s) and ends at 1.2 s, the rest is
     # handed back: 5 messages take three polls, 3 then 1 handed back.
     worker = deliver_all(backend.kafka, WebhookSender(url, None, timeout=5.0), "deliver-slow", len(messages),
-                         retries=3, backoff=0.01, retry_budget=1.0)
+                         retries=3, backoff=0.01, retry_budget=1.0, eager=False)
     assert worker.stats.outcomes == {"delivered": 5} and worker.stats.consumed == 5
     assert worker.stats.deferred == 3 + 1
     assert handler.statuses == [204] * 5, "each message posted once"

@@ -4,7 +4,8 @@ The real worker reads ``messages`` from the broker (all on one partition, so its
 them as one batch) and posts them to a loopback receiver:
 
 - a refusing endpoint, with no retry window (``retry_window=0``: nothing is parked; ``eager=False``: the
-  messages make one batch, whose budget this is): retries stop where the budget ends; those messages are dead-lettered as after the last retry (reason
+  messages make one batch, whose budget this is): retries stop where the budget ends; those messages are
+  dead-lettered as after the last retry (reason
   ``delivery_failed``), and the sink stores the letters and the ``deliveries`` rows with the
   attempts really made (test_delivery_faults.py has the parking within a window). Time is a fake
   clock that moves when the worker sleeps, so the numbers do not depend on how fast this machine answers HTTP;

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from functools import cache
+from pathlib import Path
 
 from sinks.access import OWNER_FILE
 from streams.settings import Settings
@@ -28,7 +29,8 @@ def missing_data(settings: Settings) -> str | None:
         return None
     database = dsn.removeprefix("chdb://")
     data_dir = settings.data_dir.resolve()
-    if (data_dir / OWNER_FILE).exists() or (data_dir / "clickhouse" / "metadata").is_dir():
+    if (data_dir / OWNER_FILE).exists() or (Path(database) / "metadata").is_dir() \
+            or (data_dir / "clickhouse" / "metadata").is_dir():  # the DSN may name a path outside the data dir
         return None
     return (f"no pipeline data in {data_dir} (no database at {database}). Run `journey run` first, or run this "
             "command where `journey run` ran, or set JOURNEY_DATA_DIR (or data_dir in journey.toml) to its data "

@@ -10,7 +10,7 @@ class only is skipped. The seed is fixed, so the interval is reproducible.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +38,25 @@ def roc_auc(y: np.ndarray, scores: np.ndarray, weights: np.ndarray | None = None
     return float((positives * (below + negatives / 2)).sum() / (positives.sum() * negatives.sum()))
 
 
+def _resamples(y: np.ndarray, customers: Sequence[str], replicates: int, seed: int) -> Iterator[np.ndarray]:
+    """Row weights of each customer-bootstrap replicate that draws both classes (others are skipped)."""
+    ids, index = np.unique(np.asarray(customers), return_inverse=True)
+    rng = np.random.default_rng(seed)
+    for _ in range(replicates):
+        weights = np.bincount(rng.integers(0, len(ids), len(ids)), minlength=len(ids))[index]
+        drawn = weights > 0
+        if y[drawn].any() and not y[drawn].all():
+            yield weights
+
+
+def _interval(estimate: float, values: list[float], level: float) -> Interval:
+    if not values:
+        return Interval(estimate, float("nan"), float("nan"))
+    tail = (1.0 - level) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return Interval(estimate, float(low), float(high))
+
+
 def auc_difference(labels: Sequence[bool], a: Sequence[float], b: Sequence[float], customers: Sequence[str],
                    replicates: int = 1000, level: float = 0.95, seed: int = 0) -> Interval | None:
     """AUC(a) - AUC(b) with its customer-bootstrap interval; None with one class only."""
@@ -45,21 +64,8 @@ def auc_difference(labels: Sequence[bool], a: Sequence[float], b: Sequence[float
     if not y.any() or y.all():
         return None
     sa, sb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    ids, index = np.unique(np.asarray(customers), return_inverse=True)
-    rng = np.random.default_rng(seed)
-    diffs = []
-    for _ in range(replicates):
-        weights = np.bincount(rng.integers(0, len(ids), len(ids)), minlength=len(ids))[index]
-        drawn = weights > 0
-        if not y[drawn].any() or y[drawn].all():
-            continue
-        diffs.append(roc_auc(y, sa, weights) - roc_auc(y, sb, weights))
-    estimate = roc_auc(y, sa) - roc_auc(y, sb)
-    if not diffs:
-        return Interval(estimate, float("nan"), float("nan"))
-    tail = (1.0 - level) / 2 * 100
-    low, high = np.percentile(diffs, [tail, 100 - tail])
-    return Interval(estimate, float(low), float(high))
+    diffs = [roc_auc(y, sa, w) - roc_auc(y, sb, w) for w in _resamples(y, customers, replicates, seed)]
+    return _interval(roc_auc(y, sa) - roc_auc(y, sb), diffs, level)
 
 
 def auc_interval(labels: Sequence[bool], scores: Sequence[float], customers: Sequence[str],
@@ -69,17 +75,5 @@ def auc_interval(labels: Sequence[bool], scores: Sequence[float], customers: Seq
     if not y.any() or y.all():
         return None
     s = np.asarray(scores, dtype=float)
-    ids, index = np.unique(np.asarray(customers), return_inverse=True)
-    rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(replicates):
-        weights = np.bincount(rng.integers(0, len(ids), len(ids)), minlength=len(ids))[index]
-        drawn = weights > 0
-        if y[drawn].any() and not y[drawn].all():
-            values.append(roc_auc(y, s, weights))
-    estimate = roc_auc(y, s)
-    if not values:
-        return Interval(estimate, float("nan"), float("nan"))
-    tail = (1.0 - level) / 2 * 100
-    low, high = np.percentile(values, [tail, 100 - tail])
-    return Interval(estimate, float(low), float(high))
+    values = [roc_auc(y, s, w) for w in _resamples(y, customers, replicates, seed)]
+    return _interval(roc_auc(y, s), values, level)

@@ -17,13 +17,25 @@ for full batches (it stores about once a second); so do the stateful processors 
 
 from __future__ import annotations
 
+import logging
 import threading
 from abc import ABC, abstractmethod
 from typing import Any
 
-from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from streams.produce import CLIENT_LOGGER
+
+log = logging.getLogger(__name__)
+
+#: Commit errors that mean the group has moved on without this member: it missed heartbeats or a
+#: rebalance (a loaded machine, a long pause), and the coordinator gave its partitions to a new
+#: generation. The offsets are not ours to commit any more; the next owner re-reads from the last
+#: committed offset, and every worker skips what it already applied (the stateful host by the
+#: offsets each key's changelog record carries, the sink by the stored ids). So the commit is
+#: dropped, counted and logged; the consumer rejoins on its next poll.
+LOST_MEMBERSHIP = frozenset({KafkaError.UNKNOWN_MEMBER_ID, KafkaError.ILLEGAL_GENERATION,
+                             KafkaError.REBALANCE_IN_PROGRESS})
 
 
 def consumer_config(kafka_config: dict[str, str], group_id: str, **overrides: Any) -> dict[str, Any]:
@@ -54,6 +66,8 @@ class BatchWorker(ABC):
         #: Whether the last ``consume`` came back short: the wait ran out before a full batch
         #: arrived, so the worker has read what there was (``flush_due`` may use it to flush early).
         self.caught_up = False
+        #: Commits the group refused because this member had lost its partitions (``LOST_MEMBERSHIP``).
+        self.commits_lost = 0
 
     @abstractmethod
     def handle(self, messages: list[Message]) -> None:
@@ -127,8 +141,19 @@ class BatchWorker(ABC):
         return len(messages)
 
     def commit(self, offsets: list[TopicPartition]) -> None:
-        if self._consumer is not None and offsets:
+        """Commit ``offsets``; a commit refused because the group moved on is dropped (see ``LOST_MEMBERSHIP``)."""
+        if self._consumer is None or not offsets:
+            return
+        try:
             self._consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+            if error is None or error.code() not in LOST_MEMBERSHIP:
+                raise
+            self.commits_lost += 1
+            log.warning("commit of %d partition offsets refused (%s): this worker lost its partitions to a "
+                        "rebalance; their next owner re-reads from the last committed offset and skips what "
+                        "was applied", len(offsets), error.name())
 
     def close(self) -> None:
         if self._consumer is not None:

@@ -49,6 +49,10 @@ def consumer_config(kafka_config: dict[str, str], group_id: str, **overrides: An
         "partition.assignment.strategy": "range",  # eager; cooperative-sticky loses partitions on Tansu
         "session.timeout.ms": 6000,  # Tansu group joins take session.timeout.ms / 2
         "heartbeat.interval.ms": 1000,
+        # A worker is evicted when it does not call consume() for this long. On a loaded machine a batch
+        # (or a producer waiting on a slow broker) took over the 5-minute default and the scorer was
+        # evicted mid-run. A hung worker is caught by its own stall watch and /healthz, not by this.
+        "max.poll.interval.ms": 1_800_000,
         "fetch.queue.backoff.ms": 10,  # the 1000 ms default stalls a consumer catching up
         **overrides,
     }

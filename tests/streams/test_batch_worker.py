@@ -39,7 +39,7 @@ def _until(condition: Any, what: str, seconds: float = 120.0) -> None:
 
 def test_a_commit_after_the_group_moved_on_is_dropped_and_the_records_are_read_again(
         caplog: pytest.LogCaptureFixture) -> None:
-    """A member that does not poll (a loaded machine) past ``max.poll.interval.ms`` is evicted; its next
+    """A member that does not poll past ``max.poll.interval.ms`` (6 s here, 30 min in the workers) is evicted; its next
     commit fails with UNKNOWN_MEMBER_ID. Before, that exception ended the worker (a `journey run` under
     load failed with "scoring worker exited with code 1"); now the commit is counted and logged, the
     worker goes on, rejoins, and reads again the records the lost commit covered (at least once)."""
@@ -81,3 +81,9 @@ def test_other_commit_errors_still_raise() -> None:
             assert worker.commits_lost == 0
         finally:
             worker.close()
+
+
+def test_workers_keep_their_partitions_through_a_long_batch() -> None:
+    """A loaded machine made one scorer turn last over librdkafka's 5-minute default and the group evicted it."""
+    assert consumer_config({}, "g")["max.poll.interval.ms"] >= 30 * 60 * 1000
+    assert consumer_config({}, "g", **{"max.poll.interval.ms": 6000})["max.poll.interval.ms"] == 6000

@@ -172,7 +172,7 @@ class IdentityGraph:
         if len(a.members) + len(b.members) > self.rules.max_component:
             self._record(res, seen, "refused", "cap", kind, value, into)
             return
-        if reason == "alias" or a.known or not b.known and len(a.members) >= len(b.members):
+        if reason == "alias" or a.known or (not b.known and len(a.members) >= len(b.members)):
             survivor, retired = a, b
         else:
             survivor, retired = b, a

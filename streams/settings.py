@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     processor_flush_seconds: float = Field(1.0, gt=0, description="How often processors write state and outputs.")
 
     # Identity resolution (journey identity-stage; processors/identity/rules.py)
+    identity_resolution: bool = Field(True, description="The features worker reads the identity stage's resolved "
+                                                        "events (identified-*); false: the raw inputs, keyed by "
+                                                        "customer_id as sent (no identity stage runs).")
     identity_auto_link: list[str] = Field(["anonymous_id", "email_hash", "phone_hash", "chat_handle", "loyalty_id"],
                                           description="Identifier kinds that link to an event's subject whenever "
                                                       "they appear on it.")

@@ -6,7 +6,16 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, Strict
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from schemas.personal import PSEUDONYMOUS
@@ -67,12 +76,59 @@ class Contract(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_max_length=20_000)
 
 
+#: Event types that link identities (schemas/clickstream.py): they need a known ``customer_id``.
+LINKING_TYPES = frozenset({"identify", "alias"})
+
+#: The optional identifiers an event may carry besides ``customer_id``/``anonymous_id`` (identity
+#: resolution links on them, processors/identity/). Email and phone travel as the edge's keyed pseudonym.
+EXTRA_IDENTIFIERS = ("device_id", "email_hash", "phone_hash", "chat_handle", "loyalty_id")
+
+
 class Event(Contract):
-    """Fields every input event carries (clickstream, orders, chat, consent)."""
+    """Fields every input event carries (clickstream, orders, chat, consent).
+
+    An event names its subject by ``customer_id`` (a known customer), ``anonymous_id`` (a cookie or app
+    install not yet linked to a customer), or both; one of the two is required (a record with neither is
+    dead-lettered as ``missing_identity``). An event with only ``anonymous_id`` is read with ``customer_id``
+    equal to it: every processor keys by ``customer_id``, and the identity stage (streams/identity.py)
+    treats an event whose ``customer_id`` equals its ``anonymous_id`` as anonymous.
+    """
+
+    model_config = ConfigDict(**Contract.model_config, json_schema_extra={
+        "anyOf": [{"required": ["customer_id"]}, {"required": ["anonymous_id"]}]})
 
     event_id: Identifier = Field(description="Unique id; a replayed row's id is derived from its content.")
-    customer_id: Identifier = Field(description="The customer (or pseudonymous visitor) the event belongs to; never "
-                                               "an email or phone (the edge sends their HMAC).",
+    customer_id: Identifier = Field(None, description="The customer (or pseudonymous visitor) the event belongs to; "
+                                                     "never an email or phone (the edge sends their HMAC). When "
+                                                     "absent, the anonymous_id (one of the two is required).",
                                    json_schema_extra=PSEUDONYMOUS)
+    anonymous_id: Identifier | None = Field(None, description="A visitor not yet known (cookie, app install id); "
+                                                              "linked to a customer by an identify event.",
+                                            json_schema_extra=PSEUDONYMOUS)
+    device_id: Identifier | None = Field(None, description="A device id (may be shared: by default it never links "
+                                                           "customers).", json_schema_extra=PSEUDONYMOUS)
+    email_hash: Identifier | None = Field(None, description="The email's keyed pseudonym (h-<HMAC>; the edge "
+                                                            "replaces a clear email with it).",
+                                          json_schema_extra=PSEUDONYMOUS)
+    phone_hash: Identifier | None = Field(None, description="The phone number's keyed pseudonym (h-<HMAC>).",
+                                          json_schema_extra=PSEUDONYMOUS)
+    chat_handle: Identifier | None = Field(None, description="A chat or social handle.",
+                                           json_schema_extra=PSEUDONYMOUS)
+    loyalty_id: Identifier | None = Field(None, description="A loyalty card or programme id.",
+                                          json_schema_extra=PSEUDONYMOUS)
     event_time: UtcDatetime = Field(description="When it happened, ISO 8601 with a zone; stored in UTC.")
     schema_version: StrictInt = Field(SCHEMA_VERSION, ge=1, le=SCHEMA_VERSION)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _subject(cls, data: Any) -> Any:
+        """``customer_id`` or ``anonymous_id`` (at least one); linking events need ``customer_id``."""
+        if not isinstance(data, dict) or data.get("customer_id") is not None:
+            return data
+        if data.get("type") in LINKING_TYPES:
+            raise PydanticCustomError("missing_identity", "an {kind} event needs a customer_id",
+                                      {"kind": data.get("type")})
+        anonymous = data.get("anonymous_id")
+        if anonymous is None:
+            raise PydanticCustomError("missing_identity", "the event has neither customer_id nor anonymous_id")
+        return {**data, "customer_id": anonymous}

@@ -71,7 +71,22 @@ class CheckoutStarted(ClickstreamBase):
     items: Count | None = None
 
 
+class Identify(ClickstreamBase):
+    """The visitor said who they are (login, sign-up): links ``anonymous_id`` and the identifiers on the
+    event to ``customer_id`` (required here). Resolved by the identity stage (streams/identity.py)."""
+
+    type: Literal["identify"]
+
+
+class Alias(ClickstreamBase):
+    """Two known ids are one customer: ``previous_id`` (a customer id) is merged into ``customer_id``."""
+
+    type: Literal["alias"]
+    previous_id: Identifier = Field(description="The customer id merged into customer_id.",
+                                    json_schema_extra=PSEUDONYMOUS)
+
+
 ClickstreamEvent = Annotated[
-    PageView | ProductView | Search | AddToCart | RemoveFromCart | AddToWishlist | CheckoutStarted,
+    PageView | ProductView | Search | AddToCart | RemoveFromCart | AddToWishlist | CheckoutStarted | Identify | Alias,
     Field(discriminator="type"),
 ]

@@ -122,7 +122,9 @@ def struct_of(model: type[BaseModel], cache: dict[type, type] | None = None, tag
             namespace["type"] = tag
             continue
         converted = _convert(annotation, cache)
-        if info.is_required():
+        if info.is_required() or (info.default is None and not _admits_none(info.annotation)):
+            # A None default the type refuses (``customer_id``) is a model validator's to fill: msgspec
+            # requires the field and leaves a record without it to pydantic.
             fields.append((name, converted, msgspec.NODEFAULT))
         elif info.default_factory is not None:
             fields.append((name, converted, msgspec.field(default_factory=info.default_factory)))  # type: ignore[arg-type]
@@ -140,6 +142,14 @@ def struct_of(model: type[BaseModel], cache: dict[type, type] | None = None, tag
     struct = msgspec.defstruct(model.__name__, [*required, *optional], namespace=namespace, **options)
     cache[model] = struct
     return struct
+
+
+def _admits_none(annotation: Any) -> bool:
+    """Whether None is a value of ``annotation`` (``X | None``, ``Optional[X]``)."""
+    if typing.get_origin(annotation) is Annotated:
+        annotation = typing.get_args(annotation)[0]
+    return annotation is type(None) or (typing.get_origin(annotation) in (Union, types.UnionType)
+                                        and type(None) in typing.get_args(annotation))
 
 
 def _has_mark(annotation: Any, mark: object) -> bool:

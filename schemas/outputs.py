@@ -30,6 +30,9 @@ class CustomerFeatures(Contract):
     features: dict[str, bool | int | float | str | None] = Field(
         default_factory=dict, description="Named feature values; see processors/features/README.md."
     )
+    merged_into: Identifier | None = Field(None, description="Set when this profile (an anonymous visitor, an "
+                                                             "aliased customer) was merged into another customer's: "
+                                                             "it is retired and takes no more events.")
 
 
 class Score(Contract):

@@ -14,6 +14,7 @@ from schemas.base import SCHEMA_VERSION
 from schemas.chat import ChatMessage
 from schemas.clickstream import ClickstreamEvent
 from schemas.consent import ConsentChanged
+from schemas.identity import IdentityMerge
 from schemas.models import ModelDrift, ModelLabel, ModelMetrics
 from schemas.orders import OrderEvent
 from schemas.outputs import CustomerFeatures, DeadLetter, LateEvent, Score
@@ -67,6 +68,7 @@ OUTPUT_TOPICS: dict[str, TopicContract] = {
         TopicContract("model-drift", TypeAdapter(ModelDrift), False, "Shifts in a model's error (ADWIN)."),
         TopicContract("privacy-requests", TypeAdapter(PrivacyRequest), False, "Erasure requests, by keyed hash."),
         TopicContract("privacy-audit", TypeAdapter(PrivacyAudit), False, "Where each request was carried out."),
+        TopicContract("identity-merges", TypeAdapter(IdentityMerge), False, "Identity links, merges and refusals."),
     )
 }
 

@@ -77,6 +77,7 @@ _ERROR_REASONS = {
     "datetime_type": "invalid_timestamp",
     "invalid_timestamp": "invalid_timestamp",
     "event_time_out_of_range": "event_time_out_of_range",
+    "missing_identity": "missing_identity",  # neither customer_id nor anonymous_id (schemas/base.py)
 }
 
 

@@ -214,6 +214,7 @@ def profiles_table(records: Sequence[dict[str, Any]], emitted_at: datetime) -> p
         "cart_value": pa.array([f.get("cart_value") or 0.0 for f in features], F),
         "features": pa.array([orjson.dumps(f).decode() for f in features], S),
         "emitted_at": _timestamps([emitted_at] * len(records)),
+        "merged_into": pa.array([r.get("merged_into") for r in records], S),
     })
 
 

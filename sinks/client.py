@@ -69,12 +69,20 @@ def apply_schema(client: Client, raw_retention_days: int | EllipsisType | None =
     A rollup whose definition changed is replaced and refilled from the raw tables, and a profile
     history of an older sort key is rebuilt with its rows (``sinks.migrate``).
     """
-    from sinks.migrate import drop_rollups, outdated_rollups, restore_old_profiles, set_aside_old_profiles
+    from sinks.migrate import (
+        add_merged_into,
+        drop_rollups,
+        outdated_rollups,
+        restore_old_profiles,
+        set_aside_old_profiles,
+    )
     from sinks.rebuild import rebuild_rollups
 
     outdated = outdated_rollups(client)
     drop_rollups(client, outdated)
     old_profiles = set_aside_old_profiles(client)
+    if not old_profiles:
+        add_merged_into(client)
     for statement in schema_statements(attribution_window_hours):
         client.command(statement)
     if old_profiles:

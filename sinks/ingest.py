@@ -61,6 +61,7 @@ from schemas.validation import Limits, Rejected, dead_letter, validate, validate
 from sinks.actions import decisions_table, deliveries_table, messages_table, triggers_table
 from sinks.batches import Staged, dead_letters_table, events_table, late_events_table, profiles_table, warm_up
 from sinks.client import DEAD_LETTER_TABLE, RAW_INSERT_SETTINGS, RAW_TABLES
+from sinks.identity import identity_merges_table
 from sinks.letters import LetterPublisher
 from sinks.models import model_drift_table, model_metrics_table, scores_table
 from sinks.privacy import audit_table
@@ -85,6 +86,7 @@ OUTPUT_TABLES: dict[str, tuple[str, Callable[[list[dict[str, Any]], datetime], A
 OUTPUT_TABLES["scores"] = ("scores", scores_table)
 OUTPUT_TABLES["model-metrics"] = ("model_metrics", model_metrics_table)
 OUTPUT_TABLES["model-drift"] = ("model_drift", model_drift_table)
+OUTPUT_TABLES["identity-merges"] = ("identity_merges", identity_merges_table)
 
 
 class InsertFailed(RuntimeError):

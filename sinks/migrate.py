@@ -80,3 +80,22 @@ def restore_old_profiles(client: Any) -> None:
     listed = ", ".join(f"`{c}`" for c in columns)
     client.command(f"INSERT INTO customer_profile_history ({listed}) SELECT {listed} FROM {PROFILES_SET_ASIDE}")
     client.command(f"DROP TABLE {PROFILES_SET_ASIDE}")
+
+
+def add_merged_into(client: Any) -> bool:
+    """Give a profile history made before identity resolution its ``merged_into`` column (True if it lacked it).
+
+    Both profile tables get the column; the view between them (its ``SELECT *`` was expanded when it
+    was made) is dropped, and the schema step makes it again with the column.
+    """
+    rows = client.query("SELECT table FROM system.columns WHERE database = currentDatabase() "
+                        "AND table = 'customer_profile_history' AND name = 'merged_into'").result_rows
+    exists = client.query("SELECT count() FROM system.tables WHERE database = currentDatabase() "
+                          "AND name = 'customer_profile_history'").result_rows[0][0]
+    if rows or not exists:
+        return False
+    for table in ("customer_profile_history", "customer_profiles"):
+        client.command(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS merged_into Nullable(String) AFTER emitted_at")
+    client.command("DROP VIEW IF EXISTS customer_profiles_mv")
+    log.warning("customer profiles had no merged_into column (identity resolution): added")
+    return True

@@ -221,6 +221,8 @@ CREATE TABLE IF NOT EXISTS customer_profile_history
     cart_value    Float64,
     features      String,
     emitted_at    DateTime64(3, 'UTC'),
+    -- Set on a retired profile (an anonymous visitor or aliased customer merged into this customer).
+    merged_into   Nullable(String),
     -- Orders a customer's versions: events_total and as_of never decrease from one version to the
     -- next and one of them grows (a new event, or a stage timer moving as_of on), so their sum grows.
     profile_version UInt64 MATERIALIZED toUInt64(toUnixTimestamp64Milli(as_of)) + events_total
@@ -237,6 +239,24 @@ ORDER BY customer_id
 ;
 CREATE MATERIALIZED VIEW IF NOT EXISTS customer_profiles_mv TO customer_profiles AS
 SELECT * FROM customer_profile_history
+;
+-- Identity resolution's audit: every link of an identifier to a customer, every merge of one profile
+-- into another (the retired profile's row in customer_profiles says merged_into), every refused link.
+-- A record produced again after a restart has the same record_id and collapses on merge.
+CREATE TABLE IF NOT EXISTS identity_merges
+(
+    record_id   String,
+    action      LowCardinality(String),
+    reason      LowCardinality(String),
+    from_kind   LowCardinality(String),
+    from_id     String,
+    into_id     String,
+    event_id    String,
+    event_time  DateTime64(3, 'UTC'),
+    emitted_at  DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (into_id, record_id)
 ;
 -- Valid events that arrived after the allowed lateness (not counted in any window).
 CREATE TABLE IF NOT EXISTS late_events

@@ -302,8 +302,9 @@ def rebuild_rollups_command() -> None:
 
 @app.command()
 def features() -> None:
-    """Run one features worker (inputs -> customer profiles) until SIGTERM or Ctrl-C."""
+    """Run one features worker (resolved inputs -> customer profiles) until SIGTERM or Ctrl-C."""
     from processors.features.build import build_features
+    from schemas.identity import IDENTITY_MERGES, PROFILE_HANDOFFS, identified
     from schemas.registry import INPUT_TOPICS
     from streams.metrics import StatsCollector
     from streams.stateful import StatefulWorker
@@ -313,7 +314,12 @@ def features() -> None:
     processor = build_features(lateness_ms=round(settings.allowed_lateness_seconds * 1000),
                                session_gap_ms=round(settings.session_gap_seconds * 1000),
                                segments_file=settings.segments_file, limits=settings.limits)
-    worker = StatefulWorker(settings.kafka_config(), settings.group_id("features"), list(INPUT_TOPICS),
+    topics = list(INPUT_TOPICS)
+    if settings.identity_resolution:
+        # The identity stage's resolved events (streams/identity.py), its decisions, retired profiles' states.
+        processor.clock_topics = frozenset(identified(topic) for topic in INPUT_TOPICS)  # the topics with event time
+        topics = [*sorted(processor.clock_topics), IDENTITY_MERGES, PROFILE_HANDOFFS]
+    worker = StatefulWorker(settings.kafka_config(), settings.group_id("features"), topics,
                             settings.changelog("features"), processor, flush_seconds=settings.processor_flush_seconds,
                             pseudonymizer=settings.pseudonymizer())
     invalid = StatsCollector({"journey_invalid_input_skipped": (
@@ -321,6 +327,21 @@ def features() -> None:
         lambda: {"features": processor.invalid})})
     stats = _serve(settings, "features", stop, worker, invalid)
     logging.getLogger("journey.features").info("stopped: %s (invalid input skipped: %d)", stats, processor.invalid)
+
+
+@app.command("identity-stage")
+def identity_stage() -> None:
+    """Run the identity stage (inputs -> events resolved to their customer, identity-merges) until SIGTERM."""
+    from streams.identity import IdentityWorker
+    from streams.topics import identity_changelog
+
+    settings = _settings()
+    stop = _worker_logging_and_stop(settings, "identity")
+    worker = IdentityWorker(settings.kafka_config(), settings.group_id("identity"),
+                            identity_changelog(settings.group_prefix), settings.link_rules(), settings.limits,
+                            flush_seconds=settings.processor_flush_seconds)
+    _serve(settings, "identity", stop, worker)
+    logging.getLogger("journey.identity").info("stopped: %s", worker.stats)
 
 
 @app.command()
@@ -681,6 +702,37 @@ def customer(customer_id: Annotated[str, typer.Argument(help="The customer id.")
     for name, value in sorted(profile["features"].items()):
         if value not in (None, 0, 0.0, "", False):
             table.add_row(cell(name), cell(_readable(name, value)))
+    out.print(table)
+
+
+@app.command()
+def identity(customer_id: Annotated[str, typer.Argument(help="A customer id (or an anonymous id).")],
+             fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text") -> None:
+    """A customer's linked identifiers and merge history (ClickHouse's identity_merges)."""
+    from sinks.identity import identity_of
+    from sinks.query import reader
+
+    settings = _readable_settings()
+    try:
+        with reader(settings) as r:
+            found = identity_of(r, customer_id)
+    except Exception as exc:
+        _read_failed("cannot read the identity history", settings, str(exc))
+    if fmt == "json":
+        sys.stdout.write(json_line(found) + "\n")
+        return
+    if not found["history"]:
+        console.print(f"[yellow]no identity records for {markup_safe(repr(customer_id))}[/]")
+        raise typer.Exit(1)
+    out = Console()
+    where = f"  merged into [cyan]{markup_safe(found['merged_into'])}[/]" if found["merged_into"] else ""
+    out.print(f"[bold]identity {markup_safe(customer_id)}[/]{where}")
+    linked = ", ".join(f"{i['kind']} {i['id']}" for i in found["identifiers"]) or "-"
+    out.print(f"identifiers: {markup_safe(linked)}")
+    table = Table("event time", "action", "reason", "from", "into", title="history", title_justify="left")
+    for r in found["history"]:
+        table.add_row(cell(r["event_time"]), cell(r["action"]), cell(r["reason"]),
+                      cell(f"{r['from_kind']} {r['from_id']}"), cell(r["into_id"]))
     out.print(table)
 
 

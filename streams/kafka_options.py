@@ -21,11 +21,11 @@ from typing import Literal
 from confluent_kafka import KafkaException, Producer
 
 #: The worker roles that run a group consumer.
-WorkerRole = Literal["sink", "features", "triggers", "messages", "scoring", "deliver"]
+WorkerRole = Literal["sink", "features", "triggers", "messages", "scoring", "deliver", "identity"]
 
 #: fetch.wait.max.ms per role (milliseconds), the measured defaults.
 FETCH_WAIT_MAX_MS: dict[WorkerRole, int] = {
-    "features": 10, "triggers": 10, "messages": 10, "scoring": 10, "deliver": 10, "sink": 100,
+    "features": 10, "triggers": 10, "messages": 10, "scoring": 10, "deliver": 10, "sink": 100, "identity": 10,
 }
 
 #: librdkafka options that have settings of their own (kafka_extra must not contradict them).

@@ -84,7 +84,8 @@ def run_pipeline(settings: Settings, records: Iterable[SourceRecord], source_nam
     summary = RunSummary()
     configure(settings.stall_seconds)
     with claim(settings.data_dir):
-        console.print(f"[bold]journey run[/]: {cell(source_name)}; starting ClickHouse, the broker and 7 workers")
+        console.print(f"[bold]journey run[/]: {cell(source_name)}; starting ClickHouse, the broker and "
+                      f"{8 if settings.identity_resolution else 7} workers")
         _run(settings, records, console, total, summary)
     summary.seconds = time.monotonic() - started
     print_summary(console, summary)
@@ -121,6 +122,7 @@ def _run(settings: Settings, records: Iterable[SourceRecord], console: Console, 
         if settings.metrics_port is not None:  # one port cannot serve two workers: each takes a free one (its log)
             env["JOURNEY_METRICS_PORT"] = "0"
         sink = start_worker("sink", ["sink"], env, log_dir)
+        identity = start_worker("identity", ["identity-stage"], env, log_dir) if settings.identity_resolution else None
         features = start_worker("features", ["features"], env, log_dir)
         scoring = start_worker("scoring", ["scoring"], env, log_dir)
         trainer = start_worker("trainer", ["trainer"], env, log_dir)
@@ -129,7 +131,8 @@ def _run(settings: Settings, records: Iterable[SourceRecord], console: Console, 
         delivery_file = settings.delivery_file or settings.data_dir.resolve() / "delivered.jsonl"
         adapter = settings.delivery_adapter
         deliver = start_worker("deliver", ["deliver"], {**env, "JOURNEY_DELIVERY_FILE": str(delivery_file)}, log_dir)
-        workers: list[Worker] = [sink, features, scoring, trainer, triggers, messages, deliver]
+        workers: list[Worker] = [w for w in (sink, identity, features, scoring, trainer, triggers, messages, deliver)
+                                 if w is not None]
         stack.callback(_stop_all, workers, settings.stop_seconds)
 
         def alive() -> None:
@@ -178,8 +181,14 @@ def _run(settings: Settings, records: Iterable[SourceRecord], console: Console, 
             # A replay's own dead letters (a CSV row with the wrong field count) are the sink's alone.
             _wait(bar, "stored", progress, dict(producer.end_offsets), sent, alive)
             ends = {tp: end for tp, end in producer.end_offsets.items() if tp[0] != DEAD_LETTERS}
-            profiled = _wait(bar, "features", features_progress, ends, sent - producer.delivered[DEAD_LETTERS],
-                             alive, Outputs(counters["customer-features"], "profiles"))
+            if identity is None:
+                profiled = _wait(bar, "features", features_progress, ends, sent - producer.delivered[DEAD_LETTERS],
+                                 alive, Outputs(counters["customer-features"], "profiles"))
+            else:  # the identity stage resolves every input, then stops: its last links and events go out
+                _wait_group(bar, kafka, settings.group_id("identity"), "identity", ends, alive)
+                _stop(identity, workers, settings)
+                profiled = _wait_features(bar, kafka, features_progress, alive,
+                                          Outputs(counters["customer-features"], "profiles"))
             # The features worker writes its last state and profiles when it stops; then the
             # sink stores every profile and late event it emitted.
             _stop(features, workers, settings)
@@ -263,6 +272,27 @@ def _wait_group(bar: Progress, kafka: dict[str, str], group: str, label: str, en
         return _wait(bar, label, progress, ends, sum(ends.values()), alive, produced)
     finally:
         progress.close()
+
+
+def _wait_features(bar: Progress, kafka: dict[str, str], progress: GroupProgress, alive: Callable[[], None],
+                   produced: Outputs) -> TaskID:
+    """Wait until the features group has read every resolved event, identity decision and profile handoff.
+
+    The features worker itself writes to two of those topics (a retired profile's state goes to
+    ``profile-handoffs``, an event that reached a retired profile is forwarded on its ``identified-*``
+    topic), so their ends are taken again after each wait until a wait finds nothing new.
+    """
+    from schemas.identity import IDENTIFIED_TOPICS, IDENTITY_MERGES, PROFILE_HANDOFFS
+
+    topics = [*sorted(IDENTIFIED_TOPICS), IDENTITY_MERGES, PROFILE_HANDOFFS]
+    ends = end_offsets_by_eof(kafka, topics, between=alive)
+    while True:
+        task = _wait(bar, "features", progress, ends, sum(ends.values()), alive, produced)
+        again = end_offsets_by_eof(kafka, topics, between=alive)
+        if again == ends:
+            return task
+        bar.remove_task(task)
+        ends = again
 
 
 def _hand_over_suppressions(settings: Settings, kafka: dict[str, str]) -> None:

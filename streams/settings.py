@@ -21,6 +21,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from processors.identity.rules import LinkRules
 from schemas.validation import MIN_EVENT_TIME, Limits
 from streams.kafka_options import FETCH_WAIT_MAX_MS, WorkerRole, check_kafka_extra
 from streams.pseudonym import Pseudonymizer, load_key
@@ -111,6 +112,18 @@ class Settings(BaseSettings):
     session_gap_seconds: float = Field(1800.0, gt=0)
     segments_file: Path | None = Field(None, description="TOML file of segment rules; unset: the shipped defaults.")
     processor_flush_seconds: float = Field(1.0, gt=0, description="How often processors write state and outputs.")
+
+    # Identity resolution (journey identity-stage; processors/identity/rules.py)
+    identity_resolution: bool = Field(True, description="The features worker reads the identity stage's resolved "
+                                                        "events (identified-*); false: the raw inputs, keyed by "
+                                                        "customer_id as sent (no identity stage runs).")
+    identity_auto_link: list[str] = Field(["anonymous_id", "email_hash", "phone_hash", "chat_handle", "loyalty_id"],
+                                          description="Identifier kinds that link to an event's subject whenever "
+                                                      "they appear on it.")
+    identity_never_link: list[str] = Field(["device_id"], description="Identifier kinds that never link two "
+                                                                     "components, not even on identify.")
+    identity_max_component: int = Field(50, ge=2, description="Most identifiers one person may have: a link "
+                                                               "beyond it is refused and recorded.")
 
     # Triggers, messages and their delivery (journey triggers, messages, deliver)
     attribution_window_hours: int = Field(24, ge=1, le=2160, description="An order placed within this many hours "
@@ -312,6 +325,11 @@ class Settings(BaseSettings):
     @property
     def limits(self) -> Limits:
         return Limits(self.max_event_bytes, timedelta(seconds=self.max_future_skew_seconds), self.min_event_time)
+
+    def link_rules(self) -> LinkRules:
+        """The identity graph's linking rules (ValueError naming an unknown kind)."""
+        return LinkRules(frozenset(self.identity_auto_link), frozenset(self.identity_never_link),
+                         self.identity_max_component)
 
     def pseudonymizer(self) -> Pseudonymizer:
         """The keyed hash of this deployment (the configured key, or the data directory's)."""

@@ -68,6 +68,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from processors.triggers.schedule import TimerQueue
+from schemas.identity import IDENTIFIED_TOPICS
 from schemas.registry import INPUT_TOPICS
 from schemas.validation import dead_letter
 from streams.batch_worker import BatchWorker, consumer_config
@@ -80,6 +81,8 @@ from streams.waiting import REQUEST_SECONDS, flush_following, retry_until_stalle
 
 log = logging.getLogger(__name__)
 S = TypeVar("S")
+#: Topics of input events: the inputs, and the identity stage's resolved copies of them (streams/identity.py).
+EVENT_TOPICS = frozenset(INPUT_TOPICS) | IDENTIFIED_TOPICS
 #: The dead-letter reason of a record the processor raised on.
 PROCESSING_FAILED = "processing_failed"
 
@@ -293,7 +296,7 @@ class StatefulWorker(BatchWorker, Generic[S]):
             if store is None:  # not assigned any more (revoked mid-batch): its offset is not ours to commit
                 continue
             self._positions[(topic, partition)] = offset + 1  # read, whatever follows: committed past it
-            if raw_key is None and topic in INPUT_TOPICS:
+            if raw_key is None and topic in EVENT_TOPICS:
                 # A keyless input record sits on a random partition, not its customer's: no state here can
                 # take it (it would make a customer "" of every keyless record; the sink dead-letters it as
                 # missing_key). Counted, never processed.
@@ -309,7 +312,7 @@ class StatefulWorker(BatchWorker, Generic[S]):
             if msg.value() is None:  # a tombstone (an erased profile) is no event: it must not make a state
                 continue
             entry = store.get(key)
-            if entry is None and topic not in INPUT_TOPICS and self.erasures is not None \
+            if entry is None and topic not in EVENT_TOPICS and self.erasures is not None \
                     and self.erasures.suppressed(key):
                 # Another processor's output about an erased customer, made before that processor
                 # applied the erasure (a trigger in flight): its outputs (a blocked decision) go
@@ -318,7 +321,7 @@ class StatefulWorker(BatchWorker, Generic[S]):
                     produce(*output)
                 self.stats.suppressed_in_flight += 1
                 continue
-            if entry is None and timed and topic in INPUT_TOPICS:
+            if entry is None and timed and topic in EVENT_TOPICS:
                 # A new key: its state is kept only if the processor accepted the record. A refused one
                 # (last_event_ms None) makes no state, so no changelog record: a hostile key (10 MB, or
                 # one per junk record) can neither fail the changelog write nor pile up empty states.

@@ -8,6 +8,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from schemas.identity import IDENTIFIED_TOPICS, PROFILE_HANDOFFS
 from schemas.registry import ALL_TOPICS, INPUT_TOPICS
 from streams.waiting import REQUEST_SECONDS, retry_until_stalled
 
@@ -57,6 +58,11 @@ def delivery_topics(prefix: str = DEFAULT_PREFIX) -> list[str]:
     return [f"{prefix}-deliver-{adapter}-{kind}" for adapter in DELIVERY_ADAPTERS for kind in ("retry", "ledger")]
 
 
+def identity_changelog(prefix: str = DEFAULT_PREFIX) -> str:
+    """The identity stage's graph changelog under ``prefix`` (compacted; streams/identity.py)."""
+    return f"{prefix}-identity-changelog"
+
+
 #: The default pipeline's changelogs and snapshot topic.
 CHANGELOGS = changelogs()
 MODEL_SNAPSHOTS = model_snapshots()
@@ -68,9 +74,9 @@ def topic_specs(partitions: int, prefix: str = DEFAULT_PREFIX) -> list[TopicSpec
     The changelogs and the snapshot topic are those of the processor groups under ``prefix``.
     """
     specs = []
-    internal = [*changelogs(prefix).values(), model_snapshots(prefix)]
+    internal = [*changelogs(prefix).values(), model_snapshots(prefix), identity_changelog(prefix)]
     compacted = {"customer-features", *internal}
-    for name in [*ALL_TOPICS, *internal]:
+    for name in [*ALL_TOPICS, *sorted(IDENTIFIED_TOPICS), PROFILE_HANDOFFS, *internal]:
         config = dict(_RETAIN)
         if name in compacted:
             config["cleanup.policy"] = "compact"

@@ -47,6 +47,9 @@ class CustomerState:
     applied: dict[str, int] = field(default_factory=dict)  # topic -> offset of the last event applied (hosts)
     prune_ids_at: int = 256  # size of recent_ids that triggers the next pruning (doubles: amortised O(1))
     clock_ms: int = 0  # the host's event-time clock when it last fired this customer's timer (0: never)
+    #: Identity resolution (processors/features/identity.py): ``merged_into`` once this profile was merged
+    #: into another, ``merged_from`` the merge record ids already folded in. None for most customers.
+    identity: dict[str, Any] | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle the shipped feature states as (class name, slot values): builtins only.
@@ -58,7 +61,7 @@ class CustomerState:
         features = {name: (type(s).__name__, tuple([getattr(s, f) for f in s.__slots__]))
                     if type(s).__name__ in STATE_CLASSES else (None, s) for name, s in self.features.items()}
         return _restore, (self.customer_id, self.newest, self.recent_ids, self.as_of_ms, self.events, self.late,
-                          features, self.applied, self.prune_ids_at, self.clock_ms)
+                          features, self.applied, self.prune_ids_at, self.clock_ms, self.identity)
 
 
 #: The feature state classes :meth:`CustomerState.__reduce__` packs, by name.
@@ -68,7 +71,7 @@ STATE_CLASSES: dict[str, type] = {cls.__name__: cls for cls in (
 
 def _restore(customer_id: str, newest: dict[str, int], recent_ids: dict[str, tuple[int, str]], as_of_ms: int,
              events: int, late: int, features: dict[str, tuple[str | None, Any]], applied: dict[str, int],
-             prune_ids_at: int, clock_ms: int = 0) -> CustomerState:
+             prune_ids_at: int, clock_ms: int = 0, identity: dict[str, Any] | None = None) -> CustomerState:
     """Unpickle a :class:`CustomerState` packed by its ``__reduce__``.
 
     Topic names are interned (each record is unpickled on its own, so each restored customer
@@ -80,7 +83,7 @@ def _restore(customer_id: str, newest: dict[str, int], recent_ids: dict[str, tup
     topics = {t: intern(t) for t in newest.keys() | applied.keys()}
     recent = {i: (t, topics.get(topic) or intern(topic)) for i, (t, topic) in recent_ids.items()}
     return CustomerState(customer_id, {topics[t]: v for t, v in newest.items()}, recent, as_of_ms, events, late,
-                         states, {topics[t]: v for t, v in applied.items()}, prune_ids_at, clock_ms)
+                         states, {topics[t]: v for t, v in applied.items()}, prune_ids_at, clock_ms, identity)
 
 
 def default_features(config: FeatureConfig, scorer: Scorer, negative_below: float) -> list[Feature]:

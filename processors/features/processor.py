@@ -23,7 +23,9 @@ import orjson
 
 from processors.features.base import Observed
 from processors.features.engine import CustomerState, FeatureEngine, Outcome
+from processors.features.identity import forward, merged_into, on_handoff, on_merge_record
 from schemas.base import SCHEMA_VERSION
+from schemas.identity import IDENTITY_MERGES, PROFILE_HANDOFFS, source_topic
 from schemas.validation import Limits, Rejected, validate
 
 PROFILE_TOPIC = "customer-features"
@@ -54,6 +56,15 @@ class FeaturesProcessor:
         return self.engine.new_state(key)
 
     def process(self, state: CustomerState, topic: str, value: bytes | None, key: bytes | None) -> list[Output]:
+        """Apply one record: an input event (on an input or ``identified-*`` topic), or an identity decision
+        (``identity-merges``, ``profile-handoffs``: processors/features/identity.py)."""
+        if topic in (IDENTITY_MERGES, PROFILE_HANDOFFS):
+            self.last_event_ms = None  # no event time: the host's clock does not move
+            return on_merge_record(state, value, key) if topic == IDENTITY_MERGES else on_handoff(state, value or b"")
+        if state.identity is not None and merged_into(state) is not None:
+            self.last_event_ms = None
+            return forward(state, topic, value)
+        topic = source_topic(topic)
         try:
             event = validate(topic, value, key, self.limits)
         except Rejected:
@@ -96,7 +107,17 @@ class FeaturesProcessor:
             "customer_id": state.customer_id, "as_of": as_of, "schema_version": SCHEMA_VERSION, "events_total": events,
             "last_seen": as_of if last_seen_ms == as_of_ms else _iso(last_seen_ms), "stage": stage,
             "stage_since": _iso(since), "segments": segments, "features": values,
+            **self._retired(state, as_of_ms),
         }
+
+    @staticmethod
+    def _retired(state: CustomerState, as_of_ms: int) -> dict[str, Any]:
+        """A retired profile's record says where it went, as of the merge (or its newest event, if later):
+        a newer version than the profile it replaces (``customer_profiles`` keeps the latest)."""
+        into = merged_into(state) if state.identity is not None else None
+        if into is None:
+            return {}
+        return {"merged_into": into, "as_of": _iso(max(as_of_ms, state.identity["merged_at_ms"]))}  # type: ignore[index]
 
     def erase(self, key: str, state: CustomerState) -> list[tuple[str, bytes | None, bytes | None]]:
         """Erasure hook (streams/erasure.py): tombstone the customer's record on the compacted profile topic."""

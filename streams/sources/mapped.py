@@ -72,7 +72,9 @@ from streams.topics import DEAD_LETTERS
 
 ITEM_FIELDS = ("product_id", "category_id", "quantity", "unit_price")
 ITEM_KINDS = {"product_id": "string", "category_id": "string", "quantity": "integer", "unit_price": "number"}
-REQUIRED = ("customer_id", "event_time", "type")
+REQUIRED = ("event_time", "type")
+#: A mapping must give at least one of these (the event's subject; schemas/base.py ``Event``).
+SUBJECTS = ("customer_id", "anonymous_id")
 #: A number written with a decimal comma (and dots between thousands): ``12,50``, ``-1.234,5``, ``7``.
 _DECIMAL_COMMA = re.compile(r"[+-]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?")
 
@@ -146,6 +148,8 @@ def parse_mapping(text: str) -> dict[str, Source]:
     for required in REQUIRED:
         if required not in mapping:
             raise ValueError(f"mapping must give {required!r} (as {required}=Column or {required}=:constant)")
+    if not any(subject in mapping for subject in SUBJECTS):
+        raise ValueError("mapping must give 'customer_id' or 'anonymous_id' (or both), e.g. customer_id=CustomerID")
     if "items" in mapping and any(f in mapping for f in ITEM_FIELDS):
         raise ValueError(f"mapping gives 'items' and item fields ({', '.join(ITEM_FIELDS)}): choose one")
     return mapping
@@ -220,7 +224,7 @@ def mapped(path: Path, kind: str, mapping_text: str, tz: str = "UTC", fallback_t
         stats.emitted[event_type if isinstance(event_type, str) else "(no type)"] += 1
         topic = TOPIC_OF_TYPE.get(event_type, fallback_topic) if isinstance(event_type, str) else fallback_topic
         clean_body(body, pseudonym)
-        customer = body.get("customer_id")
+        customer = body.get("customer_id") or body.get("anonymous_id")  # an anonymous event: keyed by its visitor
         key = customer.encode() if isinstance(customer, str) else b""
         records.append(SourceRecord(topic, key, owned(orjson.dumps(body, option=JSON_OPTIONS)), when, line))
     if kind == "jsonl" and stats.rows and (missing := sorted(columns - seen_columns)):

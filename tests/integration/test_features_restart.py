@@ -54,7 +54,9 @@ def test_sigkill_mid_replay_then_restart_gives_the_batch_features(backend: Backe
     producer = produce(backend.kafka, [(r.topic, r.key, r.value) for r in records])
     total = sum(producer.end_offsets.values())
     env = {**os.environ, "JOURNEY_KAFKA_BOOTSTRAP": backend.kafka["bootstrap.servers"],
-           "JOURNEY_GROUP_PREFIX": "restart", "JOURNEY_PROCESSOR_FLUSH_SECONDS": "0.2",
+           "JOURNEY_GROUP_PREFIX": "restart",
+           "JOURNEY_IDENTITY_RESOLUTION": "false",  # features read the raw inputs (no identity stage here)
+           "JOURNEY_PROCESSOR_FLUSH_SECONDS": "0.2",
            "JOURNEY_DATA_DIR": str(tmp_path)}
     progress = GroupProgress(backend.kafka, "restart-features")
 

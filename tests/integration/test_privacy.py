@@ -195,6 +195,7 @@ def test_erasure_everywhere_and_no_clear_identifiers(backend: Backend, datasets:
 
     prefix = f"pv-{uuid.uuid4().hex[:6]}"
     env = {"JOURNEY_KAFKA_BOOTSTRAP": backend.kafka["bootstrap.servers"], "JOURNEY_GROUP_PREFIX": prefix,
+           "JOURNEY_IDENTITY_RESOLUTION": "false",  # features read the raw inputs (no identity stage here)
            "JOURNEY_PROCESSOR_FLUSH_SECONDS": "0.2", "JOURNEY_DATA_DIR": str(tmp_path),
            "JOURNEY_PRIVACY_KEY": KEY, "JOURNEY_TOPIC_PARTITIONS": str(backend.partitions)}
     run_workers(backend, env, prefix, fed.end_offsets)
@@ -332,6 +333,7 @@ def test_a_trigger_in_flight_for_an_erased_customer_is_blocked_and_makes_no_stat
     and the customer gets no state back."""
     prefix = f"pf-{uuid.uuid4().hex[:6]}"
     env = {"JOURNEY_KAFKA_BOOTSTRAP": backend.kafka["bootstrap.servers"], "JOURNEY_GROUP_PREFIX": prefix,
+           "JOURNEY_IDENTITY_RESOLUTION": "false",  # features read the raw inputs (no identity stage here)
            "JOURNEY_PROCESSOR_FLUSH_SECONDS": "0.2", "JOURNEY_DATA_DIR": str(tmp_path),
            "JOURNEY_PRIVACY_KEY": KEY, "JOURNEY_TOPIC_PARTITIONS": str(backend.partitions)}
     customer = f"c-{uuid.uuid4().hex[:8]}"

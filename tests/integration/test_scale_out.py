@@ -63,6 +63,7 @@ def scale_env(backend: Backend, tmp_path: Path) -> tuple[str, dict[str, str]]:
     dsn = f"chdb://{tmp_path / 'db'}" if backend.name == "embedded" else backend.dsn
     return dsn, {"JOURNEY_KAFKA_BOOTSTRAP": backend.kafka["bootstrap.servers"], "JOURNEY_CLICKHOUSE_DSN": dsn,
                  "JOURNEY_DATA_DIR": str(tmp_path), "JOURNEY_GROUP_PREFIX": "scale",
+                 "JOURNEY_IDENTITY_RESOLUTION": "false",  # features read the raw inputs (no identity stage here)
                  "JOURNEY_SINK_BATCH_ROWS": "5000", "JOURNEY_SINK_BATCH_SECONDS": "0.3",
                  "JOURNEY_PROCESSOR_FLUSH_SECONDS": "0.3"}
 

@@ -45,7 +45,9 @@ def test_metrics_count_exactly_what_was_fed(backend: Backend, tmp_path: Path) ->
     expected_letters = Counter(reason for *_, reason in BAD)
     dsn = f"chdb://{tmp_path / 'db'}" if backend.name == "embedded" else backend.dsn  # chDB: its own path
     env = {"JOURNEY_KAFKA_BOOTSTRAP": backend.kafka["bootstrap.servers"], "JOURNEY_CLICKHOUSE_DSN": dsn,
-           "JOURNEY_DATA_DIR": str(tmp_path), "JOURNEY_GROUP_PREFIX": "metrics", "JOURNEY_SINK_BATCH_SECONDS": "0.2",
+           "JOURNEY_DATA_DIR": str(tmp_path), "JOURNEY_GROUP_PREFIX": "metrics",
+           "JOURNEY_IDENTITY_RESOLUTION": "false",  # features read the raw inputs (no identity stage here)
+           "JOURNEY_SINK_BATCH_SECONDS": "0.2",
            "JOURNEY_PROCESSOR_FLUSH_SECONDS": "0.2", "JOURNEY_LOG_FORMAT": "json"}
     workers = [WorkerProcess(role, env, tmp_path / f"{role}.log") for role in ("sink", "features")]
     sink_worker, features_worker = workers
@@ -138,7 +140,9 @@ def test_every_processor_counts_exactly_what_it_read_and_wrote(backend: Backend,
     scoring_file.write_text(f"[purchase_propensity]\nhorizon_hours = 2\n[churn]\nhorizon_days = 3\n"
                             f"[evaluation]\nmetrics_every_labels = {METRICS_EVERY}\n")
     env = {"JOURNEY_KAFKA_BOOTSTRAP": backend.kafka["bootstrap.servers"], "JOURNEY_DATA_DIR": str(tmp_path),
-           "JOURNEY_GROUP_PREFIX": "metrics", "JOURNEY_PROCESSOR_FLUSH_SECONDS": "0.2",
+           "JOURNEY_GROUP_PREFIX": "metrics",
+           "JOURNEY_IDENTITY_RESOLUTION": "false",  # features read the raw inputs (no identity stage here)
+           "JOURNEY_PROCESSOR_FLUSH_SECONDS": "0.2",
            "JOURNEY_SCORING_FILE": str(scoring_file), "JOURNEY_DELIVERY_FILE": str(tmp_path / "delivered.jsonl")}
     workers = [WorkerProcess(role, env, tmp_path / f"{role}.log") for role in WRITES]
     try:

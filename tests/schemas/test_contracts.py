@@ -23,6 +23,8 @@ EXAMPLES: dict[str, list[dict[str, object]]] = {
         {"type": "remove_from_cart", "product_id": "p1"},
         {"type": "add_to_wishlist", "product_id": "p2"},
         {"type": "checkout_started", "cart_value": 119.8, "items": 2, "session_id": "s1", "channel": "app"},
+        {"type": "identify", "anonymous_id": "a1", "device_id": "d1", "email_hash": "h-0f3a", "loyalty_id": "L9"},
+        {"type": "alias", "previous_id": "c0"},
     ],
     "orders": [
         {"type": "order_placed", "order_id": "o1", "amount": 119.8, "currency": "EUR",

@@ -1,0 +1,1 @@
+"""Identity resolution: union-find over identifiers, linking rules, canonical customer ids, merge records."""

@@ -1,0 +1,134 @@
+"""Identity resolution from `journey run --replay`: an anonymous visitor's events fold into the customer.
+
+The issue's example: three product views by anonymous visitor a-1, an identify linking a-1 to c-1,
+two product views by c-1. The profile of c-1 counts all five; a-1's only profile says it was merged
+into c-1; the merge is in identity_merges and `journey identity` shows it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import orjson
+import pytest
+
+from schemas.identity import IDENTIFIED_TOPICS, IDENTITY_MERGES, PROFILE_HANDOFFS
+from schemas.registry import INPUT_TOPICS
+from sinks.access import open_reader
+from tests.conftest import Backend, produce
+from tests.integration.procs import WorkerProcess, caught_up, status, wait_for
+from tests.integration.test_cli_run import journey, rows
+from tests.integration.test_scoring_pipeline import read_all
+
+pytestmark = pytest.mark.integration
+
+MAPPING = "customer_id=customer_id,anonymous_id=anonymous_id,event_time=ts,type=type,product_id=product_id"
+LINES = [
+    {"anonymous_id": "a-1", "ts": "2026-03-01T10:00:00Z", "type": "product_view", "product_id": "p1"},
+    {"anonymous_id": "a-1", "ts": "2026-03-01T10:01:00Z", "type": "product_view", "product_id": "p2"},
+    {"anonymous_id": "a-1", "ts": "2026-03-01T10:02:00Z", "type": "product_view", "product_id": "p3"},
+    {"anonymous_id": "a-1", "customer_id": "c-1", "ts": "2026-03-01T10:03:00Z", "type": "identify"},
+    {"customer_id": "c-1", "ts": "2026-03-01T10:04:00Z", "type": "product_view", "product_id": "p1"},
+    {"customer_id": "c-1", "ts": "2026-03-01T10:05:00Z", "type": "product_view", "product_id": "p4"},
+]
+
+
+def test_anonymous_views_fold_into_the_customer_when_identify_arrives(tmp_path: Path) -> None:
+    """The issue's command. Replayed at once, the stages may read the identify (or the merge) before a-1's
+    views (other partitions, other topics): then the views go to c-1 at once and a-1 never has a profile
+    of its own; else a-1's profile is folded into c-1 and retired. Either way c-1 counts all five views
+    (the fold route itself, deterministically: the staged test below)."""
+    path = tmp_path / "journey.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in LINES))
+    run = journey("run", "--replay", f"jsonl:{path}", "--map", MAPPING, cwd=tmp_path, timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+
+    shown = journey("customer", "c-1", "--format", "json", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    profile = json.loads(shown.stdout)
+    assert profile["features"]["product_views_total"] == 5
+    assert profile["features"]["first_seen_ms"] == 1772359200000  # 2026-03-01T10:00Z, a-1's first view
+    assert profile["events_total"] == 5
+
+    anonymous = rows(tmp_path, "SELECT customer_id, merged_into, events_total FROM customer_profiles FINAL "
+                               "WHERE customer_id = 'a-1'")
+    retired = [{"customer_id": "a-1", "merged_into": "c-1", "events_total": 3}]
+    assert anonymous in ([], retired), anonymous
+    profiles = rows(tmp_path, "SELECT customer_id FROM customer_profiles FINAL WHERE merged_into IS NULL")
+    assert profiles == [{"customer_id": "c-1"}]
+
+    merges = rows(tmp_path, "SELECT action, reason, from_kind, from_id, into_id FROM identity_merges FINAL "
+                            "ORDER BY action")
+    linked = {"action": "linked", "reason": "identify", "from_kind": "anonymous_id", "from_id": "a-1", "into_id": "c-1"}
+    assert merges == ([linked, {**linked, "action": "merged"}] if anonymous else [linked])
+    identity = journey("identity", "c-1", "--format", "json", cwd=tmp_path)
+    assert identity.returncode == 0, identity.stderr[-2000:]
+    found = json.loads(identity.stdout)
+    assert found["identifiers"] == [{"kind": "anonymous_id", "id": "a-1"}]
+    assert [r["action"] for r in found["history"]] == [m["action"] for m in merges]
+    if anonymous:
+        assert json.loads(journey("identity", "a-1", "--format", "json", cwd=tmp_path).stdout)["merged_into"] == "c-1"
+    stored = rows(tmp_path, "SELECT count() AS n FROM clickstream_events")
+    assert stored == [{"n": 6}]  # the raw events are stored as they came (anonymous ones under a-1)
+
+
+def _records(lines: list[dict[str, object]]) -> list[tuple[str, bytes | None, bytes | None]]:
+    """The contract events of ``lines`` (as the mapped replay makes them), keyed by customer or visitor."""
+    out: list[tuple[str, bytes | None, bytes | None]] = []
+    for n, line in enumerate(lines):
+        body = {k: v for k, v in line.items() if k != "ts"} | {"event_id": f"ev-{line['ts']}-{n}",
+                                                                "event_time": line["ts"]}
+        key = str(body.get("customer_id") or body["anonymous_id"]).encode()
+        out.append(("clickstream", key, orjson.dumps(body)))
+    return out
+
+
+def test_the_fold_route_through_real_workers_with_the_identity_stage_sigkilled_between(backend: Backend,
+                                                                                       tmp_path: Path) -> None:
+    """a-1's views are profiled first (the stage and features catch up), the identity stage is SIGKILLed and
+    restarted (its graph comes back from the changelog), then the identify and c-1's views: a-1's profile
+    is folded into c-1 and retired, on the topic and in ClickHouse."""
+    dsn = f"chdb://{tmp_path / 'db'}" if backend.name == "embedded" else backend.dsn
+    env = {"JOURNEY_KAFKA_BOOTSTRAP": backend.kafka["bootstrap.servers"], "JOURNEY_CLICKHOUSE_DSN": dsn,
+           "JOURNEY_DATA_DIR": str(tmp_path), "JOURNEY_GROUP_PREFIX": "ident", "JOURNEY_SINK_BATCH_SECONDS": "0.2",
+           "JOURNEY_PROCESSOR_FLUSH_SECONDS": "0.2"}
+    roles = ("sink", "identity-stage", "features")
+    workers = {role: WorkerProcess(role, env, tmp_path / f"{role}.log") for role in roles}
+    features_topics = [*sorted(IDENTIFIED_TOPICS), IDENTITY_MERGES, PROFILE_HANDOFFS]
+
+    def settle() -> None:
+        watched = list(workers.values())
+        caught_up(backend.kafka, "ident-identity", list(INPUT_TOPICS), watched, 300)
+        for _ in range(3):  # the features worker feeds two of its own inputs (handoffs, forwarded events)
+            caught_up(backend.kafka, "ident-features", features_topics, watched, 300)
+        caught_up(backend.kafka, "ident-sink", ["customer-features", IDENTITY_MERGES], watched, 300)
+
+    try:
+        wait_for(lambda: all(status(f"{w.url}/healthz") == 200 for w in workers.values()), "live workers", 120,
+                 list(workers.values()))
+        produce(backend.kafka, _records(LINES[:3]))
+        settle()
+        profiles = {p["customer_id"]: p for p in read_all(backend.kafka, "customer-features", backend.partitions)}
+        assert profiles["a-1"]["features"]["product_views_total"] == 3 and "c-1" not in profiles
+
+        workers["identity-stage"].kill()
+        workers["identity-stage"] = WorkerProcess("identity-stage", env, tmp_path / "identity-stage-2.log")
+        produce(backend.kafka, _records(LINES[3:]))
+        settle()
+        latest: dict[str, dict[str, object]] = {}
+        for p in read_all(backend.kafka, "customer-features", backend.partitions):
+            latest[p["customer_id"]] = p
+        assert latest["c-1"]["features"]["product_views_total"] == 5  # type: ignore[index]
+        assert latest["c-1"]["events_total"] == 5 and latest["c-1"].get("merged_into") is None
+        assert latest["a-1"]["merged_into"] == "c-1"
+        assert latest["a-1"]["as_of"] == "2026-03-01T10:03:00Z"  # the identify's time: a newer version
+        with open_reader(dsn, tmp_path, direct=False) as reader:  # embedded: through the sink that owns it
+            stored = reader.rows("SELECT customer_id, merged_into, events_total FROM customer_profiles FINAL "
+                                 "ORDER BY customer_id")[1]
+            merges = reader.rows("SELECT action, from_id, into_id FROM identity_merges FINAL ORDER BY action")[1]
+    finally:
+        codes = {role: worker.stop() for role, worker in workers.items()}
+    assert set(codes.values()) == {0}, {r: workers[r].log_tail() for r, c in codes.items() if c}
+    assert [tuple(r) for r in stored] == [("a-1", "c-1", 3), ("c-1", None, 5)]
+    assert [tuple(r) for r in merges] == [("linked", "a-1", "c-1"), ("merged", "a-1", "c-1")]

@@ -1,0 +1,89 @@
+"""Every processor passes ``check_processor`` (streams/host/testing.py) on data-shaped input, and a
+processor that breaks the contract fails it (so the checks can fail)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import orjson
+import pytest
+
+from streams.host.testing import Harness, NonConformance, Run, check_processor
+from tests.streams.host import workloads
+from tests.streams.host.broken import HiddenCounter, hidden_counter, leaky_eraser, unpicklable
+from tests.streams.host.workloads import counts
+
+WINDOW_MS = 45 * 60_000  # below every processor's 60-minute allowed lateness
+
+
+def last_profiles(run: Run) -> dict[bytes, Any]:
+    """Features: each customer's final profile (the coalesced emits in between depend on flush timing)."""
+    out = {}
+    for topic, key, value in run.outputs:
+        if topic == "customer-features":
+            out[key] = value
+    return out
+
+
+def trigger_identities(run: Run) -> set[tuple[Any, ...]]:
+    """Triggers: each trigger's id (customer, rule, anchor, fired_at) and how it fired (tests/processors/triggers)."""
+    return {(t["trigger_id"], t["trigger"], t["fired_at"], t["fired_by"])
+            for t in (orjson.loads(v) for topic, _, v in run.outputs if topic == "triggers" and v)}
+
+
+def by_topic(run: Run) -> dict[str, int]:
+    found: dict[str, int] = defaultdict(int)
+    for topic, *_ in run.outputs:
+        found[topic] += 1
+    return dict(found)
+
+
+def test_the_workloads_are_data_shaped() -> None:
+    """Each processor gets what the pipeline gives it: the generator's events and the upstream outputs."""
+    assert set(counts("features")) == {"clickstream", "orders", "consent", "chat"}
+    assert set(counts("scoring")) == {"customer-features", "orders"}
+    assert {"scores", "customer-features", "clickstream"} <= set(counts("triggers"))
+    assert counts("messages")["triggers"] > 20
+
+
+def test_features_conforms() -> None:
+    check_processor(workloads.features, workloads.workloads()["features"], window_ms=WINDOW_MS,
+                    identity=last_profiles)
+
+
+def test_scoring_conforms() -> None:
+    # Out of order: scoring's input is our own processors' output, one partition per customer, read in order;
+    # the shuffle keeps that order, and the ordered run is the identity.
+    check_processor(workloads.scoring, workloads.workloads()["scoring"], window_ms=WINDOW_MS,
+                    tail_ms=7 * 86_400_000, identity=lambda run: sorted(map(repr, run.outputs)))
+
+
+def test_triggers_conforms() -> None:
+    check_processor(workloads.triggers, workloads.workloads()["triggers"], window_ms=WINDOW_MS,
+                    identity=trigger_identities)
+
+
+def test_messages_conforms() -> None:
+    check_processor(workloads.messages, workloads.workloads()["messages"], window_ms=WINDOW_MS,
+                    identity=by_topic)
+
+
+@pytest.mark.parametrize(("factory", "check"), [(hidden_counter, "crash"), (leaky_eraser, "erase"),
+                                                 (unpicklable, "pickle")])
+def test_a_broken_processor_fails_the_check_it_breaks(factory: Any, check: str) -> None:
+    with pytest.raises(NonConformance) as failed:
+        check_processor(factory, workloads.workloads()["features"], window_ms=WINDOW_MS,
+                        skip={"determinism", "out_of_order"} - {check})
+    assert failed.value.check == check
+
+
+def test_the_broken_processor_is_otherwise_sound() -> None:
+    """The counter processor's outputs are right in an uncrashed run: only the crash check can catch it."""
+    run = Harness(hidden_counter).run(workloads.workloads()["features"])
+    per_customer = defaultdict(int)
+    for topic, key, _, _ in workloads.workloads()["features"]:
+        per_customer[key] += topic == "orders"
+    finals = {key: int(value) for _, key, value in run.outputs if value is not None}
+    assert finals == {key: n for key, n in per_customer.items() if n}
+    assert isinstance(hidden_counter(), HiddenCounter)

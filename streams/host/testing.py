@@ -305,7 +305,10 @@ def check_pickle(factory: Factory, records: Sequence[Record], options: dict[str,
                  cuts: Sequence[float] = (0.3, 0.7, 1.0)) -> None:
     for cut in cuts:
         host = Harness(factory, **options)
-        host.run(records[:int(len(records) * cut)])
+        try:
+            host.run(records[:int(len(records) * cut)])
+        except (pickle.PicklingError, TypeError, AttributeError) as exc:
+            raise NonConformance("pickle", f"a state cannot be written to the changelog: {exc}") from exc
         for key, state in host.states.items():
             copy = restore(snapshot(state))
             if canonical(copy) != canonical(state):

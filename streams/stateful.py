@@ -5,6 +5,12 @@ librdkafka does group membership and (eager, range) assignment, records arrive i
 batches of up to ``batch_rows``, state lives in a dict per partition, and state writes
 are coalesced: one changelog record per changed key per flush.
 
+Processors plug in through one contract (streams/host/contract.py: required ``new_state``,
+``process``, ``emit``; optional hooks with defaults, resolved once by ``Hosted``). The clock is
+injected (streams/host/clock.py), the commit sequence is a ``Checkpoint`` (streams/host/checkpoint.py,
+its invariants in its docstring), and every read to the end of a topic goes through
+streams/host/restore.py.
+
 Commit protocol, per flush (every ``flush_seconds`` or ``batch_rows`` records):
 
 1. For every key changed since the last flush, its state is written to the compacted

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from streams.host.testing import Harness, NonConformance, Run, check_processor
+from streams.host.testing import Harness, NonConformance, Run, check_out_of_order, check_processor
 from tests.streams.host import workloads
 from tests.streams.host.broken import HiddenCounter, hidden_counter, leaky_eraser, unpicklable
 from tests.streams.host.workloads import counts
@@ -32,13 +32,6 @@ def trigger_identities(run: Run) -> set[tuple[Any, ...]]:
             for t in (orjson.loads(v) for topic, _, v in run.outputs if topic == "triggers" and v)}
 
 
-def by_topic(run: Run) -> dict[str, int]:
-    found: dict[str, int] = defaultdict(int)
-    for topic, *_ in run.outputs:
-        found[topic] += 1
-    return dict(found)
-
-
 def test_the_workloads_are_data_shaped() -> None:
     """Each processor gets what the pipeline gives it: the generator's events and the upstream outputs."""
     assert set(counts("features")) == {"clickstream", "orders", "consent", "chat"}
@@ -56,7 +49,7 @@ def test_scoring_conforms() -> None:
     # Out of order: scoring's input is our own processors' output, one partition per customer, read in order;
     # the shuffle keeps that order, and the ordered run is the identity.
     check_processor(workloads.scoring, workloads.workloads()["scoring"], window_ms=WINDOW_MS,
-                    tail_ms=7 * 86_400_000, identity=lambda run: sorted(map(repr, run.outputs)))
+                    tail_ms=86_400_000, identity=lambda run: sorted(map(repr, run.outputs)))
 
 
 def test_triggers_conforms() -> None:
@@ -64,9 +57,29 @@ def test_triggers_conforms() -> None:
                     identity=trigger_identities)
 
 
+def messages_made(run: Run) -> set[tuple[str, str, str]]:
+    """Messages: each message made (its id, trigger and channel)."""
+    return {(m["message_id"], m["trigger_id"], m["channel"])
+            for m in (orjson.loads(v) for topic, _, v in run.outputs if topic == "messages" and v)}
+
+
+#: Why messages are not (yet) the same whatever the arrival order within the lateness.
+MESSAGES_ARRIVAL_DEPENDENT = (
+    "guard decisions follow arrival order: consent blocks at release (documented in README.md's tests section), "
+    "and the quiet-hours time zone and channel habit come from the events seen so far, so a few messages get "
+    "another send time (another id) or channel when input events arrive in another order within the lateness")
+
+
 def test_messages_conforms() -> None:
     check_processor(workloads.messages, workloads.workloads()["messages"], window_ms=WINDOW_MS,
-                    identity=by_topic)
+                    skip={"out_of_order"})  # known: test_messages_out_of_order_within_the_lateness
+
+
+@pytest.mark.xfail(reason=MESSAGES_ARRIVAL_DEPENDENT, strict=True, raises=NonConformance)
+def test_messages_out_of_order_within_the_lateness() -> None:
+    """Strict: a fix shows up as an unexpected pass (then drop the skip above)."""
+    check_out_of_order(workloads.messages, workloads.workloads()["messages"], {"batch": 64}, WINDOW_MS,
+                       messages_made)
 
 
 @pytest.mark.parametrize(("factory", "check"), [(hidden_counter, "crash"), (leaky_eraser, "erase"),

@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Message, TopicPartition
 
 from sinks.access import Reader
+from streams.host.restore import Ends, end_reader, read_until_end
 from streams.partitioner import partition_for
-from streams.produce import CLIENT_LOGGER
 from streams.waiting import StallWatch
 
 
@@ -21,26 +21,27 @@ def profile_from_topic(kafka_config: dict[str, str], customer_id: str, partition
     No fixed deadline: it reads while records arrive, and fails only after the stall time
     (``stall_seconds``) without a record or the partition's end."""
     key = customer_id.encode()
-    reader = Consumer({**kafka_config, "group.id": "journey-customer-lookup", "enable.partition.eof": True,
-                       "enable.auto.commit": False, "logger": CLIENT_LOGGER})
-    reader.assign([TopicPartition("customer-features", partition_for(key, partitions), OFFSET_BEGINNING)])
-    latest = None
+    reader = end_reader(kafka_config, "journey-customer-lookup")
+    latest: bytes | None = None
     watch = StallWatch("reading customer-features to its end", stall)
     read = 0
+
+    def take(msg: Message) -> None:
+        nonlocal latest, read
+        read += 1
+        if msg.key() == key:
+            latest = msg.value()
+
+    def watching(_reading: Ends) -> None:
+        watch.observe(read)
+        watch.check()
+
     try:
-        while True:
-            for msg in reader.consume(10_000, 0.2):
-                if msg.error() is not None:
-                    if msg.error().code() == KafkaError._PARTITION_EOF:
-                        return orjson.loads(latest) if latest else None
-                    continue
-                read += 1
-                if msg.key() == key:
-                    latest = msg.value()
-            watch.observe(read)
-            watch.check()
+        read_until_end(reader, [TopicPartition("customer-features", partition_for(key, partitions),
+                                               OFFSET_BEGINNING)], take, timeout=0.2, between=watching, errors="skip")
     finally:
         reader.close()
+    return orjson.loads(latest) if latest else None
 
 
 def profile_from_clickhouse(reader: Reader, customer_id: str) -> dict[str, Any] | None:

@@ -377,7 +377,7 @@ def _run_timed_worker(settings: Settings, role: WorkerRole, processor: object, t
                             live_lag_seconds=settings.timers_live_lag_seconds, pseudonymizer=settings.pseudonymizer())
     stats = _serve(settings, role, stop, worker)
     logging.getLogger(f"journey.{role}").info("stopped: %s (%s; invalid input skipped: %d)", stats, describe(),
-                                              getattr(processor, "invalid", 0))
+                                              worker.hosted.invalid)
 
 
 @app.command()

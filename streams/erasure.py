@@ -6,7 +6,8 @@ on partition p it:
 
 1. drops every key of p whose HMAC is the request's subject from the store, its pending
    timers from the timer queue, and the key from the dirty set;
-2. calls the processor's optional ``erase(key, state) -> outputs`` hook, for what the
+2. calls the processor's ``erase(key, state) -> outputs`` hook (streams/host/contract.py; default:
+   nothing), for what the
    processor keeps outside the per-key state or on its own topics (features tombstones the
    compacted ``customer-features`` record; a scoring processor drops its held labels);
 3. at the next flush, writes a tombstone for each dropped key to the changelog, and a marker
@@ -31,6 +32,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from schemas.privacy import PrivacyAudit, PrivacyRequest
+from streams.host.contract import Hosted
 from streams.pseudonym import Pseudonymizer
 
 log = logging.getLogger(__name__)
@@ -82,7 +84,7 @@ class Erasures:
         return self.erased_subject(customer_id) is not None
 
     def apply(self, partition: int, offset: int, value: bytes | None, store: dict[str, Any],
-              timers: Any, dirty: set[str], processor: Any) -> list[Output]:
+              timers: Any, dirty: set[str], processor: Hosted[Any]) -> list[Output]:
         """Carry out one request read at ``offset``; return what to produce (hook outputs, audit)."""
         if offset <= self.applied.get(partition, -1):
             return []
@@ -96,16 +98,14 @@ class Erasures:
         keys = [key for key in store if self.pseudonymizer.subject(key) == subject]
         outputs: list[Output] = []
         timers_cleared = 0
-        hook = getattr(processor, "erase", None)
         for key in keys:
             entry = store.pop(key)
             dirty.discard(key)
             self.tombstones.setdefault(partition, set()).add(key)
-            if timers is not None and getattr(processor, "next_timer", None) is not None:
+            if timers is not None and processor.timed:
                 timers_cleared += processor.next_timer(entry.state) is not None
                 timers.set(key, None)
-            if callable(hook):
-                outputs.extend(hook(key, entry.state))
+            outputs.extend(processor.erase(key, entry.state))
         self.erased_keys += len(keys)
         if subject not in self.subjects.setdefault(partition, set()):
             self.subjects[partition].add(subject)

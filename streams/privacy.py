@@ -10,18 +10,18 @@ before any input record (streams/erasure.py).
 
 from __future__ import annotations
 
-import dataclasses
-import pickle
 import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from schemas.privacy import PrivacyRequest
 from streams.erasure import PRIVACY_REQUESTS
+from streams.host.contract import plain, restore
+from streams.host.restore import end_reader, read_until_end
 from streams.partitioner import partition_for
 from streams.produce import CLIENT_LOGGER
 from streams.progress import GroupProgress, end_offsets_by_eof
@@ -84,49 +84,34 @@ def wait_applied(kafka: dict[str, str], groups: dict[str, str], partition: int, 
         time.sleep(0.5)
 
 
-def _plain(value: Any) -> Any:
-    """A processor state as JSON-friendly data (dataclasses, slots objects, tuples, sets, deques)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset) or type(value).__name__ == "deque":
-        return [_plain(v) for v in value]
-    if isinstance(value, str | int | float | bool) or value is None:
-        return value
-    slots = [s for cls in type(value).__mro__ for s in getattr(cls, "__slots__", ())]
-    if slots:
-        return {s: _plain(getattr(value, s)) for s in slots if hasattr(value, s)}
-    if hasattr(value, "__dict__"):
-        return {k: _plain(v) for k, v in vars(value).items()}
-    return repr(value)
-
-
 def processor_states(kafka: dict[str, str], changelogs: dict[str, str], customer_id: str,
                      partitions: int) -> dict[str, Any]:
     """What each processor holds about ``customer_id``: its state as restored from its changelog (absent: none)."""
     partition = partition_for(customer_id.encode(), partitions)
     held: dict[str, Any] = {}
     for name, topic in changelogs.items():
-        reader = Consumer({**kafka, "group.id": f"{topic}-export", "enable.auto.commit": False,
-                           "enable.partition.eof": True, "logger": CLIENT_LOGGER})
-        reader.assign([TopicPartition(topic, partition, OFFSET_BEGINNING)])
-        latest: bytes | None = None
-        try:
-            done = False
-            while not done:
-                for msg in reader.consume(10_000, 1.0):
-                    if msg.error() is not None:
-                        done = done or msg.error().code() in (KafkaError._PARTITION_EOF,
-                                                              KafkaError.UNKNOWN_TOPIC_OR_PART)
-                        continue
-                    if msg.key() == customer_id.encode():
-                        latest = msg.value()
-        finally:
-            reader.close()
+        latest = _latest(kafka, topic, partition, customer_id.encode())
         if latest is not None:
-            held[name] = _plain(pickle.loads(latest).state)  # our own changelog: written by our workers
+            held[name] = plain(restore(latest).state)  # the contract's default export of a state
     return held
+
+
+def _latest(kafka: dict[str, str], topic: str, partition: int, key: bytes) -> bytes | None:
+    """The newest value of ``key`` in ``topic[partition]`` (None: none, or no such topic: no worker ran yet)."""
+    reader = end_reader(kafka, f"{topic}-export")
+    latest: bytes | None = None
+
+    def take(msg: Message) -> None:
+        nonlocal latest
+        if msg.key() == key:
+            latest = msg.value()
+
+    try:
+        read_until_end(reader, [TopicPartition(topic, partition, OFFSET_BEGINNING)], take, timeout=1.0,
+                       errors="skip", end_codes=(KafkaError.UNKNOWN_TOPIC_OR_PART,))
+    finally:
+        reader.close()
+    return latest
 
 
 def _broker(settings: Settings) -> tuple[dict[str, str], int] | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from rich.console import Console
 from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn
 from rich.text import Text
@@ -130,10 +130,11 @@ def end_offsets_by_eof(kafka_config: dict[str, str], topics: list[str], from_wat
     No fixed deadline: it fails only when no record and no partition end arrived for
     the stall time (the ``stall_seconds`` setting); ``between`` runs about every second (e.g. to check the workers).
     """
-    from confluent_kafka import OFFSET_BEGINNING, KafkaError
+    from confluent_kafka import OFFSET_BEGINNING
 
-    reader = Consumer({**kafka_config, "group.id": "journey-eof-reader", "enable.auto.commit": False,
-                       "enable.partition.eof": True, "logger": CLIENT_LOGGER, "fetch.queue.backoff.ms": 10})
+    from streams.host.restore import Ends, end_reader, read_until_end
+
+    reader = end_reader(kafka_config, "journey-eof-reader", **{"fetch.queue.backoff.ms": 10})
     try:
         metadata = retry_until_stalled(f"metadata of {', '.join(topics)}",
                                        lambda: reader.list_topics(timeout=REQUEST_SECONDS), (KafkaException,),
@@ -146,22 +147,18 @@ def end_offsets_by_eof(kafka_config: dict[str, str], topics: list[str], from_wat
                     lambda tp=tp: reader.get_watermark_offsets(tp, timeout=REQUEST_SECONDS), (KafkaException,),
                     stall, between=between)[1]
         ends = {(tp.topic, tp.partition): max(tp.offset, 0) for tp in tps}
-        pending = set(ends)
-        reader.assign(tps)
         watch = StallWatch(f"reading {', '.join(topics)} to its end", stall)
-        while pending:
-            watch.observe((len(pending), sum(ends.values())))
-            watch.check(f"partitions without an end yet: {sorted(pending)}")
+
+        def watching(reading: Ends) -> None:
+            watch.observe((len(reading.pending), sum(ends.values())))
+            watch.check(f"partitions without an end yet: {sorted(reading.pending)}")
             if between is not None:
                 between()
-            for msg in reader.consume(10_000, 1.0):
-                tp = (msg.topic(), msg.partition())
-                error = msg.error()
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        pending.discard(tp)
-                    continue
-                ends[tp] = msg.offset() + 1
+
+        def ended(msg: Message) -> None:
+            ends[(msg.topic(), msg.partition())] = msg.offset() + 1
+
+        read_until_end(reader, tps, ended, timeout=1.0, between=watching, errors="skip")
         return ends
     finally:
         reader.close()

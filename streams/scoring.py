@@ -34,6 +34,7 @@ from processors.scoring.config import ScoringConfig
 from processors.scoring.labels import CustomerScoring
 from processors.scoring.processor import LABELS_TOPIC, ORDERS_TOPIC, PROFILE_TOPIC, ScoringProcessor
 from processors.scoring.trainer import Trainer, TrainerState, load_snapshot
+from streams.host.restore import Ends, end_reader
 from streams.metrics import ModelMetrics, WorkerMetrics, counted
 from streams.produce import CLIENT_LOGGER, PARTITIONER
 from streams.stateful import Entry, StatefulWorker
@@ -52,11 +53,9 @@ class SnapshotReader:
     def __init__(self, kafka_config: dict[str, str], topic: str = MODEL_SNAPSHOTS) -> None:
         self.topic = topic
         ensure_compacted(kafka_config, topic, "model-labels")
-        self._consumer = Consumer({**kafka_config, "group.id": f"{topic}-reader", "enable.auto.commit": False,
-                                   "enable.partition.eof": True, "logger": CLIENT_LOGGER,
-                                   "fetch.queue.backoff.ms": 10})
+        self._consumer = end_reader(kafka_config, f"{topic}-reader", **{"fetch.queue.backoff.ms": 10})
         found = metadata(self._consumer, topic).topics[topic]
-        self._pending = set(found.partitions)
+        self._ends = Ends(((topic, p) for p in found.partitions), errors="skip")
         self._consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in found.partitions])
         self.latest: TrainerState | None = None
         self._latest_raw: bytes | None = None
@@ -65,21 +64,16 @@ class SnapshotReader:
         """Block until every partition reached its end (partition EOF); the newest state. Fails only when
         no partition end and no snapshot arrived for the stall time (the ``stall_seconds`` setting)."""
         watch = StallWatch(f"reading {self.topic} to its end")
-        while self._pending:
-            watch.observe((len(self._pending), id(self._latest_raw)))
-            watch.check(f"partitions without an end yet: {sorted(self._pending)}")
+        while not self._ends.done:
+            watch.observe((len(self._ends.pending), id(self._latest_raw)))
+            watch.check(f"partitions without an end yet: {sorted(p for _, p in self._ends.pending)}")
             self.poll(0.1)
         return self.latest
 
     def poll(self, timeout: float = 0.0) -> bool:
         """Take what arrived; whether a newer snapshot was loaded."""
         newest = None
-        for msg in self._consumer.consume(1000, timeout):
-            error = msg.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    self._pending.discard(msg.partition())
-                continue
+        for msg in self._ends.records(self._consumer.consume(1000, timeout)):
             if msg.key() == SNAPSHOT_KEY and msg.value() is not None:
                 newest = msg.value()
         if newest is None or newest == self._latest_raw:

@@ -5,6 +5,12 @@ librdkafka does group membership and (eager, range) assignment, records arrive i
 batches of up to ``batch_rows``, state lives in a dict per partition, and state writes
 are coalesced: one changelog record per changed key per flush.
 
+Processors plug in through one contract (streams/host/contract.py: required ``new_state``,
+``process``, ``emit``; optional hooks with defaults, resolved once by ``Hosted``). The clock is
+injected (streams/host/clock.py), the commit sequence is a ``Checkpoint`` (streams/host/checkpoint.py,
+its invariants in its docstring), and every read to the end of a topic goes through
+streams/host/restore.py.
+
 Commit protocol, per flush (every ``flush_seconds`` or ``batch_rows`` records):
 
 1. For every key changed since the last flush, its state is written to the compacted
@@ -54,16 +60,14 @@ nothing is lost, without transactions.
 from __future__ import annotations
 
 import logging
-import pickle
 import threading
-import time
 import traceback
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from sys import intern
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
@@ -73,6 +77,10 @@ from schemas.registry import INPUT_TOPICS
 from schemas.validation import dead_letter
 from streams.batch_worker import BatchWorker, consumer_config
 from streams.erasure import PRIVACY_REQUESTS, Erasures
+from streams.host.checkpoint import Checkpoint
+from streams.host.clock import SYSTEM, Clock
+from streams.host.contract import Output, Processor, hosted, restore, snapshot
+from streams.host.restore import end_reader, read_until_end
 from streams.produce import CLIENT_LOGGER, PARTITIONER
 from streams.pseudonym import Pseudonymizer
 from streams.restore_progress import RestoreProgress
@@ -86,32 +94,7 @@ EVENT_TOPICS = frozenset(INPUT_TOPICS) | IDENTIFIED_TOPICS
 #: The dead-letter reason of a record the processor raised on.
 PROCESSING_FAILED = "processing_failed"
 
-#: (topic, key, value) to produce.
-Output = tuple[str, bytes | None, bytes]
-
-
-class TimedProcessor(Protocol[S]):
-    """A processor with timers; ``last_event_ms`` is the event time of the record just processed (or None)."""
-
-    last_event_ms: int | None
-
-    def due(self, state: S, now_ms: int) -> list[Output]:
-        """Fire the key's timers before ``now_ms``; return their outputs."""
-
-    def next_timer(self, state: S) -> int | None:
-        """The key's earliest pending deadline (ms), or None."""
-
-
-class Processor(Protocol[S]):
-    """The domain side: plain Python, no Kafka."""
-
-    def new_state(self, key: str) -> S: ...
-
-    def process(self, state: S, topic: str, value: bytes | None, key: bytes | None) -> list[Output]:
-        """Apply one record; return immediate outputs (side outputs). Invalid records: return []."""
-
-    def emit(self, key: str, state: S) -> list[Output]:
-        """Outputs for a key whose state changed since the last flush (coalesced)."""
+__all__ = ["Entry", "Output", "Processor", "StatefulWorker", "WorkerStats"]  # the contract: streams/host/contract.py
 
 
 @dataclass
@@ -152,18 +135,20 @@ class StatefulWorker(BatchWorker, Generic[S]):
     def __init__(self, kafka_config: dict[str, str], group_id: str, topics: list[str], changelog: str,
                  processor: Processor[S], batch_rows: int = 10_000, flush_seconds: float = 1.0,
                  consumer_overrides: dict[str, Any] | None = None, live_lag_seconds: float = 3600.0,
-                 idle_seconds: float = 2.0, pseudonymizer: Pseudonymizer | None = None) -> None:
+                 idle_seconds: float = 2.0, pseudonymizer: Pseudonymizer | None = None,
+                 clock: Clock = SYSTEM) -> None:
+        self.hosted = hosted(processor)  # every hook resolved once, defaults filled (streams/host/contract.py)
         self.erasures = None if pseudonymizer is None else Erasures(
-            pseudonymizer, f"processor:{getattr(processor, 'name', changelog)}")
+            pseudonymizer, f"processor:{self.hosted.name if self.hosted.named else changelog}")
         if self.erasures is not None:
             topics = [*topics, PRIVACY_REQUESTS]
-            if hasattr(processor, "erased_subject"):
-                processor.erased_subject = self.erasures.erased_subject  # type: ignore[attr-defined]
-        self._timed = callable(getattr(processor, "due", None)) and callable(getattr(processor, "next_timer", None))
+            self.hosted.give_erasures(self.erasures.erased_subject)
+        self._timed = self.hosted.timed
+        self._clock = clock
         overrides = {"enable.partition.eof": True} if self._timed else {}  # an input at its end does not hold timers
         super().__init__(consumer_config(kafka_config, group_id, **overrides, **(consumer_overrides or {})), topics,
                          batch_rows)
-        self.processor = processor
+        self.processor = self.hosted.processor
         self.changelog = changelog
         self.flush_seconds = flush_seconds
         self.stats = WorkerStats()
@@ -175,11 +160,8 @@ class StatefulWorker(BatchWorker, Generic[S]):
                                    "queue.buffering.max.messages": 1_000_000, "enable.idempotence": False})
         self._dirty: dict[int, set[str]] = {}
         self._positions: dict[tuple[str, int], int] = {}
-        self._last_flush = time.monotonic()
-        self._errors: list[str] = []
-        self._sequence = 0  # records produced so far; each one's number until the broker acknowledges it
-        self._unacknowledged: set[int] = set()
-        self._pending_commits: deque[tuple[int, dict[tuple[str, int], int]]] = deque()  # (last record, offsets)
+        self._last_flush = clock.monotonic()
+        self.checkpoint = Checkpoint()  # the commit sequence and its invariants (streams/host/checkpoint.py)
         self._timers: dict[int, TimerQueue] = {}
         self._clock_parts: set[tuple[str, int]] = set()  # assigned input partitions the watermark waits for
         self._newest: dict[tuple[str, int], int] = {}  # their newest event time (ms)
@@ -206,7 +188,7 @@ class StatefulWorker(BatchWorker, Generic[S]):
                 if self._timed:
                     queue = self._timers[p] = TimerQueue()
                     for key, entry in self.stores[p].items():
-                        queue.set(key, self.processor.next_timer(entry.state))  # type: ignore[attr-defined]
+                        queue.set(key, self.hosted.next_timer(entry.state))
         if self._timed:
             self._clock_parts |= {(tp.topic, tp.partition) for tp in partitions if tp.topic in self.clock_topics}
             if new:
@@ -232,42 +214,36 @@ class StatefulWorker(BatchWorker, Generic[S]):
     @property
     def clock_topics(self) -> frozenset[str]:
         """The topics whose records carry event time (``processor.clock_topics``, default: all consumed)."""
-        return frozenset(getattr(self.processor, "clock_topics", self.topics)) - {PRIVACY_REQUESTS}
+        return self.hosted.clock_topics(self.topics) - {PRIVACY_REQUESTS}
 
     def _restore(self, partitions: list[int]) -> dict[int, dict[str, Entry[S]]]:
         """Read the changelog partitions to their ends (partition EOF); the last record per key wins."""
-        started = time.monotonic()
-        reader = Consumer({**self._kafka, "group.id": f"{self.changelog}-restore", "enable.auto.commit": False,
-                           "enable.partition.eof": True, "logger": CLIENT_LOGGER, "fetch.queue.backoff.ms": 10})
+        started = self._clock.monotonic()
+        reader = end_reader(self._kafka, f"{self.changelog}-restore", **{"fetch.queue.backoff.ms": 10})
         progress = self.restore_progress
         progress.begin(partitions, _changelog_size(reader, self.changelog, partitions))
-        reader.assign([TopicPartition(self.changelog, p, OFFSET_BEGINNING) for p in partitions])
         stores: dict[int, dict[str, Entry[S]]] = {p: {} for p in partitions}
-        pending = set(partitions)
+
+        def restored(msg: Message) -> None:
+            progress.advance()
+            store = stores[msg.partition()]
+            key = msg.key().decode()
+            if self.erasures is not None and self.erasures.restored(msg.partition(), key):
+                return
+            if msg.value() is None:
+                store.pop(key, None)
+            else:
+                store[key] = restore(msg.value())
+
         try:
-            while pending:
-                for msg in reader.consume(10_000, 0.1):
-                    error = msg.error()
-                    if error is not None:
-                        if error.code() != KafkaError._PARTITION_EOF:
-                            raise RuntimeError(f"restoring {self.changelog}[{msg.partition()}]: {error.str()}")
-                        pending.discard(msg.partition())
-                        continue
-                    progress.advance()
-                    store = stores[msg.partition()]
-                    key = msg.key().decode()
-                    if self.erasures is not None and self.erasures.restored(msg.partition(), key):
-                        continue
-                    if msg.value() is None:
-                        store.pop(key, None)
-                    else:
-                        store[key] = pickle.loads(msg.value())
+            read_until_end(reader, [TopicPartition(self.changelog, p, OFFSET_BEGINNING) for p in partitions], restored)
         finally:
             reader.close()
             progress.end()
-        restored = sum(map(len, stores.values()))
-        self.stats.restored_keys += restored
-        log.info("restored %d keys of %s%s in %.2fs", restored, self.changelog, partitions, time.monotonic() - started)
+        count = sum(map(len, stores.values()))
+        self.stats.restored_keys += count
+        log.info("restored %d keys of %s%s in %.2fs", count, self.changelog, partitions,
+                 self._clock.monotonic() - started)
         return stores
 
     # -- processing -------------------------------------------------------------------------
@@ -276,17 +252,17 @@ class StatefulWorker(BatchWorker, Generic[S]):
         return self.stats
 
     def flush_due(self) -> bool:
-        return time.monotonic() - self._last_flush >= self.flush_seconds
+        return self._clock.monotonic() - self._last_flush >= self.flush_seconds
 
     def handle(self, messages: list[Message]) -> None:
-        processor, produce = self.processor, self._produce
+        processor, hosted, produce = self.processor, self.hosted, self._produce
         timed, timers = self._timed, self._timers
         for msg in messages:
             if msg.error() is not None:
                 if msg.error().code() != KafkaError._PARTITION_EOF:
                     log.warning("consumer error: %s", msg.error().str())
                 elif timed:
-                    self._at_end.setdefault((msg.topic(), msg.partition()), time.monotonic())
+                    self._at_end.setdefault((msg.topic(), msg.partition()), self._clock.monotonic())
                 continue
             topic, partition, offset = intern(msg.topic()), msg.partition(), msg.offset()
             self.stats.consumed += 1
@@ -317,7 +293,7 @@ class StatefulWorker(BatchWorker, Generic[S]):
                 # Another processor's output about an erased customer, made before that processor
                 # applied the erasure (a trigger in flight): its outputs (a blocked decision) go
                 # out, but it must not bring the customer back as a state.
-                for output in self._process(processor.new_state(key), msg, raw_key) or ():
+                for output in self._process(hosted.new_state(key), msg, raw_key) or ():
                     produce(*output)
                 self.stats.suppressed_in_flight += 1
                 continue
@@ -325,7 +301,7 @@ class StatefulWorker(BatchWorker, Generic[S]):
                 # A new key: its state is kept only if the processor accepted the record. A refused one
                 # (last_event_ms None) makes no state, so no changelog record: a hostile key (10 MB, or
                 # one per junk record) can neither fail the changelog write nor pile up empty states.
-                fresh = Entry(processor.new_state(key))
+                fresh = Entry(hosted.new_state(key))
                 outputs = self._process(fresh.state, msg, raw_key)
                 for output in outputs or ():
                     produce(*output)
@@ -335,11 +311,11 @@ class StatefulWorker(BatchWorker, Generic[S]):
                 entry = store[key] = fresh
                 entry.applied[topic] = offset
                 self._dirty[partition].add(key)
-                timers[partition].set(key, processor.next_timer(entry.state))  # type: ignore[attr-defined]
+                timers[partition].set(key, hosted.next_timer(entry.state))
                 self._observe(topic, partition, processor.last_event_ms)  # type: ignore[attr-defined]
                 continue
             if entry is None:
-                entry = store[key] = Entry(processor.new_state(key))
+                entry = store[key] = Entry(hosted.new_state(key))
             elif entry.applied.get(topic, -1) >= offset:
                 self.stats.skipped_redelivered += 1
                 continue
@@ -349,7 +325,7 @@ class StatefulWorker(BatchWorker, Generic[S]):
             entry.applied[topic] = offset
             self._dirty[partition].add(key)  # also after a failure: what the state holds now is what restores
             if timed and outputs is not None:
-                timers[partition].set(key, processor.next_timer(entry.state))  # type: ignore[attr-defined]
+                timers[partition].set(key, hosted.next_timer(entry.state))
                 self._observe(topic, partition, processor.last_event_ms)  # type: ignore[attr-defined]
 
     def _process(self, state: S, msg: Message, raw_key: bytes | None) -> list[Output] | None:
@@ -363,9 +339,9 @@ class StatefulWorker(BatchWorker, Generic[S]):
         """
         topic, partition, offset, value = msg.topic(), msg.partition(), msg.offset(), msg.value()
         try:
-            return self.processor.process(state, topic, value, raw_key)
+            return self.hosted.process(state, topic, value, raw_key)
         except Exception as exc:  # any processor failure: dead-lettered, never fatal
-            name = getattr(self.processor, "name", type(self.processor).__name__)
+            name = self.hosted.name
             frame = traceback.extract_tb(exc.__traceback__)[-1]
             where = f"{Path(frame.filename).name}:{frame.lineno}"
             letter = dead_letter(topic, partition, offset, raw_key, value, PROCESSING_FAILED,
@@ -380,7 +356,7 @@ class StatefulWorker(BatchWorker, Generic[S]):
         """Apply one privacy request (streams/erasure.py); its tombstones go out with the next flush."""
         assert self.erasures is not None
         outputs = self.erasures.apply(partition, offset, value, self.stores[partition], self._timers.get(partition),
-                                      self._dirty[partition], self.processor)
+                                      self._dirty[partition], self.hosted)
         for output in outputs:
             self._produce(*output)
 
@@ -392,22 +368,17 @@ class StatefulWorker(BatchWorker, Generic[S]):
             "committed privacy-request offsets",
             lambda: consumer.committed([TopicPartition(PRIVACY_REQUESTS, p) for p in partitions],
                                        timeout=REQUEST_SECONDS), (KafkaException,))
-        reader = Consumer({**self._kafka, "group.id": f"{self.changelog}-privacy", "enable.auto.commit": False,
-                           "enable.partition.eof": True, "logger": CLIENT_LOGGER, "fetch.queue.backoff.ms": 10})
-        reader.assign([TopicPartition(PRIVACY_REQUESTS, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING)
-                       for tp in committed])
-        pending = set(partitions)
+        reader = end_reader(self._kafka, f"{self.changelog}-privacy", **{"fetch.queue.backoff.ms": 10})
+
+        def apply(msg: Message) -> None:
+            self._dirty.setdefault(msg.partition(), set())
+            self._erase(msg.partition(), msg.offset(), msg.value())
+            self._positions[(PRIVACY_REQUESTS, msg.partition())] = msg.offset() + 1
+
         try:
-            while pending:
-                for msg in reader.consume(1000, 0.1):
-                    if msg.error() is not None:
-                        if msg.error().code() != KafkaError._PARTITION_EOF:
-                            raise RuntimeError(f"reading {PRIVACY_REQUESTS}[{msg.partition()}]: {msg.error().str()}")
-                        pending.discard(msg.partition())
-                        continue
-                    self._dirty.setdefault(msg.partition(), set())
-                    self._erase(msg.partition(), msg.offset(), msg.value())
-                    self._positions[(PRIVACY_REQUESTS, msg.partition())] = msg.offset() + 1
+            read_until_end(reader, [TopicPartition(PRIVACY_REQUESTS, tp.partition,
+                                                   tp.offset if tp.offset >= 0 else OFFSET_BEGINNING)
+                                    for tp in committed], apply, batch=1000)
         finally:
             reader.close()
 
@@ -418,7 +389,7 @@ class StatefulWorker(BatchWorker, Generic[S]):
             return
         if event_ms > self._newest.get(part, event_ms - 1):
             self._newest[part] = event_ms
-        if not self.live and time.time() * 1000 - event_ms <= self._live_lag_ms:
+        if not self.live and self._clock.wall_ms() - event_ms <= self._live_lag_ms:
             self.live = True
             log.info("records are live: timers also follow the wall clock")
 
@@ -427,7 +398,7 @@ class StatefulWorker(BatchWorker, Generic[S]):
         parts = self._clock_parts
         at_end = self._at_end
         if parts and len(at_end) >= len(parts) and all(part in at_end for part in parts) \
-                and max(at_end[part] for part in parts) <= time.monotonic() - self._idle_seconds:
+                and max(at_end[part] for part in parts) <= self._clock.monotonic() - self._idle_seconds:
             watermark = max(self._newest.values(), default=None)  # every input at its end, for a while
         else:
             # An input at its end still holds the clock at its newest event (the end reported may be
@@ -440,8 +411,7 @@ class StatefulWorker(BatchWorker, Generic[S]):
             self.watermark_ms = watermark
         if not self.live:
             return self.watermark_ms
-        wall = round(time.time() * 1000)
-        live = getattr(self.processor, "live_clock", lambda ms: ms)(wall)
+        live = self.hosted.live_clock(self._clock.wall_ms())
         return live if self.watermark_ms is None else max(self.watermark_ms, live)
 
     def fire_timers(self) -> int:
@@ -449,7 +419,7 @@ class StatefulWorker(BatchWorker, Generic[S]):
         now = self.clock()
         if now is None:
             return 0
-        processor, fired = self.processor, 0
+        hosted, fired = self.hosted, 0
         for partition, queue in self._timers.items():
             store = self.stores.get(partition)
             if store is None:
@@ -458,18 +428,16 @@ class StatefulWorker(BatchWorker, Generic[S]):
                 entry = store.get(key)
                 if entry is None:
                     continue
-                for output in processor.due(entry.state, now):  # type: ignore[attr-defined]
+                for output in hosted.due(entry.state, now):
                     self._produce(*output)
-                queue.set(key, processor.next_timer(entry.state))  # type: ignore[attr-defined]
+                queue.set(key, hosted.next_timer(entry.state))
                 self._dirty[partition].add(key)
                 fired += 1
         self.stats.timer_firings += fired
         return fired
 
     def _produce(self, topic: str, key: bytes | None, value: bytes | None, partition: int | None = None) -> None:
-        self._sequence += 1
-        sequence = self._sequence
-        self._unacknowledged.add(sequence)
+        sequence = self.checkpoint.produced()
         delivered = partial(self._on_delivery, sequence)
         while True:
             try:
@@ -482,19 +450,14 @@ class StatefulWorker(BatchWorker, Generic[S]):
                 self._producer.poll(0.05)
 
     def _on_delivery(self, sequence: int, err: KafkaError | None, msg: Message) -> None:
-        if err is not None:
-            self._errors.append(f"{msg.topic()}: {err.str()}")
-        else:
-            self._unacknowledged.discard(sequence)
+        self.checkpoint.acknowledged(sequence, None if err is None else f"{msg.topic()}: {err.str()}")
 
     def flush(self) -> None:
         """Steps 1-3 of the commit protocol, finished (acknowledged and committed) before it returns."""
         self._write()
         remaining = flush_following(self._producer)
         self._settle()
-        if remaining or self._pending_commits:
-            raise RuntimeError(f"changelog/outputs not acknowledged ({remaining} pending, errors: {self._errors[:3]});"
-                               " offsets not committed")
+        self.checkpoint.finished(remaining)
 
     def flush_soon(self) -> None:
         """Steps 1-2 now; step 3 (the commit) once the broker has acknowledged what they produced.
@@ -511,7 +474,7 @@ class StatefulWorker(BatchWorker, Generic[S]):
         taken = super().poll(timeout)
         if self._timed:
             self.fire_timers()
-        if self._pending_commits:
+        if self.checkpoint.waiting:
             self._settle()
         return taken
 
@@ -525,28 +488,22 @@ class StatefulWorker(BatchWorker, Generic[S]):
                     self.stats.changelog_records += 1
             for key in keys:
                 entry = store[key]
-                self._produce(self.changelog, key.encode(), pickle.dumps(entry, pickle.HIGHEST_PROTOCOL), partition)
+                self._produce(self.changelog, key.encode(), snapshot(entry), partition)
                 self.stats.changelog_records += 1
-                for output in self.processor.emit(key, entry.state):
+                for output in self.hosted.emit(key, entry.state):
                     self._produce(*output)
                     self.stats.outputs += 1
             keys.clear()
         if self._positions:
-            self._pending_commits.append((self._sequence, self._positions))
+            self.checkpoint.close(self._positions)
             self._positions = {}
         self.stats.flushes += 1
-        self._last_flush = time.monotonic()
+        self._last_flush = self._clock.monotonic()
 
     def _settle(self) -> None:
         """Commit the queued offsets whose records are all acknowledged (a failed delivery raises: none committed)."""
         self._producer.poll(0)
-        if self._errors:
-            raise RuntimeError(f"changelog/outputs not acknowledged (errors: {self._errors[:3]}); "
-                               "offsets not committed")
-        oldest = min(self._unacknowledged, default=self._sequence + 1)
-        offsets: dict[tuple[str, int], int] = {}
-        while self._pending_commits and self._pending_commits[0][0] < oldest:
-            offsets.update(self._pending_commits.popleft()[1])
+        offsets = self.checkpoint.committable()
         if offsets and self._consumer is not None:
             self.commit([TopicPartition(t, p, o) for (t, p), o in offsets.items()])
 

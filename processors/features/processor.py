@@ -44,6 +44,8 @@ class FeaturesProcessor:
     """Holds no state of its own: the host passes each customer's state in."""
 
     name = "features"
+    #: The optional hooks of the host contract (streams/host/contract.py) it implements; the host checks them.
+    host_hooks = ("due", "next_timer", "erase", "last_event_ms", "invalid")
 
     def __init__(self, engine: FeatureEngine, limits: Limits | None = None) -> None:
         self.engine = engine

@@ -98,6 +98,8 @@ class MessagesProcessor:
     """Applies records to customer states; triggers become guard decisions and messages."""
 
     name = "messages"
+    #: The optional hooks of the host contract (streams/host/contract.py) it implements; the host checks them.
+    host_hooks = ("due", "next_timer", "clock_topics", "erased_subject", "last_event_ms", "invalid")
 
     def __init__(self, config: MessagesConfig | None = None, templates: Templates | None = None,
                  recommender: Recommender | None = None, limits: Limits | None = None) -> None:

@@ -41,6 +41,8 @@ class ScoringProcessor:
     """Per-customer scoring; ``models`` is replaced whenever a newer snapshot is loaded."""
 
     name = "scoring"
+    #: The optional hooks of the host contract (streams/host/contract.py) it implements; the host checks them.
+    host_hooks = ("due", "next_timer", "last_event_ms")
 
     def __init__(self, config: ScoringConfig, models: dict[str, OnlineModel] | None = None,
                  on_label: Callable[[Label], None] | None = None, limits: Limits | None = None) -> None:

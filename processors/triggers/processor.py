@@ -58,6 +58,8 @@ class TriggersProcessor:
     """Applies records to customer states and turns fired rules into ``triggers`` records."""
 
     name = "triggers"
+    #: The optional hooks of the host contract (streams/host/contract.py) it implements; the host checks them.
+    host_hooks = ("due", "next_timer", "live_clock", "clock_topics", "last_event_ms", "invalid")
 
     def __init__(self, config: RulesConfig | None = None, rules: list[Rule] | None = None,
                  limits: Limits | None = None, scorer: Scorer = sentiment) -> None:

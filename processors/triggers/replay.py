@@ -18,6 +18,10 @@ Output = tuple[str, bytes | None, bytes]
 
 
 class TimedProcessor(Protocol):
+    """The part of the host contract (streams/host/contract.py) a replay calls; restated here because the
+    domain imports no host. streams/host/testing.py's ``Harness`` is the replay with crashes, flushes and
+    every hook."""
+
     def new_state(self, key: str) -> Any: ...
     def process(self, state: Any, topic: str, value: bytes | None, key: bytes | None) -> list[Output]: ...
     def due(self, state: Any, now_ms: int) -> list[Output]: ...

@@ -8,31 +8,19 @@ depends on timing. :mod:`tests.callback_guard` makes every such call fail every 
 from __future__ import annotations
 
 import threading
-import time
 import uuid
-from collections.abc import Callable
 
 import pytest
 from confluent_kafka import TopicPartition
 
 from sinks.client import apply_schema
 from sinks.ingest import IngestSink, SinkConfig
-from streams.progress import GroupProgress
 from tests.callback_guard import guarded_consumer
 from tests.conftest import Backend, produce, reset_clickhouse
 from tests.integration.test_redelivery import events
-from tests.integration.test_sink_pipeline import run_in_thread
+from tests.rebalancing import join_and_leave_twice, run_in_thread, wait
 
 pytestmark = pytest.mark.integration
-
-
-def wait(done: Callable[[], bool], what: str, errors: list[BaseException], seconds: float = 120) -> None:
-    """Wait until ``done`` (a loaded machine is slower, never failing sooner), failing on a sink error."""
-    deadline = time.monotonic() + seconds
-    while not done():
-        assert not errors, f"a sink failed: {errors[0]!r}"
-        assert time.monotonic() < deadline, f"not within {seconds}s: {what}"
-        time.sleep(0.05)
 
 
 class CountingSink(IngestSink):
@@ -66,20 +54,9 @@ def test_a_sink_rebalanced_several_times_never_calls_its_consumer_from_a_callbac
     try:
         ends.update(produce(backend.kafka, records[:3000]).end_offsets)
         wait(lambda: sum(first.stats.consumed.values()) > 0, "the first worker to consume", errors)
-        for phase in (1, 2):  # a second worker joins (rebalance), then leaves (rebalance), twice
-            joined = CountingSink.assignments
-            other = CountingSink(backend.kafka, backend.client(), config)
-            stop_other = threading.Event()
-            other_thread, other_errors = run_in_thread(other, stop_other)
-            ends.update(produce(backend.kafka, records[phase * 3000:(phase + 1) * 3000]).end_offsets)
-            wait(lambda j=joined: CountingSink.assignments >= j + 2, "both workers to be assigned",
-                 errors + other_errors)
-            stop_other.set()
-            other_thread.join(60)
-            assert not other_errors, f"the second worker failed: {other_errors[0]!r}"
-        progress = GroupProgress(backend.kafka, group)
-        wait(lambda: progress.remaining(ends) == 0, "the group to commit every record", errors, seconds=180)
-        progress.close()
+        # a second worker joins (rebalance), then leaves (rebalance), twice
+        join_and_leave_twice(backend.kafka, group, lambda: CountingSink(backend.kafka, backend.client(), config),
+                             [records[3000:6000], records[6000:9000]], ends, lambda: CountingSink.assignments, errors)
     finally:
         stop_first.set()
         thread.join(60)

@@ -17,6 +17,7 @@ from sinks.ingest import MAX_QUEUED, IngestSink, InsertFailed, SinkConfig
 from streams.progress import GroupProgress
 from tests.conftest import Backend, produce, reset_clickhouse
 from tests.integration.test_redelivery import events
+from tests.rebalancing import run_in_thread
 
 pytestmark = pytest.mark.integration
 
@@ -43,20 +44,6 @@ class GatedClient:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
-
-
-def run_in_thread(sink: IngestSink, stop: threading.Event) -> tuple[threading.Thread, list[BaseException]]:
-    errors: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            sink.run(stop)
-        except BaseException as exc:  # surfaced to the test
-            errors.append(exc)
-
-    thread = threading.Thread(target=work, daemon=True)
-    thread.start()
-    return thread, errors
 
 
 def gated_sink(backend: Backend, group: str, fail: bool = False,

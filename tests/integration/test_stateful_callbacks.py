@@ -15,13 +15,12 @@ from pydantic import SecretStr
 
 from processors.features.build import build_features
 from schemas.registry import INPUT_TOPICS
-from streams.progress import GroupProgress
 from streams.pseudonym import Pseudonymizer
 from streams.stateful import StatefulWorker
 from tests.callback_guard import guarded_consumer
 from tests.conftest import Backend, produce
 from tests.integration.test_redelivery import events
-from tests.integration.test_sink_callbacks import wait
+from tests.rebalancing import join_and_leave_twice, run_in_thread, wait
 
 pytestmark = pytest.mark.integration
 
@@ -46,31 +45,11 @@ def test_a_stateful_worker_rebalanced_several_times_never_calls_its_consumer_fro
     records = events(6000, customers=200)
     ends = produce(backend.kafka, records[:2000]).end_offsets
     first, stop_first = worker(), threading.Event()
-    errors: list[BaseException] = []
-
-    def run(w: StatefulWorker, stop: threading.Event, failed: list[BaseException]) -> None:
-        try:
-            w.run(stop)
-        except BaseException as exc:  # surfaced to the test
-            failed.append(exc)
-
-    thread = threading.Thread(target=run, args=(first, stop_first, errors), daemon=True)
-    thread.start()
+    thread, errors = run_in_thread(first, stop_first)
     try:
         wait(lambda: bool(assignments), "the first worker to be assigned", errors)
-        for phase in (1, 2):
-            joined = len(assignments)
-            other, stop_other, other_errors = worker(), threading.Event(), []
-            other_thread = threading.Thread(target=run, args=(other, stop_other, other_errors), daemon=True)
-            other_thread.start()
-            ends.update(produce(backend.kafka, records[phase * 2000:(phase + 1) * 2000]).end_offsets)
-            wait(lambda j=joined: len(assignments) >= j + 2, "both workers to be assigned", errors + other_errors)
-            stop_other.set()
-            other_thread.join(60)
-            assert not other_errors, f"the second worker failed: {other_errors[0]!r}"
-        progress = GroupProgress(backend.kafka, group)
-        wait(lambda: progress.remaining(ends) == 0, "the group to commit every record", errors, seconds=180)
-        progress.close()
+        join_and_leave_twice(backend.kafka, group, worker, [records[2000:4000], records[4000:6000]], ends,
+                             lambda: len(assignments), errors)
     finally:
         stop_first.set()
         thread.join(60)

@@ -25,7 +25,6 @@ import pickle
 import random
 import subprocess
 import sys
-from collections import defaultdict
 from typing import Any
 
 import orjson
@@ -35,7 +34,7 @@ from processors.triggers.config import MINUTE_MS, RulesConfig
 from processors.triggers.processor import TriggersProcessor
 from processors.triggers.replay import Replay
 from processors.triggers.rules import default_rules
-from schemas.registry import INPUT_TOPICS
+from streams.host.testing import shuffled  # the host's out-of-order shuffle: events move, our outputs keep order
 from streams.sources.generator import generate
 from tests.processors.triggers.helpers import Record, iso
 
@@ -147,26 +146,6 @@ def test_state_pickled_and_restored_gives_the_same_later_triggers(name: str, rec
         restored.feed(records[at:])
         restored.advance(max(r[3] for r in records) + END_MS)
         assert [v for _, _, v in restored.outputs] == expected[name], f"{name}: differs after a restore at {cut:.0%}"
-
-
-def shuffled(records: list[Record], window_ms: int, seed: int) -> list[Record]:
-    """Input events in random order within each window; scores and profiles keep their order per customer."""
-    rng = random.Random(seed)
-    order = sorted(records, key=lambda r: (r[3] // window_ms, rng.random()))
-    groups: dict[tuple[str, bytes], list[Record]] = defaultdict(list)
-    for r in records:
-        if r[0] not in INPUT_TOPICS:
-            groups[(r[0], r[1])].append(r)
-    taken: dict[tuple[str, bytes], int] = defaultdict(int)
-    out = []
-    for r in order:
-        if r[0] in INPUT_TOPICS:
-            out.append(r)
-        else:
-            group = (r[0], r[1])
-            out.append(groups[group][taken[group]])
-            taken[group] += 1
-    return out
 
 
 def identities(outputs: list[bytes]) -> dict[str, tuple[Any, ...]]:

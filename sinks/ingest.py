@@ -55,8 +55,12 @@ import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import KafkaError, Message, TopicPartition
 
+from plumbing.batch_worker import BatchWorker, consumer_config
+from plumbing.metadata import metadata
+from plumbing.partitioner import partition_for
+from plumbing.produce import TrackingProducer
 from schemas.outputs import DeadLetter
-from schemas.registry import INPUT_TOPICS, OUTPUT_TOPICS
+from schemas.registry import DEAD_LETTERS, INPUT_TOPICS, OUTPUT_TOPICS
 from schemas.validation import Limits, Rejected, dead_letter, validate, validate_output
 from sinks.actions import decisions_table, deliveries_table, messages_table, triggers_table
 from sinks.batches import Staged, dead_letters_table, events_table, late_events_table, profiles_table, warm_up
@@ -64,10 +68,6 @@ from sinks.client import DEAD_LETTER_TABLE, RAW_INSERT_SETTINGS, RAW_TABLES
 from sinks.letters import LetterPublisher
 from sinks.models import model_drift_table, model_metrics_table, scores_table
 from sinks.privacy import audit_table
-from streams.batch_worker import BatchWorker, consumer_config
-from streams.partitioner import partition_for
-from streams.produce import TrackingProducer
-from streams.topics import DEAD_LETTERS, metadata
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -1,6 +1,6 @@
 """Erasure, export, retention and the audit of data rights in ClickHouse.
 
-Everything goes through a :class:`~sinks.access.Reader` (sinks/query.py ``reader``), which
+Everything goes through a :class:`~sinks.access.Reader` (streams/query.py ``reader``), which
 reaches the embedded database through the sink that owns it while the pipeline runs, and
 opens it directly when nothing runs: so ClickHouse is handled at once either way.
 

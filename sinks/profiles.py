@@ -8,10 +8,10 @@ from typing import Any
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
+from plumbing.partitioner import partition_for
+from plumbing.produce import CLIENT_LOGGER
+from plumbing.waiting import StallWatch
 from sinks.access import Reader
-from streams.partitioner import partition_for
-from streams.produce import CLIENT_LOGGER
-from streams.waiting import StallWatch
 
 
 def profile_from_topic(kafka_config: dict[str, str], customer_id: str, partitions: int,

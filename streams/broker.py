@@ -14,7 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from streams.waiting import stall_seconds
+from plumbing.waiting import stall_seconds
 from streams.workers import die_with_parent, log_tail
 
 

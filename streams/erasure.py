@@ -31,14 +31,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from schemas.privacy import PrivacyAudit, PrivacyRequest
+from schemas.registry import PRIVACY_AUDIT
 from streams.pseudonym import Pseudonymizer
 
 log = logging.getLogger(__name__)
 
 #: Changelog key prefix of suppression-list markers (a customer id cannot start with NUL in practice).
 MARKER = "\x00erased:"
-PRIVACY_REQUESTS = "privacy-requests"
-PRIVACY_AUDIT = "privacy-audit"
 
 Output = tuple[str, bytes | None, bytes | None]
 

@@ -52,8 +52,10 @@ import faust
 from faust.serializers import codecs
 
 from processors.features.build import build_features
-from processors.features.processor import LATE_TOPIC, PROFILE_TOPIC, FeaturesProcessor
+from processors.features.processor import FeaturesProcessor
+from schemas.registry import CUSTOMER_FEATURES as PROFILE_TOPIC
 from schemas.registry import INPUT_TOPICS
+from schemas.registry import LATE_EVENTS as LATE_TOPIC
 from streams import faust_recovery
 from streams.settings import Settings, load_settings
 

@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from streams.produce import CLIENT_LOGGER
-from streams.waiting import REQUEST_SECONDS, StallWatch, retry_until_stalled
+from plumbing.produce import CLIENT_LOGGER
+from plumbing.waiting import REQUEST_SECONDS, StallWatch, retry_until_stalled
 
 
 def short_count(n: float) -> str:

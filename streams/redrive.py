@@ -32,10 +32,10 @@ from datetime import datetime
 
 import orjson
 
-from schemas.registry import INPUT_TOPICS
-from streams.produce import TrackingProducer
+from plumbing.produce import TrackingProducer
+from schemas.registry import DEAD_LETTERS, INPUT_TOPICS
 from streams.topic_reader import read_to_end
-from streams.topics import DEAD_LETTERS, DEFAULT_PREFIX, ensure_compacted
+from streams.topics import DEFAULT_PREFIX, ensure_compacted
 
 MESSAGES = "messages"
 REDRIVABLE = frozenset({*INPUT_TOPICS, MESSAGES})

@@ -19,19 +19,20 @@ from rich.console import Console
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
+from plumbing.produce import TrackingProducer
+from plumbing.terminal import cell
+from plumbing.waiting import StallWatch, configure
+from schemas.registry import DEAD_LETTERS
 from sinks.client import DEAD_LETTER_TABLE, RAW_TABLES, apply_schema, connect
 from sinks.dashboard import DashboardServer
 from sinks.ingest import OUTPUT_TABLES
-from sinks.query import reader
 from streams.broker import EmbeddedBroker
-from streams.produce import TrackingProducer
 from streams.progress import GroupProgress, OutputCounter, end_offsets_by_eof, progress_display, short_count
+from streams.query import reader
 from streams.runfile import claim, live_run
 from streams.settings import Settings
 from streams.sources.record import SourceRecord
-from streams.terminal import cell
-from streams.topics import DEAD_LETTERS, ensure_topics, topic_specs
-from streams.waiting import StallWatch, configure
+from streams.topics import ensure_topics, topic_specs
 from streams.workers import Worker, start_worker
 
 #: Seconds between two updates of the feeding bar (and checks of the workers and a stop request).

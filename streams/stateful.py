@@ -67,16 +67,16 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from processors.triggers.schedule import TimerQueue
-from schemas.registry import INPUT_TOPICS
+from plumbing.batch_worker import BatchWorker, consumer_config
+from plumbing.produce import CLIENT_LOGGER, PARTITIONER
+from plumbing.waiting import REQUEST_SECONDS, flush_following, retry_until_stalled
+from schemas.registry import DEAD_LETTERS, INPUT_TOPICS, PRIVACY_REQUESTS
 from schemas.validation import dead_letter
-from streams.batch_worker import BatchWorker, consumer_config
-from streams.erasure import PRIVACY_REQUESTS, Erasures
-from streams.produce import CLIENT_LOGGER, PARTITIONER
+from streams.erasure import Erasures
 from streams.pseudonym import Pseudonymizer
 from streams.restore_progress import RestoreProgress
-from streams.topics import DEAD_LETTERS, ensure_compacted
-from streams.waiting import REQUEST_SECONDS, flush_following, retry_until_stalled
+from streams.timer_queue import TimerQueue
+from streams.topics import ensure_compacted
 
 log = logging.getLogger(__name__)
 S = TypeVar("S")

@@ -7,7 +7,7 @@ import uuid
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from streams.produce import CLIENT_LOGGER
+from plumbing.produce import CLIENT_LOGGER
 
 Record = tuple[int, bytes | None, bytes | None]  # partition, key, value
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from clickhouse_connect.driver.client import Client
 
+from plumbing.produce import TrackingProducer
 from sinks.client import apply_schema, connect
 from sinks.ingest import IngestSink, SinkConfig, SinkStats
-from streams.produce import TrackingProducer
 from streams.progress import GroupProgress
 from streams.topics import ensure_topics, topic_specs
 

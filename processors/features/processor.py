@@ -24,10 +24,9 @@ import orjson
 from processors.features.base import Observed
 from processors.features.engine import CustomerState, FeatureEngine, Outcome
 from schemas.base import SCHEMA_VERSION
+from schemas.registry import CUSTOMER_FEATURES as PROFILE_TOPIC
+from schemas.registry import LATE_EVENTS as LATE_TOPIC
 from schemas.validation import Limits, Rejected, validate
-
-PROFILE_TOPIC = "customer-features"
-LATE_TOPIC = "late-events"
 
 Output = tuple[str, bytes | None, bytes]
 

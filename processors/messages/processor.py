@@ -52,14 +52,14 @@ from processors.messages.state import Held, MessageState
 from processors.messages.templates import Templates
 from processors.sentiment import detect_language
 from processors.triggers.ids import derived_id
+from schemas.registry import CUSTOMER_FEATURES as PROFILE_TOPIC
 from schemas.registry import INPUT_TOPICS, OUTPUT_TOPICS
+from schemas.registry import MESSAGE_DECISIONS as DECISIONS_TOPIC
+from schemas.registry import MESSAGES as MESSAGES_TOPIC
+from schemas.registry import TRIGGERS as TRIGGERS_TOPIC
 from schemas.triggers import GuardDecision, MessageRecord, TriggerEvent
 from schemas.validation import Limits, Rejected, validate
 
-TRIGGERS_TOPIC = "triggers"
-PROFILE_TOPIC = "customer-features"
-MESSAGES_TOPIC = "messages"
-DECISIONS_TOPIC = "message-decisions"
 INPUTS = (TRIGGERS_TOPIC, *INPUT_TOPICS, PROFILE_TOPIC)
 #: Triggers whose recommendations start with what the customer looked at (reminders).
 REMINDERS = frozenset({"cart_abandoned", "browse_abandoned", "checkout_abandoned"})

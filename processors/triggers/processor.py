@@ -31,16 +31,17 @@ from processors.features.base import Observed
 from processors.sentiment import sentiment
 from processors.triggers.config import RulesConfig
 from processors.triggers.history import observe, summary
-from processors.triggers.records import TRIGGERS_TOPIC, Fired, encode, trigger_record
+from processors.triggers.records import Fired, encode, trigger_record
 from processors.triggers.rules import Rule, default_rules
 from processors.triggers.rules.base import fire_timer
 from processors.triggers.state import TriggerState
 from processors.triggers.timers import matured, next_deadline
+from schemas.registry import CUSTOMER_FEATURES as PROFILE_TOPIC
 from schemas.registry import INPUT_TOPICS, OUTPUT_TOPICS
+from schemas.registry import SCORES as SCORES_TOPIC
+from schemas.registry import TRIGGERS as TRIGGERS_TOPIC
 from schemas.validation import Limits, Rejected, validate
 
-PROFILE_TOPIC = "customer-features"
-SCORES_TOPIC = "scores"
 #: Everything the processor reads (co-partitioned by customer id).
 INPUTS = (*INPUT_TOPICS, PROFILE_TOPIC, SCORES_TOPIC)
 #: The profile fields kept per customer (the rest of a profile is not needed here).

@@ -12,7 +12,7 @@ import pytest
 from confluent_kafka import Message, Producer
 from pydantic import ValidationError
 
-from streams.batch_worker import BatchWorker, consumer_config
+from plumbing.batch_worker import BatchWorker, consumer_config
 from streams.broker import EmbeddedBroker
 from streams.gc_tuning import WORKER_THRESHOLDS
 from streams.kafka_options import FETCH_WAIT_MAX_MS

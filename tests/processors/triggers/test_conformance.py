@@ -33,9 +33,9 @@ import pytest
 
 from processors.triggers.config import MINUTE_MS, RulesConfig
 from processors.triggers.processor import TriggersProcessor
-from processors.triggers.replay import Replay
 from processors.triggers.rules import default_rules
 from schemas.registry import INPUT_TOPICS
+from streams.replay_host import Replay
 from streams.sources.generator import generate
 from tests.processors.triggers.helpers import Record, iso
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
-from streams.produce import CLIENT_LOGGER
+from plumbing.produce import CLIENT_LOGGER
 
 
 def consumer_config(kafka_config: dict[str, str], group_id: str, **overrides: Any) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from processors.triggers.schedule import TimerQueue
+from streams.timer_queue import TimerQueue
 
 Output = tuple[str, bytes | None, bytes]
 

@@ -21,8 +21,9 @@ from typing import Any
 
 import orjson
 
+from processors.event_time import Outcome
 from processors.features.base import Observed
-from processors.features.engine import CustomerState, FeatureEngine, Outcome
+from processors.features.engine import CustomerState, FeatureEngine
 from schemas.base import SCHEMA_VERSION
 from schemas.registry import CUSTOMER_FEATURES as PROFILE_TOPIC
 from schemas.registry import LATE_EVENTS as LATE_TOPIC

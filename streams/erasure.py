@@ -30,6 +30,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from processors.output import ErasureOutput
 from schemas.privacy import PrivacyAudit, PrivacyRequest
 from schemas.registry import PRIVACY_AUDIT
 from streams.pseudonym import Pseudonymizer
@@ -39,7 +40,6 @@ log = logging.getLogger(__name__)
 #: Changelog key prefix of suppression-list markers (a customer id cannot start with NUL in practice).
 MARKER = "\x00erased:"
 
-Output = tuple[str, bytes | None, bytes | None]
 
 
 class Erasures:
@@ -81,7 +81,7 @@ class Erasures:
         return self.erased_subject(customer_id) is not None
 
     def apply(self, partition: int, offset: int, value: bytes | None, store: dict[str, Any],
-              timers: Any, dirty: set[str], processor: Any) -> list[Output]:
+              timers: Any, dirty: set[str], processor: Any) -> list[ErasureOutput]:
         """Carry out one request read at ``offset``; return what to produce (hook outputs, audit)."""
         if offset <= self.applied.get(partition, -1):
             return []
@@ -93,7 +93,7 @@ class Erasures:
             return []
         subject = request.subject
         keys = [key for key in store if self.pseudonymizer.subject(key) == subject]
-        outputs: list[Output] = []
+        outputs: list[ErasureOutput] = []
         timers_cleared = 0
         hook = getattr(processor, "erase", None)
         for key in keys:

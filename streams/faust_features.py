@@ -53,6 +53,7 @@ from faust.serializers import codecs
 
 from processors.features.build import build_features
 from processors.features.processor import FeaturesProcessor
+from processors.output import Output
 from schemas.registry import CUSTOMER_FEATURES as PROFILE_TOPIC
 from schemas.registry import INPUT_TOPICS
 from schemas.registry import LATE_EVENTS as LATE_TOPIC
@@ -170,7 +171,7 @@ def create_app(settings: Settings | None = None, *, variant: str = "batched",
             process, new_state = processor.process, processor.new_state
             async for events in stream.take_events(take, within):
                 changed: dict[bytes, tuple[int, CustomerEntry]] = {}
-                side: list[tuple[str, bytes | None, bytes]] = []
+                side: list[Output] = []
                 for event in events:
                     message = event.message
                     key = message.key or b""

@@ -70,6 +70,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from plumbing.batch_worker import BatchWorker, consumer_config
 from plumbing.produce import CLIENT_LOGGER, PARTITIONER
 from plumbing.waiting import REQUEST_SECONDS, flush_following, retry_until_stalled
+from processors.output import Output
 from schemas.registry import DEAD_LETTERS, INPUT_TOPICS, PRIVACY_REQUESTS
 from schemas.validation import dead_letter
 from streams.erasure import Erasures
@@ -84,7 +85,6 @@ S = TypeVar("S")
 PROCESSING_FAILED = "processing_failed"
 
 #: (topic, key, value) to produce.
-Output = tuple[str, bytes | None, bytes]
 
 
 class TimedProcessor(Protocol[S]):

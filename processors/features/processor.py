@@ -24,12 +24,11 @@ import orjson
 from processors.event_time import Outcome
 from processors.features.base import Observed
 from processors.features.engine import CustomerState, FeatureEngine
+from processors.output import ErasureOutput, Output
 from schemas.base import SCHEMA_VERSION
 from schemas.registry import CUSTOMER_FEATURES as PROFILE_TOPIC
 from schemas.registry import LATE_EVENTS as LATE_TOPIC
 from schemas.validation import Limits, Rejected, validate
-
-Output = tuple[str, bytes | None, bytes]
 
 
 def _iso(t_ms: int | None) -> str | None:
@@ -98,7 +97,7 @@ class FeaturesProcessor:
             "stage_since": _iso(since), "segments": segments, "features": values,
         }
 
-    def erase(self, key: str, state: CustomerState) -> list[tuple[str, bytes | None, bytes | None]]:
+    def erase(self, key: str, state: CustomerState) -> list[ErasureOutput]:
         """Erasure hook (streams/erasure.py): tombstone the customer's record on the compacted profile topic."""
         return [(PROFILE_TOPIC, key.encode(), None)]
 

@@ -50,6 +50,7 @@ from processors.messages.quiet_hours import quiet_until, zone
 from processors.messages.recommend import KIND_OF_TYPE, Interaction, Recommender
 from processors.messages.state import Held, MessageState
 from processors.messages.templates import Templates
+from processors.output import Output
 from processors.sentiment import detect_language
 from processors.triggers.ids import derived_id
 from schemas.registry import CUSTOMER_FEATURES as PROFILE_TOPIC
@@ -68,7 +69,6 @@ MAX_BOUGHT = 50
 #: Language and zone hints kept with their times, per kind (older ones only matter to older triggers).
 MAX_HINTS = 8
 
-Output = tuple[str, bytes | None, bytes]
 _TRIGGER = TypeAdapter(TriggerEvent)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from processors.output import Output
 from processors.scoring.bands import band
 from processors.scoring.config import MODELS, ScoringConfig
 from processors.scoring.labels import CustomerScoring, Held, Label, expire, hold, on_order, seen_profile
@@ -34,7 +35,6 @@ from schemas.validation import Limits, Rejected, validate
 
 FIELDS = {"purchase_propensity": PROPENSITY_FIELDS, "churn": CHURN_FIELDS}
 
-Output = tuple[str, bytes | None, bytes]
 
 
 class ScoringProcessor:

@@ -29,6 +29,7 @@ from typing import Any
 
 from processors.event_time import Outcome, admit
 from processors.features.base import Observed
+from processors.output import Output
 from processors.sentiment import sentiment
 from processors.triggers.config import RulesConfig
 from processors.triggers.history import observe, summary
@@ -51,7 +52,6 @@ PROFILE_FIELDS = ("orders_total", "revenue_total", "average_order_value", "senti
 #: Profiles' order counts kept per customer, newest last (for 'had ordered by then' after a newer profile).
 MAX_PROFILES_SEEN = 16
 
-Output = tuple[str, bytes | None, bytes]
 Scorer = Callable[[str, str | None], float]
 
 

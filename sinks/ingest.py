@@ -60,7 +60,21 @@ from plumbing.metadata import metadata
 from plumbing.partitioner import partition_for
 from plumbing.produce import TrackingProducer
 from schemas.outputs import DeadLetter
-from schemas.registry import DEAD_LETTERS, INPUT_TOPICS, OUTPUT_TOPICS
+from schemas.registry import (
+    CUSTOMER_FEATURES,
+    DEAD_LETTERS,
+    DELIVERIES,
+    INPUT_TOPICS,
+    LATE_EVENTS,
+    MESSAGE_DECISIONS,
+    MESSAGES,
+    MODEL_DRIFT,
+    MODEL_METRICS,
+    OUTPUT_TOPICS,
+    PRIVACY_AUDIT,
+    SCORES,
+    TRIGGERS,
+)
 from schemas.validation import Limits, Rejected, dead_letter, validate, validate_output
 from sinks.actions import decisions_table, deliveries_table, messages_table, triggers_table
 from sinks.batches import Staged, dead_letters_table, events_table, late_events_table, profiles_table, warm_up
@@ -74,17 +88,17 @@ T = TypeVar("T")
 
 #: Output topics the sink also stores (written by our processors, so already valid): topic -> (table, builder).
 OUTPUT_TABLES: dict[str, tuple[str, Callable[[list[dict[str, Any]], datetime], Any]]] = {
-    "customer-features": ("customer_profile_history", profiles_table),
-    "late-events": ("late_events", late_events_table),
-    "triggers": ("triggers", triggers_table),
-    "message-decisions": ("guard_decisions", decisions_table),
-    "messages": ("messages", messages_table),
-    "deliveries": ("deliveries", deliveries_table),
-    "privacy-audit": ("privacy_audit", audit_table),
+    CUSTOMER_FEATURES: ("customer_profile_history", profiles_table),
+    LATE_EVENTS: ("late_events", late_events_table),
+    TRIGGERS: ("triggers", triggers_table),
+    MESSAGE_DECISIONS: ("guard_decisions", decisions_table),
+    MESSAGES: ("messages", messages_table),
+    DELIVERIES: ("deliveries", deliveries_table),
+    PRIVACY_AUDIT: ("privacy_audit", audit_table),
 }
-OUTPUT_TABLES["scores"] = ("scores", scores_table)
-OUTPUT_TABLES["model-metrics"] = ("model_metrics", model_metrics_table)
-OUTPUT_TABLES["model-drift"] = ("model_drift", model_drift_table)
+OUTPUT_TABLES[SCORES] = ("scores", scores_table)
+OUTPUT_TABLES[MODEL_METRICS] = ("model_metrics", model_metrics_table)
+OUTPUT_TABLES[MODEL_DRIFT] = ("model_drift", model_drift_table)
 
 
 class InsertFailed(RuntimeError):

@@ -11,6 +11,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 from plumbing.partitioner import partition_for
 from plumbing.produce import CLIENT_LOGGER
 from plumbing.waiting import StallWatch
+from schemas.registry import CUSTOMER_FEATURES
 from sinks.access import Reader
 
 
@@ -23,9 +24,9 @@ def profile_from_topic(kafka_config: dict[str, str], customer_id: str, partition
     key = customer_id.encode()
     reader = Consumer({**kafka_config, "group.id": "journey-customer-lookup", "enable.partition.eof": True,
                        "enable.auto.commit": False, "logger": CLIENT_LOGGER})
-    reader.assign([TopicPartition("customer-features", partition_for(key, partitions), OFFSET_BEGINNING)])
+    reader.assign([TopicPartition(CUSTOMER_FEATURES, partition_for(key, partitions), OFFSET_BEGINNING)])
     latest = None
-    watch = StallWatch("reading customer-features to its end", stall)
+    watch = StallWatch(f"reading {CUSTOMER_FEATURES} to its end", stall)
     read = 0
     try:
         while True:

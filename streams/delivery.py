@@ -57,7 +57,7 @@ from confluent_kafka import KafkaError, Message, TopicPartition
 from plumbing.batch_worker import BatchWorker, consumer_config
 from plumbing.produce import TrackingProducer
 from processors.triggers.ids import derived_id
-from schemas.registry import DEAD_LETTERS
+from schemas.registry import DEAD_LETTERS, DELIVERIES, MESSAGES
 from schemas.triggers import Delivery
 from schemas.validation import Rejected, dead_letter, validate_output
 from streams.delivery_erased import ErasedCustomers
@@ -85,8 +85,6 @@ __all__ = ["MESSAGE_ID_HEADER", "SIGNATURE_HEADER", "TIMESTAMP_HEADER", "Console
 
 log = logging.getLogger(__name__)
 
-MESSAGES = "messages"
-DELIVERIES = "deliveries"
 BUDGET_SPENT = "retry budget of the batch spent"
 
 

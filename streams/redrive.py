@@ -33,11 +33,10 @@ from datetime import datetime
 import orjson
 
 from plumbing.produce import TrackingProducer
-from schemas.registry import DEAD_LETTERS, INPUT_TOPICS
+from schemas.registry import DEAD_LETTERS, INPUT_TOPICS, MESSAGES
 from streams.topic_reader import read_to_end
 from streams.topics import DEFAULT_PREFIX, ensure_compacted
 
-MESSAGES = "messages"
 REDRIVABLE = frozenset({*INPUT_TOPICS, MESSAGES})
 _OVERSIZED = re.compile(r"^(\d+) bytes")
 _REDACTED = (b"[email]", b"[phone]", b"[ip]")

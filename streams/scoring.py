@@ -55,7 +55,7 @@ class SnapshotReader:
 
     def __init__(self, kafka_config: dict[str, str], topic: str = MODEL_SNAPSHOTS) -> None:
         self.topic = topic
-        ensure_compacted(kafka_config, topic, "model-labels")
+        ensure_compacted(kafka_config, topic, LABELS_TOPIC)
         self._consumer = Consumer({**kafka_config, "group.id": f"{topic}-reader", "enable.auto.commit": False,
                                    "enable.partition.eof": True, "logger": CLIENT_LOGGER,
                                    "fetch.queue.backoff.ms": 10})

@@ -111,10 +111,9 @@ def topics_of(role: str, prefix: str = "journey") -> list[str]:
     from processors.messages.processor import INPUTS as MESSAGES_INPUTS
     from processors.triggers.processor import INPUTS as TRIGGERS_INPUTS
     from schemas.registry import CUSTOMER_FEATURES as PROFILE_TOPIC
-    from schemas.registry import INPUT_TOPICS, PRIVACY_REQUESTS
+    from schemas.registry import INPUT_TOPICS, MESSAGES, PRIVACY_REQUESTS
     from schemas.registry import ORDERS as ORDERS_TOPIC
     from sinks.ingest import SinkConfig
-    from streams.delivery import MESSAGES
     from streams.delivery_retry import retry_topic
 
     topics = {"sink": list(SinkConfig(group_id="").topics),

@@ -37,7 +37,8 @@ them, so a restarted worker could lose records and stop committing).
 Run it: ``JOURNEY_KAFKA_BOOTSTRAP=host:port python -m streams.faust_features batched worker -l info``
 (or ``naive``). Settings come from ``JOURNEY_*`` like every worker (group prefix, partitions,
 lateness, session gap, segments, data dir); the consumer group is ``<prefix>-features-faust``.
-Only PLAINTEXT brokers are wired up here (no SASL/SSL settings).
+Only PLAINTEXT brokers are wired up here (no SASL/SSL settings). faust-streaming comes with the
+``bench`` extra (``pip install 'journey[bench]'``), not with the workers' install.
 """
 
 from __future__ import annotations
@@ -48,8 +49,12 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-import faust
-from faust.serializers import codecs
+try:
+    import faust
+    from faust.serializers import codecs
+except ImportError as exc:  # not a worker dependency: the image leaves it out
+    raise ImportError("the faust host needs the bench extra: pip install 'journey[bench]' (make bench installs it)"
+                      ) from exc
 
 from processors.features.build import build_features
 from processors.features.processor import FeaturesProcessor

@@ -6,6 +6,8 @@ STAMP  := $(VENV)/.installed
 # The features benchmark's peer, Quix Streams, pins an older confluent-kafka: it gets its own virtualenv.
 QUIX_VENV  := .venv-quix
 QUIX_STAMP := $(QUIX_VENV)/.installed
+# The `bench` extra: faust-streaming and aiokafka, the features benchmark's faust peer (the `dev` extra includes it).
+BENCH_STAMP := $(VENV)/.bench-installed
 
 .PHONY: run test bench soak lint schemas clean install browser up down
 
@@ -28,8 +30,12 @@ test: $(STAMP) browser
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$status
 
 ## Throughput and memory against baselines measured in the same run; writes BENCHMARKS.md.
-bench: $(STAMP) $(QUIX_STAMP)
+bench: $(STAMP) $(BENCH_STAMP) $(QUIX_STAMP)
 	$(BIN)/python -m tests.bench.run
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]'
+	touch $(BENCH_STAMP)
 
 ## `journey run` SOAK_RUNS times in a row (fresh data dirs) while SOAK_LOAD CPU-burning processes run;
 ## every run must exit 0. Prints each run's exit code and duration.

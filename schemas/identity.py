@@ -15,7 +15,6 @@ from pydantic import Field
 from schemas.base import SCHEMA_VERSION, Contract, Identifier, UtcDatetime
 from schemas.personal import PSEUDONYMOUS
 
-IDENTITY_MERGES = "identity-merges"
 IDENTIFIED_PREFIX = "identified-"
 #: Retired profiles' states on their way to the canonical customer (features worker to itself; internal).
 PROFILE_HANDOFFS = "profile-handoffs"

@@ -21,6 +21,26 @@ from schemas.outputs import CustomerFeatures, DeadLetter, LateEvent, Score
 from schemas.privacy import PrivacyAudit, PrivacyRequest
 from schemas.triggers import Delivery, GuardDecision, MessageRecord, TriggerEvent
 
+#: Every topic's name: code refers to topics by these names only (tests/test_topic_names.py checks it).
+CLICKSTREAM = "clickstream"
+ORDERS = "orders"
+CHAT = "chat"
+CONSENT = "consent"
+CUSTOMER_FEATURES = "customer-features"
+SCORES = "scores"
+TRIGGERS = "triggers"
+MESSAGES = "messages"
+MESSAGE_DECISIONS = "message-decisions"
+DELIVERIES = "deliveries"
+DEAD_LETTERS = "dead-letters"
+LATE_EVENTS = "late-events"
+MODEL_LABELS = "model-labels"
+MODEL_METRICS = "model-metrics"
+MODEL_DRIFT = "model-drift"
+PRIVACY_REQUESTS = "privacy-requests"
+PRIVACY_AUDIT = "privacy-audit"
+IDENTITY_MERGES = "identity-merges"
+
 
 @dataclass(frozen=True, eq=False)
 class TopicContract:
@@ -45,30 +65,30 @@ class TopicContract:
 INPUT_TOPICS: dict[str, TopicContract] = {
     c.topic: c
     for c in (
-        TopicContract("clickstream", TypeAdapter(ClickstreamEvent), True, "Views, searches, cart and checkout steps."),
-        TopicContract("orders", TypeAdapter(OrderEvent), True, "Order lifecycle: placed to refunded."),
-        TopicContract("chat", TypeAdapter(ChatMessage), True, "Customer, agent and bot messages."),
-        TopicContract("consent", TypeAdapter(ConsentChanged), True, "Consent granted or withdrawn per channel."),
+        TopicContract(CLICKSTREAM, TypeAdapter(ClickstreamEvent), True, "Views, searches, cart and checkout steps."),
+        TopicContract(ORDERS, TypeAdapter(OrderEvent), True, "Order lifecycle: placed to refunded."),
+        TopicContract(CHAT, TypeAdapter(ChatMessage), True, "Customer, agent and bot messages."),
+        TopicContract(CONSENT, TypeAdapter(ConsentChanged), True, "Consent granted or withdrawn per channel."),
     )
 }
 
 OUTPUT_TOPICS: dict[str, TopicContract] = {
     c.topic: c
     for c in (
-        TopicContract("customer-features", TypeAdapter(CustomerFeatures), False, "Latest profile per customer."),
-        TopicContract("scores", TypeAdapter(Score), False, "Churn and purchase-propensity scores."),
-        TopicContract("triggers", TypeAdapter(TriggerEvent), False, "Trigger events for automation."),
-        TopicContract("messages", TypeAdapter(MessageRecord), False, "Personalised messages for delivery."),
-        TopicContract("message-decisions", TypeAdapter(GuardDecision), False, "Each guard's outcome per trigger."),
-        TopicContract("deliveries", TypeAdapter(Delivery), False, "What the delivery adapters did per message."),
-        TopicContract("dead-letters", TypeAdapter(DeadLetter), False, "Rejected input with reason and bytes."),
-        TopicContract("late-events", TypeAdapter(LateEvent), False, "Valid events that arrived too late."),
-        TopicContract("model-labels", TypeAdapter(ModelLabel), False, "Held predictions with their outcome."),
-        TopicContract("model-metrics", TypeAdapter(ModelMetrics), False, "Prequential metrics per model."),
-        TopicContract("model-drift", TypeAdapter(ModelDrift), False, "Shifts in a model's error (ADWIN)."),
-        TopicContract("privacy-requests", TypeAdapter(PrivacyRequest), False, "Erasure requests, by keyed hash."),
-        TopicContract("privacy-audit", TypeAdapter(PrivacyAudit), False, "Where each request was carried out."),
-        TopicContract("identity-merges", TypeAdapter(IdentityMerge), False, "Identity links, merges and refusals."),
+        TopicContract(CUSTOMER_FEATURES, TypeAdapter(CustomerFeatures), False, "Latest profile per customer."),
+        TopicContract(SCORES, TypeAdapter(Score), False, "Churn and purchase-propensity scores."),
+        TopicContract(TRIGGERS, TypeAdapter(TriggerEvent), False, "Trigger events for automation."),
+        TopicContract(MESSAGES, TypeAdapter(MessageRecord), False, "Personalised messages for delivery."),
+        TopicContract(MESSAGE_DECISIONS, TypeAdapter(GuardDecision), False, "Each guard's outcome per trigger."),
+        TopicContract(DELIVERIES, TypeAdapter(Delivery), False, "What the delivery adapters did per message."),
+        TopicContract(DEAD_LETTERS, TypeAdapter(DeadLetter), False, "Rejected input with reason and bytes."),
+        TopicContract(LATE_EVENTS, TypeAdapter(LateEvent), False, "Valid events that arrived too late."),
+        TopicContract(MODEL_LABELS, TypeAdapter(ModelLabel), False, "Held predictions with their outcome."),
+        TopicContract(MODEL_METRICS, TypeAdapter(ModelMetrics), False, "Prequential metrics per model."),
+        TopicContract(MODEL_DRIFT, TypeAdapter(ModelDrift), False, "Shifts in a model's error (ADWIN)."),
+        TopicContract(PRIVACY_REQUESTS, TypeAdapter(PrivacyRequest), False, "Erasure requests, by keyed hash."),
+        TopicContract(PRIVACY_AUDIT, TypeAdapter(PrivacyAudit), False, "Where each request was carried out."),
+        TopicContract(IDENTITY_MERGES, TypeAdapter(IdentityMerge), False, "Identity links, merges and refusals."),
     )
 }
 

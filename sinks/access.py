@@ -32,9 +32,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from clickhouse_connect.driver.client import Client
 
+from plumbing.http_endpoint import BackgroundHTTPServer, QuietHandler
+from plumbing.waiting import Stalled, retry_until_stalled
 from sinks.client import ClickHouseUnavailable, connect
-from streams.http_endpoint import BackgroundHTTPServer, QuietHandler
-from streams.waiting import Stalled, retry_until_stalled
 
 log = logging.getLogger(__name__)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from types import EllipsisType
@@ -62,7 +63,7 @@ def apply_schema(client: Client, raw_retention_days: int | EllipsisType | None =
     """Create every table and view that does not exist yet (safe to run at every start).
 
     ``raw_retention_days`` (the setting): the TTL of the clickstream, order and chat tables, late events and
-    dead letters, never of the consent history (``sinks.privacy.apply_retention``); None removes it, and it is
+    dead letters, never of the consent history (``apply_retention``); None removes it, and it is
     left as it is when not given.
     ``attribution_window_hours`` (the setting): how long after a trigger an order is attributed to it; the
     plain views are replaced at every start, so a new value applies to every trigger, past ones too.
@@ -90,8 +91,6 @@ def apply_schema(client: Client, raw_retention_days: int | EllipsisType | None =
     if outdated:
         rebuild_rollups(client, only=set(outdated))
     if raw_retention_days is not ...:
-        from sinks.privacy import apply_retention
-
         apply_retention(client.command, raw_retention_days)
 
 
@@ -108,3 +107,30 @@ DEAD_LETTER_TABLE = "dead_letters"
 #: inserted block on insert (each view's GROUP BY already made its rows unique per key, and rollups
 #: are read through sum/merge ... GROUP BY anyway). Measured in ``make bench`` (BENCHMARKS.md).
 RAW_INSERT_SETTINGS: dict[str, int] = {"parallel_view_processing": 1, "optimize_on_insert": 0}
+
+
+#: The consent history is kept whatever the retention: it is what shows a customer agreed to a message.
+CONSENT_TABLE = RAW_TABLES["consent"]
+#: Tables whose rows expire after ``raw_retention_days``, each by its time column: the raw event tables,
+#: the late events and the dead letters (which hold the original bytes of what was refused).
+RETAINED = {**{t: "event_time" for t in RAW_TABLES.values() if t != CONSENT_TABLE}, "late_events": "event_time",
+            DEAD_LETTER_TABLE: "received_at"}
+
+
+def _remove_ttl(command: Callable[[str], Any], table: str) -> None:
+    try:
+        command(f"ALTER TABLE `{table}` REMOVE TTL")
+    except Exception as exc:  # no TTL to remove: ClickHouse says so, nothing to do
+        if "TTL" not in str(exc):
+            raise
+
+
+def apply_retention(command: Callable[[str], Any], days: int | None) -> None:
+    """Give the :data:`RETAINED` tables a TTL of ``days`` (None: remove it); never the consent history,
+    whose TTL (one that an earlier version gave it) is removed. Idempotent."""
+    for table, column in RETAINED.items():
+        if days is None:
+            _remove_ttl(command, table)
+        else:
+            command(f"ALTER TABLE `{table}` MODIFY TTL toDateTime({column}) + INTERVAL {int(days)} DAY")
+    _remove_ttl(command, CONSENT_TABLE)

@@ -22,10 +22,10 @@ from typing import Any
 
 import orjson
 
+from plumbing.http_endpoint import BackgroundHTTPServer, QuietHandler
 from sinks.access import Reader
 from sinks.reliability import WARNING_SQL
 from sinks.report import FUNNEL_STEPS
-from streams.http_endpoint import BackgroundHTTPServer, QuietHandler
 
 log = logging.getLogger(__name__)
 

@@ -55,8 +55,27 @@ import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import KafkaError, Message, TopicPartition
 
+from plumbing.batch_worker import BatchWorker, consumer_config
+from plumbing.metadata import metadata
+from plumbing.partitioner import partition_for
+from plumbing.produce import TrackingProducer
 from schemas.outputs import DeadLetter
-from schemas.registry import INPUT_TOPICS, OUTPUT_TOPICS
+from schemas.registry import (
+    CUSTOMER_FEATURES,
+    DEAD_LETTERS,
+    DELIVERIES,
+    IDENTITY_MERGES,
+    INPUT_TOPICS,
+    LATE_EVENTS,
+    MESSAGE_DECISIONS,
+    MESSAGES,
+    MODEL_DRIFT,
+    MODEL_METRICS,
+    OUTPUT_TOPICS,
+    PRIVACY_AUDIT,
+    SCORES,
+    TRIGGERS,
+)
 from schemas.validation import Limits, Rejected, dead_letter, validate, validate_output
 from sinks.actions import decisions_table, deliveries_table, messages_table, triggers_table
 from sinks.batches import Staged, dead_letters_table, events_table, late_events_table, profiles_table, warm_up
@@ -65,28 +84,24 @@ from sinks.identity import identity_merges_table
 from sinks.letters import LetterPublisher
 from sinks.models import model_drift_table, model_metrics_table, scores_table
 from sinks.privacy import audit_table
-from streams.batch_worker import BatchWorker, consumer_config
-from streams.partitioner import partition_for
-from streams.produce import TrackingProducer
-from streams.topics import DEAD_LETTERS, metadata
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 #: Output topics the sink also stores (written by our processors, so already valid): topic -> (table, builder).
 OUTPUT_TABLES: dict[str, tuple[str, Callable[[list[dict[str, Any]], datetime], Any]]] = {
-    "customer-features": ("customer_profile_history", profiles_table),
-    "late-events": ("late_events", late_events_table),
-    "triggers": ("triggers", triggers_table),
-    "message-decisions": ("guard_decisions", decisions_table),
-    "messages": ("messages", messages_table),
-    "deliveries": ("deliveries", deliveries_table),
-    "privacy-audit": ("privacy_audit", audit_table),
+    CUSTOMER_FEATURES: ("customer_profile_history", profiles_table),
+    LATE_EVENTS: ("late_events", late_events_table),
+    TRIGGERS: ("triggers", triggers_table),
+    MESSAGE_DECISIONS: ("guard_decisions", decisions_table),
+    MESSAGES: ("messages", messages_table),
+    DELIVERIES: ("deliveries", deliveries_table),
+    PRIVACY_AUDIT: ("privacy_audit", audit_table),
 }
-OUTPUT_TABLES["scores"] = ("scores", scores_table)
-OUTPUT_TABLES["model-metrics"] = ("model_metrics", model_metrics_table)
-OUTPUT_TABLES["model-drift"] = ("model_drift", model_drift_table)
-OUTPUT_TABLES["identity-merges"] = ("identity_merges", identity_merges_table)
+OUTPUT_TABLES[SCORES] = ("scores", scores_table)
+OUTPUT_TABLES[MODEL_METRICS] = ("model_metrics", model_metrics_table)
+OUTPUT_TABLES[MODEL_DRIFT] = ("model_drift", model_drift_table)
+OUTPUT_TABLES[IDENTITY_MERGES] = ("identity_merges", identity_merges_table)
 
 
 class InsertFailed(RuntimeError):

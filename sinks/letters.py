@@ -18,9 +18,9 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 
+from plumbing.produce import TrackingProducer
 from schemas.outputs import DeadLetter
-from streams.produce import TrackingProducer
-from streams.topics import DEAD_LETTERS
+from schemas.registry import DEAD_LETTERS
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Erasure, export, retention and the audit of data rights in ClickHouse.
 
-Everything goes through a :class:`~sinks.access.Reader` (sinks/query.py ``reader``), which
+Everything goes through a :class:`~sinks.access.Reader` (streams/query.py ``reader``), which
 reaches the embedded database through the sink that owns it while the pipeline runs, and
 opens it directly when nothing runs: so ClickHouse is handled at once either way.
 
@@ -21,7 +21,7 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -32,7 +32,7 @@ import pyarrow as pa
 
 from sinks.access import Reader
 from sinks.actions import _col, _times
-from sinks.client import DEAD_LETTER_TABLE, RAW_TABLES
+from sinks.client import DEAD_LETTER_TABLE
 
 AUDIT_TABLE = "privacy_audit"
 SUPPRESSIONS_TABLE = "privacy_suppressions"
@@ -230,30 +230,3 @@ def audit_table(records: list[dict[str, Any]], emitted_at: datetime) -> pa.Table
         "rows": _col(records, "rows", pa.uint64(), 0), "detail": _col(records, "detail", default=""),
         "completed_at": _times(records, "completed_at"),
     })
-
-
-#: The consent history is kept whatever the retention: it is what shows a customer agreed to a message.
-CONSENT_TABLE = RAW_TABLES["consent"]
-#: Tables whose rows expire after ``raw_retention_days``, each by its time column: the raw event tables,
-#: the late events and the dead letters (which hold the original bytes of what was refused).
-RETAINED = {**{t: "event_time" for t in RAW_TABLES.values() if t != CONSENT_TABLE}, "late_events": "event_time",
-            DEAD_LETTER_TABLE: "received_at"}
-
-
-def _remove_ttl(command: Callable[[str], Any], table: str) -> None:
-    try:
-        command(f"ALTER TABLE `{table}` REMOVE TTL")
-    except Exception as exc:  # no TTL to remove: ClickHouse says so, nothing to do
-        if "TTL" not in str(exc):
-            raise
-
-
-def apply_retention(command: Callable[[str], Any], days: int | None) -> None:
-    """Give the :data:`RETAINED` tables a TTL of ``days`` (None: remove it); never the consent history,
-    whose TTL (one that an earlier version gave it) is removed. Idempotent."""
-    for table, column in RETAINED.items():
-        if days is None:
-            _remove_ttl(command, table)
-        else:
-            command(f"ALTER TABLE `{table}` MODIFY TTL toDateTime({column}) + INTERVAL {int(days)} DAY")
-    _remove_ttl(command, CONSENT_TABLE)

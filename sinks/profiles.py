@@ -8,10 +8,11 @@ from typing import Any
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Message, TopicPartition
 
+from plumbing.partitioner import partition_for
+from plumbing.restore import Ends, end_reader, read_until_end
+from plumbing.waiting import StallWatch
+from schemas.registry import CUSTOMER_FEATURES
 from sinks.access import Reader
-from streams.host.restore import Ends, end_reader, read_until_end
-from streams.partitioner import partition_for
-from streams.waiting import StallWatch
 
 
 def profile_from_topic(kafka_config: dict[str, str], customer_id: str, partitions: int,
@@ -23,7 +24,7 @@ def profile_from_topic(kafka_config: dict[str, str], customer_id: str, partition
     key = customer_id.encode()
     reader = end_reader(kafka_config, "journey-customer-lookup")
     latest: bytes | None = None
-    watch = StallWatch("reading customer-features to its end", stall)
+    watch = StallWatch(f"reading {CUSTOMER_FEATURES} to its end", stall)
     read = 0
 
     def take(msg: Message) -> None:
@@ -37,7 +38,7 @@ def profile_from_topic(kafka_config: dict[str, str], customer_id: str, partition
         watch.check()
 
     try:
-        read_until_end(reader, [TopicPartition("customer-features", partition_for(key, partitions),
+        read_until_end(reader, [TopicPartition(CUSTOMER_FEATURES, partition_for(key, partitions),
                                                OFFSET_BEGINNING)], take, timeout=0.2, between=watching, errors="skip")
     finally:
         reader.close()

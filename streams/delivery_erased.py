@@ -15,9 +15,9 @@ import logging
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 from pydantic import ValidationError
 
+from plumbing.produce import CLIENT_LOGGER
 from schemas.privacy import PrivacyRequest
-from streams.erasure import PRIVACY_REQUESTS
-from streams.produce import CLIENT_LOGGER
+from schemas.registry import PRIVACY_REQUESTS
 from streams.pseudonym import Pseudonymizer
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from confluent_kafka import Producer
 
-from streams.produce import CLIENT_LOGGER
+from plumbing.produce import CLIENT_LOGGER
 from streams.topic_reader import read_to_end
 from streams.topics import ensure_compacted
 

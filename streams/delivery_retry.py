@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 from confluent_kafka.admin import AdminClient
 
-from streams.topics import TopicSpec, ensure_topics, metadata
+from plumbing.metadata import metadata
+from streams.topics import TopicSpec, ensure_topics
 
 ATTEMPTS = "journey-attempts"
 FIRST_FAILED = "journey-first-failed-ms"

@@ -31,7 +31,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from processors.output import ErasureOutput
 from schemas.privacy import PrivacyAudit, PrivacyRequest
+from schemas.registry import PRIVACY_AUDIT
 from streams.host.contract import Hosted
 from streams.pseudonym import Pseudonymizer
 
@@ -39,10 +41,7 @@ log = logging.getLogger(__name__)
 
 #: Changelog key prefix of suppression-list markers (a customer id cannot start with NUL in practice).
 MARKER = "\x00erased:"
-PRIVACY_REQUESTS = "privacy-requests"
-PRIVACY_AUDIT = "privacy-audit"
 
-Output = tuple[str, bytes | None, bytes | None]
 
 
 class Erasures:
@@ -84,7 +83,7 @@ class Erasures:
         return self.erased_subject(customer_id) is not None
 
     def apply(self, partition: int, offset: int, value: bytes | None, store: dict[str, Any],
-              timers: Any, dirty: set[str], processor: Hosted[Any]) -> list[Output]:
+              timers: Any, dirty: set[str], processor: Hosted[Any]) -> list[ErasureOutput]:
         """Carry out one request read at ``offset``; return what to produce (hook outputs, audit)."""
         if offset <= self.applied.get(partition, -1):
             return []
@@ -96,7 +95,7 @@ class Erasures:
             return []
         subject = request.subject
         keys = [key for key in store if self.pseudonymizer.subject(key) == subject]
-        outputs: list[Output] = []
+        outputs: list[ErasureOutput] = []
         timers_cleared = 0
         for key in keys:
             entry = store.pop(key)

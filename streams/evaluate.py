@@ -19,13 +19,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from plumbing.terminal import cell, markup_safe
 from processors.scoring.bootstrap import Interval
 from processors.scoring.config import ScoringConfig, load_scoring
 from processors.scoring.evaluate import TARGET_GAP, ModelEvaluation, evaluate
 from processors.scoring.replay import Sample, replay
 from sinks.access import Reader
 from streams.settings import Settings
-from streams.terminal import cell, markup_safe
 
 
 def scoring_config(settings: Settings, horizon_hours: int | None = None, churn_days: int | None = None,
@@ -60,9 +60,9 @@ def run_evaluation(settings: Settings, console: Console, source: str | None, map
                    churn_days: int | None, as_json: bool, options: Any = None,
                    rescore_hours: int | None = None) -> list[ModelEvaluation]:
     """Replay, evaluate, print; return the rows. ``options``: the ReadOptions of a csv/jsonl replay."""
+    from schemas.registry import DEAD_LETTERS
     from streams.sources import open_source
     from streams.sources.generator import Generator
-    from streams.topics import DEAD_LETTERS
 
     config = scoring_config(settings, horizon_hours, churn_days, rescore_hours)
     truth = None

@@ -37,7 +37,8 @@ them, so a restarted worker could lose records and stop committing).
 Run it: ``JOURNEY_KAFKA_BOOTSTRAP=host:port python -m streams.faust_features batched worker -l info``
 (or ``naive``). Settings come from ``JOURNEY_*`` like every worker (group prefix, partitions,
 lateness, session gap, segments, data dir); the consumer group is ``<prefix>-features-faust``.
-Only PLAINTEXT brokers are wired up here (no SASL/SSL settings).
+Only PLAINTEXT brokers are wired up here (no SASL/SSL settings). faust-streaming comes with the
+``bench`` extra (``pip install 'journey[bench]'``), not with the workers' install.
 """
 
 from __future__ import annotations
@@ -48,12 +49,19 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-import faust
-from faust.serializers import codecs
+try:
+    import faust
+    from faust.serializers import codecs
+except ImportError as exc:  # not a worker dependency: the image leaves it out
+    raise ImportError("the faust host needs the bench extra: pip install 'journey[bench]' (make bench installs it)"
+                      ) from exc
 
 from processors.features.build import build_features
-from processors.features.processor import LATE_TOPIC, PROFILE_TOPIC, FeaturesProcessor
+from processors.features.processor import FeaturesProcessor
+from processors.output import Output
+from schemas.registry import CUSTOMER_FEATURES as PROFILE_TOPIC
 from schemas.registry import INPUT_TOPICS
+from schemas.registry import LATE_EVENTS as LATE_TOPIC
 from streams import faust_recovery
 from streams.settings import Settings, load_settings
 
@@ -168,7 +176,7 @@ def create_app(settings: Settings | None = None, *, variant: str = "batched",
             process, new_state = processor.process, processor.new_state
             async for events in stream.take_events(take, within):
                 changed: dict[bytes, tuple[int, CustomerEntry]] = {}
-                side: list[tuple[str, bytes | None, bytes]] = []
+                side: list[Output] = []
                 for event in events:
                     message = event.message
                     key = message.key or b""

@@ -24,7 +24,7 @@ from http import HTTPStatus
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from streams.http_endpoint import BackgroundHTTPServer, QuietHandler
+from plumbing.http_endpoint import BackgroundHTTPServer, QuietHandler
 from streams.metrics import WorkerMetrics
 from streams.settings import Settings
 

@@ -32,16 +32,16 @@ from typing import Any
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Producer, TopicPartition
 
+from plumbing.batch_worker import BatchWorker, consumer_config
+from plumbing.produce import CLIENT_LOGGER, PARTITIONER
+from plumbing.waiting import flush_following
 from processors.identity.graph import Component, IdentityGraph, IdentityRecord, Sighting
 from processors.identity.rules import LinkRules
 from schemas.base import EXTRA_IDENTIFIERS, LINKING_TYPES, SCHEMA_VERSION
-from schemas.identity import IDENTITY_MERGES, identified
-from schemas.registry import INPUT_TOPICS
+from schemas.identity import identified
+from schemas.registry import IDENTITY_MERGES, INPUT_TOPICS
 from schemas.validation import Limits, Rejected, validate
-from streams.batch_worker import BatchWorker, consumer_config
-from streams.produce import CLIENT_LOGGER, PARTITIONER
 from streams.topics import ensure_compacted
-from streams.waiting import flush_following
 
 log = logging.getLogger(__name__)
 CHANGELOG_PARTITION = 0

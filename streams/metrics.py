@@ -1,6 +1,6 @@
 """Prometheus metrics of one worker process (sink, features, scoring, trainer, triggers, messages, deliver).
 
-:func:`instrument` wraps the hooks every :class:`~streams.batch_worker.BatchWorker` already
+:func:`instrument` wraps the hooks every :class:`~plumbing.batch_worker.BatchWorker` already
 has (``poll``, ``handle``, ``flush``, ``on_assign``, ``on_revoke``) on the instance, so the
 workers' code is unchanged; the hot path gains two clock reads per batch:
 
@@ -37,8 +37,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from streams.batch_worker import BatchWorker
-from streams.produce import TrackingProducer
+from plumbing.batch_worker import BatchWorker
+from plumbing.produce import TrackingProducer
 from streams.restore_progress import RestoreProgress
 
 log = logging.getLogger(__name__)

@@ -18,12 +18,12 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from plumbing.partitioner import partition_for
+from plumbing.produce import CLIENT_LOGGER
+from plumbing.restore import end_reader, read_until_end
 from schemas.privacy import PrivacyRequest
-from streams.erasure import PRIVACY_REQUESTS
+from schemas.registry import PRIVACY_REQUESTS
 from streams.host.contract import plain, restore
-from streams.host.restore import end_reader, read_until_end
-from streams.partitioner import partition_for
-from streams.produce import CLIENT_LOGGER
 from streams.progress import GroupProgress, end_offsets_by_eof
 from streams.settings import Settings
 
@@ -155,7 +155,7 @@ def erase_customers(settings: Settings, customer_ids: list[str]) -> list[dict[st
     once the processors applied it and the sink caught up, a second pass deletes those.
     """
     from sinks.privacy import Erasure, erase_many
-    from sinks.query import reader
+    from streams.query import reader
 
     pseudonymizer = settings.pseudonymizer()
     requests = [Erasure(c, pseudonymizer.subject(c)) for c in dict.fromkeys(customer_ids)]
@@ -197,7 +197,7 @@ def _run_ended(data_dir: Path, timeout: float) -> bool:
 def _sweep(settings: Settings, requests: list[Any], reports: list[dict[str, Any]]) -> None:
     """The second ClickHouse pass (:func:`sinks.privacy.sweep`); what it deleted goes into each report."""
     from sinks.privacy import sweep
-    from sinks.query import reader
+    from streams.query import reader
 
     with reader(settings) as r:
         late = sweep(r, requests)
@@ -228,7 +228,7 @@ def _apply_running(settings: Settings, broker: tuple[dict[str, str], int], reque
 def export_customer(settings: Settings, customer_id: str, out: Path | None) -> tuple[Path, dict[str, int]]:
     """Write everything held about ``customer_id`` (ClickHouse rows, processor states) to a JSON file."""
     from sinks.privacy import audit_export, export, write_export
-    from sinks.query import reader
+    from streams.query import reader
     from streams.topics import changelogs
 
     subject = settings.pseudonymizer().subject(customer_id)

@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from streams.produce import CLIENT_LOGGER
-from streams.waiting import REQUEST_SECONDS, StallWatch, retry_until_stalled
+from plumbing.produce import CLIENT_LOGGER
+from plumbing.waiting import REQUEST_SECONDS, StallWatch, retry_until_stalled
 
 
 def short_count(n: float) -> str:
@@ -132,7 +132,7 @@ def end_offsets_by_eof(kafka_config: dict[str, str], topics: list[str], from_wat
     """
     from confluent_kafka import OFFSET_BEGINNING
 
-    from streams.host.restore import Ends, end_reader, read_until_end
+    from plumbing.restore import Ends, end_reader, read_until_end
 
     reader = end_reader(kafka_config, "journey-eof-reader", **{"fetch.queue.backoff.ms": 10})
     try:

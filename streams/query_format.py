@@ -17,8 +17,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from plumbing.terminal import header, json_line, markup_safe, text_of
 from sinks.report import format_value
-from streams.terminal import header, json_line, markup_safe, text_of
 
 FORMATS = ("table", "json", "csv", "tsv")
 #: Text the tool appends to the user's SQL (sinks.access asks for Parquet): never shown as theirs.
@@ -42,7 +42,7 @@ def print_result(out: Console, columns: list[str], rows: Sequence[Sequence[Any]]
     if fmt in ("csv", "tsv"):
         out.file.write(delimited(columns, rows, "," if fmt == "csv" else "\t"))
         return
-    # Values from data: bytes decoded (invalid UTF-8 as \\xNN), control characters escaped (streams.terminal).
+    # Values from data: bytes decoded (invalid UTF-8 as \\xNN), control characters escaped (plumbing.terminal).
     cells = [["NULL" if v is None else text_of(v if isinstance(v, bytes) else format_value(v)) for v in row]
              for row in rows]
     if vertical or table_width(columns, cells) > out.width:

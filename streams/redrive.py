@@ -32,12 +32,11 @@ from datetime import datetime
 
 import orjson
 
-from schemas.registry import INPUT_TOPICS
-from streams.produce import TrackingProducer
+from plumbing.produce import TrackingProducer
+from schemas.registry import DEAD_LETTERS, INPUT_TOPICS, MESSAGES
 from streams.topic_reader import read_to_end
-from streams.topics import DEAD_LETTERS, DEFAULT_PREFIX, ensure_compacted
+from streams.topics import DEFAULT_PREFIX, ensure_compacted
 
-MESSAGES = "messages"
 REDRIVABLE = frozenset({*INPUT_TOPICS, MESSAGES})
 _OVERSIZED = re.compile(r"^(\d+) bytes")
 _REDACTED = (b"[email]", b"[phone]", b"[ip]")

@@ -19,19 +19,30 @@ from rich.console import Console
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
+from plumbing.produce import TrackingProducer
+from plumbing.terminal import cell
+from plumbing.waiting import StallWatch, configure
+from schemas.registry import (
+    CUSTOMER_FEATURES,
+    DEAD_LETTERS,
+    DELIVERIES,
+    MESSAGES,
+    MODEL_LABELS,
+    MODEL_METRICS,
+    ORDERS,
+    SCORES,
+    TRIGGERS,
+)
 from sinks.client import DEAD_LETTER_TABLE, RAW_TABLES, apply_schema, connect
 from sinks.dashboard import DashboardServer
 from sinks.ingest import OUTPUT_TABLES
-from sinks.query import reader
 from streams.broker import EmbeddedBroker
-from streams.produce import TrackingProducer
 from streams.progress import GroupProgress, OutputCounter, end_offsets_by_eof, progress_display, short_count
+from streams.query import reader
 from streams.runfile import claim, live_run
 from streams.settings import Settings
 from streams.sources.record import SourceRecord
-from streams.terminal import cell
-from streams.topics import DEAD_LETTERS, ensure_topics, topic_specs
-from streams.waiting import StallWatch, configure
+from streams.topics import ensure_topics, topic_specs
 from streams.workers import Worker, start_worker
 
 #: Seconds between two updates of the feeding bar (and checks of the workers and a stop request).
@@ -152,7 +163,7 @@ def _run(settings: Settings, records: Iterable[SourceRecord], console: Console, 
 
         # What each stage writes, counted from here on: the display shows outputs first, inputs read second.
         counters = {topic: OutputCounter(kafka, [topic]) for topic in
-                    ("customer-features", "scores", "model-metrics", "triggers", "messages", "deliveries")}
+                    (CUSTOMER_FEATURES, SCORES, MODEL_METRICS, TRIGGERS, MESSAGES, DELIVERIES)}
         for counter in counters.values():
             stack.callback(counter.close)
         producer = TrackingProducer(kafka)
@@ -183,25 +194,25 @@ def _run(settings: Settings, records: Iterable[SourceRecord], console: Console, 
             ends = {tp: end for tp, end in producer.end_offsets.items() if tp[0] != DEAD_LETTERS}
             if identity is None:
                 profiled = _wait(bar, "features", features_progress, ends, sent - producer.delivered[DEAD_LETTERS],
-                                 alive, Outputs(counters["customer-features"], "profiles"))
+                                 alive, Outputs(counters[CUSTOMER_FEATURES], "profiles"))
             else:  # the identity stage resolves every input, then stops: its last links and events go out
                 _wait_group(bar, kafka, settings.group_id("identity"), "identity", ends, alive)
                 _stop(identity, workers, settings)
                 profiled = _wait_features(bar, kafka, features_progress, alive,
-                                          Outputs(counters["customer-features"], "profiles"))
+                                          Outputs(counters[CUSTOMER_FEATURES], "profiles"))
             # The features worker writes its last state and profiles when it stops; then the
             # sink stores every profile and late event it emitted.
             _stop(features, workers, settings)
-            bar.update(profiled, out=counters["customer-features"].count(fresh=True))
+            bar.update(profiled, out=counters[CUSTOMER_FEATURES].count(fresh=True))
             _drain_scoring(bar, kafka, settings, ends, scoring, trainer, workers, alive, counters)
             # Triggers read the inputs, profiles and scores; messages read the triggers; delivery the messages.
             # Each stops once it has committed all of them: its last timers, decisions and sends go out.
-            _drain(bar, kafka, settings, "triggers", "triggers", ends, ["customer-features", "scores"],
-                   triggers, workers, alive, Outputs(counters["triggers"], "fired"))
-            _drain(bar, kafka, settings, "messages", "messages", ends, ["customer-features", "triggers"],
-                   messages, workers, alive, Outputs(counters["messages"], "messages"))
-            _drain(bar, kafka, settings, f"deliver-{adapter}", "delivery", {}, ["messages"], deliver,
-                   workers, alive, Outputs(counters["deliveries"], "delivered"))
+            _drain(bar, kafka, settings, "triggers", "triggers", ends, [CUSTOMER_FEATURES, SCORES],
+                   triggers, workers, alive, Outputs(counters[TRIGGERS], "fired"))
+            _drain(bar, kafka, settings, "messages", "messages", ends, [CUSTOMER_FEATURES, TRIGGERS],
+                   messages, workers, alive, Outputs(counters[MESSAGES], "messages"))
+            _drain(bar, kafka, settings, f"deliver-{adapter}", "delivery", {}, [MESSAGES], deliver,
+                   workers, alive, Outputs(counters[DELIVERIES], "delivered"))
             summary.notes.append(f"messages sent by the {adapter} adapter"
                                  + (f" were appended to {delivery_file}" if adapter == "console" else ""))
             outputs = end_offsets_by_eof(kafka, list(OUTPUT_TABLES), between=alive)
@@ -234,17 +245,17 @@ def _drain_scoring(bar: Progress, kafka: dict[str, str], settings: Settings, end
                    counters: dict[str, OutputCounter]) -> None:
     """Wait until the scorers took every profile and order, stop them (their last labels go out), then
     wait until the trainer learned every label and stop it (its last metrics and snapshot go out)."""
-    stage_ends = {tp: end for tp, end in ends.items() if tp[0] == "orders"}
-    stage_ends.update(end_offsets_by_eof(kafka, ["customer-features"], between=alive))
+    stage_ends = {tp: end for tp, end in ends.items() if tp[0] == ORDERS}
+    stage_ends.update(end_offsets_by_eof(kafka, [CUSTOMER_FEATURES], between=alive))
     scored = _wait_group(bar, kafka, settings.group_id("scoring"), "scoring", stage_ends, alive,
-                         Outputs(counters["scores"], "scores"))
+                         Outputs(counters[SCORES], "scores"))
     _stop(scoring, workers, settings)
-    bar.update(scored, out=counters["scores"].count(fresh=True))
+    bar.update(scored, out=counters[SCORES].count(fresh=True))
     learned = _wait_group(bar, kafka, settings.group_id("trainer"), "trainer (labels)",
-                          end_offsets_by_eof(kafka, ["model-labels"], between=alive), alive,
-                          Outputs(counters["model-metrics"], "metrics"))
+                          end_offsets_by_eof(kafka, [MODEL_LABELS], between=alive), alive,
+                          Outputs(counters[MODEL_METRICS], "metrics"))
     _stop(trainer, workers, settings)
-    bar.update(learned, out=counters["model-metrics"].count(fresh=True))
+    bar.update(learned, out=counters[MODEL_METRICS].count(fresh=True))
 
 
 def _drain(bar: Progress, kafka: dict[str, str], settings: Settings, role: str, label: str,
@@ -282,7 +293,8 @@ def _wait_features(bar: Progress, kafka: dict[str, str], progress: GroupProgress
     ``profile-handoffs``, an event that reached a retired profile is forwarded on its ``identified-*``
     topic), so their ends are taken again after each wait until a wait finds nothing new.
     """
-    from schemas.identity import IDENTIFIED_TOPICS, IDENTITY_MERGES, PROFILE_HANDOFFS
+    from schemas.identity import IDENTIFIED_TOPICS, PROFILE_HANDOFFS
+    from schemas.registry import IDENTITY_MERGES
 
     topics = [*sorted(IDENTIFIED_TOPICS), IDENTITY_MERGES, PROFILE_HANDOFFS]
     ends = end_offsets_by_eof(kafka, topics, between=alive)

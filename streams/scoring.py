@@ -30,21 +30,25 @@ from typing import Any
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
+from plumbing.metadata import metadata
+from plumbing.produce import CLIENT_LOGGER, PARTITIONER
+from plumbing.restore import Ends, end_reader
+from plumbing.waiting import StallWatch, flush_following
 from processors.scoring.config import ScoringConfig
 from processors.scoring.labels import CustomerScoring
-from processors.scoring.processor import LABELS_TOPIC, ORDERS_TOPIC, PROFILE_TOPIC, ScoringProcessor
+from processors.scoring.processor import ScoringProcessor
 from processors.scoring.trainer import Trainer, TrainerState, load_snapshot
-from streams.host.restore import Ends, end_reader
+from schemas.registry import CUSTOMER_FEATURES as PROFILE_TOPIC
+from schemas.registry import MODEL_DRIFT as DRIFT_TOPIC
+from schemas.registry import MODEL_LABELS as LABELS_TOPIC
+from schemas.registry import MODEL_METRICS as METRICS_TOPIC
+from schemas.registry import ORDERS as ORDERS_TOPIC
 from streams.metrics import ModelMetrics, WorkerMetrics, counted
-from streams.produce import CLIENT_LOGGER, PARTITIONER
 from streams.stateful import Entry, StatefulWorker
-from streams.topics import CHANGELOGS, MODEL_SNAPSHOTS, ensure_compacted, metadata
-from streams.waiting import StallWatch, flush_following
+from streams.topics import CHANGELOGS, MODEL_SNAPSHOTS, ensure_compacted
 
 log = logging.getLogger(__name__)
 SNAPSHOT_KEY = b"models"
-METRICS_TOPIC = "model-metrics"
-DRIFT_TOPIC = "model-drift"
 
 
 class SnapshotReader:
@@ -52,7 +56,7 @@ class SnapshotReader:
 
     def __init__(self, kafka_config: dict[str, str], topic: str = MODEL_SNAPSHOTS) -> None:
         self.topic = topic
-        ensure_compacted(kafka_config, topic, "model-labels")
+        ensure_compacted(kafka_config, topic, LABELS_TOPIC)
         self._consumer = end_reader(kafka_config, f"{topic}-reader", **{"fetch.queue.backoff.ms": 10})
         found = metadata(self._consumer, topic).topics[topic]
         self._ends = Ends(((topic, p) for p in found.partitions), errors="skip")

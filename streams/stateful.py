@@ -9,7 +9,7 @@ Processors plug in through one contract (streams/host/contract.py: required ``ne
 ``process``, ``emit``; optional hooks with defaults, resolved once by ``Hosted``). The clock is
 injected (streams/host/clock.py), the commit sequence is a ``Checkpoint`` (streams/host/checkpoint.py,
 its invariants in its docstring), and every read to the end of a topic goes through
-streams/host/restore.py.
+plumbing/restore.py.
 
 Commit protocol, per flush (every ``flush_seconds`` or ``batch_rows`` records):
 
@@ -71,21 +71,21 @@ from typing import Any, Generic, TypeVar
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from processors.triggers.schedule import TimerQueue
+from plumbing.batch_worker import BatchWorker, consumer_config
+from plumbing.produce import CLIENT_LOGGER, PARTITIONER
+from plumbing.restore import end_reader, read_until_end
+from plumbing.waiting import REQUEST_SECONDS, flush_following, retry_until_stalled
 from schemas.identity import IDENTIFIED_TOPICS
-from schemas.registry import INPUT_TOPICS
+from schemas.registry import DEAD_LETTERS, INPUT_TOPICS, PRIVACY_REQUESTS
 from schemas.validation import dead_letter
-from streams.batch_worker import BatchWorker, consumer_config
-from streams.erasure import PRIVACY_REQUESTS, Erasures
+from streams.erasure import Erasures
 from streams.host.checkpoint import Checkpoint
 from streams.host.clock import SYSTEM, Clock
 from streams.host.contract import Output, Processor, hosted, restore, snapshot
-from streams.host.restore import end_reader, read_until_end
-from streams.produce import CLIENT_LOGGER, PARTITIONER
 from streams.pseudonym import Pseudonymizer
 from streams.restore_progress import RestoreProgress
-from streams.topics import DEAD_LETTERS, ensure_compacted
-from streams.waiting import REQUEST_SECONDS, flush_following, retry_until_stalled
+from streams.timer_queue import TimerQueue
+from streams.topics import ensure_compacted
 
 log = logging.getLogger(__name__)
 S = TypeVar("S")

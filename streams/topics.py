@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from plumbing.metadata import metadata
+from plumbing.waiting import REQUEST_SECONDS, retry_until_stalled
 from schemas.identity import IDENTIFIED_TOPICS, PROFILE_HANDOFFS
-from schemas.registry import ALL_TOPICS, INPUT_TOPICS
-from streams.waiting import REQUEST_SECONDS, retry_until_stalled
+from schemas.registry import ALL_TOPICS, CUSTOMER_FEATURES, INPUT_TOPICS, PRIVACY_REQUESTS
 
-DEAD_LETTERS = "dead-letters"
-PRIVACY_REQUESTS = "privacy-requests"
-PRIVACY_AUDIT = "privacy-audit"
 # Explicit retention: Tansu's DescribeConfigs returns only configs set at creation.
 _RETAIN = {"retention.ms": str(7 * 24 * 3600 * 1000), "retention.bytes": "-1"}
 
@@ -75,7 +72,7 @@ def topic_specs(partitions: int, prefix: str = DEFAULT_PREFIX) -> list[TopicSpec
     """
     specs = []
     internal = [*changelogs(prefix).values(), model_snapshots(prefix), identity_changelog(prefix)]
-    compacted = {"customer-features", *internal}
+    compacted = {CUSTOMER_FEATURES, *internal}
     for name in [*ALL_TOPICS, *sorted(IDENTIFIED_TOPICS), PROFILE_HANDOFFS, *internal]:
         config = dict(_RETAIN)
         if name in compacted:
@@ -89,13 +86,6 @@ def topic_specs(partitions: int, prefix: str = DEFAULT_PREFIX) -> list[TopicSpec
 
 def input_topic_names() -> list[str]:
     return list(INPUT_TOPICS)
-
-
-def metadata(client: Any, topic: str | None = None) -> Any:
-    """``client.list_topics(topic)`` (a consumer's or an admin client's), asked again while the broker is
-    too slow to answer one request, until the stall time (the ``stall_seconds`` setting)."""
-    return retry_until_stalled(f"metadata of {topic or 'the cluster'}",
-                               lambda: client.list_topics(topic, timeout=REQUEST_SECONDS), (KafkaException,))
 
 
 def ensure_topics(kafka_config: dict[str, str], specs: list[TopicSpec], replication: int = 1) -> list[str]:

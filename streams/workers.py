@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import signal
 import subprocess
@@ -9,8 +11,6 @@ import sys
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-
-from streams.broker import die_with_parent
 
 #: Lines of a dead worker's log shown with the error (the rest is in the log file).
 LOG_TAIL_LINES = 20
@@ -40,6 +40,13 @@ def _signal_name(signum: int) -> str:
         return signal.Signals(signum).name
     except ValueError:
         return f"signal {signum}"
+
+
+def die_with_parent() -> None:
+    """preexec_fn: ask Linux to SIGTERM the child when its parent dies, so nothing is left behind."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> list[str]:

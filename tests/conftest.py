@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import threading
 import time
@@ -13,9 +14,9 @@ from pathlib import Path
 import pytest
 from clickhouse_connect.driver.client import Client
 
+from plumbing.produce import TrackingProducer
 from sinks.client import apply_schema, connect
 from sinks.ingest import IngestSink, SinkConfig, SinkStats
-from streams.produce import TrackingProducer
 from streams.progress import GroupProgress
 from streams.topics import ensure_topics, topic_specs
 
@@ -33,6 +34,18 @@ def require_datasets() -> Path:
             pytest.fail(f"CI must have the datasets at {DATASETS}")
         pytest.skip(f"needs the shared datasets at {DATASETS} (absent in a standalone clone)")
     return DATASETS
+
+
+def require_extra(module: str, extra: str) -> None:
+    """Skip, with the reason, a test module that needs ``module`` from an optional extra that is not installed;
+    never skipped in CI, whose install (the ``dev`` extra) includes every extra the tests need."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        reason = f"needs {module}, from the {extra} extra (pip install -e '.[{extra}]'; the dev extra includes it)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must install it: {reason}", pytrace=False)
+        pytest.skip(reason, allow_module_level=True)
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,7 @@
 """The features engine: one customer's state in, one event in, state and outcome out.
 
-It owns what every feature shares: per-topic event-time lateness (an event older than
-the newest event of the same topic for this customer minus the allowed lateness is
-late and goes to a side output, never into the wrong window), duplicate event ids,
+It owns what every feature shares: per-topic event-time lateness and duplicate event ids
+(``processors.event_time``: a late event goes to a side output, never into the wrong window),
 the customer's as-of time, the journey stage and the segments. The feature
 definitions themselves live in their own modules.
 """
@@ -10,10 +9,10 @@ definitions themselves live in their own modules.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
 from sys import intern
 from typing import Any
 
+from processors.event_time import MIN_PRUNE_AT, Outcome, admit
 from processors.features.acquisition import Acquisition, TouchState
 from processors.features.activity import Activity, ActivityState
 from processors.features.base import Feature, Observed
@@ -25,12 +24,6 @@ from processors.features.segments import Segment
 from processors.features.service import Scorer, Service, ServiceState
 from processors.features.sessions import Sessions, SessionState
 from processors.features.stage import journey_stage, order_points
-
-
-class Outcome(Enum):
-    APPLIED = "applied"
-    LATE = "late"
-    DUPLICATE = "duplicate"
 
 
 @dataclass(slots=True)
@@ -45,7 +38,7 @@ class CustomerState:
     late: int = 0
     features: dict[str, Any] = field(default_factory=dict)
     applied: dict[str, int] = field(default_factory=dict)  # topic -> offset of the last event applied (hosts)
-    prune_ids_at: int = 256  # size of recent_ids that triggers the next pruning (doubles: amortised O(1))
+    prune_ids_at: int = MIN_PRUNE_AT  # size of recent_ids that triggers the next pruning (processors.event_time)
     clock_ms: int = 0  # the host's event-time clock when it last fired this customer's timer (0: never)
     #: Identity resolution (processors/features/identity.py): ``merged_into`` once this profile was merged
     #: into another, ``merged_from`` the merge record ids already folded in. None for most customers.
@@ -110,22 +103,11 @@ class FeatureEngine:
 
     def apply(self, state: CustomerState, seen: Observed) -> Outcome:
         """Fold one accepted event into the customer's state, unless it is late or a duplicate."""
-        lateness = self.config.allowed_lateness_ms
-        newest = state.newest.get(seen.topic)
-        if newest is not None and seen.t_ms < newest - lateness:
-            state.late += 1
-            return Outcome.LATE
-        if seen.event_id in state.recent_ids:
-            return Outcome.DUPLICATE
-        state.recent_ids[seen.event_id] = (seen.t_ms, seen.topic)
-        if newest is None or seen.t_ms > newest:
-            state.newest[seen.topic] = seen.t_ms
-            if len(state.recent_ids) > state.prune_ids_at:
-                # An id older than its topic's lateness bound could only come back late: forget it.
-                newest_of = state.newest
-                state.recent_ids = {i: (t, topic) for i, (t, topic) in state.recent_ids.items()
-                                    if t >= newest_of[topic] - lateness}
-                state.prune_ids_at = max(256, 2 * len(state.recent_ids))
+        outcome = admit(state, seen.topic, seen.t_ms, seen.event_id, self.config.allowed_lateness_ms)
+        if outcome is not Outcome.APPLIED:
+            if outcome is Outcome.LATE:
+                state.late += 1
+            return outcome
         if seen.t_ms > state.as_of_ms:
             state.as_of_ms = seen.t_ms
         state.events += 1

@@ -21,17 +21,17 @@ from typing import Any
 
 import orjson
 
+from processors.event_time import Outcome
 from processors.features.base import Observed
-from processors.features.engine import CustomerState, FeatureEngine, Outcome
+from processors.features.engine import CustomerState, FeatureEngine
 from processors.features.identity import forward, merged_into, on_handoff, on_merge_record
+from processors.output import ErasureOutput, Output
 from schemas.base import SCHEMA_VERSION
-from schemas.identity import IDENTITY_MERGES, PROFILE_HANDOFFS, source_topic
+from schemas.identity import PROFILE_HANDOFFS, source_topic
+from schemas.registry import CUSTOMER_FEATURES as PROFILE_TOPIC
+from schemas.registry import IDENTITY_MERGES
+from schemas.registry import LATE_EVENTS as LATE_TOPIC
 from schemas.validation import Limits, Rejected, validate
-
-PROFILE_TOPIC = "customer-features"
-LATE_TOPIC = "late-events"
-
-Output = tuple[str, bytes | None, bytes]
 
 
 def _iso(t_ms: int | None) -> str | None:
@@ -121,7 +121,7 @@ class FeaturesProcessor:
             return {}
         return {"merged_into": into, "as_of": _iso(max(as_of_ms, state.identity["merged_at_ms"]))}  # type: ignore[index]
 
-    def erase(self, key: str, state: CustomerState) -> list[tuple[str, bytes | None, bytes | None]]:
+    def erase(self, key: str, state: CustomerState) -> list[ErasureOutput]:
         """Erasure hook (streams/erasure.py): tombstone the customer's record on the compacted profile topic."""
         return [(PROFILE_TOPIC, key.encode(), None)]
 

@@ -12,19 +12,19 @@ A missing (null) feature fails every condition. Example::
 from __future__ import annotations
 
 import operator
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from processors.config_file import ConfigError, read_toml
 
 _OPS: dict[str, Callable[[Any, Any], bool]] = {
     ">=": operator.ge, "<=": operator.le, "==": operator.eq, "!=": operator.ne, ">": operator.gt, "<": operator.lt,
 }
 
 
-class SegmentError(ValueError):
+class SegmentError(ConfigError):
     """A segment definition that cannot be understood; the message names the segment and the condition."""
 
 
@@ -94,11 +94,7 @@ def parse_condition(segment: str, text: str, known: set[str] | None) -> Conditio
 
 def load_segments(path: Path | None = None, known_features: set[str] | None = None) -> list[Segment]:
     """Segments from ``path``, or the defaults shipped in ``processors/features/segments.toml``."""
-    text = path.read_text() if path else resources.files("processors.features").joinpath("segments.toml").read_text()
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise SegmentError(f"{path or 'segments.toml'}: {exc}") from exc
+    data = read_toml(path, "processors.features", "segments.toml")
     segments = []
     for name, body in data.get("segments", {}).items():
         when = body.get("when")

@@ -1,6 +1,6 @@
 """Guard and message parameters: typed defaults, overridden by a TOML file (``messages.toml`` ships them).
 
-Loaded like the trigger rules (``processors.triggers.config``): unknown sections or keys,
+Loaded like every processor's parameters (``processors.config_file``): unknown sections or keys,
 and values of the wrong type, are refused with their name. Every parameter is documented
 in ``messages.toml`` and the triggers README.
 """
@@ -12,7 +12,8 @@ from datetime import time
 from pathlib import Path
 from typing import Any
 
-from processors.triggers.config import HOUR_MS, RulesError, read_toml, sections_from_dict
+from processors.config_file import ConfigError, read_toml, sections_from_dict
+from processors.triggers.config import HOUR_MS
 
 CHANNELS = ("email", "push", "in_app", "sms")
 
@@ -125,25 +126,25 @@ def _clock(section: str, text: str) -> time:
     try:
         return time.fromisoformat(text)
     except ValueError:
-        raise RulesError(f"[{section}] {text!r} is not a time of day like 21:00") from None
+        raise ConfigError(f"[{section}] {text!r} is not a time of day like 21:00") from None
 
 
 def check(config: MessagesConfig) -> MessagesConfig:
     """Refuse values that parse but cannot work (unknown channels, bad caps, shares outside 0..1)."""
     if not 0 <= config.holdout.share <= 1:
-        raise RulesError("[holdout] share must be within 0..1")
+        raise ConfigError("[holdout] share must be within 0..1")
     _clock("quiet_hours", config.quiet_hours.start)
     _clock("quiet_hours", config.quiet_hours.end)
     named = [*config.consent.assumed_granted, *config.quiet_hours.channels, *config.channels.app,
              *config.channels.web, *config.channels.service]
     unknown = sorted(set(named) - set(CHANNELS))
     if unknown:
-        raise RulesError(f"unknown channel(s) {unknown} (known: {', '.join(CHANNELS)})")
+        raise ConfigError(f"unknown channel(s) {unknown} (known: {', '.join(CHANNELS)})")
     for channel in CHANNELS:
         for pair in getattr(config.caps, channel):
             if not (isinstance(pair, list | tuple) and len(pair) == 2 and all(isinstance(v, int) and v > 0
                                                                              for v in pair)):
-                raise RulesError(f"[caps] {channel}: each cap is [max messages, window hours], positive integers")
+                raise ConfigError(f"[caps] {channel}: each cap is [max messages, window hours], positive integers")
     return config
 
 

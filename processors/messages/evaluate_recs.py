@@ -15,24 +15,25 @@ Two settings, each against most-popular under the same exclusions:
   touched items not yet bought; and the variant messages use for reminders puts those
   first and fills with co-view/co-buy.
 
-Run: ``journey recommend-eval --replay taobao:FILE [--k 10]`` (or ``python -m
-processors.messages.evaluate_recs [taobao CSV]``; default: the shared sample). Any replay
-kind with products works (``olist:DIR`` has orders only).
+Run: ``journey recommend-eval --replay taobao:FILE [--k 10]`` (default: the shared sample). Any
+replay kind with products works (``olist:DIR`` has orders only). The caller reads the replay
+(``streams.sources.open_source``) and passes its records in: the domain never reads sources.
 """
 
 from __future__ import annotations
 
-import sys
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from itertools import groupby
 from pathlib import Path
+from typing import Protocol
 
 import orjson
 
 from processors.messages.config import Recommendations
 from processors.messages.recommend import KIND_OF_TYPE, Interaction, Recommender
-from streams.sources import open_source
 
 DEFAULT_SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "taobao_userbehavior_sample.csv"
 K = 10
@@ -47,12 +48,17 @@ class HitRates:
         return self.hits[name] / self.buyers if self.buyers else 0.0
 
 
-def interactions(source: Path | str) -> list[tuple[str, Interaction]]:
-    """(customer, interaction) of every record with a product, in event-time order.
+class ReplayRecord(Protocol):
+    """What is read of a replayed record (``streams.sources.SourceRecord`` is one)."""
 
-    ``source`` is a replay ``KIND:PATH``, or a path read as a Taobao file.
-    """
-    records, _ = open_source(source if isinstance(source, str) else f"taobao:{source}")
+    @property
+    def value(self) -> bytes: ...
+    @property
+    def event_time(self) -> datetime | None: ...
+
+
+def interactions(records: Iterable[ReplayRecord]) -> list[tuple[str, Interaction]]:
+    """(customer, interaction) of every record with a product, in the records' (event-time) order."""
     out = []
     for record in records:
         body = orjson.loads(record.value)
@@ -118,13 +124,3 @@ def table(result: HitRates, source: str, k: int = K) -> str:
     lines += [f"| {setting} | {name} | {result.rate(key):.4f} | {result.hits[key]} |" for setting, name, key in ROWS]
     return "\n".join(lines)
 
-
-def main(argv: list[str] | None = None) -> None:
-    """Print the hit rates as a Markdown table."""
-    args = sys.argv[1:] if argv is None else argv
-    path = Path(args[0]) if args else DEFAULT_SAMPLE
-    print(table(evaluate(interactions(path)), path.name))
-
-
-if __name__ == "__main__":
-    main()

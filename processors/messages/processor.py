@@ -50,16 +50,17 @@ from processors.messages.quiet_hours import quiet_until, zone
 from processors.messages.recommend import KIND_OF_TYPE, Interaction, Recommender
 from processors.messages.state import Held, MessageState
 from processors.messages.templates import Templates
+from processors.output import Output
 from processors.sentiment import detect_language
 from processors.triggers.ids import derived_id
+from schemas.registry import CUSTOMER_FEATURES as PROFILE_TOPIC
 from schemas.registry import INPUT_TOPICS, OUTPUT_TOPICS
+from schemas.registry import MESSAGE_DECISIONS as DECISIONS_TOPIC
+from schemas.registry import MESSAGES as MESSAGES_TOPIC
+from schemas.registry import TRIGGERS as TRIGGERS_TOPIC
 from schemas.triggers import GuardDecision, MessageRecord, TriggerEvent
 from schemas.validation import Limits, Rejected, validate
 
-TRIGGERS_TOPIC = "triggers"
-PROFILE_TOPIC = "customer-features"
-MESSAGES_TOPIC = "messages"
-DECISIONS_TOPIC = "message-decisions"
 INPUTS = (TRIGGERS_TOPIC, *INPUT_TOPICS, PROFILE_TOPIC)
 #: Triggers whose recommendations start with what the customer looked at (reminders).
 REMINDERS = frozenset({"cart_abandoned", "browse_abandoned", "checkout_abandoned"})
@@ -68,7 +69,6 @@ MAX_BOUGHT = 50
 #: Language and zone hints kept with their times, per kind (older ones only matter to older triggers).
 MAX_HINTS = 8
 
-Output = tuple[str, bytes | None, bytes]
 _TRIGGER = TypeAdapter(TriggerEvent)
 
 

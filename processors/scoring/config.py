@@ -1,8 +1,8 @@
 """Scoring parameters: typed defaults, overridden by a TOML file (``scoring.toml`` ships the defaults).
 
 Every parameter is documented in ``scoring.toml``. A file naming an unknown section or
-parameter, or a value of the wrong type, is refused with its name (the helpers are the
-trigger rules' own, so both files behave the same).
+parameter, or a value of the wrong type, is refused with its name (``processors.config_file``,
+the loader every processor's parameters go through).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from processors.triggers.config import RulesError, read_toml, sections_from_dict
+from processors.config_file import ConfigError, read_toml, sections_from_dict
 
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
@@ -20,7 +20,8 @@ MODELS = ("purchase_propensity", "churn")
 LEARNERS = ("naive_bayes", "logistic", "blend")
 INPUTS = ("compact", "all")
 
-ScoringError = RulesError
+#: The name scoring's callers know the loader's error by.
+ScoringError = ConfigError
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from processors.output import Output
 from processors.scoring.bands import band
 from processors.scoring.config import MODELS, ScoringConfig
 from processors.scoring.labels import CustomerScoring, Held, Label, expire, hold, on_order, seen_profile
@@ -26,15 +27,14 @@ from processors.scoring.moments import CHURN_FIELDS, PROPENSITY_FIELDS, changed,
 from processors.scoring.records import score_record
 from processors.scoring.rescore import RESCORE_HOLD_EVERY_MS, aged, next_rescore
 from processors.scoring.vector import as_of_ms, inputs, vector
+from schemas.registry import CUSTOMER_FEATURES as PROFILE_TOPIC
+from schemas.registry import MODEL_LABELS as LABELS_TOPIC
+from schemas.registry import ORDERS as ORDERS_TOPIC
+from schemas.registry import SCORES as SCORES_TOPIC
 from schemas.validation import Limits, Rejected, validate
 
-PROFILE_TOPIC = "customer-features"
-ORDERS_TOPIC = "orders"
-SCORES_TOPIC = "scores"
-LABELS_TOPIC = "model-labels"
 FIELDS = {"purchase_propensity": PROPENSITY_FIELDS, "churn": CHURN_FIELDS}
 
-Output = tuple[str, bytes | None, bytes]
 
 
 class ScoringProcessor:

@@ -27,30 +27,31 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from processors.event_time import Outcome, admit
 from processors.features.base import Observed
+from processors.output import Output
 from processors.sentiment import sentiment
 from processors.triggers.config import RulesConfig
 from processors.triggers.history import observe, summary
-from processors.triggers.records import TRIGGERS_TOPIC, Fired, encode, trigger_record
+from processors.triggers.records import Fired, encode, trigger_record
 from processors.triggers.rules import Rule, default_rules
 from processors.triggers.rules.base import fire_timer
 from processors.triggers.state import TriggerState
 from processors.triggers.timers import matured, next_deadline
+from schemas.registry import CUSTOMER_FEATURES as PROFILE_TOPIC
 from schemas.registry import INPUT_TOPICS, OUTPUT_TOPICS
+from schemas.registry import SCORES as SCORES_TOPIC
+from schemas.registry import TRIGGERS as TRIGGERS_TOPIC
 from schemas.validation import Limits, Rejected, validate
 
-PROFILE_TOPIC = "customer-features"
-SCORES_TOPIC = "scores"
 #: Everything the processor reads (co-partitioned by customer id).
 INPUTS = (*INPUT_TOPICS, PROFILE_TOPIC, SCORES_TOPIC)
 #: The profile fields kept per customer (the rest of a profile is not needed here).
 PROFILE_FIELDS = ("orders_total", "revenue_total", "average_order_value", "sentiment_7d", "orders_refunded",
                   "orders_cancelled", "unresolved_conversations", "top_categories")
-MAX_RECENT_IDS = 256
 #: Profiles' order counts kept per customer, newest last (for 'had ordered by then' after a newer profile).
 MAX_PROFILES_SEEN = 16
 
-Output = tuple[str, bytes | None, bytes]
 Scorer = Callable[[str, str | None], float]
 
 
@@ -116,19 +117,12 @@ class TriggersProcessor:
         return record
 
     def _event(self, state: TriggerState, seen: Observed) -> list[Output]:
-        newest = state.newest.get(seen.topic)
-        if newest is not None and seen.t_ms < newest - self.config.lateness_ms:
+        outcome = admit(state, seen.topic, seen.t_ms, seen.event_id, self.config.lateness_ms)
+        if outcome is Outcome.LATE:
             state.late += 1
             self.late += 1
+        if outcome is not Outcome.APPLIED:
             return []
-        if seen.event_id in state.recent_ids:
-            return []
-        state.recent_ids[seen.event_id] = seen.t_ms
-        if len(state.recent_ids) > MAX_RECENT_IDS:
-            horizon = state.clock_ms - self.config.lateness_ms
-            state.recent_ids = {i: t for i, t in state.recent_ids.items() if t >= horizon}
-        if newest is None or seen.t_ms > newest:
-            state.newest[seen.topic] = seen.t_ms
         state.clock_ms = max(state.clock_ms, seen.t_ms)
         score = None
         if seen.type == "chat_message" and seen.event.sender_role == "customer":

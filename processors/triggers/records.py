@@ -9,8 +9,6 @@ from typing import Any
 from processors.triggers.ids import trigger_id
 from schemas.triggers import TriggerEvent
 
-TRIGGERS_TOPIC = "triggers"
-
 
 def iso(t_ms: int | None) -> str | None:
     """Epoch ms as ISO 8601 UTC ending in Z (None stays None)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
+from processors.event_time import MIN_PRUNE_AT
 from processors.triggers.history import HistoryState
 from processors.triggers.timers import Timer
 
@@ -13,7 +14,7 @@ from processors.triggers.timers import Timer
 class TriggerState:
     customer_id: str
     newest: dict[str, int] = field(default_factory=dict)  # input topic -> newest event time (ms)
-    recent_ids: dict[str, int] = field(default_factory=dict)  # event id -> time, for duplicates (bounded)
+    recent_ids: dict[str, tuple[int, str]] = field(default_factory=dict)  # event id -> (time, topic): duplicates
     clock_ms: int = 0  # newest event time of any input topic
     timers: list[Timer] = field(default_factory=list)
     rules: dict[str, Any] = field(default_factory=dict)  # rule name -> that rule's own state
@@ -26,6 +27,7 @@ class TriggerState:
     #: (as_of ms, orders_total) of the latest profiles, sorted: what the profile counted at an earlier moment,
     #: even once a newer profile has arrived (the topics are read side by side).
     profile_orders_seen: list[tuple[int, int]] = field(default_factory=list)
+    prune_ids_at: int = MIN_PRUNE_AT  # size of recent_ids that triggers the next pruning (processors.event_time)
 
     def __getstate__(self) -> list[Any]:
         return [getattr(self, f.name) for f in fields(self)]
@@ -38,6 +40,11 @@ class TriggerState:
             else:
                 object.__setattr__(self, f.name, f.default_factory() if f.default_factory is not MISSING  # type: ignore[misc]
                                    else f.default)
+        if self.recent_ids and isinstance(next(iter(self.recent_ids.values())), int):
+            # Pickled when ids were kept with their time only, and forgotten once older than the newest event of
+            # any topic minus the lateness: on that topic, the same bound holds.
+            clock_topic = max(self.newest, key=self.newest.__getitem__)
+            self.recent_ids = {i: (t, clock_topic) for i, t in self.recent_ids.items()}  # type: ignore[misc]
 
     def has_ordered(self, at_ms: int | None = None) -> bool:
         """An order was seen here, or the profile (which may know older history) counts one.

@@ -61,9 +61,9 @@ import pickle
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
+from processors.output import ErasureOutput as Output  # (topic, key, value); value None is a tombstone
+
 S = TypeVar("S")
-#: (topic, key, value) to produce; value None is a tombstone.
-Output = tuple[str, bytes | None, bytes | None]
 
 #: Optional hooks a processor may implement, with their parameter names (methods) or None (attributes).
 OPTIONAL_HOOKS: dict[str, tuple[str, ...] | None] = {

@@ -42,9 +42,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from processors.triggers.schedule import TimerQueue
-from schemas.registry import INPUT_TOPICS
+from schemas.registry import DEAD_LETTERS, INPUT_TOPICS
 from streams.host.contract import Hosted, Output, problems, restore, snapshot
+from streams.timer_queue import TimerQueue
 
 #: (topic, key, value, event time ms); the event time only orders and shuffles the input.
 Record = tuple[str, bytes, bytes | None, int]
@@ -169,7 +169,7 @@ class Harness:
         try:
             return self.hosted.process(state, topic, value, raw_key)
         except Exception as exc:  # the host dead-letters it and goes on
-            return [("dead-letters", raw_key, f"processing_failed {type(exc).__name__} @{offset}".encode())]
+            return [(DEAD_LETTERS, raw_key, f"processing_failed {type(exc).__name__} @{offset}".encode())]
 
     def fire(self) -> None:
         """Fire the timers the watermark (newest event time less the grace) has passed."""

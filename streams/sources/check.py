@@ -15,11 +15,11 @@ from datetime import datetime
 
 import orjson
 
+from schemas.registry import DEAD_LETTERS
 from schemas.validation import Limits, Rejected, validate
 from streams.sources.record import SourceRecord
 from streams.sources.stats import ReplayStats
 from streams.sources.timeformat import spread
-from streams.topics import DEAD_LETTERS
 
 #: Examples kept per dead-letter reason.
 EXAMPLES = 3

@@ -54,7 +54,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import orjson
 
 from schemas.personal import DIRECT_IDENTIFIERS
-from schemas.registry import INPUT_TOPICS, TOPIC_OF_TYPE
+from schemas.registry import DEAD_LETTERS, INPUT_TOPICS, TOPIC_OF_TYPE
 from schemas.validation import dead_letter, dead_letter_id
 from streams.sources.csvfile import BadRow, csv_rows
 from streams.sources.edge import Pseudonym, clean_body
@@ -68,7 +68,6 @@ from streams.sources.record import (
 )
 from streams.sources.stats import ReplayStats
 from streams.sources.timeformat import as_text, check_rest, decide
-from streams.topics import DEAD_LETTERS
 
 ITEM_FIELDS = ("product_id", "category_id", "quantity", "unit_price")
 ITEM_KINDS = {"product_id": "string", "category_id": "string", "quantity": "integer", "unit_price": "number"}

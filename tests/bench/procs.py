@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from streams.broker import die_with_parent
+from streams.workers import die_with_parent
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable

@@ -37,7 +37,7 @@ def _write(path: Path, result: dict[str, Any]) -> None:
 
 def produce(workload: Path, bootstrap: str, out: Path) -> None:
     """Send every record with the project's TrackingProducer; time from the first send to the last ack."""
-    from streams.produce import TrackingProducer
+    from plumbing.produce import TrackingProducer
 
     work = load(workload)
     producer = TrackingProducer({"bootstrap.servers": bootstrap})
@@ -59,8 +59,8 @@ def consume(bootstrap: str, produced: Path, out: Path) -> None:
     """confluent-kafka alone with the sink's consumer settings: read the backlog, touch each record, no work."""
     from confluent_kafka import Consumer
 
+    from plumbing.batch_worker import consumer_config
     from sinks.ingest import SinkConfig
-    from streams.batch_worker import consumer_config
 
     ends = {(t, p): o for t, p, o in orjson.loads(produced.read_bytes())["end_offsets"]}
     total = sum(ends.values())

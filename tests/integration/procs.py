@@ -109,13 +109,12 @@ def topics_of(role: str, prefix: str = "journey") -> list[str]:
     """The topics a ``journey <role>`` worker of ``prefix``'s groups reads (every processor also reads
     privacy-requests; delivery also its group's retry topic)."""
     from processors.messages.processor import INPUTS as MESSAGES_INPUTS
-    from processors.scoring.processor import ORDERS_TOPIC, PROFILE_TOPIC
     from processors.triggers.processor import INPUTS as TRIGGERS_INPUTS
-    from schemas.registry import INPUT_TOPICS
+    from schemas.registry import CUSTOMER_FEATURES as PROFILE_TOPIC
+    from schemas.registry import INPUT_TOPICS, MESSAGES, PRIVACY_REQUESTS
+    from schemas.registry import ORDERS as ORDERS_TOPIC
     from sinks.ingest import SinkConfig
-    from streams.delivery import MESSAGES
     from streams.delivery_retry import retry_topic
-    from streams.erasure import PRIVACY_REQUESTS
 
     topics = {"sink": list(SinkConfig(group_id="").topics),
               "deliver": [MESSAGES, retry_topic(group_of(prefix, "deliver"))],

@@ -21,12 +21,11 @@ import orjson
 import pytest
 from confluent_kafka import KafkaError, Message, Producer
 
-from schemas.registry import INPUT_TOPICS
+from plumbing.produce import PARTITIONER
+from schemas.registry import DEAD_LETTERS, INPUT_TOPICS
 from sinks.client import RAW_TABLES
-from streams.produce import PARTITIONER
 from streams.progress import end_offsets_by_eof
 from streams.sources import open_source
-from streams.topics import DEAD_LETTERS
 from tests.conftest import Backend, sink_until_caught_up
 from tests.integration.corpus import CLEAR_IDENTIFIER, CPF, DEAD, DUPLICATE, LATE, PHONE, STORED, VICTIM, Case, corpus
 from tests.integration.test_features_exact import run_features

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from streams.batch_worker import consumer_config
+from plumbing.batch_worker import consumer_config
 from tests.conftest import Backend, produce, sink_until_caught_up
 
 pytestmark = pytest.mark.integration

@@ -20,13 +20,13 @@ import pytest
 
 from streams.progress import GroupProgress
 from streams.sources import open_source
-from tests.conftest import Backend, produce
+from tests.conftest import Backend, produce, require_extra
 from tests.integration.test_features_restart import latest_profiles
 from tests.processors.features.compare import differences
 from tests.processors.features.reference import taobao_features
 
 pytestmark = pytest.mark.integration
-
+require_extra("faust", "bench")  # the host runs in a subprocess: checked here, with the reason
 
 def test_faust_batched_host_gives_the_batch_features(backend: Backend, datasets: Path, tmp_path: Path) -> None:
     run_faust_host(backend, datasets, tmp_path, kill=False)

@@ -13,8 +13,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from schemas.identity import IDENTIFIED_TOPICS, IDENTITY_MERGES, PROFILE_HANDOFFS
-from schemas.registry import INPUT_TOPICS
+from schemas.identity import IDENTIFIED_TOPICS, PROFILE_HANDOFFS
+from schemas.registry import IDENTITY_MERGES, INPUT_TOPICS
 from sinks.access import open_reader
 from tests.conftest import Backend, produce
 from tests.integration.procs import WorkerProcess, caught_up, status, wait_for

@@ -14,9 +14,9 @@ import orjson
 import pytest
 from confluent_kafka import Consumer, KafkaError
 
+from plumbing.batch_worker import consumer_config
+from plumbing.produce import TrackingProducer
 from schemas.validation import MAX_ORIGINAL_BYTES
-from streams.batch_worker import consumer_config
-from streams.produce import TrackingProducer
 from streams.progress import end_offsets_by_eof
 from tests.conftest import Backend, sink_until_caught_up
 from tests.integration.test_dead_letters import good

@@ -37,7 +37,7 @@ from pydantic import SecretStr
 from processors.messages import consent
 from processors.triggers.records import Fired, encode, trigger_record
 from schemas.personal import holds_identifier
-from schemas.registry import INPUT_TOPICS
+from schemas.registry import DEAD_LETTERS, INPUT_TOPICS
 from sinks.access import Reader
 from sinks.client import RAW_TABLES, apply_schema
 from sinks.ingest import OUTPUT_TABLES
@@ -50,7 +50,7 @@ from streams.runfile import running
 from streams.settings import load_settings
 from streams.sources import open_source
 from streams.sources.generator import generate
-from streams.topics import CHANGELOG_ROLES, DEAD_LETTERS, changelogs, delivery_topics, topic_specs
+from streams.topics import CHANGELOG_ROLES, changelogs, delivery_topics, topic_specs
 from tests.conftest import Backend, produce, sink_until_caught_up
 from tests.integration.test_cli_run import command, journey, rows, user_env
 from tests.integration.test_triggers_pipeline import wait_for, worker

@@ -30,10 +30,10 @@ import pandas as pd
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 
+from plumbing.partitioner import partition_for
 from processors.messages.processor import MessagesProcessor
 from processors.triggers.processor import TriggersProcessor
 from sinks.access import Reader, open_reader
-from streams.partitioner import partition_for
 from streams.progress import GroupProgress, end_offsets_by_eof
 from streams.sources import open_source
 from streams.sources.record import SourceRecord
@@ -79,7 +79,7 @@ def wait_shared(groups: dict[str, list[WorkerProcess]], partitions: int, everyon
 def feed_in_halves(kafka: dict[str, str], records: list[Any], killed: threading.Event, done: threading.Event,
                    errors: list[BaseException], ends: dict[tuple[str, int], int]) -> None:
     """The replay: its first half, then (once the victims are dead) the second; fills ``ends``."""
-    from streams.produce import TrackingProducer
+    from plumbing.produce import TrackingProducer
 
     try:
         producer = TrackingProducer(kafka)

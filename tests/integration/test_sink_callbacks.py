@@ -36,7 +36,7 @@ class CountingSink(IngestSink):
 def test_a_sink_rebalanced_several_times_never_calls_its_consumer_from_a_callback(
         backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
     violations: list[str] = []
-    monkeypatch.setattr("streams.batch_worker.Consumer", guarded_consumer(violations))
+    monkeypatch.setattr("plumbing.batch_worker.Consumer", guarded_consumer(violations))
     client = backend.client()
     reset_clickhouse(client)
     apply_schema(client)

@@ -11,10 +11,10 @@ from collections import Counter
 import orjson
 import pytest
 
+from plumbing.partitioner import partition_for
+from plumbing.produce import TrackingProducer
 from sinks.client import apply_schema
 from sinks.ingest import SinkConfig
-from streams.partitioner import partition_for
-from streams.produce import TrackingProducer
 from streams.progress import GroupProgress
 from tests.conftest import Backend, reset_clickhouse, sink_until_caught_up
 from tests.integration.test_large_dead_letters import read_letters

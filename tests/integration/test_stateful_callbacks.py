@@ -28,7 +28,7 @@ pytestmark = pytest.mark.integration
 def test_a_stateful_worker_rebalanced_several_times_never_calls_its_consumer_from_a_callback(
         backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
     violations: list[str] = []
-    monkeypatch.setattr("streams.batch_worker.Consumer", guarded_consumer(violations))
+    monkeypatch.setattr("plumbing.batch_worker.Consumer", guarded_consumer(violations))
     group, changelog = f"sc-{uuid.uuid4().hex[:6]}", f"sc-{uuid.uuid4().hex[:6]}-changelog"
     stats_seen: list[int] = []
     assignments: list[int] = []

@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from processors.scoring.processor import LABELS_TOPIC
+from schemas.registry import MODEL_LABELS as LABELS_TOPIC
 from streams.progress import GroupProgress, end_offsets_by_eof
 from streams.sources.generator import generate
 from streams.topics import model_snapshots

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import orjson
 
+from plumbing.http_endpoint import BackgroundHTTPServer, QuietHandler
 from sinks.access import OWNER_FILE, PING_SECONDS, _owner
-from streams.http_endpoint import BackgroundHTTPServer, QuietHandler
 
 
 class SlowPing(QuietHandler):

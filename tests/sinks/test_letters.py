@@ -6,12 +6,13 @@ import uuid
 
 import pytest
 
+from plumbing.produce import TrackingProducer
+from schemas.registry import DEAD_LETTERS
 from schemas.validation import dead_letter
 from sinks.letters import LetterPublisher
 from streams.broker import EmbeddedBroker
-from streams.produce import TrackingProducer
 from streams.progress import end_offsets_by_eof
-from streams.topics import DEAD_LETTERS, ensure_topics, topic_specs
+from streams.topics import ensure_topics, topic_specs
 
 pytestmark = pytest.mark.integration
 

@@ -12,9 +12,13 @@ import logging
 from types import SimpleNamespace
 from typing import Any
 
-from faust.tables.recovery import Recovery
+from tests.conftest import require_extra
 
-from streams import faust_recovery
+require_extra("faust", "bench")
+
+from faust.tables.recovery import Recovery  # noqa: E402
+
+from streams import faust_recovery  # noqa: E402
 
 INPUT = ("clickstream", 0)
 CHANGELOG = ("app-customer-state-changelog", 0)

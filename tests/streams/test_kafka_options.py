@@ -12,7 +12,7 @@ import pytest
 from confluent_kafka import Message, Producer
 from pydantic import ValidationError
 
-from streams.batch_worker import BatchWorker, consumer_config
+from plumbing.batch_worker import BatchWorker, consumer_config
 from streams.broker import EmbeddedBroker
 from streams.gc_tuning import WORKER_THRESHOLDS
 from streams.kafka_options import FETCH_WAIT_MAX_MS
@@ -146,3 +146,21 @@ def test_every_role_starts_through_serve_with_its_fetch_settings_and_the_worker_
     assert "stats_cb" in seen["config"]  # the lag metric's statistics
     assert seen["gc"] == WORKER_THRESHOLDS
     assert extra in registered
+
+
+@pytest.mark.parametrize("role", ["features", "triggers", "messages", "deliver"])
+def test_each_worker_command_starts_through_serve(role: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """``journey features`` (and every other processor command) runs its worker through ``_serve``, which
+    tunes the collector and the fetches; nothing is consumed (``_serve`` records what it was given)."""
+    from streams import cli
+
+    monkeypatch.setenv("JOURNEY_KAFKA_BOOTSTRAP", "127.0.0.1:1")
+    monkeypatch.setenv("JOURNEY_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("JOURNEY_DELIVERY_ADAPTER", "console")
+    monkeypatch.chdir(tmp_path)
+    served: list[tuple[str, str]] = []
+    monkeypatch.setattr(cli, "_worker_logging_and_stop", lambda *_: threading.Event())
+    monkeypatch.setattr(cli, "_serve", lambda settings, r, stop, worker, *collectors: served.append(
+        (r, type(worker).__name__)))
+    getattr(cli, role)(**({"adapter": None} if role == "deliver" else {}))
+    assert served == [(role, "DeliveryWorker" if role == "deliver" else "StatefulWorker")]

@@ -10,11 +10,12 @@ import orjson
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
+from plumbing.produce import TrackingProducer
 from processors.features.build import build_features
 from processors.features.processor import FeaturesProcessor
-from streams.produce import TrackingProducer
+from schemas.registry import DEAD_LETTERS
 from streams.progress import end_offsets_by_eof
-from streams.topics import CHANGELOGS, DEAD_LETTERS
+from streams.topics import CHANGELOGS
 from tests.conftest import Backend, sink_until_caught_up
 from tests.integration.test_features_exact import run_features
 from tests.integration.test_scoring_pipeline import read_all

@@ -12,7 +12,8 @@ import pytest
 from processors.features.build import build_features
 from processors.features.engine import CustomerState
 from processors.features.merge import MERGES, merge_states
-from schemas.identity import IDENTITY_MERGES, PROFILE_HANDOFFS, identified
+from schemas.identity import PROFILE_HANDOFFS, identified
+from schemas.registry import IDENTITY_MERGES
 from tests.processors.features.events import journey_events
 
 EXACT = ("activity", "orders", "acquisition")

@@ -11,7 +11,7 @@ import pytest
 
 from processors.features.build import build_features
 from processors.sentiment import sentiment
-from processors.triggers.replay import Replay
+from streams.replay_host import Replay
 from streams.sources import open_source
 from streams.sources.record import SourceRecord, sort_by_event_time
 from tests.processors.features.compare import COMPARED, differences, flat

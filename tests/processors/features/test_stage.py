@@ -20,7 +20,7 @@ from processors.features.config import FeatureConfig
 from processors.features.engine import FeatureEngine, default_features
 from processors.features.processor import FeaturesProcessor
 from processors.features.segments import load_segments
-from processors.triggers.replay import Replay
+from streams.replay_host import Replay
 from tests.processors.features.events import START, journey_events, observe, shuffled_within, toy_scorer
 
 CONFIG = FeatureConfig()

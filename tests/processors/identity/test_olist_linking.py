@@ -18,7 +18,8 @@ import pandas as pd
 from processors.features.build import build_features
 from processors.features.engine import CustomerState
 from processors.identity.graph import IdentityGraph
-from schemas.identity import IDENTITY_MERGES, PROFILE_HANDOFFS, identified
+from schemas.identity import PROFILE_HANDOFFS, identified
+from schemas.registry import IDENTITY_MERGES
 from schemas.validation import Limits, validate
 from streams.identity import record_value, sighting_of
 from streams.sources import open_source

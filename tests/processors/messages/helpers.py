@@ -9,8 +9,10 @@ from typing import Any
 import orjson
 
 from processors.messages.config import Holdout, MessagesConfig
-from processors.messages.processor import DECISIONS_TOPIC, MESSAGES_TOPIC, MessagesProcessor
+from processors.messages.processor import MessagesProcessor
 from processors.messages.state import MessageState
+from schemas.registry import MESSAGE_DECISIONS as DECISIONS_TOPIC
+from schemas.registry import MESSAGES as MESSAGES_TOPIC
 from tests.processors.triggers.helpers import Record, event, iso
 
 _ids = itertools.count()
@@ -74,7 +76,7 @@ def pipeline(records: list[Record], triggers: Any = None, messages: MessagesProc
     triggers merged by event time (a trigger at its ``fired_at``). Returns both outputs.
     """
     from processors.triggers.processor import TriggersProcessor
-    from processors.triggers.replay import Replay
+    from streams.replay_host import Replay
 
     fired = Replay(triggers or TriggersProcessor())
     fired.feed(records)

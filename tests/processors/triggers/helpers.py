@@ -9,8 +9,8 @@ from typing import Any
 import orjson
 
 from processors.triggers.processor import TriggersProcessor
-from processors.triggers.replay import Replay
 from schemas.registry import TOPIC_OF_TYPE
+from streams.replay_host import Replay
 
 T0 = datetime(2024, 3, 4, 10, 0, tzinfo=UTC)
 MINUTE = 60_000

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from processors.triggers.processor import TriggersProcessor
-from processors.triggers.replay import Replay
+from streams.replay_host import Replay
 from tests.processors.triggers.helpers import MINUTE, at, event, iso, of, run
 
 

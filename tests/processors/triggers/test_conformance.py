@@ -32,9 +32,9 @@ import pytest
 
 from processors.triggers.config import MINUTE_MS, RulesConfig
 from processors.triggers.processor import TriggersProcessor
-from processors.triggers.replay import Replay
 from processors.triggers.rules import default_rules
 from streams.host.testing import shuffled  # the host's out-of-order shuffle: events move, our outputs keep order
+from streams.replay_host import Replay
 from streams.sources.generator import generate
 from tests.processors.triggers.helpers import Record, iso
 

@@ -1,7 +1,7 @@
 """Trigger counts of a Taobao replay equal an independent pandas computation over the same CSV.
 
 The replay is the source's records in event-time order through ``TriggersProcessor`` in the
-in-process host (``processors/triggers/replay.py``), ending on the watermark of the last event
+in-process host (``streams/replay_host.py``), ending on the watermark of the last event
 (timers due before it have fired, later ones are pending). The reference below is written
 from the rule definitions (``processors/triggers/rules.toml`` and the rule docstrings), with
 pandas over the raw CSV rows, without calling the processor. Taobao maps ``pv`` to
@@ -36,7 +36,7 @@ import pytest
 
 from processors.triggers.config import rules_from_dict
 from processors.triggers.processor import TriggersProcessor
-from processors.triggers.replay import Replay
+from streams.replay_host import Replay
 from streams.sources import open_source
 
 MINUTE = 60_000

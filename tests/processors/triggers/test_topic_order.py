@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from processors.triggers.processor import TriggersProcessor
-from processors.triggers.replay import Replay
+from streams.replay_host import Replay
 from streams.sources.generator import generate
 
 

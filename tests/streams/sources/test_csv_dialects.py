@@ -10,12 +10,11 @@ from typing import Any
 import orjson
 import pytest
 
-from schemas.registry import INPUT_TOPICS
+from schemas.registry import DEAD_LETTERS, INPUT_TOPICS
 from schemas.validation import Limits
 from streams.sources import ReadOptions, open_source
 from streams.sources.check import check, mostly_dead
 from streams.sources.csvfile import sniff_delimiter
-from streams.topics import DEAD_LETTERS
 
 ORDERS = "customer_id=cust,event_time=when,amount=total,type=:order_placed,currency=:EUR"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

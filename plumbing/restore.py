@@ -17,7 +17,7 @@ from typing import Any, Literal
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from streams.produce import CLIENT_LOGGER
+from plumbing.produce import CLIENT_LOGGER
 
 Record = tuple[int, bytes | None, bytes | None]  # partition, key, value
 

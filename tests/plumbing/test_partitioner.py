@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.partitioner import partition_for
+from plumbing.partitioner import partition_for
 from tests.conftest import Backend
 
 pytestmark = pytest.mark.integration

@@ -12,9 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from processors.triggers.schedule import TimerQueue
-
-Output = tuple[str, bytes | None, bytes]
+from processors.output import Output
+from streams.timer_queue import TimerQueue
 
 
 class TimedProcessor(Protocol):

@@ -24,7 +24,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from streams.produce import CLIENT_LOGGER
+from plumbing.produce import CLIENT_LOGGER
 
 log = logging.getLogger(__name__)
 

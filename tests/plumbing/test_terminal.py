@@ -8,7 +8,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from streams.terminal import cell, header, json_line, markup_safe, text_of
+from plumbing.terminal import cell, header, json_line, markup_safe, text_of
 
 
 def rendered(*renderables: object) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 from confluent_kafka import KafkaError, Message, Producer
 from pydantic import BaseModel
 
-from streams.waiting import flush_following, stall_seconds
+from plumbing.waiting import flush_following, stall_seconds
 
 #: Kafka's default (Java) partitioner, so any producer puts a customer on the same partition.
 PARTITIONER = "murmur2_random"

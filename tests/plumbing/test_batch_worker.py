@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Message, Producer, TopicPartition
 
-from streams.batch_worker import BatchWorker, consumer_config
+from plumbing.batch_worker import BatchWorker, consumer_config
 from streams.broker import EmbeddedBroker
 from streams.topics import TopicSpec, ensure_topics
 
@@ -55,7 +55,7 @@ def test_a_commit_after_the_group_moved_on_is_dropped_and_the_records_are_read_a
         try:
             _until(lambda: worker.poll(0.5) >= 0 and len(worker.taken) == 10, "the records")
             time.sleep(10.0)  # past max.poll.interval.ms without polling: the group evicts the member
-            with caplog.at_level(logging.WARNING, logger="streams.batch_worker"):
+            with caplog.at_level(logging.WARNING, logger="plumbing.batch_worker"):
                 worker.commit([TopicPartition("lost", 0, 5), TopicPartition("lost", 1, 5)])
             assert worker.commits_lost == 1
             assert "lost its partitions to a rebalance" in caplog.text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.waiting import Stalled, StallWatch, flush_following, retry_until_stalled
+from plumbing.waiting import Stalled, StallWatch, flush_following, retry_until_stalled
 from tests.fake_clock import FakeClock
 
 

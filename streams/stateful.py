@@ -59,6 +59,7 @@ import threading
 import time
 import traceback
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -75,6 +76,10 @@ from streams.erasure import PRIVACY_REQUESTS, Erasures
 from streams.produce import CLIENT_LOGGER, PARTITIONER
 from streams.pseudonym import Pseudonymizer
 from streams.restore_progress import RestoreProgress
+from streams.state_store import DEFAULT_CACHE_CUSTOMERS
+from streams.state_store.cached import CachedStore, deadlines
+from streams.state_store.pending import PendingFlushes
+from streams.state_store.restore import restore_partitions
 from streams.topics import DEAD_LETTERS, ensure_compacted
 from streams.waiting import REQUEST_SECONDS, flush_following, retry_until_stalled
 
@@ -135,6 +140,9 @@ class WorkerStats:
     timer_firings: int = 0
     refused_without_state: int = 0  # input records a timed processor refused for a key it has no state of
     keyless_refused: int = 0  # input records without a key: no partition's state can take them
+    restore_records_read: int = 0  # changelog records applied by restores (on disk: only those after the checkpoint)
+    state_evicted: int = 0  # states dropped from the cache (they stay on disk)
+    stores_rebuilt: int = 0  # local stores discarded (checkpoint corrupt or not in the changelog) and rebuilt
     processing_failed: int = 0  # records the processor raised on: dead-lettered, the worker went on
 
 
@@ -149,7 +157,8 @@ class StatefulWorker(BatchWorker, Generic[S]):
     def __init__(self, kafka_config: dict[str, str], group_id: str, topics: list[str], changelog: str,
                  processor: Processor[S], batch_rows: int = 10_000, flush_seconds: float = 1.0,
                  consumer_overrides: dict[str, Any] | None = None, live_lag_seconds: float = 3600.0,
-                 idle_seconds: float = 2.0, pseudonymizer: Pseudonymizer | None = None) -> None:
+                 idle_seconds: float = 2.0, pseudonymizer: Pseudonymizer | None = None,
+                 state_dir: Path | None = None, state_cache_customers: int = DEFAULT_CACHE_CUSTOMERS) -> None:
         self.erasures = None if pseudonymizer is None else Erasures(
             pseudonymizer, f"processor:{getattr(processor, 'name', changelog)}")
         if self.erasures is not None:
@@ -165,7 +174,11 @@ class StatefulWorker(BatchWorker, Generic[S]):
         self.flush_seconds = flush_seconds
         self.stats = WorkerStats()
         self.restore_progress = RestoreProgress()
-        self.stores: dict[int, dict[str, Entry[S]]] = {}
+        self.stores: dict[int, dict[str, Entry[S]]] = {}  # a CachedStore per partition when state_dir is set
+        # Disk-backed state (streams/state_store/): <state_dir>/<changelog>/<partition>, a bounded cache of states.
+        self.state_dir = state_dir
+        self.state_cache_customers = state_cache_customers
+        self._local_flushes = PendingFlushes()
         self._kafka = kafka_config
         self._producer = Producer({**kafka_config, "partitioner": PARTITIONER, "logger": CLIENT_LOGGER,
                                    "linger.ms": 5, "batch.num.messages": 10_000,
@@ -198,12 +211,13 @@ class StatefulWorker(BatchWorker, Generic[S]):
             self.stores.update(self._restore(new))
             if self.erasures is not None:
                 self._catch_up_privacy(new)
+            self._share_cache()
             for p in new:
                 self._dirty.setdefault(p, set())
                 if self._timed:
                     queue = self._timers[p] = TimerQueue()
-                    for key, entry in self.stores[p].items():
-                        queue.set(key, self.processor.next_timer(entry.state))  # type: ignore[attr-defined]
+                    for key, deadline in deadlines(self.stores[p], self.processor.next_timer):  # type: ignore[attr-defined]
+                        queue.set(key, deadline)
         if self._timed:
             self._clock_parts |= {(tp.topic, tp.partition) for tp in partitions if tp.topic in self.clock_topics}
             if new:
@@ -215,7 +229,7 @@ class StatefulWorker(BatchWorker, Generic[S]):
     def on_revoke(self, partitions: list[TopicPartition]) -> None:
         self.flush()
         for p in {tp.partition for tp in partitions}:
-            self.stores.pop(p, None)
+            self._close_store(p)
             self._dirty.pop(p, None)
             self._timers.pop(p, None)
             if self.erasures is not None:
@@ -234,6 +248,8 @@ class StatefulWorker(BatchWorker, Generic[S]):
     def _restore(self, partitions: list[int]) -> dict[int, dict[str, Entry[S]]]:
         """Read the changelog partitions to their ends (partition EOF); the last record per key wins."""
         started = time.monotonic()
+        if self.state_dir is not None:
+            return self._restore_local(partitions, started)
         reader = Consumer({**self._kafka, "group.id": f"{self.changelog}-restore", "enable.auto.commit": False,
                            "enable.partition.eof": True, "logger": CLIENT_LOGGER, "fetch.queue.backoff.ms": 10})
         progress = self.restore_progress
@@ -264,6 +280,7 @@ class StatefulWorker(BatchWorker, Generic[S]):
             progress.end()
         restored = sum(map(len, stores.values()))
         self.stats.restored_keys += restored
+        self.stats.restore_records_read += progress.records
         log.info("restored %d keys of %s%s in %.2fs", restored, self.changelog, partitions, time.monotonic() - started)
         return stores
 
@@ -463,11 +480,12 @@ class StatefulWorker(BatchWorker, Generic[S]):
         self.stats.timer_firings += fired
         return fired
 
-    def _produce(self, topic: str, key: bytes | None, value: bytes | None, partition: int | None = None) -> None:
+    def _produce(self, topic: str, key: bytes | None, value: bytes | None, partition: int | None = None,
+                 on_offset: Callable[[int], None] | None = None) -> None:
         self._sequence += 1
         sequence = self._sequence
         self._unacknowledged.add(sequence)
-        delivered = partial(self._on_delivery, sequence)
+        delivered = partial(self._on_delivery, sequence, on_offset)
         while True:
             try:
                 if partition is None:
@@ -478,11 +496,14 @@ class StatefulWorker(BatchWorker, Generic[S]):
             except BufferError:
                 self._producer.poll(0.05)
 
-    def _on_delivery(self, sequence: int, err: KafkaError | None, msg: Message) -> None:
+    def _on_delivery(self, sequence: int, on_offset: Callable[[int], None] | None, err: KafkaError | None,
+                     msg: Message) -> None:
         if err is not None:
             self._errors.append(f"{msg.topic()}: {err.str()}")
         else:
             self._unacknowledged.discard(sequence)
+            if on_offset is not None:
+                on_offset(msg.offset())
 
     def flush(self) -> None:
         """Steps 1-3 of the commit protocol, finished (acknowledged and committed) before it returns."""
@@ -518,12 +539,10 @@ class StatefulWorker(BatchWorker, Generic[S]):
             store = self.stores[partition]
             if self.erasures is not None:  # tombstones and suppression markers before any newer state
                 for key, value in self.erasures.pending_writes(partition):
-                    self._produce(self.changelog, key.encode(), value, partition)  # type: ignore[arg-type]
-                    self.stats.changelog_records += 1
+                    self._write_changelog(partition, store, key, value, None)
             for key in keys:
                 entry = store[key]
-                self._produce(self.changelog, key.encode(), pickle.dumps(entry, pickle.HIGHEST_PROTOCOL), partition)
-                self.stats.changelog_records += 1
+                self._write_changelog(partition, store, key, pickle.dumps(entry, pickle.HIGHEST_PROTOCOL), entry.state)
                 for output in self.processor.emit(key, entry.state):
                     self._produce(*output)
                     self.stats.outputs += 1
@@ -531,8 +550,56 @@ class StatefulWorker(BatchWorker, Generic[S]):
         if self._positions:
             self._pending_commits.append((self._sequence, self._positions))
             self._positions = {}
+        if self.state_dir is not None:
+            self._local_flushes.close(self._sequence)
+            for store in self.stores.values():  # no key has unwritten changes now: evicting loses nothing
+                self.stats.state_evicted += store.trim()  # type: ignore[attr-defined]
         self.stats.flushes += 1
         self._last_flush = time.monotonic()
+
+    def _write_changelog(self, partition: int, store: Any, key: str, value: bytes | None, state: Any) -> None:
+        """Produce one changelog record; a disk-backed store writes it locally once acknowledged."""
+        on_offset = None
+        if isinstance(store, CachedStore):
+            timer = None
+            if self._timed and state is not None:
+                timer = self.processor.next_timer(state)  # type: ignore[attr-defined]
+            on_offset = self._local_flushes.note(store, partition, key, value, timer)
+        self._produce(self.changelog, key.encode(), value, partition, on_offset)
+        self.stats.changelog_records += 1
+
+    def _restore_local(self, partitions: list[int], started: float) -> dict[int, dict[str, Entry[S]]]:
+        """Open the partitions' local stores and replay the changelog after their checkpoints."""
+        assert self.state_dir is not None
+        next_timer = self.processor.next_timer if self._timed else None  # type: ignore[attr-defined]
+        restored = restore_partitions(self._kafka, self.changelog, partitions, self.state_dir,
+                                      self.state_cache_customers, next_timer, self.restore_progress, self.erasures)
+        self.stats.restore_records_read += restored.records
+        self.stats.stores_rebuilt += len(restored.rebuilt)
+        log.info("opened the local stores of %s%s: %d changelog records replayed after their checkpoints%s in "
+                 "%.2fs", self.changelog, partitions, restored.records,
+                 f" (rebuilt from the beginning: {restored.rebuilt})" if restored.rebuilt else "",
+                 time.monotonic() - started)
+        return restored.stores  # type: ignore[return-value]
+
+    def _share_cache(self) -> None:
+        """Split ``state_cache_customers`` evenly over the assigned partitions' stores."""
+        stores = [s for s in self.stores.values() if isinstance(s, CachedStore)]
+        for store in stores:
+            store.capacity = max(1, self.state_cache_customers // len(stores))
+
+    def _close_store(self, partition: int) -> None:
+        store = self.stores.pop(partition, None)
+        if isinstance(store, CachedStore):
+            self._local_flushes.drop(partition)
+            store.close()
+            self._share_cache()
+
+    def close(self) -> None:
+        """Close the consumer, then the local stores (their flushes are on disk: ``run`` flushed first)."""
+        super().close()
+        for partition in list(self.stores):
+            self._close_store(partition)
 
     def _settle(self) -> None:
         """Commit the queued offsets whose records are all acknowledged (a failed delivery raises: none committed)."""
@@ -541,6 +608,7 @@ class StatefulWorker(BatchWorker, Generic[S]):
             raise RuntimeError(f"changelog/outputs not acknowledged (errors: {self._errors[:3]}); "
                                "offsets not committed")
         oldest = min(self._unacknowledged, default=self._sequence + 1)
+        self._local_flushes.apply(oldest, self.stores)  # acknowledged flushes to disk, before their commit
         offsets: dict[tuple[str, int], int] = {}
         while self._pending_commits and self._pending_commits[0][0] < oldest:
             offsets.update(self._pending_commits.popleft()[1])

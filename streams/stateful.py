@@ -576,10 +576,11 @@ class StatefulWorker(BatchWorker, Generic[S]):
                                       self.state_cache_customers, next_timer, self.restore_progress, self.erasures)
         self.stats.restore_records_read += restored.records
         self.stats.stores_rebuilt += len(restored.rebuilt)
-        log.info("opened the local stores of %s%s: %d changelog records replayed after their checkpoints%s in "
-                 "%.2fs", self.changelog, partitions, restored.records,
-                 f" (rebuilt from the beginning: {restored.rebuilt})" if restored.rebuilt else "",
-                 time.monotonic() - started)
+        keys = sum(store.local.count() for store in restored.stores.values())
+        self.stats.restored_keys += keys
+        log.info("restored %d keys of %s%s in %.2fs: the local stores, and %d changelog records replayed after their "
+                 "checkpoints%s", keys, self.changelog, partitions, time.monotonic() - started, restored.records,
+                 f" (rebuilt from the beginning: {restored.rebuilt})" if restored.rebuilt else "")
         return restored.stores  # type: ignore[return-value]
 
     def _share_cache(self) -> None:

@@ -163,6 +163,15 @@ class LocalStore:
         for raw, _ in self._scan(STATE + prefix.encode()):
             yield raw[1:].decode()
 
+    def count(self) -> int:
+        """How many states (and suppression markers) the store holds: a scan of the keys (about 1 s per million)."""
+        it, n = self._db.iter(), 0
+        it.seek(STATE)
+        while it.valid() and it.key().startswith(STATE):
+            n += 1
+            it.next()
+        return n
+
     def items(self) -> Iterator[tuple[str, bytes]]:
         for raw, value in self._scan(STATE):
             yield raw[1:].decode(), value

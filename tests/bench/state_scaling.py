@@ -137,13 +137,13 @@ class Features:
     def replayed(self) -> int:
         """Changelog records the last start's restore read (its log line)."""
         text = (self.data / f"features-{self.runs}.log").read_text(errors="replace")
-        found = re.findall(r"(\d+) changelog records replayed after their checkpoints", text)
+        found = re.findall(r"(\d+) changelog records replayed after their", text)
         return sum(map(int, found))
 
     def restore_seconds(self) -> float:
         """Seconds the last start's restore took (opening the stores and replaying: its log line)."""
         text = (self.data / f"features-{self.runs}.log").read_text(errors="replace")
-        return sum(map(float, re.findall(r"replayed after their checkpoints.* in ([0-9.]+)s", text)))
+        return sum(map(float, re.findall(r"restored \d+ keys of .* in ([0-9.]+)s: the local stores", text)))
 
     def stop(self, sig: int) -> None:
         assert self.child is not None

@@ -68,13 +68,30 @@ class CachedStore(MutableMapping[str, Any]):
         return isinstance(key, str) and self.get(key) is not None
 
     def __iter__(self) -> Iterator[str]:
-        """Every key with a state (reads the whole disk: for rare work such as an erasure)."""
-        seen = set(self.cache)
-        yield from list(self.cache)
-        for key in [*self.pending, *self.local.keys()]:
-            if key not in seen and not key.startswith(MARKER) and self.get(key) is not None:
-                seen.add(key)
-                yield key
+        """Every key with a state (reads the keys on disk: for rare work such as an erasure)."""
+        for key, _ in self._walk(load=False):
+            yield key
+
+    def items(self) -> Iterator[tuple[str, Any]]:  # type: ignore[override]
+        """Every (key, entry), without filling the cache: an entry not cached is a fresh copy (read it only)."""
+        return self._walk(load=True)
+
+    def values(self) -> Iterator[Any]:  # type: ignore[override]
+        for _, entry in self._walk(load=True):
+            yield entry
+
+    def _walk(self, load: bool) -> Iterator[tuple[str, Any]]:
+        """The cache, then the pending writes, then the disk, each key once (the newest layer wins)."""
+        cached, pending = list(self.cache.items()), list(self.pending.items())
+        yield from cached
+        seen = {key for key, _ in cached}
+        for key, raw in pending:
+            seen.add(key)
+            if raw is not None and not key.startswith(MARKER):
+                yield key, pickle.loads(raw) if load else None
+        for key, raw in self.local.items():
+            if key not in seen and not key.startswith(MARKER):
+                yield key, pickle.loads(raw) if load else None
 
     def __len__(self) -> int:
         return sum(1 for _ in self)

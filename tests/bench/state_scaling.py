@@ -250,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
             results.append(one_size(customers, args.events_per_customer, args.cache, root))
     print(table(results))
     if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
     return 0
 

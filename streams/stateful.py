@@ -2,8 +2,9 @@
 
 It is the host that keeps the hot path out of per-message framework machinery:
 librdkafka does group membership and (eager, range) assignment, records arrive in
-batches of up to ``batch_rows``, state lives in a dict per partition, and state writes
-are coalesced: one changelog record per changed key per flush.
+batches of up to ``batch_rows``, state lives in a dict per partition (or, given a
+``state_dir``, in a local RocksDB per partition under a bounded cache: streams/state_store/),
+and state writes are coalesced: one changelog record per changed key per flush.
 
 Commit protocol, per flush (every ``flush_seconds`` or ``batch_rows`` records):
 
@@ -15,6 +16,9 @@ Commit protocol, per flush (every ``flush_seconds`` or ``batch_rows`` records):
    offsets it covers are committed. The worker does not wait for that: it goes on with the
    next records, and each poll commits the flushes whose records are all acknowledged, in
    flush order. Revocation and shutdown wait for everything (the producer is flushed).
+4. With a ``state_dir``: a flush whose records are all acknowledged goes to the partitions'
+   local stores (its states and the changelog offset they reach, in one WriteBatch) just
+   before its offsets are committed, so a local store never holds what the changelog does not.
 
 Timers (optional): a processor with ``due(state, now_ms)`` and ``next_timer(state)`` is
 called for every key whose next timer has passed the host's clock, after each batch. The
@@ -45,8 +49,9 @@ after the erasure from the customer's later events, so a processor fed only by o
 processors' output (the scorer) keeps no state for an erased customer from then on.
 
 After a crash, a worker assigned partition p reads the changelog partition to its end
-(partition EOF, not the end offset, which the embedded broker can report wrongly),
-then resumes from the committed offsets. A redelivered record whose offset is at or
+(partition EOF, not the end offset, which the embedded broker can report wrongly; with a local
+store, only from the store's checkpoint on: streams/state_store/restore.py), then resumes from
+the committed offsets. A redelivered record whose offset is at or
 below the offset its key already applied is skipped, so nothing is counted twice and
 nothing is lost, without transactions.
 """

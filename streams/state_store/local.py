@@ -67,9 +67,16 @@ class Checkpoint:
         return cls(int(saved["offset"]), bytes.fromhex(saved["key"]), int(saved["crc"]))
 
 
+#: RocksDB's memtable per store (and at most two of them): its 64 MB default took about 90 MB resident per
+#: partition once written to (measured: 4 partitions, 250k x 900 B each: 202 MB against 84 MB with 8 MB).
+WRITE_BUFFER_BYTES = 8 << 20
+
+
 def _options() -> Options:
     options = Options(raw_mode=True)
     options.create_if_missing(True)
+    options.set_write_buffer_size(WRITE_BUFFER_BYTES)
+    options.set_max_write_buffer_number(2)
     return options
 
 

@@ -28,11 +28,12 @@ test: $(STAMP) browser
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$status
 
 ## Throughput and memory against baselines measured in the same run; writes BENCHMARKS.md. Then the
-## features worker's state at STATE_CUSTOMERS customers (memory, restart to ready; printed, and .journey/state-scaling.json).
+## features worker's state at STATE_CUSTOMERS customers (memory, restart to ready): its section of BENCHMARKS.md.
 STATE_CUSTOMERS ?= 10000,100000,1000000
 bench: $(STAMP) $(QUIX_STAMP)
 	$(BIN)/python -m tests.bench.run
-	$(BIN)/python -m tests.bench.state_scaling --customers $(STATE_CUSTOMERS) --out .journey/state-scaling.json
+	$(BIN)/python -m tests.bench.state_scaling --customers $(STATE_CUSTOMERS) --out .journey/state-scaling.json \
+	  --markdown BENCHMARKS.md
 
 ## `journey run` SOAK_RUNS times in a row (fresh data dirs) while SOAK_LOAD CPU-burning processes run;
 ## every run must exit 0. Prints each run's exit code and duration.

@@ -20,6 +20,7 @@ writes JSON (``--out``). Restart-to-ready includes the interpreter start and the
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import signal
@@ -235,6 +236,40 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+SECTION = "## State at scale: the features worker's local stores"
+
+
+def section(results: list[dict[str, Any]], load: float) -> str:
+    """The BENCHMARKS.md section of a run."""
+    cache = results[0]["cache_customers"] if results else DEFAULT_CACHE_CUSTOMERS
+    return "\n".join([
+        SECTION, "",
+        f"`python -m tests.bench.state_scaling` (run by `make bench` after the other stages): `journey features` "
+        f"with its local state stores (`streams/state_store/`, RocksDB per partition, {cache:,} live states: "
+        f"`state_cache_customers`), 4 partitions, the embedded broker; N customers with "
+        f"{results[0]['events'] // results[0]['customers'] if results else 1} product view(s) each from an empty "
+        "disk, then a SIGTERM and a restart, then 10% more events and a SIGKILL when about half of them are "
+        "committed, and a restart. *Ready* is from spawning the process to `/readyz` 200 (interpreter start, "
+        "group join: about 3 s on the embedded broker, opening the stores, replaying the changelog's tail); "
+        "*restore s* is the restore alone (the worker's log). Resident memory is VmRSS at the end of the "
+        f"backlog. Load average during the run: {load:.0f} on 2 cores (other processes share the machine: "
+        "events/s is what was left for this one; *per CPU s* is the worker's own CPU time).", "",
+        table(results), ""])
+
+
+def upsert(path: Path, text: str) -> None:
+    """Put ``text`` in ``path`` in place of the section of the same title, or before "## How to run"."""
+    document = path.read_text() if path.exists() else ""
+    start = document.find(SECTION)
+    if start >= 0:
+        end = document.find("\n## ", start + len(SECTION))
+        document = document[:start] + text + ("" if end < 0 else document[end + 1:])
+    else:
+        at = document.find("## How to run")
+        document = document + "\n" + text if at < 0 else document[:at] + text + "\n" + document[at:]
+    path.write_text(document)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--customers", default="10000,100000,1000000", help="comma-separated sizes")
@@ -242,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=int, default=None, help="state_cache_customers (default: the setting's)")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     parser.add_argument("--work", type=Path, default=None, help="keep the logs here (default: a temporary dir)")
+    parser.add_argument("--markdown", type=Path, default=None, help="put the section in this file (BENCHMARKS.md)")
     args = parser.parse_args(argv)
     results = []
     with tempfile.TemporaryDirectory(prefix="state-scaling-") as temporary:
@@ -249,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
         for customers in (int(n) for n in args.customers.split(",")):
             results.append(one_size(customers, args.events_per_customer, args.cache, root))
     print(table(results))
+    if args.markdown is not None:
+        upsert(args.markdown, section(results, os.getloadavg()[0]))
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))

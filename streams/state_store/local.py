@@ -134,10 +134,12 @@ class LocalStore:
         """Write ``writes`` (in order: the last one of a key wins) and ``checkpoint`` atomically."""
         batch = WriteBatch(raw_mode=True)
         timed = self.timed
+        deleted = []
         for key, value, timer in writes:
             raw = key.encode()
             if value is None:
                 batch.delete(STATE + raw)
+                deleted.append(STATE + raw)
             else:
                 batch.put(STATE + raw, value)
             if timed:
@@ -149,6 +151,19 @@ class LocalStore:
         self._db.write(batch)
         self.checkpoint = checkpoint
         self.corrupt = False
+        if deleted:
+            self._purge(deleted)
+
+    def _purge(self, keys: list[bytes]) -> None:
+        """Make deleted states (erasures) unreadable on disk too, not only to ``get``.
+
+        A RocksDB delete is a tombstone: the old value stays in the write-ahead log and the table
+        files until a compaction drops it. Flushing the memtable and compacting the keys' range
+        rewrites the files without it (measured: the value's bytes are gone from every file).
+        """
+        self._db.flush()
+        for key in keys:
+            self._db.compact_range(key, key + b"\xff")
 
     def _scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         it = self._db.iter()

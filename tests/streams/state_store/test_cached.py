@@ -81,3 +81,20 @@ def test_a_store_reopens_with_its_checkpoint_and_an_unreadable_one_is_flagged(tm
     broken.discard("test")
     assert broken.empty and broken.get("k") is None
     broken.close()
+
+
+def test_an_erased_state_leaves_no_bytes_in_the_store_files(tmp_path: Path) -> None:
+    local = LocalStore(tmp_path / "p0", timed=False)
+    secret = b"personal-data-of-customer-4711"
+
+    def files_holding_it() -> list[str]:
+        return [f.name for f in (tmp_path / "p0").iterdir() if f.is_file() and secret in f.read_bytes()]
+
+    local.apply([("c-4711", secret, None), *((f"c-{i}", bytes(100), None) for i in range(500))],
+                Checkpoint.of(1, b"c-4711", secret))
+    local._db.flush()
+    assert files_holding_it(), "the state is in a table file"
+    local.apply([("c-4711", None, None)], Checkpoint.of(2, b"c-4711", None))  # the erasure's tombstone
+    assert local.get("c-4711") is None and files_holding_it() == []
+    local.close()
+    assert files_holding_it() == []

@@ -37,8 +37,8 @@ class Group:
 GROUPS = [
     Group("sink", "input topics -> validation -> ClickHouse raw tables and rollups; bad input -> dead letters",
           cpu="500m", memory="1Gi", memory_limit="2Gi"),
-    # 1M customers: 1.5 GB resident with the default state_cache_customers, about 1 GB of local store on
-    # disk (BENCHMARKS.md, "State"); a restore that keeps reading is live (/healthz).
+    # Measured at 1M customers (one view each): 0.7 GB resident with the default state_cache_customers, 146 MB
+    # of local stores on disk (BENCHMARKS.md, "State at scale"); a restore that keeps reading is live (/healthz).
     Group("features", "input topics -> per-customer state (changelog) -> customer-features",
           cpu="500m", memory="1Gi", memory_limit="2Gi", state_size="4Gi"),
     Group("scoring", "customer-features and orders -> scores and model-labels (the trainer's latest model)",

@@ -321,7 +321,7 @@ def features() -> None:
         topics = [*sorted(processor.clock_topics), IDENTITY_MERGES, PROFILE_HANDOFFS]
     worker = StatefulWorker(settings.kafka_config(), settings.group_id("features"), topics,
                             settings.changelog("features"), processor, flush_seconds=settings.processor_flush_seconds,
-                            pseudonymizer=settings.pseudonymizer())
+                            pseudonymizer=settings.pseudonymizer(), **settings.stateful_options())
     invalid = StatsCollector({"journey_invalid_input_skipped": (
         "Invalid records skipped (the sink dead-letters them).", "processor",
         lambda: {"features": processor.invalid})})
@@ -374,7 +374,8 @@ def _run_timed_worker(settings: Settings, role: WorkerRole, processor: object, t
     stop = _worker_logging_and_stop(settings, role)
     worker = StatefulWorker(settings.kafka_config(), settings.group_id(role), topics, settings.changelog(role),
                             processor, flush_seconds=settings.processor_flush_seconds,  # type: ignore[arg-type]
-                            live_lag_seconds=settings.timers_live_lag_seconds, pseudonymizer=settings.pseudonymizer())
+                            live_lag_seconds=settings.timers_live_lag_seconds, pseudonymizer=settings.pseudonymizer(),
+                            **settings.stateful_options())
     stats = _serve(settings, role, stop, worker)
     logging.getLogger(f"journey.{role}").info("stopped: %s (%s; invalid input skipped: %d)", stats, describe(),
                                               worker.hosted.invalid)
@@ -410,7 +411,8 @@ def scoring() -> None:
     processor = ScoringProcessor(scoring_config(settings), limits=settings.limits)
     worker = ScoringWorker(settings.kafka_config(), settings.group_id("scoring"), processor,
                            flush_seconds=settings.processor_flush_seconds, changelog=settings.changelog("scoring"),
-                           snapshots_topic=settings.model_snapshots, pseudonymizer=settings.pseudonymizer())
+                           snapshots_topic=settings.model_snapshots, pseudonymizer=settings.pseudonymizer(),
+                           **settings.stateful_options())
     stats = _serve(settings, "scoring", stop, worker)
     logging.getLogger("journey.scoring").info("stopped: %s (scored %d, held %d, expired %d)", stats,
                                               processor.scored, processor.held, worker.labels_expired)

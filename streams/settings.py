@@ -26,6 +26,7 @@ from schemas.validation import MIN_EVENT_TIME, Limits
 from streams.kafka_options import FETCH_WAIT_MAX_MS, WorkerRole, check_kafka_extra
 from streams.pseudonym import Pseudonymizer, load_key
 from streams.senders import redact_url
+from streams.state_store import DEFAULT_CACHE_CUSTOMERS
 
 
 def _settings_file() -> Path | None:
@@ -112,6 +113,10 @@ class Settings(BaseSettings):
     session_gap_seconds: float = Field(1800.0, gt=0)
     segments_file: Path | None = Field(None, description="TOML file of segment rules; unset: the shipped defaults.")
     processor_flush_seconds: float = Field(1.0, gt=0, description="How often processors write state and outputs.")
+    state_dir: Path | None = Field(None, description="Where the stateful workers keep their local state stores "
+                                   "(RocksDB, one per changelog partition); unset: <data_dir>/state.")
+    state_cache_customers: int = Field(DEFAULT_CACHE_CUSTOMERS, ge=1, description="States a stateful worker keeps "
+                                       "as live objects (least recently used evicted to its local store).")
 
     # Identity resolution (journey identity-stage; processors/identity/rules.py)
     identity_resolution: bool = Field(True, description="The features worker reads the identity stage's resolved "
@@ -330,6 +335,15 @@ class Settings(BaseSettings):
         """The identity graph's linking rules (ValueError naming an unknown kind)."""
         return LinkRules(frozenset(self.identity_auto_link), frozenset(self.identity_never_link),
                          self.identity_max_component)
+
+    @property
+    def resolved_state_dir(self) -> Path:
+        """Where the local state stores live: the configured directory, or ``<data_dir>/state``."""
+        return self.state_dir if self.state_dir is not None else self.data_dir / "state"
+
+    def stateful_options(self) -> dict[str, Any]:
+        """The state store arguments of a stateful worker (streams/state_store/)."""
+        return {"state_dir": self.resolved_state_dir, "state_cache_customers": self.state_cache_customers}
 
     def pseudonymizer(self) -> Pseudonymizer:
         """The keyed hash of this deployment (the configured key, or the data directory's)."""

@@ -2,8 +2,9 @@
 
 It is the host that keeps the hot path out of per-message framework machinery:
 librdkafka does group membership and (eager, range) assignment, records arrive in
-batches of up to ``batch_rows``, state lives in a dict per partition, and state writes
-are coalesced: one changelog record per changed key per flush.
+batches of up to ``batch_rows``, state lives in a dict per partition (or, given a
+``state_dir``, in a local RocksDB per partition under a bounded cache: streams/state_store/),
+and state writes are coalesced: one changelog record per changed key per flush.
 
 Processors plug in through one contract (streams/host/contract.py: required ``new_state``,
 ``process``, ``emit``; optional hooks with defaults, resolved once by ``Hosted``). The clock is
@@ -21,6 +22,9 @@ Commit protocol, per flush (every ``flush_seconds`` or ``batch_rows`` records):
    offsets it covers are committed. The worker does not wait for that: it goes on with the
    next records, and each poll commits the flushes whose records are all acknowledged, in
    flush order. Revocation and shutdown wait for everything (the producer is flushed).
+4. With a ``state_dir``: a flush whose records are all acknowledged goes to the partitions'
+   local stores (its states and the changelog offset they reach, in one WriteBatch) just
+   before its offsets are committed, so a local store never holds what the changelog does not.
 
 Timers (optional): a processor with ``due(state, now_ms)`` and ``next_timer(state)`` is
 called for every key whose next timer has passed the host's clock, after each batch. The
@@ -51,8 +55,9 @@ after the erasure from the customer's later events, so a processor fed only by o
 processors' output (the scorer) keeps no state for an erased customer from then on.
 
 After a crash, a worker assigned partition p reads the changelog partition to its end
-(partition EOF, not the end offset, which the embedded broker can report wrongly),
-then resumes from the committed offsets. A redelivered record whose offset is at or
+(partition EOF, not the end offset, which the embedded broker can report wrongly; with a local
+store, only from the store's checkpoint on: streams/state_store/restore.py), then resumes from
+the committed offsets. A redelivered record whose offset is at or
 below the offset its key already applied is skipped, so nothing is counted twice and
 nothing is lost, without transactions.
 """
@@ -63,6 +68,7 @@ import logging
 import threading
 import traceback
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -84,6 +90,10 @@ from streams.host.clock import SYSTEM, Clock
 from streams.host.contract import Output, Processor, hosted, restore, snapshot
 from streams.pseudonym import Pseudonymizer
 from streams.restore_progress import RestoreProgress
+from streams.state_store import DEFAULT_CACHE_CUSTOMERS
+from streams.state_store.cached import CachedStore, deadlines
+from streams.state_store.pending import PendingFlushes
+from streams.state_store.restore import restore_partitions
 from streams.timer_queue import TimerQueue
 from streams.topics import ensure_compacted
 
@@ -121,6 +131,9 @@ class WorkerStats:
     timer_firings: int = 0
     refused_without_state: int = 0  # input records a timed processor refused for a key it has no state of
     keyless_refused: int = 0  # input records without a key: no partition's state can take them
+    restore_records_read: int = 0  # changelog records applied by restores (on disk: only those after the checkpoint)
+    state_evicted: int = 0  # states dropped from the cache (they stay on disk)
+    stores_rebuilt: int = 0  # local stores discarded (checkpoint corrupt or not in the changelog) and rebuilt
     processing_failed: int = 0  # records the processor raised on: dead-lettered, the worker went on
 
 
@@ -136,7 +149,8 @@ class StatefulWorker(BatchWorker, Generic[S]):
                  processor: Processor[S], batch_rows: int = 10_000, flush_seconds: float = 1.0,
                  consumer_overrides: dict[str, Any] | None = None, live_lag_seconds: float = 3600.0,
                  idle_seconds: float = 2.0, pseudonymizer: Pseudonymizer | None = None,
-                 clock: Clock = SYSTEM) -> None:
+                 clock: Clock = SYSTEM, state_dir: Path | None = None,
+                 state_cache_customers: int = DEFAULT_CACHE_CUSTOMERS) -> None:
         self.hosted = hosted(processor)  # every hook resolved once, defaults filled (streams/host/contract.py)
         self.erasures = None if pseudonymizer is None else Erasures(
             pseudonymizer, f"processor:{self.hosted.name if self.hosted.named else changelog}")
@@ -153,7 +167,11 @@ class StatefulWorker(BatchWorker, Generic[S]):
         self.flush_seconds = flush_seconds
         self.stats = WorkerStats()
         self.restore_progress = RestoreProgress()
-        self.stores: dict[int, dict[str, Entry[S]]] = {}
+        self.stores: dict[int, dict[str, Entry[S]]] = {}  # a CachedStore per partition when state_dir is set
+        # Disk-backed state (streams/state_store/): <state_dir>/<changelog>/<partition>, a bounded cache of states.
+        self.state_dir = state_dir
+        self.state_cache_customers = state_cache_customers
+        self._local_flushes = PendingFlushes()
         self._kafka = kafka_config
         self._producer = Producer({**kafka_config, "partitioner": PARTITIONER, "logger": CLIENT_LOGGER,
                                    "linger.ms": 5, "batch.num.messages": 10_000,
@@ -183,12 +201,13 @@ class StatefulWorker(BatchWorker, Generic[S]):
             self.stores.update(self._restore(new))
             if self.erasures is not None:
                 self._catch_up_privacy(new)
+            self._share_cache()
             for p in new:
                 self._dirty.setdefault(p, set())
                 if self._timed:
                     queue = self._timers[p] = TimerQueue()
-                    for key, entry in self.stores[p].items():
-                        queue.set(key, self.hosted.next_timer(entry.state))
+                    for key, deadline in deadlines(self.stores[p], self.hosted.next_timer):
+                        queue.set(key, deadline)
         if self._timed:
             self._clock_parts |= {(tp.topic, tp.partition) for tp in partitions if tp.topic in self.clock_topics}
             if new:
@@ -200,7 +219,7 @@ class StatefulWorker(BatchWorker, Generic[S]):
     def on_revoke(self, partitions: list[TopicPartition]) -> None:
         self.flush()
         for p in {tp.partition for tp in partitions}:
-            self.stores.pop(p, None)
+            self._close_store(p)
             self._dirty.pop(p, None)
             self._timers.pop(p, None)
             if self.erasures is not None:
@@ -219,6 +238,8 @@ class StatefulWorker(BatchWorker, Generic[S]):
     def _restore(self, partitions: list[int]) -> dict[int, dict[str, Entry[S]]]:
         """Read the changelog partitions to their ends (partition EOF); the last record per key wins."""
         started = self._clock.monotonic()
+        if self.state_dir is not None:
+            return self._restore_local(partitions, started)
         reader = end_reader(self._kafka, f"{self.changelog}-restore", **{"fetch.queue.backoff.ms": 10})
         progress = self.restore_progress
         progress.begin(partitions, _changelog_size(reader, self.changelog, partitions))
@@ -242,6 +263,7 @@ class StatefulWorker(BatchWorker, Generic[S]):
             progress.end()
         count = sum(map(len, stores.values()))
         self.stats.restored_keys += count
+        self.stats.restore_records_read += progress.records
         log.info("restored %d keys of %s%s in %.2fs", count, self.changelog, partitions,
                  self._clock.monotonic() - started)
         return stores
@@ -436,9 +458,10 @@ class StatefulWorker(BatchWorker, Generic[S]):
         self.stats.timer_firings += fired
         return fired
 
-    def _produce(self, topic: str, key: bytes | None, value: bytes | None, partition: int | None = None) -> None:
+    def _produce(self, topic: str, key: bytes | None, value: bytes | None, partition: int | None = None,
+                 on_offset: Callable[[int], None] | None = None) -> None:
         sequence = self.checkpoint.produced()
-        delivered = partial(self._on_delivery, sequence)
+        delivered = partial(self._on_delivery, sequence, on_offset)
         while True:
             try:
                 if partition is None:
@@ -449,8 +472,11 @@ class StatefulWorker(BatchWorker, Generic[S]):
             except BufferError:
                 self._producer.poll(0.05)
 
-    def _on_delivery(self, sequence: int, err: KafkaError | None, msg: Message) -> None:
+    def _on_delivery(self, sequence: int, on_offset: Callable[[int], None] | None, err: KafkaError | None,
+                     msg: Message) -> None:
         self.checkpoint.acknowledged(sequence, None if err is None else f"{msg.topic()}: {err.str()}")
+        if err is None and on_offset is not None:
+            on_offset(msg.offset())
 
     def flush(self) -> None:
         """Steps 1-3 of the commit protocol, finished (acknowledged and committed) before it returns."""
@@ -484,12 +510,10 @@ class StatefulWorker(BatchWorker, Generic[S]):
             store = self.stores[partition]
             if self.erasures is not None:  # tombstones and suppression markers before any newer state
                 for key, value in self.erasures.pending_writes(partition):
-                    self._produce(self.changelog, key.encode(), value, partition)  # type: ignore[arg-type]
-                    self.stats.changelog_records += 1
+                    self._write_changelog(partition, store, key, value, None)
             for key in keys:
                 entry = store[key]
-                self._produce(self.changelog, key.encode(), snapshot(entry), partition)
-                self.stats.changelog_records += 1
+                self._write_changelog(partition, store, key, snapshot(entry), entry.state)
                 for output in self.hosted.emit(key, entry.state):
                     self._produce(*output)
                     self.stats.outputs += 1
@@ -497,12 +521,62 @@ class StatefulWorker(BatchWorker, Generic[S]):
         if self._positions:
             self.checkpoint.close(self._positions)
             self._positions = {}
+        if self.state_dir is not None:
+            self._local_flushes.close(self.checkpoint.sequence)
+            for store in self.stores.values():  # no key has unwritten changes now: evicting loses nothing
+                self.stats.state_evicted += store.trim()  # type: ignore[attr-defined]
         self.stats.flushes += 1
         self._last_flush = self._clock.monotonic()
+
+    def _write_changelog(self, partition: int, store: Any, key: str, value: bytes | None, state: Any) -> None:
+        """Produce one changelog record; a disk-backed store writes it locally once acknowledged."""
+        on_offset = None
+        if isinstance(store, CachedStore):
+            timer = None
+            if self._timed and state is not None:
+                timer = self.hosted.next_timer(state)
+            on_offset = self._local_flushes.note(store, partition, key, value, timer)
+        self._produce(self.changelog, key.encode(), value, partition, on_offset)
+        self.stats.changelog_records += 1
+
+    def _restore_local(self, partitions: list[int], started: float) -> dict[int, dict[str, Entry[S]]]:
+        """Open the partitions' local stores and replay the changelog after their checkpoints."""
+        assert self.state_dir is not None
+        next_timer = self.hosted.next_timer if self._timed else None
+        restored = restore_partitions(self._kafka, self.changelog, partitions, self.state_dir,
+                                      self.state_cache_customers, next_timer, self.restore_progress, self.erasures)
+        self.stats.restore_records_read += restored.records
+        self.stats.stores_rebuilt += len(restored.rebuilt)
+        keys = sum(store.local.count() for store in restored.stores.values())
+        self.stats.restored_keys += keys
+        log.info("restored %d keys of %s%s in %.2fs: the local stores, and %d changelog records replayed after their "
+                 "checkpoints%s", keys, self.changelog, partitions, self._clock.monotonic() - started, restored.records,
+                 f" (rebuilt from the beginning: {restored.rebuilt})" if restored.rebuilt else "")
+        return restored.stores  # type: ignore[return-value]
+
+    def _share_cache(self) -> None:
+        """Split ``state_cache_customers`` evenly over the assigned partitions' stores."""
+        stores = [s for s in self.stores.values() if isinstance(s, CachedStore)]
+        for store in stores:
+            store.capacity = max(1, self.state_cache_customers // len(stores))
+
+    def _close_store(self, partition: int) -> None:
+        store = self.stores.pop(partition, None)
+        if isinstance(store, CachedStore):
+            self._local_flushes.drop(partition)
+            store.close()
+            self._share_cache()
+
+    def close(self) -> None:
+        """Close the consumer, then the local stores (their flushes are on disk: ``run`` flushed first)."""
+        super().close()
+        for partition in list(self.stores):
+            self._close_store(partition)
 
     def _settle(self) -> None:
         """Commit the queued offsets whose records are all acknowledged (a failed delivery raises: none committed)."""
         self._producer.poll(0)
+        self._local_flushes.apply(self.checkpoint.oldest_unacknowledged(), self.stores)  # to disk before the commit
         offsets = self.checkpoint.committable()
         if offsets and self._consumer is not None:
             self.commit([TopicPartition(t, p, o) for (t, p), o in offsets.items()])

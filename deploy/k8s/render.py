@@ -31,22 +31,27 @@ class Group:
     memory_limit: str = "1Gi"
     env: dict[str, str] = field(default_factory=dict)
     singleton: bool = False  # exactly one pod, ever: no scaling, no surge, old pod gone before the new one starts
+    state_size: str | None = None  # a stateful worker's local state stores (data/state): the volume's size
 
 
 GROUPS = [
     Group("sink", "input topics -> validation -> ClickHouse raw tables and rollups; bad input -> dead letters",
           cpu="500m", memory="1Gi", memory_limit="2Gi"),
+    # Measured at 1M customers (one view each): 0.7 GB resident with the default state_cache_customers, 146 MB
+    # of local stores on disk (BENCHMARKS.md, "State at scale"); a restore that keeps reading is live (/healthz).
     Group("features", "input topics -> per-customer state (changelog) -> customer-features",
-          cpu="500m", memory="1Gi", memory_limit="4Gi"),  # a restore that keeps reading is live (/healthz)
-    Group("scoring", "customer-features and orders -> scores and model-labels (the trainer's latest model)"),
+          cpu="500m", memory="1Gi", memory_limit="2Gi", state_size="4Gi"),
+    Group("scoring", "customer-features and orders -> scores and model-labels (the trainer's latest model)",
+          state_size="2Gi"),
     # The trainer assigns itself every partition of model-labels (no consumer-group sharing) and commits by
     # publishing snapshots of its whole state: a second trainer would learn every label twice and publish
     # competing snapshots, so it runs as exactly one pod.
     Group("trainer", "model-labels -> online models, model-metrics, model-drift, model-snapshots; exactly one",
           replicas=1, memory="1Gi", memory_limit="2Gi", singleton=True,
           env={"JOURNEY_LIVENESS_TIMEOUT_SECONDS": "600"}),  # restoring the latest snapshot blocks the loop
-    Group("triggers", "events, profiles and scores -> trigger events (rules and timers)"),
-    Group("messages", "triggers -> guard decisions and personalised messages (consent, caps, holdout)"),
+    Group("triggers", "events, profiles and scores -> trigger events (rules and timers)", state_size="2Gi"),
+    Group("messages", "triggers -> guard decisions and personalised messages (consent, caps, holdout)",
+          state_size="2Gi"),
     Group("deliver", "messages -> webhook, SMTP or console (JOURNEY_DELIVERY_ADAPTER) -> deliveries"),
 ]
 
@@ -82,6 +87,16 @@ def deployment(group: Group) -> dict[str, Any]:
     }
     if group.env:
         container["env"] = [{"name": k, "value": v} for k, v in group.env.items()]
+    volumes: list[dict[str, Any]] = [{"name": "data", "emptyDir": {}},
+                                     {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
+                                     {"name": "kafka-ca", "secret": {"secretName": "journey-kafka-ca",
+                                                                     "optional": True}}]
+    if group.state_size:
+        # The local state stores (streams/state_store/): kept across container restarts (a SIGKILL, an OOM kill,
+        # a failed liveness probe), so the worker replays only the changelog's tail; a new pod restores from the
+        # changelog in bulk.
+        container["volumeMounts"].insert(1, {"name": "state", "mountPath": "/home/journey/data/state"})
+        volumes.insert(1, {"name": "state", "emptyDir": {"sizeLimit": group.state_size}})
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -106,10 +121,7 @@ def deployment(group: Group) -> dict[str, Any]:
                                                    "whenUnsatisfiable": "ScheduleAnyway",
                                                    "labelSelector": {"matchLabels": labels(group.name)}}],
                     "containers": [container],
-                    "volumes": [{"name": "data", "emptyDir": {}},
-                                {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
-                                {"name": "kafka-ca", "secret": {"secretName": "journey-kafka-ca",
-                                                                "optional": True}}],
+                    "volumes": volumes,
                 },
             },
         },

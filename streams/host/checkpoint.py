@@ -66,12 +66,16 @@ class Checkpoint:
         """Whether a closed checkpoint is not committed yet."""
         return bool(self.closed)
 
+    def oldest_unacknowledged(self) -> int:
+        """The number of the oldest record not yet acknowledged (one past the last produced: none)."""
+        return min(self.unacknowledged, default=self.sequence + 1)
+
     def committable(self) -> Offsets:
         """The offsets of the closed checkpoints whose records are all acknowledged, oldest first, merged."""
         if self.errors:
             raise RuntimeError(f"changelog/outputs not acknowledged (errors: {self.errors[:3]}); "
                                "offsets not committed")
-        oldest = min(self.unacknowledged, default=self.sequence + 1)
+        oldest = self.oldest_unacknowledged()
         offsets: Offsets = {}
         while self.closed and self.closed[0][0] < oldest:
             offsets.update(self.closed.popleft()[1])

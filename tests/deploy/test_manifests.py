@@ -306,3 +306,25 @@ def test_every_container_gets_one_shared_privacy_key_and_the_image_requires_it()
     secret = yaml.safe_load((DEPLOY / "k8s" / "secret.example.yaml").read_text())
     assert "JOURNEY_PRIVACY_KEY" in secret["stringData"]
     assert "deploy/.env" in (ROOT / ".gitignore").read_text().split(), "the generated key is never committed"
+
+
+#: Workers with a changelog, hence local state stores under data/state (streams/state_store/).
+STATEFUL = {"features", "scoring", "triggers", "messages"}
+
+
+def test_every_stateful_worker_keeps_its_local_state_on_a_volume() -> None:
+    for d in (d for _, d in manifests() if d["kind"] == "Deployment"):
+        spec = d["spec"]["template"]["spec"]
+        (container,) = spec["containers"]
+        mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        if container["args"][0] in STATEFUL:
+            state = volumes[mounts["/home/journey/data/state"]]
+            assert state["emptyDir"]["sizeLimit"], container["args"][0]
+        else:
+            assert "/home/journey/data/state" not in mounts, container["args"][0]
+    services = compose()["services"]
+    for name in STATEFUL:
+        (volume,) = [v for v in services[name]["volumes"] if v.endswith(":/home/journey/data/state")]
+        assert volume.split(":")[0] in compose()["volumes"], name
+    assert "mkdir -p /home/journey/data/state" in (DEPLOY / "Dockerfile").read_text(), "owned by the user, not root"

@@ -34,19 +34,22 @@ pytestmark = pytest.mark.integration
 
 
 def run_features(backend: Backend, ends: dict[tuple[str, int], int], group: str = "features-test",
-                 watermark_ms: int | None = None, processor: Any = None) -> StatefulWorker:  # type: ignore[type-arg]
+                 watermark_ms: int | None = None, processor: Any = None,
+                 **options: Any) -> StatefulWorker:  # type: ignore[type-arg]
     """A features worker until its group has committed ``ends`` and, given ``watermark_ms``, its clock has
     reached it (every input idle at its end), so every stage timer before it has fired; then stopped.
-    ``processor``: the features processor to run (``build_features()`` by default)."""
+    ``processor``: the features processor to run (``build_features()`` by default); ``options``: more
+    StatefulWorker arguments (``state_dir``, ``state_cache_customers``)."""
     worker = StatefulWorker(backend.kafka, group, list(INPUT_TOPICS), CHANGELOGS["features"],
-                            processor or build_features(), flush_seconds=0.5)
+                            processor or build_features(), flush_seconds=0.5, **options)
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
     thread.start()
     progress = GroupProgress(backend.kafka, group)
     try:
         for _ in range(600):
-            if not progress.remaining(ends) and (watermark_ms is None or worker.watermark_ms == watermark_ms):
+            if not progress.remaining(ends) and (watermark_ms is None or worker.watermark_ms == watermark_ms) \
+                    and len(worker.stores) == backend.partitions:  # assigned (and restored): not stopped before
                 break
             assert thread.is_alive(), "features worker died"
             threading.Event().wait(0.2)

@@ -325,8 +325,10 @@ def _wait(bar: Progress, label: str, progress: GroupProgress, ends: dict[tuple[s
     its outputs first).
 
     Fails at once when a worker dies (``alive`` raises), and otherwise only when the group's
-    committed offsets have not moved for the stall time (the ``stall_seconds`` setting): no
-    fixed deadline, so a loaded machine makes the wait longer, not failed.
+    committed offsets have not moved and it produced nothing for the stall time (the ``stall_seconds``
+    setting): no fixed deadline, so a loaded machine makes the wait longer, not failed. Outputs count
+    as progress: a scorer firing a long history's re-scoring timers produces scores for minutes before
+    its next commit.
     """
     task = bar.add_task(label, total=total, out=None, out_label=produced.label if produced else "")
     watch = StallWatch(f"waiting for '{label}' (consumer group {progress.group_id})")
@@ -335,10 +337,11 @@ def _wait(bar: Progress, label: str, progress: GroupProgress, ends: dict[tuple[s
         now = progress.try_remaining(ends)  # None: the broker did not answer in time; asked again
         if now is not None:
             remaining = now
-            bar.update(task, completed=total - remaining, out=produced.counter.count() if produced else None)
+            out = produced.counter.count() if produced else None
+            bar.update(task, completed=total - remaining, out=out)
             if remaining == 0:
                 return task
-            watch.observe(remaining)
+            watch.observe((remaining, out))
         alive()
         watch.check(f"{remaining if remaining is not None else 'unknown'} of {total:,} records not committed; "
                     "see the workers' logs in the data directory's logs/")

@@ -134,7 +134,11 @@ def fed_by_source(command: Command, cwd: Path) -> int:
 
 def check_run(clone: Clone, command: Command, finished: Finished) -> None:
     if "--check" in command.args:
-        assert "records will be accepted" in finished.stderr, finished.stderr[-3000:]
+        said = re.search(r"([\d,]+) records will be accepted, ([\d,]+) will be dead letters", finished.stderr)
+        assert said, finished.stderr[-3000:]
+        accepted, dead = (int(n.replace(",", "")) for n in said.groups())
+        assert accepted > 0 and accepted + dead == fed_by_source(command, clone.cwd), finished.stderr[-3000:]
+        assert re.search(r"column '.+': times read as ", finished.stderr) or option(command, "--map") is None
         started = {p.name for p in clone.data_dir.iterdir()} if clone.data_dir.exists() else set()
         assert started <= {"logs", "privacy.key"}, f"a dry run started something: {sorted(started)}"
         return

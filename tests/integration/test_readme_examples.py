@@ -169,12 +169,14 @@ def check_query(clone: Clone, command: Command, finished: Finished) -> None:
 
 
 def check_models(clone: Clone, command: Command, finished: Finished) -> None:
-    metrics = rows(clone.cwd, "SELECT model, argMax(roc_auc, as_of) AS auc FROM model_metrics GROUP BY model")
+    """Each model's latest (most labels) ROC AUC and log loss, as ClickHouse holds them."""
+    metrics = rows(clone.cwd, "SELECT model, argMax(roc_auc, labels) AS auc, argMax(log_loss, labels) AS loss "
+                              "FROM model_metrics GROUP BY model")
     assert metrics, "the run published no model metrics"
     for metric in metrics:
-        shown = "-" if metric["auc"] is None else f"{metric['auc']:.4f}"
-        line = next((ln for ln in finished.stdout.splitlines() if str(metric["model"]) in ln), "")
-        assert shown in line, f"{metric} is not shown:\n{finished.stdout}"
+        shown = ["-" if metric[k] is None else f"{metric[k]:.4f}" for k in ("auc", "loss")]
+        assert all(value in finished.stdout for value in [str(metric["model"]), *shown]), (
+            f"{metric} is not shown whole:\n{finished.stdout}")
 
 
 def check_report(clone: Clone, command: Command, finished: Finished) -> None:

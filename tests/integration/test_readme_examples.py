@@ -29,7 +29,7 @@ from tests.conftest import ROOT, require_datasets
 from tests.integration.progress_run import Finished, Watched, run_following_progress
 from tests.integration.readme_examples import Block, Command, Scenario, bash_blocks, replace_makefile_runs, scenarios
 from tests.integration.test_cli_run import rows, user_env
-from tests.test_readme import table_rows
+from tests.test_readme import commands, table_rows
 
 pytestmark = pytest.mark.integration
 
@@ -121,8 +121,8 @@ def fed_by_source(command: Command, cwd: Path) -> int:
 
     replay = option(command, "--replay")
     if replay is None:
-        customers, days, seed = (int(option(command, f"--{n}") or d) for n, d in
-                                 (("customers", 2000), ("days", 30), ("seed", 7)))
+        defaults = {p.name: p.default for p in commands()["run"].params}  # the CLI's own defaults
+        customers, days, seed = (int(option(command, f"--{n}") or defaults[n]) for n in ("customers", "days", "seed"))
         return sum(1 for _ in generate(customers=customers, days=days, seed=seed))
     kind, _, path = replay.partition(":")
     options = ReadOptions(option(command, "--delimiter"), option(command, "--decimal") or ".",

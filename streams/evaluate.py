@@ -19,12 +19,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from plumbing.terminal import cell, markup_safe
+from plumbing.terminal import markup_safe
 from processors.scoring.bootstrap import Interval
 from processors.scoring.config import ScoringConfig, load_scoring
 from processors.scoring.evaluate import TARGET_GAP, ModelEvaluation, evaluate
 from processors.scoring.replay import Sample, replay
 from sinks.access import Reader
+from streams.query_format import print_result
 from streams.settings import Settings
 
 
@@ -181,19 +182,17 @@ def print_model_metrics(out: Console, metrics: list[dict[str, Any]], drift: list
     if not metrics:
         out.print("no model metrics yet (the trainer publishes them every metrics_every_labels labels)")
         return
-    table = Table("model", "version", "labels", "positives", "ROC AUC", "log loss", "Brier", "as of",
-                  title="Latest prequential metrics", title_justify="left")
-    for m in metrics:
-        table.add_row(cell(m["model"]), cell(m["model_version"]), f"{m['labels']:,}", f"{m['positives']:,}",
-                      _fmt(m["roc_auc"]), _fmt(m["log_loss"]), _fmt(m["brier"]), cell(m["as_of"]))
-    out.print(table)
+    # As `journey query` prints: a table when it fits the terminal, else one `column: value` line per cell,
+    # never cells cut to `purcha…` (80 columns, and any pipe, cannot hold the eight columns whole).
+    out.print("Latest prequential metrics", highlight=False)
+    print_result(out, ["model", "version", "labels", "positives", "ROC AUC", "log loss", "Brier", "as of"],
+                 [[m["model"], str(m["model_version"]), f"{m['labels']:,}", f"{m['positives']:,}", _fmt(m["roc_auc"]),
+                   _fmt(m["log_loss"]), _fmt(m["brier"]), str(m["as_of"])] for m in metrics])
     for m in metrics:
         if m.get("warning"):
             out.print(f"[yellow]warning: {markup_safe(m['model'])}: {markup_safe(m['warning'])}[/]")
     if drift:
-        recent = Table("model", "version", "labels", "detected at", "error before", "error after",
-                       title="Recent drift", title_justify="left")
-        for d in drift:
-            recent.add_row(cell(d["model"]), cell(d["model_version"]), f"{d['labels']:,}", cell(d["detected_at"]),
-                           _fmt(d["error_before"]), _fmt(d["error_after"]))
-        out.print(recent)
+        out.print("Recent drift", highlight=False)
+        print_result(out, ["model", "version", "labels", "detected at", "error before", "error after"],
+                     [[d["model"], str(d["model_version"]), f"{d['labels']:,}", str(d["detected_at"]),
+                       _fmt(d["error_before"]), _fmt(d["error_after"])] for d in drift])

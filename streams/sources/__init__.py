@@ -50,6 +50,7 @@ def open_source(spec: str, *, mapping: str | None = None, tz: str = "UTC", topic
         raise FileNotFoundError(f"no such directory: {path} (an olist replay reads the directory of Olist CSVs)")
     if kind != "olist" and not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
+    _refuse_unread_options(kind, mapping, tz, options)
     stats = ReplayStats()
     if kind == "taobao":
         return taobao(path, stats), stats
@@ -62,6 +63,23 @@ def open_source(spec: str, *, mapping: str | None = None, tz: str = "UTC", topic
     if topic is not None and topic not in INPUT_TOPICS:
         raise ValueError(f"topic {topic!r} is not an input topic ({', '.join(INPUT_TOPICS)})")
     return mapped(path, kind, mapping, tz, topic or "clickstream", stats, pseudonym, options), stats
+
+
+def _refuse_unread_options(kind: str, mapping: str | None, tz: str, options: ReadOptions | None) -> None:
+    """An option the kind does not read is an error, never silently ignored (a latin-1 JSON-lines file would
+    otherwise be read as UTF-8, a --tz for Taobao's unix seconds would look applied)."""
+    options = options or ReadOptions()
+    given = {"--map": mapping is not None, "--tz": tz != "UTC", "--delimiter": options.delimiter is not None,
+             "--decimal": options.decimal != ".", "--encoding": options.encoding is not None,
+             "--time-format": options.time_format is not None}
+    if kind in ("taobao", "olist", "twcs"):
+        unread = [name for name, on in given.items() if on]
+        if unread:
+            raise ValueError(f"{', '.join(unread)}: for csv: and jsonl: exports; a {kind} replay reads the "
+                             f"{kind} layout as it is (see `journey run --help`)")
+    elif kind == "jsonl" and (given["--delimiter"] or given["--encoding"]):
+        unread = [name for name in ("--delimiter", "--encoding") if given[name]]
+        raise ValueError(f"{', '.join(unread)}: for csv: files; a jsonl: file is UTF-8, one JSON object per line")
 
 
 __all__ = ["SOURCE_KINDS", "ReadOptions", "ReplayStats", "SourceRecord", "derive_event_id", "open_source", "record_of"]

@@ -63,8 +63,8 @@ class BinShift:
     """
 
     bins: int = 10
-    prior: float = 50.0
-    decay: float = 0.999
+    prior: float = 20.0
+    decay: float = 0.9995
     n: list[float] | None = None
     error: list[float] | None = None
 

@@ -105,7 +105,8 @@ def purchase_inputs(orders: list[tuple[int, float]], t_ms: int) -> dict[str, flo
 #: cart, deliveries, cancellations and refunds, and what the customer says. Chosen by measurement
 #: (``tests/bench/churn_learners.py``; ``processors/scoring/README.md``).
 CHURN = (
-    *PURCHASES, "sessions", "active_days", "product_views_30d", "cart_adds_7d", "hours_since_cart_change", "has_cart_change",
+    *PURCHASES, "sessions", "active_days", "product_views_30d", "cart_adds_7d", "hours_since_cart_change",
+    "has_cart_change",
     "orders_cancelled", "orders_refunded", "hours_since_delivery", "has_delivery", "unresolved_conversations",
     "negative_streak", "sentiment_7d", "has_sentiment",
 )

@@ -24,7 +24,7 @@ COHORT_WEEKS = 12
 
 @dataclass
 class Section:
-    """One table of the report, and how to chart it (``chart``: line, bar, barh, heatmap or none)."""
+    """One table of the report, and how to chart it (``chart``: line, bar, barh, heatmap, reliability or none)."""
 
     key: str
     title: str
@@ -57,8 +57,36 @@ def _section(reader: Reader, key: str, title: str, sql: str, **chart: Any) -> Se
     return Section(key, title, columns, rows, **chart)
 
 
-def build_report(reader: Reader, days: int | None = None) -> Report:
-    """Query the views and assemble the report (``days``: only the last N days of event time)."""
+#: Label horizons (seconds) of the shipped scoring settings; ``journey report`` passes the configured ones.
+HORIZONS_S = {"purchase_propensity": 24 * 3600, "churn": 90 * 86400}
+
+
+def reliability_sql(horizons_s: dict[str, int]) -> str:
+    """Reliability of each customer's latest warm score whose horizon has ended by the newest order stored:
+    10 equal-width bins of the probability, how many, mean predicted and the rate observed from the orders
+    (propensity: an order within the horizon after the score; churn: none)."""
+    horizon = f"multiIf(model = 'churn', {int(horizons_s['churn'])}, {int(horizons_s['purchase_propensity'])})"
+    return f"""
+        WITH (SELECT max(event_time) FROM order_events WHERE type = 'order_placed') AS newest
+        SELECT model, bin, count() AS n, avg(probability) AS mean_predicted, avg(label) AS observed
+        FROM (
+            SELECT s.model AS model, s.customer_id, any(s.probability) AS probability,
+                   least(toUInt8(floor(any(s.probability) * 10)), 9) AS bin,
+                   countIf(o.event_time > s.scored_at AND o.event_time <= s.scored_at + toIntervalSecond(s.h))
+                       AS orders_after,
+                   toFloat64(if(s.model = 'churn', orders_after = 0, orders_after > 0)) AS label
+            FROM (SELECT customer_id, model, scored_at, probability, {horizon} AS h
+                  FROM scores FINAL WHERE NOT cold_start
+                  AND scored_at + toIntervalSecond(h) <= newest) AS s
+            LEFT JOIN (SELECT customer_id, event_time FROM order_events WHERE type = 'order_placed') AS o
+                ON o.customer_id = s.customer_id
+            GROUP BY s.model, s.customer_id, s.scored_at, s.h)
+        GROUP BY model, bin ORDER BY model, bin"""
+
+
+def build_report(reader: Reader, days: int | None = None, horizons_s: dict[str, int] | None = None) -> Report:
+    """Query the views and assemble the report (``days``: only the last N days of event time; ``horizons_s``:
+    each model's label horizon in seconds, for the reliability chart)."""
     since = "toDate('1970-01-01')" if days is None else (
         f"(SELECT max(toDate(minute)) FROM events_per_minute) - {int(days) - 1}")
     day_filter = f"toDate(minute) >= {since}"
@@ -130,6 +158,11 @@ def build_report(reader: Reader, days: int | None = None) -> Report:
             WHERE roc_auc IS NOT NULL AND {TRUSTED_SQL} ORDER BY model, labels""", chart="line", x="labels",
                  ys=["roc_auc"], note=f"from {MIN_CLASS_LABELS} positive and {MIN_CLASS_LABELS} negative labels on: "
                                       "fewer make a ROC AUC mostly noise"),
+        _section(reader, "reliability", "Reliability: mean predicted vs observed (latest scores whose horizon ended)",
+                 reliability_sql(horizons_s or HORIZONS_S), chart="reliability", x="mean_predicted",
+                 ys=["observed"], note="each customer's latest warm score, labelled from the orders stored: "
+                                       "propensity, an order within its horizon; churn, none. Calibrated "
+                                       "probabilities lie on the diagonal"),
         _section(reader, "triggers", "Triggers per type: conversion in the attribution window, uplift vs holdout", """
             SELECT trigger, triggered, messaged, held_out, suppressed, treated_conversion, held_out_conversion,
                    uplift, uplift_standard_error
@@ -228,6 +261,17 @@ def _figure(section: Section) -> Any | None:
         if errors:
             ax.axvline(0, color="#888", linewidth=0.8)
         ax.set_xlabel(axis) if section.chart == "barh" else ax.set_ylabel(axis)
+    elif section.chart == "reliability":
+        for model in sorted({row[col["model"]] for row in section.rows}):
+            points = [(row[col["mean_predicted"]], row[col["observed"]], row[col["n"]])
+                      for row in section.rows if row[col["model"]] == model]
+            ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=_label(model))
+        ax.plot([0, 1], [0, 1], color="#888", linestyle="--", linewidth=0.8, label="calibrated")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("mean predicted probability (10 bins)")
+        ax.set_ylabel("observed rate")
+        ax.legend(loc="best")
     elif section.chart == "heatmap":
         cohorts = sorted({row[col["cohort_week"]] for row in section.rows})
         grid = [[float("nan")] * COHORT_WEEKS for _ in cohorts]

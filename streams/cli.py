@@ -632,12 +632,15 @@ def report(out: Annotated[Path | None, typer.Option(help="Directory for the PNG 
     if not as_json:
         _require_reports_extra("report", "matplotlib")
     from sinks.report import build_report, print_report, write_charts
+    from streams.evaluate import scoring_config
     from streams.query import reader
 
     settings = _readable_settings()
+    config = scoring_config(settings)
+    horizons = {m: config.horizon_ms(m) // 1000 for m in ("purchase_propensity", "churn")}
     try:
         with reader(settings) as r:
-            built = build_report(r, days)
+            built = build_report(r, days, horizons)
     except Exception as exc:
         _read_failed("report failed", settings, str(exc))
     out_dir = out or settings.data_dir / "report"

@@ -49,3 +49,41 @@ class Platt:
         error = sigmoid(self.a * z + self.b) - (1.0 if label else 0.0)
         self.a -= self.rate * error * z
         self.b -= self.rate * error
+
+
+@dataclass
+class BinShift:
+    """A second calibration stage: per tenth of the Platt probability, the recent mean error (observed minus
+    predicted), shrunk towards 0 by ``prior`` pseudo-labels and forgetting old labels by ``decay`` per label.
+
+    Platt's two parameters bend the whole curve at once; a learner whose score is not logistic in its
+    true log-odds (the naive-Bayes blend) stays off at the top, where the marketer reads the scores (the
+    Taobao propensity's top decile predicted 0.439 and observed 0.374). A shift inside one bin keeps the
+    ranking inside it. Picklable.
+    """
+
+    bins: int = 10
+    prior: float = 20.0
+    decay: float = 0.9995
+    n: list[float] | None = None
+    error: list[float] | None = None
+
+    def _bin(self, p: float) -> int:
+        return min(max(int(p * self.bins), 0), self.bins - 1)
+
+    def correct(self, p: float) -> float:
+        if self.n is None or self.error is None:
+            return p
+        i = self._bin(p)
+        return min(max(p + self.error[i] / (self.n[i] + self.prior), _EPS), 1 - _EPS)
+
+    def learn(self, p: float, label: bool) -> None:
+        """One label of the Platt probability ``p`` made before the label was known."""
+        if self.n is None or self.error is None:
+            self.n, self.error = [0.0] * self.bins, [0.0] * self.bins
+        for i in range(self.bins):
+            self.n[i] *= self.decay
+            self.error[i] *= self.decay
+        i = self._bin(p)
+        self.n[i] += 1.0
+        self.error[i] += (1.0 if label else 0.0) - p

@@ -18,7 +18,7 @@ DAY_MS = 86_400_000
 MODELS = ("purchase_propensity", "churn")
 #: The online learners (``model.py``) and the input sets (``vector.py``) a model section can name.
 LEARNERS = ("naive_bayes", "logistic", "blend")
-INPUTS = ("compact", "all")
+INPUTS = ("compact", "churn", "all")
 
 #: The name scoring's callers know the loader's error by.
 ScoringError = ConfigError
@@ -52,7 +52,7 @@ class Churn:
     band_medium: float = 0.5
     band_high: float = 0.8
     learner: str = "logistic"
-    inputs: str = "all"
+    inputs: str = "churn"
     calibration_rate: float = 0.002
 
     @property

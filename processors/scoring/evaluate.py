@@ -99,21 +99,31 @@ class ModelEvaluation:
         return {**out, "offline": self.offline, "target_met": self.target_met}
 
 
+def _recency_hours(x: dict[str, float]) -> float | None:
+    """Hours since the latest order from either input set (``churn``: days as log1p; others: hours as log1p)."""
+    if "recency_log" in x:
+        return expm1(x["recency_log"]) * 24 if x.get("frequency_log", 0.0) > 0 else None
+    return expm1(x["hours_since_last_order"]) if x.get("has_last_order") else None
+
+
 def recency_score(model: str, x: dict[str, float]) -> float:
-    """The heuristic: hours since the latest order (log1p in the vector), oriented per model."""
-    if not x.get("has_last_order"):
+    """The heuristic: hours since the latest order, oriented per model."""
+    hours = _recency_hours(x)
+    if hours is None:
         return -1e12 if model == "purchase_propensity" else 1e12  # never ordered: last, or most gone
-    hours = expm1(x["hours_since_last_order"])
     return -hours if model == "purchase_propensity" else hours
 
 
 def frequency_score(model: str, x: dict[str, float]) -> float:
-    """Orders so far (log1p in the vector), oriented per model: many orders, likely to buy, unlikely to churn."""
-    return x.get("orders_total", 0.0) if model == "purchase_propensity" else -x.get("orders_total", 0.0)
+    """Orders so far (log1p in either input set), oriented per model: many orders, likely to buy, unlikely to
+    churn."""
+    orders = x.get("frequency_log", x.get("orders_total", 0.0))
+    return orders if model == "purchase_propensity" else -orders
 
 
-#: The RFM inputs and tenure, as the vector names them (monetary only when the model's inputs have it).
+#: The RFM inputs and tenure, as each input set names them (monetary only when the model's inputs have it).
 RFM = ("hours_since_last_order", "has_last_order", "orders_total", "average_order_value", "hours_since_first_seen")
+RFM_PURCHASES = ("recency_log", "frequency_log", "monetary_log", "tenure_log")
 
 
 def rfm_logistic(train: list[Sample], test: list[Sample]) -> list[float] | None:
@@ -122,7 +132,7 @@ def rfm_logistic(train: list[Sample], test: list[Sample]) -> list[float] | None:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    names = [n for n in RFM if n in train[0].x]
+    names = [n for n in (RFM_PURCHASES if "recency_log" in train[0].x else RFM) if n in train[0].x]
     if len({s.label for s in train}) < 2:
         return None
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))

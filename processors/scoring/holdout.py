@@ -28,9 +28,7 @@ import orjson
 from processors.scoring.bootstrap import auc_difference, auc_interval
 from processors.scoring.config import ScoringConfig
 from processors.scoring.reliability import calibration
-from processors.scoring.replay import replay
-
-SourceRecord = Any  # streams.sources.record.SourceRecord (topic, key, value, event_time); not imported here
+from processors.scoring.replay import SourceRecord, replay
 
 DAY_MS = 86_400_000
 

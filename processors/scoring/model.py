@@ -17,7 +17,8 @@ Three learners, chosen per model in ``scoring.toml`` (``learner``):
   times as wide), and so are the contributions. It ranked above either learner alone on the
   predictions before the test period of the Taobao sample and of the generator.
 
-Every score goes through online Platt calibration (``calibration.py``). ``predict`` never
+Every score goes through online Platt calibration, then a per-bin shift of the Platt probability
+learned from the recent labels (``calibration.BinShift``). ``predict`` never
 changes the model (learning happens only in ``learn``), so a pickled model restored
 elsewhere gives identical predictions.
 """
@@ -31,7 +32,7 @@ from typing import Any
 
 from river import compose, linear_model, naive_bayes, optim, preprocessing
 
-from processors.scoring.calibration import Platt, logit, sigmoid
+from processors.scoring.calibration import BinShift, Platt, logit, sigmoid
 from processors.scoring.config import Learning, ScoringConfig
 
 
@@ -135,10 +136,12 @@ class OnlineModel:
     positives: int = 0
     pipe: Any = field(init=False)
     calibration: Platt = field(init=False)
+    shift: BinShift | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.pipe = learner(self.learner, self.learning)
         self.calibration = Platt(self.calibration_rate)
+        self.shift = BinShift()
 
     @property
     def cold(self) -> bool:
@@ -152,11 +155,19 @@ class OnlineModel:
     def predict(self, x: dict[str, float]) -> Prediction:
         z = self.score(x)
         raw = float(self.pipe.predict_proba_one(x).get(True, 0.0)) if self.learner == "logistic" else z
-        return Prediction(raw, self.calibration.calibrate_logit(z))
+        return Prediction(raw, self._shift().correct(self.calibration.calibrate_logit(z)))
+
+    def _shift(self) -> BinShift:
+        # A snapshot pickled before the second stage existed has none: it starts empty (no shift).
+        if getattr(self, "shift", None) is None:
+            self.shift = BinShift()
+        return self.shift
 
     def learn(self, x: dict[str, float], label: bool) -> None:
-        """Calibration learns from the score made before this label, then the learner learns."""
-        self.calibration.learn_logit(self.score(x), label)
+        """Both calibration stages learn from the score made before this label, then the learner learns."""
+        z = self.score(x)
+        self._shift().learn(self.calibration.calibrate_logit(z), label)
+        self.calibration.learn_logit(z, label)
         self.pipe.learn_one(x, label)
         self.learned += 1
         self.positives += int(label)

@@ -19,7 +19,8 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 import orjson
 
@@ -29,7 +30,21 @@ from processors.scoring.config import ScoringConfig
 from processors.scoring.labels import CustomerScoring, Label
 from processors.scoring.processor import ORDERS_TOPIC, ScoringProcessor
 from processors.scoring.trainer import Trainer
-from streams.sources.record import SourceRecord
+
+
+class SourceRecord(Protocol):
+    """What a replay reads: one input record (``streams.sources.record.SourceRecord`` is one; the caller
+    opens the source, so processors import no host code)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def key(self) -> bytes: ...
+    @property
+    def value(self) -> bytes: ...
+    @property
+    def event_time(self) -> datetime | None: ...
+
 
 #: Clickstream types after which a profile is always recomputed (they move the cart or checkout).
 _CART_TYPES = (b'"add_to_cart"', b'"remove_from_cart"', b'"checkout_started"')

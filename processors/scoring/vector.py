@@ -8,7 +8,7 @@ after the prediction time. The same vector feeds the online model and the offlin
 
 from __future__ import annotations
 
-from math import cos, log1p, pi, sin
+from math import cos, expm1, log, log1p, pi, sin
 from typing import Any
 
 HOUR_MS = 3_600_000
@@ -45,9 +45,78 @@ COMPACT = (
 )
 
 
+#: The purchase inputs (``purchase_inputs``): what RFM and BG/NBD models read from the orders alone.
+PURCHASES = ("recency_log", "frequency_log", "monetary_log", "tenure_log", "alive_logit", "alive_gap",
+             "alive_gap_x", "recency_per_gap", "recency_7d", "recency_30d", "recency_90d", "recency_180d",
+             "recency_365d", "single_order")
+
+#: The Pareto/NBD-style prior's shape (r = s) and scale (alpha = beta, days): a customer buys at a Poisson
+#: rate and stays for an exponential lifetime, both gamma-distributed across customers.
+PRIOR_SHAPE = 1.0
+PRIOR_SCALE_DAYS = 60.0
+
+
+def purchase_inputs_of(orders: int, first_ms: int | None, last_ms: int | None, revenue: float,
+                       t_ms: int) -> dict[str, float]:
+    """The purchase inputs at ``t_ms`` from the order count, first and last order times and revenue.
+
+    RFM and tenure (days, as log1p), the mean order amount, and a "buy till you die" prior: the
+    probability that the customer is still active given ``x`` repeat orders, the last ``t_x`` days after
+    the first, and ``T`` days of tenure, in the Pareto/NBD closed form with equal scales
+    (P(alive) = 1 / (1 + s / (r + s + x) * (((a + T) / (a + t_x)) ** (r + s + x) - 1))), as log-odds,
+    with its parts (log of the gap ratio, and times x) so the learner can re-weight them; recency in
+    units of the customer's own shrunk mean gap; recency bins. All 0 before the first order.
+    """
+    x: dict[str, float] = dict.fromkeys(PURCHASES, 0.0)
+    if not orders or first_ms is None or last_ms is None:
+        return x
+    recency = max(t_ms - last_ms, 0) / DAY_MS
+    tenure = max(t_ms - first_ms, 0) / DAY_MS
+    t_x = max(last_ms - first_ms, 0) / DAY_MS
+    repeat = orders - 1
+    x["recency_log"] = log1p(recency)
+    x["frequency_log"] = log1p(orders)
+    x["monetary_log"] = log1p(max(revenue, 0.0) / orders)
+    x["tenure_log"] = log1p(tenure)
+    a, r = PRIOR_SCALE_DAYS, PRIOR_SHAPE
+    gap = log((a + tenure) / (a + t_x))
+    odds_dead = r / (2 * r + repeat) * expm1(min((2 * r + repeat) * gap, 50.0))
+    x["alive_logit"] = -log(max(odds_dead, 1e-12))
+    x["alive_gap"] = gap
+    x["alive_gap_x"] = repeat * gap
+    x["recency_per_gap"] = log1p(recency / ((t_x + a) / (repeat + 1)))
+    for days in (7, 30, 90, 180, 365):
+        x[f"recency_{days}d"] = 1.0 if recency <= days else 0.0
+    x["single_order"] = 1.0 if orders == 1 else 0.0
+    return x
+
+
+def purchase_inputs(orders: list[tuple[int, float]], t_ms: int) -> dict[str, float]:
+    """``purchase_inputs_of`` a customer's orders (epoch ms, amount) up to ``t_ms``."""
+    before = [(t, a) for t, a in orders if t <= t_ms]
+    if not before:
+        return purchase_inputs_of(0, None, None, 0.0, t_ms)
+    return purchase_inputs_of(len(before), min(t for t, _ in before), max(t for t, _ in before),
+                              sum(a for _, a in before), t_ms)
+
+
+#: The ``churn`` input set: the purchase inputs (RFM, tenure, the buy-till-you-die prior, recency against
+#: the customer's own gap) and the behavioural inputs a purchases-only shop leaves at 0: browsing, the
+#: cart, deliveries, cancellations and refunds, and what the customer says. Chosen by measurement
+#: (``tests/bench/churn_learners.py``; ``processors/scoring/README.md``).
+CHURN = (
+    *PURCHASES, "sessions", "active_days", "product_views_30d", "cart_adds_7d", "hours_since_cart_change",
+    "has_cart_change",
+    "orders_cancelled", "orders_refunded", "hours_since_delivery", "has_delivery", "unresolved_conversations",
+    "negative_streak", "sentiment_7d", "has_sentiment",
+)
+
+SETS = {"compact": COMPACT, "churn": CHURN}
+
+
 def inputs(x: dict[str, float], which: str) -> dict[str, float]:
-    """The model's inputs from a full vector: ``all`` of it, or the ``compact`` set."""
-    return x if which == "all" else {name: x[name] for name in COMPACT}
+    """The model's inputs from a full vector: ``all`` of it, or a named set (``compact``, ``churn``)."""
+    return x if which == "all" else {name: x[name] for name in SETS[which]}
 
 
 def _num(value: Any) -> float:
@@ -97,6 +166,8 @@ def vector(profile: dict[str, Any], t_ms: int) -> dict[str, float]:
     first = f.get("first_seen_ms")
     days = max((t_ms - first) / DAY_MS, 1.0) if first is not None else 1.0
     x["orders_per_day"] = log1p(orders / days)
+    x.update(purchase_inputs_of(int(orders), f.get("first_order_ms"), f.get("last_order_ms"),
+                                _num(f.get("revenue_total")), t_ms))
     # Time of day (UTC) on the circle, for shops whose customers buy at habitual hours.
     angle = 2 * pi * ((t_ms % DAY_MS) / DAY_MS)
     x["day_sin"], x["day_cos"] = sin(angle), cos(angle)

@@ -72,9 +72,11 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=400)
     parser.add_argument("--olist-rescore-hours", type=int, default=720,
                         help="Olist's 8,016 customers over two years re-scored daily take too long for a bench run")
+    parser.add_argument("--generator-rescore-hours", type=int, default=None,
+                        help="re-scoring period of the generator run (default: the scoring file's)")
     args = parser.parse_args()
     results = [run(generator_purchases(args.customers, args.days, 7), 150, f"generator ({args.customers} "
-                   f"customers, {args.days} days, seed 7, orders only)")]
+                   f"customers, {args.days} days, seed 7, orders only)", args.generator_rescore_hours)]
     if args.olist.is_dir():
         csv_path = Path("/tmp") / "olist_purchases.csv"
         purchases_csv(args.olist, csv_path)

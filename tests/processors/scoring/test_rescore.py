@@ -59,9 +59,9 @@ def test_a_quiet_customer_is_rescored_every_day_with_ages_computed_at_the_scorin
     assert len(churn) == 2 and all(s.label for s in churn)  # never came back
     for s in churn:
         hours = (s.predicted_at_ms - t0) / HOUR
-        assert s.x["hours_since_last_order"] == log1p(hours) == s.x["hours_since_first_seen"]
-        assert s.x["orders_per_day"] == log1p(1 / max(hours / 24, 1))
-        assert s.x["orders_total"] == log1p(1)
+        # the churn inputs: days since the last (and only) order, and as long a tenure, at the prediction time
+        assert s.x["recency_log"] == log1p(hours / 24) == s.x["tenure_log"]
+        assert s.x["frequency_log"] == log1p(1) and s.x["single_order"] == 1.0
 
 
 def test_the_processor_names_its_timer_and_fires_it_only_once_the_clock_passed() -> None:

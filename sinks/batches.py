@@ -86,7 +86,7 @@ def _plain(*fields: tuple[str, pa.DataType]) -> list[Column]:
 
 
 S, F, U32 = pa.string(), pa.float64(), pa.uint32()
-_ENVELOPE = _plain(("event_id", S), ("customer_id", S), ("event_time", TIMESTAMP), ("type", S))
+_ENVELOPE = _plain(("event_id", S), ("customer_id", S), ("anonymous_id", S), ("event_time", TIMESTAMP), ("type", S))
 _SOURCE = [
     Column("schema_version", pa.uint8()),
     Column("source_partition", pa.uint16(), lambda group: group.partitions),

@@ -24,6 +24,7 @@ import orjson
 
 from plumbing.http_endpoint import BackgroundHTTPServer, QuietHandler
 from sinks.access import Reader
+from sinks.identity_report import identified_events_sql, identified_revenue_sql, merges_per_day_sql
 from sinks.reliability import WARNING_SQL
 from sinks.report import FUNNEL_STEPS
 
@@ -59,6 +60,9 @@ QUERIES: dict[str, str] = {
     "score_bands": "SELECT model, band, customers, share, average_probability FROM score_bands",
     "model_metrics": f"SELECT model, model_version, labels, positives, roc_auc, log_loss, brier, as_of, {WARNING_SQL} "
                      "FROM model_metrics FINAL ORDER BY model, labels DESC LIMIT 1 BY model",
+    "identified_events": identified_events_sql(),
+    "identified_revenue": identified_revenue_sql(),
+    "identity_merges": merges_per_day_sql() + " DESC LIMIT 14",
 }
 
 

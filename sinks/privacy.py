@@ -36,6 +36,9 @@ from sinks.client import DEAD_LETTER_TABLE
 
 AUDIT_TABLE = "privacy_audit"
 SUPPRESSIONS_TABLE = "privacy_suppressions"
+#: The identity stage's links and merges: a customer's rows are those naming them on either side.
+IDENTITY_TABLE = "identity_merges"
+_IDENTITY_MATCH = "(from_id = {c:String} OR into_id = {c:String})"
 #: A dead letter about a customer: keyed by their id, or with their id as ``customer_id`` in its original.
 #: ``key`` and ``original`` are stored as the raw bytes (``sinks.batches.dead_letters_table``), not base64.
 _DEAD_LETTER_MATCH = "(key = {key:String} OR match(original, {pattern:String}))"
@@ -51,6 +54,30 @@ def customer_tables(reader: Reader) -> list[str]:
         "WHERE c.database = currentDatabase() AND c.name = 'customer_id' AND t.engine LIKE '%MergeTree' "
         "ORDER BY c.table")
     return [str(r[0]) for r in rows]
+
+
+def _has_identity_merges(reader: Reader) -> bool:
+    _, rows = reader.rows("SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = {t:String}",
+                          {"t": IDENTITY_TABLE})
+    return bool(rows[0][0])
+
+
+def linked_ids(reader: Reader, customer_id: str) -> list[str]:
+    """Every id linked to ``customer_id`` in ``identity_merges``, transitively (its anonymous ids and other
+    identifiers, customers merged into it by alias and theirs; sorted, the customer left out).
+
+    The identity stage links an identifier by a ``linked`` record (``from_id`` into the profile) and retires a
+    profile by a ``merged`` one: following both from the customer reaches the whole person.
+    """
+    if not _has_identity_merges(reader):
+        return []
+    seen, frontier = {customer_id}, [customer_id]
+    while frontier:
+        _, rows = reader.rows(f"SELECT DISTINCT from_id FROM {IDENTITY_TABLE} WHERE into_id IN {{ids:Array(String)}} "
+                              "AND action IN ('linked', 'merged')", {"ids": frontier})
+        frontier = [str(r[0]) for r in rows if str(r[0]) not in seen]
+        seen.update(frontier)
+    return sorted(seen - {customer_id})
 
 
 def _dead_letter_parameters(customer_id: str) -> dict[str, str]:
@@ -77,6 +104,12 @@ def holdings_of(reader: Reader, customer_ids: Sequence[str]) -> dict[str, dict[s
                             _dead_letter_parameters(customer))[1][0][0])
         if n:
             found[customer][DEAD_LETTER_TABLE] = n
+    if _has_identity_merges(reader):
+        for customer in found:
+            query = f"SELECT count() FROM {IDENTITY_TABLE} WHERE {_IDENTITY_MATCH}"
+            n = int(reader.rows(query, {"c": customer})[1][0][0])
+            if n:
+                found[customer][IDENTITY_TABLE] = n
     return found
 
 
@@ -98,7 +131,7 @@ class Erasure:
 
 def _delete(reader: Reader, found: dict[str, dict[str, int]]) -> None:
     """Delete the rows ``found`` (per customer, per table): one synchronous mutation per table for all."""
-    tables = sorted({table for held in found.values() for table in held} - {DEAD_LETTER_TABLE})
+    tables = sorted({table for held in found.values() for table in held} - {DEAD_LETTER_TABLE, IDENTITY_TABLE})
     for table in tables:
         ids = [c for c, held in found.items() if table in held]
         reader.arrow(f"ALTER TABLE `{table}` DELETE WHERE customer_id IN {{ids:Array(String)}} "
@@ -107,6 +140,10 @@ def _delete(reader: Reader, found: dict[str, dict[str, int]]) -> None:
         if DEAD_LETTER_TABLE in held:
             reader.arrow(f"ALTER TABLE `{DEAD_LETTER_TABLE}` DELETE WHERE {_DEAD_LETTER_MATCH} "
                          "SETTINGS mutations_sync = 2", _dead_letter_parameters(customer))
+    ids = [c for c, held in found.items() if IDENTITY_TABLE in held]
+    if ids:
+        reader.arrow(f"ALTER TABLE {IDENTITY_TABLE} DELETE WHERE from_id IN {{ids:Array(String)}} "
+                     "OR into_id IN {ids:Array(String)} SETTINGS mutations_sync = 2", {"ids": ids})
 
 
 def erase_many(reader: Reader, requests: Sequence[Erasure]) -> dict[str, dict[str, int]]:
@@ -186,6 +223,11 @@ def export(reader: Reader, customer_id: str, subject: str) -> dict[str, list[dic
                                 _dead_letter_parameters(customer_id))
     if rows:
         held[DEAD_LETTER_TABLE] = [{c: _plain(v) for c, v in zip(columns, row, strict=True)} for row in rows]
+    if _has_identity_merges(reader):
+        columns, rows = reader.rows(f"SELECT * FROM {IDENTITY_TABLE} FINAL WHERE {_IDENTITY_MATCH} "
+                                    "ORDER BY event_time, record_id", {"c": customer_id})
+        if rows:
+            held[IDENTITY_TABLE] = [{c: _plain(v) for c, v in zip(columns, row, strict=True)} for row in rows]
     columns, rows = reader.rows(f"SELECT * FROM {AUDIT_TABLE} WHERE subject = {{s:String}} ORDER BY completed_at",
                                 {"s": subject})
     if rows:
@@ -194,10 +236,12 @@ def export(reader: Reader, customer_id: str, subject: str) -> dict[str, list[dic
 
 
 def write_export(path: Path, customer_id: str, subject: str, clickhouse: dict[str, list[dict[str, Any]]],
-                 processors: dict[str, Any]) -> None:
-    """The export file: the customer, when, and everything held (ClickHouse rows, processor state)."""
+                 processors: dict[str, Any], linked: dict[str, Any] | None = None) -> None:
+    """The export file: the customer, when, and everything held (ClickHouse rows, processor state); ``linked``:
+    the same for each id linked to the customer (``linked_ids``: anonymous ids, other identifiers)."""
     document = {"customer_id": customer_id, "exported_at": datetime.now(UTC).isoformat(),
-                "clickhouse": clickhouse, "processor_state": _plain(processors)}
+                "clickhouse": clickhouse, "processor_state": _plain(processors),
+                "linked_identifiers": _plain(linked or {})}
     write_private(path, (json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n").encode())
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sinks.access import Reader
+from sinks.identity_report import identified_events_sql, identified_revenue_sql, merges_per_day_sql
 from sinks.reliability import MIN_CLASS_LABELS, TRUSTED_SQL, WARNING_SQL, Z95
 
 FUNNEL_STEPS = ("view", "product_view", "cart", "checkout", "order")
@@ -175,8 +176,23 @@ def build_report(reader: Reader, days: int | None = None, horizons_s: dict[str, 
             FROM dead_letters_per_minute
             WHERE {day_filter} GROUP BY reason, source_topic ORDER BY dead_letters DESC""", chart="barh",
                  x="reason", ys=["dead_letters"]),
+        *identity_sections(reader, f"toDate(event_time) >= {since}"),
     ]
     return Report(datetime.now(UTC), reader.where, sections)
+
+
+def identity_sections(reader: Reader, where: str) -> list[Section]:
+    """The identified share of events and revenue, and merges per day (definitions: sinks/identity_report.py)."""
+    note = ("known: named a customer on arrival; identified: arrived anonymous, its anonymous id since linked to a "
+            "customer; anonymous: not linked yet")
+    return [
+        _section(reader, "identified_events", "Events by identity", identified_events_sql(where), chart="barh",
+                 x="identity", ys=["events"], note=note),
+        _section(reader, "identified_revenue", "Revenue by identity (placed orders)", identified_revenue_sql(where),
+                 note=note + "; share: of the currency's revenue"),
+        _section(reader, "identity_merges", "Identity links and merges per day", merges_per_day_sql(where),
+                 chart="line", x="day", ys=["merges", "links"]),
+    ]
 
 
 def format_value(value: Any) -> str:

@@ -350,6 +350,16 @@ ALTER TABLE chat_messages ADD COLUMN IF NOT EXISTS content_hash UInt64 DEFAULT 0
 ;
 ALTER TABLE consent_events ADD COLUMN IF NOT EXISTS content_hash UInt64 DEFAULT 0 AFTER source_offset
 ;
+-- The event's anonymous_id as it arrived (NULL: none): an anonymous event is stored under it as customer_id,
+-- so customer_id = anonymous_id marks one that arrived anonymous (the identified share: sinks/identity_report.py).
+ALTER TABLE clickstream_events ADD COLUMN IF NOT EXISTS anonymous_id Nullable(String) AFTER customer_id
+;
+ALTER TABLE order_events ADD COLUMN IF NOT EXISTS anonymous_id Nullable(String) AFTER customer_id
+;
+ALTER TABLE chat_messages ADD COLUMN IF NOT EXISTS anonymous_id Nullable(String) AFTER customer_id
+;
+ALTER TABLE consent_events ADD COLUMN IF NOT EXISTS anonymous_id Nullable(String) AFTER customer_id
+;
 -- The customer's IANA time zone when the device or the preference centre reports it (quiet hours use it).
 ALTER TABLE clickstream_events ADD COLUMN IF NOT EXISTS time_zone LowCardinality(Nullable(String)) AFTER utm_campaign
 ;

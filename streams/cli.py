@@ -339,7 +339,7 @@ def identity_stage() -> None:
     stop = _worker_logging_and_stop(settings, "identity")
     worker = IdentityWorker(settings.kafka_config(), settings.group_id("identity"),
                             identity_changelog(settings.group_prefix), settings.link_rules(), settings.limits,
-                            flush_seconds=settings.processor_flush_seconds)
+                            flush_seconds=settings.processor_flush_seconds, pseudonymizer=settings.pseudonymizer())
     _serve(settings, "identity", stop, worker)
     logging.getLogger("journey.identity").info("stopped: %s", worker.stats)
 

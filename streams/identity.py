@@ -10,7 +10,11 @@ are skipped: the sink dead-letters them.
 
 State: the graph's components, one record per component on the compacted changelog
 ``<prefix>-identity-changelog`` (partition 0; a merged-away component is a tombstone), restored at
-start. Commit protocol per flush (every ``flush_seconds``): changed components to the changelog, then
+start. Given a pseudonymizer it also reads ``privacy-requests``: an ``erase`` drops the components
+holding an id whose HMAC is the request's subject (tombstones on the changelog, a ``privacy-audit``
+record) and is committed after them, like the stateful workers' requests (streams/erasure.py); the
+records already on ``identity-merges`` stay until their retention. Commit protocol per flush (every
+``flush_seconds``): changed components to the changelog, then
 every produced record acknowledged, then the input offsets committed. After a crash the records after
 the last commit are read again: the graph is restored as of the last flush that reached the changelog
 and resolves them the same way; the events they re-send are duplicates the features processor skips
@@ -31,6 +35,7 @@ from typing import Any
 
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Producer, TopicPartition
+from pydantic import ValidationError
 
 from plumbing.batch_worker import BatchWorker, consumer_config
 from plumbing.produce import CLIENT_LOGGER, PARTITIONER
@@ -39,8 +44,10 @@ from processors.identity.graph import Component, IdentityGraph, IdentityRecord, 
 from processors.identity.rules import LinkRules
 from schemas.base import EXTRA_IDENTIFIERS, LINKING_TYPES, SCHEMA_VERSION
 from schemas.identity import identified
-from schemas.registry import IDENTITY_MERGES, INPUT_TOPICS
+from schemas.privacy import PrivacyAudit, PrivacyRequest
+from schemas.registry import IDENTITY_MERGES, INPUT_TOPICS, PRIVACY_AUDIT, PRIVACY_REQUESTS
 from schemas.validation import Limits, Rejected, validate
+from streams.pseudonym import Pseudonymizer
 from streams.topics import ensure_compacted
 
 log = logging.getLogger(__name__)
@@ -57,6 +64,7 @@ class IdentityStats:
     invalid: int = 0  # skipped (the sink dead-letters them)
     records: Counter[str] = field(default_factory=Counter)  # identity-merges records per action
     restored_components: int = 0
+    erased_components: int = 0  # dropped by privacy erase requests
 
 
 def sighting_of(event: Any, t_ms: int) -> Sighting:
@@ -77,12 +85,38 @@ def record_value(record: IdentityRecord) -> bytes:
     return orjson.dumps(body)
 
 
+def read_components(kafka: dict[str, str], changelog: str) -> dict[str, Component]:
+    """The graph's components as the changelog holds them (the newest record per root; tombstone: gone)."""
+    reader = Consumer({**kafka, "group.id": f"{changelog}-restore", "enable.auto.commit": False,
+                       "enable.partition.eof": True, "logger": CLIENT_LOGGER, "fetch.queue.backoff.ms": 10})
+    reader.assign([TopicPartition(changelog, CHANGELOG_PARTITION, OFFSET_BEGINNING)])
+    components: dict[str, Component] = {}
+    try:
+        done = False
+        while not done:
+            for msg in reader.consume(10_000, 0.1):
+                if msg.error() is not None:
+                    if msg.error().code() not in (KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART):
+                        raise RuntimeError(f"reading {changelog}: {msg.error().str()}")
+                    done = True  # at its end (or no changelog yet: no component)
+                elif msg.value() is None:
+                    components.pop(msg.key().decode(), None)
+                else:
+                    components[msg.key().decode()] = Component(**orjson.loads(msg.value()))
+    finally:
+        reader.close()
+    return components
+
+
 class IdentityWorker(BatchWorker):
     """The identity stage's group member (run one: see the module docstring)."""
 
     def __init__(self, kafka_config: dict[str, str], group_id: str, changelog: str, rules: LinkRules | None = None,
-                 limits: Limits | None = None, batch_rows: int = 10_000, flush_seconds: float = 1.0) -> None:
-        super().__init__(consumer_config(kafka_config, group_id), list(INPUT_TOPICS), batch_rows)
+                 limits: Limits | None = None, batch_rows: int = 10_000, flush_seconds: float = 1.0,
+                 pseudonymizer: Pseudonymizer | None = None) -> None:
+        topics = [*INPUT_TOPICS, PRIVACY_REQUESTS] if pseudonymizer is not None else list(INPUT_TOPICS)
+        super().__init__(consumer_config(kafka_config, group_id), topics, batch_rows)
+        self.pseudonymizer = pseudonymizer
         self.graph = IdentityGraph(rules)
         self.limits = limits or Limits()
         self.changelog = changelog
@@ -105,26 +139,7 @@ class IdentityWorker(BatchWorker):
         super().start()
 
     def _restore(self) -> None:
-        reader = Consumer({**self._kafka, "group.id": f"{self.changelog}-restore", "enable.auto.commit": False,
-                           "enable.partition.eof": True, "logger": CLIENT_LOGGER, "fetch.queue.backoff.ms": 10})
-        reader.assign([TopicPartition(self.changelog, CHANGELOG_PARTITION, OFFSET_BEGINNING)])
-        components: dict[str, Component] = {}
-        try:
-            done = False
-            while not done:
-                for msg in reader.consume(10_000, 0.1):
-                    if msg.error() is not None:
-                        if msg.error().code() != KafkaError._PARTITION_EOF:
-                            raise RuntimeError(f"restoring {self.changelog}: {msg.error().str()}")
-                        done = True
-                        continue
-                    root = msg.key().decode()
-                    if msg.value() is None:
-                        components.pop(root, None)
-                    else:
-                        components[root] = Component(**orjson.loads(msg.value()))
-        finally:
-            reader.close()
+        components = read_components(self._kafka, self.changelog)
         for component in components.values():
             self.graph.load(component)
         self.stats.restored_components = len(components)
@@ -143,7 +158,34 @@ class IdentityWorker(BatchWorker):
             self.stats.consumed += 1
             self.stats.consumed_by_topic[topic] += 1
             self._positions[(topic, partition)] = offset + 1
-            self._resolve(topic, msg.value(), msg.key())
+            if topic == PRIVACY_REQUESTS:
+                self._erase(msg.value())
+            else:
+                self._resolve(topic, msg.value(), msg.key())
+
+    def _erase(self, value: bytes | None) -> None:
+        """Apply an ``erase`` request: drop every component holding an id whose HMAC is its subject.
+
+        The tombstones go to the changelog at the next flush, before the request's offset is committed
+        (a crash redoes it); then the ``privacy-audit`` record says what was dropped.
+        """
+        assert self.pseudonymizer is not None
+        try:
+            request = PrivacyRequest.model_validate_json(value or b"")
+        except ValidationError:
+            log.warning("a privacy-requests record is not a privacy request: skipped")
+            return
+        if request.kind != "erase":
+            return
+        subject, hashed = request.subject, self.pseudonymizer.subject
+        roots = self.graph.erase(lambda value: hashed(value) == subject)
+        self._retired |= set(roots)
+        self._changed -= set(roots)
+        self.stats.erased_components += len(roots)
+        audit = PrivacyAudit(request_id=request.request_id, subject=subject, action="erase", location="identity",
+                             rows=len(roots), detail=f"identity graph components dropped and tombstoned: {len(roots)}",
+                             completed_at=datetime.now(UTC))
+        self._produce(PRIVACY_AUDIT, subject.encode(), audit.__pydantic_serializer__.to_json(audit))
 
     def _resolve(self, topic: str, value: bytes | None, key: bytes | None) -> None:
         try:

@@ -10,6 +10,7 @@ before any input record (streams/erasure.py).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from datetime import UTC, datetime
@@ -114,6 +115,28 @@ def _latest(kafka: dict[str, str], topic: str, partition: int, key: bytes) -> by
     return latest
 
 
+def identity_components(kafka: dict[str, str], changelog: str, ids: set[str]) -> list[dict[str, Any]]:
+    """The identity graph's components (as its changelog holds them) with one of ``ids`` as profile or member value."""
+    from streams.identity import read_components
+
+    found = [dataclasses.asdict(c) for c in read_components(kafka, changelog).values()]
+    return [c for c in found if c["profile"] in ids or any(m.partition(":")[2] in ids for m in c["members"])]
+
+
+def _linked(settings: Settings, reader: Any, broker: tuple[dict[str, str], int] | None,
+            customer_id: str) -> tuple[list[str], list[dict[str, Any]]]:
+    """The ids linked to ``customer_id`` (identity_merges, and the identity graph when a broker runs) and its
+    graph components."""
+    from sinks.privacy import linked_ids
+    from streams.topics import identity_changelog
+
+    ids = set(linked_ids(reader, customer_id))
+    components = ([] if broker is None else
+                  identity_components(broker[0], identity_changelog(settings.group_prefix), {customer_id, *ids}))
+    ids.update(m.partition(":")[2] for c in components for m in c["members"])
+    return sorted(ids - {customer_id}), components
+
+
 def _broker(settings: Settings) -> tuple[dict[str, str], int] | None:
     """Kafka settings and partition count of the running pipeline (or the configured Kafka); None: none runs."""
     from streams.runfile import running
@@ -158,12 +181,19 @@ def erase_customers(settings: Settings, customer_ids: list[str]) -> list[dict[st
     from streams.query import reader
 
     pseudonymizer = settings.pseudonymizer()
-    requests = [Erasure(c, pseudonymizer.subject(c)) for c in dict.fromkeys(customer_ids)]
+    broker = _broker(settings)
+    linked_to: dict[str, str] = {}  # a linked id -> the subject of the customer it was erased with
     with reader(settings) as r:
+        for customer in dict.fromkeys(customer_ids):
+            for linked in _linked(settings, r, broker, customer)[0]:
+                linked_to.setdefault(linked, pseudonymizer.subject(customer))
+        wanted = dict.fromkeys([*customer_ids, *sorted(set(linked_to) - set(customer_ids))])
+        requests = [Erasure(c, pseudonymizer.subject(c)) for c in wanted]
         deleted = erase_many(r, requests)
     reports: list[dict[str, Any]] = [{"request_id": q.request_id, "subject": q.subject,
-                                      "clickhouse_rows_deleted": deleted[q.customer_id]} for q in requests]
-    broker = _broker(settings)
+                                      "clickhouse_rows_deleted": deleted[q.customer_id]}
+                                     | ({"linked_to": linked_to[q.customer_id]} if q.customer_id in linked_to else {})
+                                     for q in requests]
     if broker is not None:
         try:
             _apply_running(settings, broker, requests, reports)
@@ -213,7 +243,8 @@ def _apply_running(settings: Settings, broker: tuple[dict[str, str], int], reque
     kafka, partitions = broker
     ensure_topics(kafka, topic_specs(partitions, settings.group_prefix), settings.topic_replication)
     sent = [send_request(kafka, partitions, q.customer_id, q.subject, "erase", q.request_id)[1][0] for q in requests]
-    groups = {name: settings.group_id(name) for name in CHANGELOG_ROLES}
+    roles = [*CHANGELOG_ROLES, "identity"] if settings.identity_resolution else CHANGELOG_ROLES
+    groups = {name: settings.group_id(name) for name in roles}
     deadline = time.monotonic() + settings.privacy_wait_seconds
     for report, (partition, offset) in zip(reports, sent, strict=True):
         report["processors"] = wait_applied(kafka, groups, partition, offset, max(deadline - time.monotonic(), 0.0))
@@ -237,7 +268,14 @@ def export_customer(settings: Settings, customer_id: str, out: Path | None) -> t
                                                         broker[1])
     with reader(settings) as r:
         rows = export(r, customer_id, subject)
+        ids, components = _linked(settings, r, broker, customer_id)
+        if components:
+            states["identity"] = components
+        linked = {i: {"clickhouse": export(r, i, settings.pseudonymizer().subject(i)),
+                      "processor_state": {} if broker is None else
+                      processor_states(broker[0], changelogs(settings.group_prefix), i, broker[1])} for i in ids}
         audit_export(r, subject, rows, states)
     path = out or settings.data_dir / "exports" / f"{subject}.json"
-    write_export(path, customer_id, subject, rows, states)
-    return path, {**{t: len(v) for t, v in rows.items()}, **{f"state:{n}": 1 for n in states}}
+    write_export(path, customer_id, subject, rows, states, linked)
+    return path, {**{t: len(v) for t, v in rows.items()}, **{f"state:{n}": 1 for n in states},
+                  **({"linked_identifiers": len(ids)} if ids else {})}

@@ -16,6 +16,7 @@ record.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -106,6 +107,15 @@ class IdentityGraph:
             for member in component.members:
                 if self.root_of.get(member) == root:
                     del self.root_of[member]
+
+    def erase(self, matches: Callable[[str], bool]) -> list[str]:
+        """Forget every component holding an identifier (or profile) whose value ``matches``: a data-rights
+        erasure names the person by a keyed hash of any one of their ids. Returns the roots dropped."""
+        roots = [root for root, c in self.components.items()
+                 if (c.profile is not None and matches(c.profile)) or any(matches(split(m)[1]) for m in c.members)]
+        for root in roots:
+            self.drop(root)
+        return roots
 
     def find(self, kind: str, value: str) -> Component | None:
         """The component holding identifier ``kind:value``, if any."""

@@ -117,3 +117,17 @@ def test_record_ids_derive_from_the_event_so_a_replay_makes_the_same_records() -
 def test_rules_are_checked(rules: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         LinkRules(**rules)  # type: ignore[arg-type]
+
+
+def test_erase_drops_the_whole_component_named_by_any_of_its_ids_and_nothing_else() -> None:
+    graph = IdentityGraph()
+    for customer, anonymous in (("c-1", "a-1"), ("c-2", "a-2")):
+        graph.resolve(event(anonymous=anonymous))
+        graph.resolve(event(customer, anonymous, "identify", email_hash=f"h-{customer}"))
+    (root,) = {graph.root_of["customer_id:c-1"]}
+    assert graph.erase(lambda value: value == "a-1") == [root]  # named by the anonymous id alone
+    assert graph.find("customer_id", "c-1") is None and graph.find("email_hash", "h-c-1") is None
+    assert graph.find("anonymous_id", "a-1") is None
+    assert graph.profile_of("anonymous_id", "a-2") == "c-2" and len(graph.components) == 1
+    assert graph.erase(lambda value: value == "nobody") == []
+    assert graph.resolve(event(anonymous="a-1")).profile == "a-1"  # a later visit starts afresh

@@ -311,14 +311,13 @@ def features() -> None:
 
     settings = _settings()
     stop = _worker_logging_and_stop(settings, "features")
+    # With identity resolution: the identity stage's resolved events (streams/identity.py) carry event time;
+    # its decisions and retired profiles' states are read too.
+    resolved = frozenset(identified(topic) for topic in INPUT_TOPICS) if settings.identity_resolution else None
     processor = build_features(lateness_ms=round(settings.allowed_lateness_seconds * 1000),
                                session_gap_ms=round(settings.session_gap_seconds * 1000),
-                               segments_file=settings.segments_file, limits=settings.limits)
-    topics = list(INPUT_TOPICS)
-    if settings.identity_resolution:
-        # The identity stage's resolved events (streams/identity.py), its decisions, retired profiles' states.
-        processor.clock_topics = frozenset(identified(topic) for topic in INPUT_TOPICS)  # the topics with event time
-        topics = [*sorted(processor.clock_topics), IDENTITY_MERGES, PROFILE_HANDOFFS]
+                               segments_file=settings.segments_file, limits=settings.limits, clock_topics=resolved)
+    topics = list(INPUT_TOPICS) if resolved is None else [*sorted(resolved), IDENTITY_MERGES, PROFILE_HANDOFFS]
     worker = StatefulWorker(settings.kafka_config(), settings.group_id("features"), topics,
                             settings.changelog("features"), processor, flush_seconds=settings.processor_flush_seconds,
                             pseudonymizer=settings.pseudonymizer(), **settings.stateful_options())

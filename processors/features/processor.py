@@ -47,8 +47,14 @@ class FeaturesProcessor:
     #: The optional hooks of the host contract (streams/host/contract.py) it implements; the host checks them.
     host_hooks = ("due", "next_timer", "erase", "last_event_ms", "invalid")
 
-    def __init__(self, engine: FeatureEngine, limits: Limits | None = None) -> None:
+    def __init__(self, engine: FeatureEngine, limits: Limits | None = None,
+                 clock_topics: frozenset[str] | None = None) -> None:
         self.engine = engine
+        if clock_topics is not None:
+            #: The topics whose records carry event time, when not every consumed topic does (with identity
+            #: resolution: the resolved inputs, not the identity decisions or retired profiles' handoffs).
+            self.clock_topics = clock_topics
+            self.host_hooks = (*type(self).host_hooks, "clock_topics")
         self.limits = limits or Limits()
         self.invalid = 0
         #: For a host's event-time watermark: the event time of the record just processed (None: invalid).

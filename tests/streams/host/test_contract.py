@@ -97,3 +97,14 @@ class TimedWithoutEventTime(Minimal):
 def test_a_processor_that_breaks_the_contract_is_refused_naming_the_hook(processor: Any, named: str) -> None:
     with pytest.raises(ContractError, match=named.replace("[", r"\[").replace("]", r"\]")):
         Hosted(processor)
+
+
+def test_the_features_processor_reading_resolved_topics_conforms() -> None:
+    """With identity resolution `journey features` names its event-time topics; an undeclared ``clock_topics``
+    set on the instance made every features worker refuse to start (`make run` failed at once)."""
+    from processors.features.build import build_features
+
+    resolved = frozenset({"identified-clickstream", "identified-orders"})
+    hosted = Hosted(build_features(clock_topics=resolved))
+    assert hosted.clock_topics(["identified-clickstream", "identified-orders", "identity-merges"]) == resolved
+    assert Hosted(build_features()).clock_topics(["clickstream"]) == frozenset({"clickstream"})

@@ -18,8 +18,8 @@ from typing import Any
 import orjson
 import pytest
 
-from schemas.identity import IDENTIFIED_TOPICS, IDENTITY_MERGES, PROFILE_HANDOFFS
-from schemas.registry import INPUT_TOPICS
+from schemas.identity import IDENTIFIED_TOPICS, PROFILE_HANDOFFS
+from schemas.registry import IDENTITY_MERGES, INPUT_TOPICS
 from sinks.access import open_reader
 from streams.privacy import identity_components
 from streams.topics import ensure_topics, topic_specs

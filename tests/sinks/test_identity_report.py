@@ -15,8 +15,8 @@ import orjson
 import pandas as pd
 import pytest
 
-from schemas.identity import IDENTIFIED_TOPICS, IDENTITY_MERGES, PROFILE_HANDOFFS
-from schemas.registry import INPUT_TOPICS, TOPIC_OF_TYPE
+from schemas.identity import IDENTIFIED_TOPICS, PROFILE_HANDOFFS
+from schemas.registry import IDENTITY_MERGES, INPUT_TOPICS, TOPIC_OF_TYPE
 from sinks.access import open_reader
 from sinks.dashboard import summary
 from sinks.report import build_report

@@ -30,6 +30,8 @@ STORED, DUPLICATE, LATE, DEAD, DEAD_AGAIN = "stored", "duplicate", "late", "dead
 #: Reason codes (schemas/validation.py; the ones the contract fixes introduce are named here once).
 MALFORMED, NOT_OBJECT, EMPTY, OVERSIZED = "malformed_json", "not_an_object", "empty_value", "oversized"
 MISSING_FIELD, MISSING_ID, INVALID, UNKNOWN_FIELD = "missing_field", "missing_id", "invalid_field", "unknown_field"
+#: An event naming no one: neither customer_id nor anonymous_id (schemas/base.py).
+MISSING_IDENTITY = "missing_identity"
 UNKNOWN_TYPE, WRONG_TOPIC, SCHEMA_VERSION = "unknown_event_type", "wrong_topic", "unsupported_schema_version"
 BAD_TIME, FUTURE, KEY_MISMATCH = "invalid_timestamp", "future_timestamp", "key_mismatch"
 CLEAR_IDENTIFIER = "clear_identifier"
@@ -150,7 +152,7 @@ def _malformed() -> list[Case]:
 
 def _missing_fields() -> list[Case]:
     cases = [_bad(f"missing_{field}_clickstream", "clickstream", dumps(without(click(f"mf-c-{field}"), field)), reason)
-             for field, reason in (("event_id", MISSING_ID), ("customer_id", MISSING_ID),
+             for field, reason in (("event_id", MISSING_ID), ("customer_id", MISSING_IDENTITY),
                                    ("event_time", MISSING_FIELD), ("type", MISSING_FIELD))]
     cases += [
         _bad("missing_product_id", "clickstream", dumps(click("mf-pid", type_="product_view")), MISSING_ID),

@@ -9,7 +9,7 @@ QUIX_STAMP := $(QUIX_VENV)/.installed
 # The `bench` extra: faust-streaming and aiokafka, the features benchmark's faust peer (the `dev` extra includes it).
 BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: run test bench soak lint schemas clean install browser up down
+.PHONY: run test examples bench soak lint schemas clean install browser up down
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,9 +24,15 @@ run: $(STAMP)
 	$(BIN)/journey run
 
 ## Lint, then the whole test suite (unit, integration on the local broker and chDB).
+PYTEST_ARGS ?= -m "not examples"
 test: $(STAMP) browser
 	$(BIN)/ruff check .
 	@$(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
+	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$status
+
+## Every README example that runs the pipeline, from a fresh directory, with waits that follow progress.
+examples: $(STAMP)
+	@$(BIN)/pytest -m examples tests/integration/test_readme_examples.py; status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$status
 
 ## Throughput and memory against baselines measured in the same run; writes BENCHMARKS.md. Then the

@@ -297,8 +297,17 @@ def needs_datasets(scenario: Scenario) -> bool:
         c.subcommand == "recommend-eval" and "--replay" not in c.args for c in scenario.commands)
 
 
+def runs_the_pipeline(scenario: Scenario) -> bool:
+    """Whether a scenario runs the pipeline or a replay evaluation (minutes each): those are `make examples`,
+    not `make test`, so the suite stays inside CI's time limit."""
+    return any((c.subcommand == "run" and "--check" not in c.args) or c.subcommand == "evaluate"
+               for c in scenario.commands)
+
+
 @pytest.mark.parametrize("scenario", [  # pytest-timeout's limit: a backstop above the commands' own ceilings
-    pytest.param(s, id=s.name[:120], marks=pytest.mark.timeout(len(s.commands) * CEILING + 600)) for s in SCENARIOS])
+    pytest.param(s, id=s.name[:120], marks=[pytest.mark.timeout(len(s.commands) * CEILING + 600),
+                                            *([pytest.mark.examples] if runs_the_pipeline(s) else [])])
+    for s in SCENARIOS])
 def test_readme_example(scenario: Scenario, tmp_path: Path) -> None:
     clone = clone_dir(tmp_path, needs_datasets(scenario))
     exports = {clone.cwd / a.removeprefix("csv:") for c in scenario.commands for a in c.args if a.startswith("csv:")}

@@ -21,9 +21,8 @@ import orjson
 
 from processors.features.engine import CustomerState
 from processors.features.merge import merge_states
+from processors.output import Output
 from schemas.identity import IDENTIFIED_PREFIX, PROFILE_HANDOFFS
-
-Output = tuple[str, bytes | None, bytes]
 
 
 def merged_into(state: CustomerState) -> str | None:

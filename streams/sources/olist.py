@@ -5,6 +5,10 @@ Reads a directory of the Olist CSVs (``olist_orders_dataset.csv``, ``..._order_i
 ``..._products_...`` and ``product_category_name_translation.csv``).
 
 - The customer is ``customer_unique_id`` (the person; Olist's ``customer_id`` is per order).
+  With ``per_order_ids`` the events name no customer: an order's events (and its review) carry
+  Olist's per-order ``customer_id`` as ``anonymous_id`` and the person as ``loyalty_id``, as a shop
+  sees them before identity resolution, which must join each person's orders into one profile
+  (the real-data test of linking: tests/processors/identity/, tests/integration/).
 - Olist times are local Brazil time with no zone: they are read as America/Sao_Paulo
   (zoneinfo; an ambiguous hour at the end of summer time counts as summer time, a time
   in the spring-forward gap is read with the pre-gap offset, i.e. an hour on) and
@@ -78,10 +82,18 @@ def _read(directory: Path, name: str) -> list[Row]:
         return list(csv.DictReader(handle))
 
 
-def olist(directory: Path, stats: ReplayStats | None = None) -> list[SourceRecord]:
-    """Every order lifecycle step and review text as records, sorted by event time (stable)."""
+def olist(directory: Path, stats: ReplayStats | None = None, *, per_order_ids: bool = False) -> list[SourceRecord]:
+    """Every order lifecycle step and review text as records, sorted by event time (stable).
+
+    ``per_order_ids``: subjects as per-order anonymous ids linked by the person's loyalty id (module docstring).
+    """
     stats = stats if stats is not None else ReplayStats()
-    return sort_by_event_time(list(_events(directory, stats)))
+    return sort_by_event_time(list(_events(directory, stats, per_order_ids)))
+
+
+def _subject(person: str, order_customer: str, per_order_ids: bool) -> dict[str, str]:
+    """The identity fields of an order's events: the person, or the per-order id linked by the person."""
+    return {"anonymous_id": order_customer, "loyalty_id": person} if per_order_ids else {"customer_id": person}
 
 
 def _validated(model: type[BaseModel], stats: ReplayStats, **fields: Any) -> SourceRecord | None:
@@ -95,7 +107,7 @@ def _validated(model: type[BaseModel], stats: ReplayStats, **fields: Any) -> Sou
     return record_of(event)
 
 
-def _events(directory: Path, stats: ReplayStats) -> Iterator[SourceRecord]:
+def _events(directory: Path, stats: ReplayStats, per_order_ids: bool) -> Iterator[SourceRecord]:
     person = {row["customer_id"]: row["customer_unique_id"] for row in _read(directory, "olist_customers_dataset.csv")}
     english = {row["product_category_name"]: row["product_category_name_english"]
                for row in _read(directory, "product_category_name_translation.csv")}
@@ -108,7 +120,7 @@ def _events(directory: Path, stats: ReplayStats) -> Iterator[SourceRecord]:
     for row in _read(directory, "olist_order_payments_dataset.csv"):
         payments[row["order_id"]].append(row)
 
-    customer_of_order: dict[str, str] = {}
+    customer_of_order: dict[str, dict[str, str]] = {}  # order id -> the identity fields of its events
     for order in _read(directory, "olist_orders_dataset.csv"):
         stats.rows += 1
         order_id = order["order_id"]
@@ -130,14 +142,14 @@ def _events(directory: Path, stats: ReplayStats) -> Iterator[SourceRecord]:
         except ValueError:  # a price, freight or payment that is not a number
             stats.skipped["bad_number"] += 1
             continue
-        customer_of_order[order_id] = customer
+        subject = customer_of_order[order_id] = _subject(customer, order["customer_id"], per_order_ids)
         if order["order_status"] == "canceled":
             known = [t for t in times.values() if t is not None]
             times["order_cancelled"] = max(known) if known else None
         for kind, when in times.items():
             if when is None:
                 continue
-            record = _validated(ORDER_TYPES[kind], stats, type=kind, customer_id=customer, event_time=when,
+            record = _validated(ORDER_TYPES[kind], stats, type=kind, **subject, event_time=when,
                                 event_id=derive_event_id(SOURCE, f"{order_id}/{kind}".encode()),
                                 order_id=order_id, currency="BRL", **fields.get(kind, {}))
             if record is not None:
@@ -150,8 +162,8 @@ def _events(directory: Path, stats: ReplayStats) -> Iterator[SourceRecord]:
         if not text:
             stats.skipped["review_without_text"] += 1
             continue
-        customer = customer_of_order.get(review["order_id"])
-        if customer is None:
+        subject = customer_of_order.get(review["order_id"])
+        if subject is None:
             stats.skipped["review_of_unknown_order"] += 1
             continue
         try:
@@ -162,7 +174,7 @@ def _events(directory: Path, stats: ReplayStats) -> Iterator[SourceRecord]:
             stats.skipped["bad_timestamp"] += 1
             continue
         record = _validated(
-            ChatMessage, stats, type="chat_message", customer_id=customer, event_time=when,
+            ChatMessage, stats, type="chat_message", **subject, event_time=when,
             event_id=derive_event_id(SOURCE, f"review/{review['review_id']}/{review['order_id']}".encode()),
             conversation_id=review["review_id"], sender_role="customer", channel="review", text=text,
             language="pt", rating=_score(review["review_score"]))

@@ -1,10 +1,11 @@
 """Real data: Olist orders known only by their per-order customer id, linked through the person's id.
 
-Olist gives each order its own ``customer_id``; ``customer_unique_id`` is the person. Here every order
-event names its per-order id as ``anonymous_id`` and the person's id as ``loyalty_id`` (an auto-linking
-kind): the identity graph must join each person's orders into one profile, and the features processor,
-folding the merged profiles, must count per person exactly the orders pandas counts per
-``customer_unique_id`` in the raw CSV files.
+Olist gives each order its own ``customer_id``; ``customer_unique_id`` is the person. Replayed with
+``per_order_ids`` (streams/sources/olist.py), every order event names its per-order id as ``anonymous_id``
+and the person's id as ``loyalty_id`` (an auto-linking kind): the identity graph must join each person's
+orders into one profile, and the features processor, folding the merged profiles, must count per person
+exactly the orders pandas counts per ``customer_unique_id`` in the raw CSV files. (Through the real
+broker and workers: tests/integration/test_olist_identity.py.)
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from schemas.identity import PROFILE_HANDOFFS, identified
 from schemas.registry import IDENTITY_MERGES
 from schemas.validation import Limits, validate
 from streams.identity import record_value, sighting_of
-from streams.sources import open_source
+from streams.sources.olist import olist
 
 
 def test_olist_orders_linked_through_the_person_count_as_pandas_counts_per_person(datasets: Path) -> None:
@@ -33,7 +34,7 @@ def test_olist_orders_linked_through_the_person_count_as_pandas_counts_per_perso
     placed = orders[orders["order_purchase_timestamp"].notna()].merge(people, on="customer_id")
     expected = placed.groupby("customer_unique_id")["order_id"].nunique().to_dict()
 
-    records, _ = open_source(f"olist:{directory}")
+    records = olist(directory, per_order_ids=True)
     graph, processor = IdentityGraph(), build_features()
     states: dict[str, CustomerState] = {}
     limits = Limits()
@@ -50,11 +51,9 @@ def test_olist_orders_linked_through_the_person_count_as_pandas_counts_per_perso
         if record.topic != "orders":
             continue
         body = orjson.loads(record.value)
-        person = body.pop("customer_id")
-        body["anonymous_id"] = order_customer[body["order_id"]]
-        body["loyalty_id"] = person
-        value = orjson.dumps(body)
-        event = validate("orders", value, body["anonymous_id"].encode(), limits)
+        person = body["loyalty_id"]
+        assert body["anonymous_id"] == body["customer_id"] == order_customer[body["order_id"]]
+        event = validate("orders", record.value, record.key, limits)
         res = graph.resolve(sighting_of(event, round(event.event_time.timestamp() * 1000)))
         for merge in res.records:
             merges[merge.action] += 1

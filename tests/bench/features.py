@@ -128,9 +128,14 @@ def _worker_stats(log: str) -> dict[str, int] | None:
     if not found:
         return None
     fields, invalid = found[-1]
-    stats = {name: int(value) for name, value in re.findall(r"(?<![\w'])(\w+)=(\d+)(?=[,)]|$)", fields)}
+    stats = int_fields(fields)
     stats["invalid"] = int(invalid)
     return stats
+
+
+def int_fields(text: str) -> dict[str, int]:
+    """The top-level integer fields of a dataclass repr (``consumed=12, ...``; counters inside are skipped)."""
+    return {name: int(value) for name, value in re.findall(r"(?<![\w'])(\w+)=(\d+)(?=[,)]|$)", text)}
 
 
 def memory(bench: Bench) -> None:

@@ -48,14 +48,18 @@ def targets(results: Results) -> list[tuple[str, str, str]]:
 
 
 def text(results: Results) -> str:
-    body = rows(results)
+    return console_table("Features stage", HEADER, rows(results))
+
+
+def console_table(title: str, header: list[str], body: list[list[str]]) -> str:
+    """``title`` over an aligned text table (first column left, the others right); "" without rows."""
     if not body:
         return ""
-    widths = [max(len(str(r[i])) for r in [HEADER, *body]) for i in range(len(HEADER))]
+    widths = [max(len(str(r[i])) for r in [header, *body]) for i in range(len(header))]
     lines = ["  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in
-                       enumerate(zip(r, widths, strict=True))) for r in [HEADER, *body]]
+                       enumerate(zip(r, widths, strict=True))) for r in [header, *body]]
     lines.insert(1, "-" * len(lines[0]))
-    return "Features stage\n" + "\n".join(lines)
+    return f"{title}\n" + "\n".join(lines)
 
 
 def markdown(results: Results) -> list[str]:

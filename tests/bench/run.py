@@ -5,9 +5,11 @@ split, and the 10k-row insert rate); produce with TrackingProducer; confluent-ka
 consuming alone; the real ingestion sink (``python -m streams.cli sink``) over the backlog,
 its tables then counted in chDB; the same under py-spy; naive faust (one event at a time,
 contract validation, a table); faust's ceiling (``take()`` batches, decode only); the
-features stage against faust and Quix Streams on the same job (``tests/bench/features.py``);
+features stage against faust and Quix Streams on the same job (``tests/bench/features.py``); the
+identity stage over the same backlog, as a ratio to the features stage (``tests/bench/identity.py``);
 a live run with producer and sink together; and the dashboard's queries over 1M events in a fresh
-chDB (``tests/bench/dashboard_queries.py``; ``--only-dashboard`` runs it alone). Writes BENCHMARKS.md.
+chDB (``tests/bench/dashboard_queries.py``; ``--only-dashboard`` runs it alone; ``--only-identity`` runs the
+identity and features stages alone). Writes BENCHMARKS.md.
 Exits 1 if any stage lost or duplicated data, 2 if a stage failed or timed out; a missed speed target
 is only reported.
 """
@@ -31,7 +33,16 @@ import orjson
 from streams.broker import EmbeddedBroker
 from streams.progress import GroupProgress
 from streams.topics import ensure_topics, topic_specs
-from tests.bench import dashboard_queries, features, features_report, report, triggers, triggers_report
+from tests.bench import (
+    dashboard_queries,
+    features,
+    features_report,
+    identity,
+    identity_report,
+    report,
+    triggers,
+    triggers_report,
+)
 from tests.bench.procs import PYTHON, ROOT, BenchError, Child, ProcSample, sample, system_busy, wait_until
 from tests.bench.profile import summarise
 from tests.bench.workload import CUSTOMERS, DEFAULT_EVENTS, DEFAULT_SEED, QUICK_EVENTS, Workload, generate, save
@@ -212,8 +223,10 @@ class Bench:
         data = self.tmp / name
         data.mkdir(parents=True, exist_ok=True)
         dsn = f"chdb://{data / 'db'}"
+        # Identity resolution off: the features and triggers workers read the raw inputs of the backlog (with it on
+        # they would read the identity stage's identified-* topics; the identity stage is measured on its own).
         return {"JOURNEY_KAFKA_BOOTSTRAP": bootstrap, "JOURNEY_CLICKHOUSE_DSN": dsn, "JOURNEY_DATA_DIR": str(data),
-                "JOURNEY_GROUP_PREFIX": prefix, "JOURNEY_SETTINGS": "",
+                "JOURNEY_GROUP_PREFIX": prefix, "JOURNEY_SETTINGS": "", "JOURNEY_IDENTITY_RESOLUTION": "false",
                 "JOURNEY_TOPIC_PARTITIONS": str(PARTITIONS)}, dsn
 
     def backlog_worker(self, stage: str, args: list[str], env: dict[str, str], group: str, broker: EmbeddedBroker,
@@ -583,6 +596,14 @@ class Bench:
             triggers.run(self)
             say("bench", f"done in {time.monotonic() - began:.0f}s")
             return 0
+        if self.args.only_identity:
+            broker = self.broker("broker")
+            _, ends = self.finish_produce("produce", *self.produce("produce", broker.bootstrap, wait=False), broker)
+            features.ours(self, broker, ends)
+            identity.run(self, broker, ends)
+            broker.stop()
+            say("bench", f"done in {time.monotonic() - began:.0f}s")
+            return 0
         self.hotpath()
         self.scoring()
         self.holdout()
@@ -600,6 +621,8 @@ class Bench:
             self.faust("ceiling", "tests.bench.faust_ceiling", broker)
         if self.args.features:
             features.run(self, broker, ends)
+        if self.args.identity:
+            identity.run(self, broker, ends)
         broker.stop()
         if self.args.triggers:
             triggers.run(self)
@@ -638,6 +661,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="skip the features stage (ours, faust, Quix Streams, memory)")
     parser.add_argument("--only-features", action="store_true", help="only the features stage (and the produce it "
                         "reads from)")
+    parser.add_argument("--no-identity", dest="identity", action="store_false",
+                        help="skip the identity stage (`journey identity-stage` over the backlog)")
+    parser.add_argument("--only-identity", action="store_true", help="only the identity stage and, for its ratio, "
+                        "`journey features` over the same backlog (and the produce they read from)")
     parser.add_argument("--no-dashboard", dest="dashboard", action="store_false",
                         help="skip the dashboard queries stage")
     parser.add_argument("--only-dashboard", action="store_true", help="only the dashboard queries stage; its "
@@ -694,7 +721,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(report.text_table(results))
     print()
-    for section in (features_report.text(results), triggers_report.text(results)):
+    for section in (features_report.text(results), identity_report.text(results), triggers_report.text(results)):
         if section:
             print(section)
             print()
@@ -708,6 +735,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  - {line}")
     dashboard = dashboard_queries.markdown(results.dashboard) if results.dashboard else []
     args.output.write_text(report.markdown(results, [*features_report.markdown(results),
+                                                     *identity_report.markdown(results),
                                                      *triggers_report.markdown(results), *dashboard], more_targets))
     print(f"\nwrote {args.output}")
     if not results.data_ok:

@@ -13,11 +13,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from schemas.identity import IDENTIFIED_TOPICS, PROFILE_HANDOFFS
-from schemas.registry import IDENTITY_MERGES, INPUT_TOPICS
 from sinks.access import open_reader
 from tests.conftest import Backend, produce
-from tests.integration.procs import WorkerProcess, caught_up, status, wait_for
+from tests.integration.identity_workers import identity_env, settle, start_workers, wait_live
+from tests.integration.procs import WorkerProcess
 from tests.integration.test_cli_run import journey, rows
 from tests.integration.test_scoring_pipeline import read_all
 
@@ -89,33 +88,19 @@ def test_the_fold_route_through_real_workers_with_the_identity_stage_sigkilled_b
     """a-1's views are profiled first (the stage and features catch up), the identity stage is SIGKILLed and
     restarted (its graph comes back from the changelog), then the identify and c-1's views: a-1's profile
     is folded into c-1 and retired, on the topic and in ClickHouse."""
-    dsn = f"chdb://{tmp_path / 'db'}" if backend.name == "embedded" else backend.dsn
-    env = {"JOURNEY_KAFKA_BOOTSTRAP": backend.kafka["bootstrap.servers"], "JOURNEY_CLICKHOUSE_DSN": dsn,
-           "JOURNEY_DATA_DIR": str(tmp_path), "JOURNEY_GROUP_PREFIX": "ident", "JOURNEY_SINK_BATCH_SECONDS": "0.2",
-           "JOURNEY_PROCESSOR_FLUSH_SECONDS": "0.2"}
-    roles = ("sink", "identity-stage", "features")
-    workers = {role: WorkerProcess(role, env, tmp_path / f"{role}.log") for role in roles}
-    features_topics = [*sorted(IDENTIFIED_TOPICS), IDENTITY_MERGES, PROFILE_HANDOFFS]
-
-    def settle() -> None:
-        watched = list(workers.values())
-        caught_up(backend.kafka, "ident-identity", list(INPUT_TOPICS), watched, 300)
-        for _ in range(3):  # the features worker feeds two of its own inputs (handoffs, forwarded events)
-            caught_up(backend.kafka, "ident-features", features_topics, watched, 300)
-        caught_up(backend.kafka, "ident-sink", ["customer-features", IDENTITY_MERGES], watched, 300)
-
+    env, dsn = identity_env(backend, tmp_path, "ident")
+    workers = start_workers(env, tmp_path)
     try:
-        wait_for(lambda: all(status(f"{w.url}/healthz") == 200 for w in workers.values()), "live workers", 120,
-                 list(workers.values()))
+        wait_live(workers)
         produce(backend.kafka, _records(LINES[:3]))
-        settle()
+        settle(backend.kafka, "ident", workers)
         profiles = {p["customer_id"]: p for p in read_all(backend.kafka, "customer-features", backend.partitions)}
         assert profiles["a-1"]["features"]["product_views_total"] == 3 and "c-1" not in profiles
 
         workers["identity-stage"].kill()
         workers["identity-stage"] = WorkerProcess("identity-stage", env, tmp_path / "identity-stage-2.log")
         produce(backend.kafka, _records(LINES[3:]))
-        settle()
+        settle(backend.kafka, "ident", workers)
         latest: dict[str, dict[str, object]] = {}
         for p in read_all(backend.kafka, "customer-features", backend.partitions):
             latest[p["customer_id"]] = p

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from streams.sources import open_source
-from streams.sources.olist import local_time
+from streams.sources.olist import local_time, olist
 from tests.streams.sources.helpers import Replay, check_records
 
 
@@ -118,3 +118,24 @@ def test_sao_paulo_local_times() -> None:
 def test_replaying_twice_gives_the_same_bytes(olist_replay: Replay, data_dir: Path) -> None:
     again, _ = open_source(f"olist:{data_dir / 'olist'}")
     assert [r.value for r in again] == [r.value for r in olist_replay[0]]
+
+
+def test_per_order_ids_name_each_order_by_its_own_id_and_the_person_as_loyalty_id(
+        bodies: list[dict[str, Any]], data_dir: Path, tables: dict[str, pd.DataFrame]) -> None:
+    """The identity test's replay: the same events, each under its order's per-order id, linked by the person."""
+    order_customer = dict(zip(tables["orders"]["order_id"], tables["orders"]["customer_id"], strict=True))
+    reviewed: dict[str, set[str]] = {}  # a review id can cover several orders
+    for review_id, order_id in zip(tables["order_reviews"]["review_id"], tables["order_reviews"]["order_id"],
+                                   strict=True):
+        reviewed.setdefault(review_id, set()).add(order_customer[order_id])
+    linked = [orjson.loads(r.value) for r in olist(data_dir / "olist", per_order_ids=True)]
+    assert [b["event_id"] for b in linked] == [b["event_id"] for b in bodies]
+    for plain, body in zip(bodies, linked, strict=True):
+        assert body["anonymous_id"] == body["customer_id"]
+        if "order_id" in body:
+            assert body["anonymous_id"] == order_customer[body["order_id"]]
+        else:
+            assert body["anonymous_id"] in reviewed[body["conversation_id"]]
+        assert body["loyalty_id"] == plain["customer_id"]  # the person
+        assert {k: v for k, v in body.items() if k not in ("customer_id", "anonymous_id", "loyalty_id")} == \
+            {k: v for k, v in plain.items() if k != "customer_id"}

@@ -5,7 +5,8 @@ per-order ``customer_id`` as ``anonymous_id`` and the person (``customer_unique_
 Produced to the embedded broker and consumed by the real identity stage, features worker and sink, the
 live profiles in ClickHouse (``customer_profiles FINAL``, not the ones merged into another) must count per
 person exactly the orders pandas counts per ``customer_unique_id`` in the CSV files. With the default
-allowed lateness it does not yet (a strict xfail naming the defect, ``REKEYED_LATE``); with a lateness as
+allowed lateness it does not yet (an xfail naming the defect, ``REKEYED_LATE``; not strict: how many
+events are lost depends on the broker's interleaving, so a lucky run may lose none); with a lateness as
 wide as the data it does, and it would not with linking off (every later order a person of its own).
 
 To keep the test near two minutes, it replays a deterministic subset: every order of the first
@@ -70,7 +71,7 @@ def _subset(olist_dir: Path, people: set[str], target: Path) -> None:
 REKEYED_LATE = ("defect: events re-keyed by the identity stage onto a survivor's partition arrive out of event-time "
                 "order and are dropped as late (allowed_lateness_seconds); repeat buyers' later orders are not counted")
 LATENESS = [pytest.param({}, id="default-lateness",
-                         marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=REKEYED_LATE)),
+                         marks=pytest.mark.xfail(strict=False, raises=AssertionError, reason=REKEYED_LATE)),
             pytest.param({"JOURNEY_ALLOWED_LATENESS_SECONDS": str(10 * 365 * 86400)}, id="lateness-of-the-data")]
 
 

@@ -7,15 +7,19 @@ in ``messages.toml`` and the triggers README.
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
 from typing import Any
 
 from processors.config_file import ConfigError, read_toml, sections_from_dict
-from processors.triggers.config import HOUR_MS
+from processors.features.base import HOUR_MS
+from schemas.outputs import TriggerType
 
 CHANNELS = ("email", "push", "in_app", "sms")
+TRIGGERS: tuple[str, ...] = typing.get_args(TriggerType)
 
 
 @dataclass(frozen=True)
@@ -54,38 +58,41 @@ class Caps:
 
 
 @dataclass(frozen=True)
-class PerTrigger:
-    """One value per trigger type (cooldowns in hours)."""
-
-    cart_abandoned: int = 24
-    browse_abandoned: int = 72
-    checkout_abandoned: int = 24
-    high_intent: int = 168
-    churn_risk: int = 720
-    unhappy_customer: int = 0
-    review_request: int = 0
-    welcome: int = 0
-    win_back: int = 720
-
-
-@dataclass(frozen=True)
 class Channels:
     app: tuple[str, ...] = ("push", "in_app", "email", "sms")
     web: tuple[str, ...] = ("email", "push", "in_app", "sms")
     service: tuple[str, ...] = ("email", "sms", "in_app")
 
 
-@dataclass(frozen=True)
-class Goals:
-    cart_abandoned: tuple[str, ...] = ("checkout_started", "order_placed")
-    checkout_abandoned: tuple[str, ...] = ("order_placed",)
-    browse_abandoned: tuple[str, ...] = ("add_to_cart", "checkout_started", "order_placed")
-    high_intent: tuple[str, ...] = ("order_placed",)
-    churn_risk: tuple[str, ...] = ("order_placed",)
-    win_back: tuple[str, ...] = ("page_view", "product_view", "search", "add_to_cart", "order_placed")
-    unhappy_customer: tuple[str, ...] = ()
-    review_request: tuple[str, ...] = ()
-    welcome: tuple[str, ...] = ()
+#: Cooldown hours of the triggers that have one; any other trigger type has none (0).
+COOLDOWN_HOURS = {"cart_abandoned": 24, "browse_abandoned": 72, "checkout_abandoned": 24, "high_intent": 168,
+                  "churn_risk": 720, "win_back": 720}
+#: Goal events of the triggers that have some; any other trigger type has none.
+GOALS = {"cart_abandoned": ("checkout_started", "order_placed"), "checkout_abandoned": ("order_placed",),
+         "browse_abandoned": ("add_to_cart", "checkout_started", "order_placed"), "high_intent": ("order_placed",),
+         "churn_risk": ("order_placed",),
+         "win_back": ("page_view", "product_view", "search", "add_to_cart", "order_placed")}
+
+
+def per_trigger(name: str, kind: type, defaults: dict[str, Any], missing: Any) -> Any:
+    """A frozen dataclass with one field per value of ``TriggerType``: ``defaults``' value, else ``missing``.
+
+    Built from the contract's enum, so a new trigger type has a section key (with the default) without
+    a change here; a default naming no trigger type is refused.
+    """
+    unknown = sorted(set(defaults) - set(TRIGGERS))
+    if unknown:
+        raise ConfigError(f"{name} defaults name unknown trigger type(s) {unknown}")
+    cls = dataclasses.make_dataclass(name, [(t, kind, field(default=defaults.get(t, missing))) for t in TRIGGERS],
+                                     frozen=True)
+    cls.__module__ = __name__  # pickled and named as processors.messages.config.<name>
+    return cls
+
+
+#: ``[cooldown_hours]``: one value per trigger type (hours; 0: no cooldown).
+PerTrigger = per_trigger("PerTrigger", int, COOLDOWN_HOURS, 0)
+#: ``[goals]``: per trigger type, the events that cancel a message held back by quiet hours.
+Goals = per_trigger("Goals", tuple, GOALS, ())
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,22 @@ for a customer who has ordered. The trigger fires at the score's ``scored_at``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from processors.triggers.config import BandCrossing
 from processors.triggers.records import Fired
-from processors.triggers.rules.base import RuleBase
+from processors.triggers.rules.base import RuleBase, RuleSpec
 from processors.triggers.state import TriggerState
+
+
+@dataclass(frozen=True)
+class BandCrossing:
+    """The ``[high_intent]`` and ``[churn_risk]`` sections of ``rules.toml``."""
+
+    enabled: bool = True
+    model: str = "purchase_propensity"
+    band: str = "high"
+    skip_cold_start: bool = True
 
 
 class BandCrossingRule(RuleBase):
@@ -41,3 +51,11 @@ class BandCrossingRule(RuleBase):
                    "probability": round(score.probability, 6), "band": score.band, "previous_band": previous_band}
         reason = f"{score.model} score crossed into the {score.band} band (from {previous_band or 'no score'})"
         return [Fired(self.name, t_ms, score.score_id, "score", reason, (), context)]
+
+
+SPECS = (
+    RuleSpec("high_intent", BandCrossing(),
+             lambda section, config: BandCrossingRule("high_intent", section, requires_order=False)),
+    RuleSpec("churn_risk", BandCrossing(model="churn"),
+             lambda section, config: BandCrossingRule("churn_risk", section, requires_order=True)),
+)

@@ -8,6 +8,8 @@ state for the ones that fire on absence. A matured timer becomes a trigger throu
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from processors.features.base import Observed
@@ -33,6 +35,21 @@ class Rule(Protocol):
 
     def on_timer(self, state: TriggerState, timer: Timer) -> Fired | None:
         """The trigger of one of the rule's matured timers (None: nothing to fire after all)."""
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """How the registry finds a rule: a rule module declares ``SPECS``, a tuple of these.
+
+    ``trigger`` is the rule's value of ``schemas.outputs.TriggerType`` and the name of its
+    ``rules.toml`` section; ``defaults`` is the section's typed defaults (a frozen dataclass with
+    ``enabled``, kept in the rule module); ``build(section, rules_config)`` makes the rule from its
+    loaded section and the whole ``RulesConfig`` (for shared values such as the lateness).
+    """
+
+    trigger: str
+    defaults: Any
+    build: Callable[[Any, Any], Rule]
 
 
 class RuleBase:

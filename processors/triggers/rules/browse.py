@@ -24,10 +24,9 @@ from dataclasses import dataclass, field, replace
 from operator import itemgetter
 from typing import Any, ClassVar
 
-from processors.features.base import Observed
-from processors.triggers.config import MINUTE_MS, BrowseAbandoned
+from processors.features.base import MINUTE_MS, Observed
 from processors.triggers.records import Fired
-from processors.triggers.rules.base import RuleBase, fire_timer
+from processors.triggers.rules.base import RuleBase, RuleSpec, fire_timer
 from processors.triggers.state import TriggerState
 from processors.triggers.timers import Timer
 
@@ -37,6 +36,16 @@ MAX_GOALS = 1000  # goal times kept (the newest)
 MAX_OPEN_EVENTS = 5000  # clickstream events of open sessions kept (the newest)
 START = "session_start_ms"  # kept in the timer, not in the trigger
 _TIME_AND_ID = itemgetter(0, 1)  # events order by (time, event id), which is unique
+
+
+@dataclass(frozen=True)
+class BrowseAbandoned:
+    """The ``[browse_abandoned]`` section of ``rules.toml``."""
+
+    enabled: bool = True
+    session_gap_minutes: int = 30
+    min_product_views: int = 2
+    max_products: int = 10
 
 
 @dataclass(slots=True)
@@ -147,3 +156,7 @@ class BrowseAbandonedRule(RuleBase):
     def _context(self, session: _Session) -> dict[str, Any]:
         return {"reason": f"{session.views} product view(s) in a session and nothing added to the cart",
                 "product_views": session.views, START: session.start_ms}
+
+
+SPECS = (RuleSpec("browse_abandoned", BrowseAbandoned(),
+                  lambda section, config: BrowseAbandonedRule(section, config.lateness_ms)),)

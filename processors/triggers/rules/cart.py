@@ -17,16 +17,23 @@ import bisect
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from processors.features.base import Observed
-from processors.triggers.config import MINUTE_MS, CartAbandoned
+from processors.features.base import MINUTE_MS, Observed
 from processors.triggers.records import Fired
-from processors.triggers.rules.base import RuleBase, fire_timer
+from processors.triggers.rules.base import RuleBase, RuleSpec, fire_timer
 from processors.triggers.state import TriggerState
 from processors.triggers.timers import Timer
 
 SLOT = "cart"
 MAX_LINES = 256
 MAX_GOALS = 64
+
+
+@dataclass(frozen=True)
+class CartAbandoned:
+    """The ``[cart_abandoned]`` section of ``rules.toml``."""
+
+    enabled: bool = True
+    after_minutes: float = 30.0  # a float, so a test or a demo can use seconds (0.05 = 3 s)
 
 
 @dataclass(slots=True)
@@ -101,3 +108,6 @@ class CartAbandonedRule(RuleBase):
     def _context(self, items: int, products: int) -> dict[str, Any]:
         return {"reason": f"cart with {items} item(s) untouched for {self.minutes} min, no checkout or order",
                 "cart_items": items, "cart_products": products}
+
+
+SPECS = (RuleSpec("cart_abandoned", CartAbandoned(), lambda section, config: CartAbandonedRule(section)),)

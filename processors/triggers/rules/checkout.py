@@ -9,15 +9,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from processors.features.base import Observed
-from processors.triggers.config import MINUTE_MS, CheckoutAbandoned
+from processors.features.base import MINUTE_MS, Observed
 from processors.triggers.records import Fired
-from processors.triggers.rules.base import RuleBase
+from processors.triggers.rules.base import RuleBase, RuleSpec
 from processors.triggers.state import TriggerState
 from processors.triggers.timers import Timer, arm, cancel, is_slot
 
 SLOT = "checkout"
 MAX_ORDERS = 1000
+
+
+@dataclass(frozen=True)
+class CheckoutAbandoned:
+    """The ``[checkout_abandoned]`` section of ``rules.toml``."""
+
+    enabled: bool = True
+    after_minutes: float = 60.0
 
 
 @dataclass(slots=True)
@@ -60,3 +67,7 @@ class CheckoutAbandonedRule(RuleBase):
             own.orders = sorted([*own.orders, t])[-MAX_ORDERS:]
             cancel(state.timers, is_slot(SLOT), t)
         return []
+
+
+SPECS = (RuleSpec("checkout_abandoned", CheckoutAbandoned(),
+                  lambda section, config: CheckoutAbandonedRule(section)),)

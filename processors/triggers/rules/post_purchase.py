@@ -11,14 +11,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from processors.features.base import Observed
-from processors.triggers.config import DAY_MS, ReviewRequest, Welcome
+from processors.features.base import DAY_MS, Observed
 from processors.triggers.records import Fired
-from processors.triggers.rules.base import RuleBase
+from processors.triggers.rules.base import RuleBase, RuleSpec
 from processors.triggers.state import TriggerState
 from processors.triggers.timers import Timer, arm, cancel, is_slot
 
 SLOT = "review"
+
+
+@dataclass(frozen=True)
+class ReviewRequest:
+    """The ``[review_request]`` section of ``rules.toml``."""
+
+    enabled: bool = True
+    after_days: int = 7
+
+
+@dataclass(frozen=True)
+class Welcome:
+    """The ``[welcome]`` section of ``rules.toml``."""
+
+    enabled: bool = True
 
 
 class ReviewRequestRule(RuleBase):
@@ -70,3 +84,9 @@ class WelcomeRule(RuleBase):
         context = {"order_id": e.order_id, "amount": e.amount, "currency": e.currency}
         return [Fired(self.name, seen.t_ms, seen.event_id, "event", "first purchase",
                       tuple(item.product_id for item in e.items), context)]
+
+
+SPECS = (
+    RuleSpec("review_request", ReviewRequest(), lambda section, config: ReviewRequestRule(section)),
+    RuleSpec("welcome", Welcome(), lambda section, config: WelcomeRule(section)),
+)

@@ -13,13 +13,24 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from processors.features.base import Observed
-from processors.triggers.config import UnhappyCustomer
 from processors.triggers.history import negative_streak
 from processors.triggers.records import Fired
-from processors.triggers.rules.base import RuleBase
+from processors.triggers.rules.base import RuleBase, RuleSpec
 from processors.triggers.state import TriggerState
 
 MAX_ESCALATED = 64
+
+
+@dataclass(frozen=True)
+class UnhappyCustomer:
+    """The ``[unhappy_customer]`` section of ``rules.toml``."""
+
+    enabled: bool = True
+    sentiment_below: float = -0.5
+    negative_streak: int = 2
+    negative_below: float = -0.05
+    history_orders: int = 5
+    sentiment_trend: int = 10
 
 
 @dataclass(slots=True)
@@ -62,3 +73,6 @@ class UnhappyCustomerRule(RuleBase):
                    "sentiment": round(score, 4), "negative_streak": streak, "language": e.language}
         return [Fired(self.name, seen.t_ms, seen.event_id, "event", reason, (), context,
                       service=True, with_history=True)]
+
+
+SPECS = (RuleSpec("unhappy_customer", UnhappyCustomer(), lambda section, config: UnhappyCustomerRule(section)),)

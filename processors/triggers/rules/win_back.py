@@ -12,14 +12,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from processors.features.base import Observed
-from processors.triggers.config import DAY_MS, WinBack
+from processors.features.base import DAY_MS, Observed
 from processors.triggers.records import Fired
-from processors.triggers.rules.base import RuleBase
+from processors.triggers.rules.base import RuleBase, RuleSpec
 from processors.triggers.state import TriggerState
 from processors.triggers.timers import Timer, arm
 
 SLOT = "win_back"
+
+
+@dataclass(frozen=True)
+class WinBack:
+    """The ``[win_back]`` section of ``rules.toml``."""
+
+    enabled: bool = True
+    after_days: int = 60
 
 
 @dataclass(slots=True)
@@ -56,3 +63,6 @@ class WinBackRule(RuleBase):
             context["days_since_last_order"] = round((t + self.after_ms - last_order) / DAY_MS, 2)
         arm(state.timers, Timer(self.name, SLOT, t, anchor, t + self.after_ms, (), context))
         return []
+
+
+SPECS = (RuleSpec("win_back", WinBack(), lambda section, config: WinBackRule(section)),)

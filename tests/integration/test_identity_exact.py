@@ -69,7 +69,7 @@ def reference(bodies: list[dict[str, Any]], topics: list[str], anonymous: dict[s
     out[counts] = out[counts].fillna(0).astype("int64")
     out[["revenue_total", "refunded_total"]] = out[["revenue_total", "refunded_total"]].fillna(0.0)
     touches = events[(events["topic"] == "clickstream") | (events["type"] == "order_placed")]
-    first = touches.sort_values(["ms", "event_id"]).groupby("who").first()
+    first = touches.sort_values(["ms", "event_id"]).drop_duplicates("who").set_index("who")
     out["acquisition_channel"] = first["channel"]
     out["acquisition_source"] = first["utm_source"]
     return out.astype(object).where(out.notna(), None)

@@ -131,3 +131,22 @@ def test_erase_drops_the_whole_component_named_by_any_of_its_ids_and_nothing_els
     assert graph.profile_of("anonymous_id", "a-2") == "c-2" and len(graph.components) == 1
     assert graph.erase(lambda value: value == "nobody") == []
     assert graph.resolve(event(anonymous="a-1")).profile == "a-1"  # a later visit starts afresh
+
+
+def test_events_of_a_retired_profile_go_through_it() -> None:
+    """A subject whose profile was merged away is resolved to the survivor ``via`` its retired profile (the stage
+    keys the event to it: it drops a repeat of an event it counted, and forwards the rest); a subject that never
+    had a profile of its own, or is the profile, has no ``via``."""
+    graph = IdentityGraph()
+    graph.resolve(event(anonymous="a-1"))
+    graph.resolve(event("c-old", "a-1", "identify"))
+    again = graph.resolve(event(anonymous="a-1"))
+    assert (again.profile, again.via) == ("c-old", "a-1")
+    graph.resolve(event("c-old", "a-2", "identify"))  # a-2 never had a profile: nothing to go through
+    assert graph.resolve(event(anonymous="a-2")).via is None
+    graph.resolve(event("c-new", kind="alias", previous="c-old"))
+    assert [(r.profile, r.via) for r in (graph.resolve(event(anonymous="a-1")), graph.resolve(event("c-old")),
+                                         graph.resolve(event("c-new")))] == \
+        [("c-new", "a-1"), ("c-new", "c-old"), ("c-new", None)]
+    (component,) = graph.components.values()
+    assert component.absorbed == ["c-old", "a-1"]

@@ -141,7 +141,8 @@ def test_anonymous_visits_shared_devices_and_two_emails_resolve_exactly_with_the
     for profile in read_all(backend.kafka, "customer-features", backend.partitions):
         latest[profile["customer_id"]] = profile  # one customer's records are in order (one partition)
     live = {c: p for c, p in latest.items() if p.get("merged_into") is None}
-    assert sorted(live) == sorted(expected.index), "one live profile per true customer, none anonymous"
+    assert sorted(live) == sorted(expected.index), \
+        f"one live profile per true customer, none anonymous: {set(live) ^ set(expected.index)}"
     mismatches = []
     for customer, row in expected.iterrows():
         profile = live[customer]
@@ -161,8 +162,11 @@ def test_anonymous_visits_shared_devices_and_two_emails_resolve_exactly_with_the
     assert {f: i for (k, f), i in linked.items() if k == "anonymous_id"} == truth.anonymous
     assert {f: i for (k, f), i in linked.items() if k == "email_hash"} == \
         {e: c for c, es in truth.emails.items() for e in es}, "every address, both of two, linked to its customer"
-    assert {(k, f, i) for a, _, k, f, i in merges if a == "merged"} == \
-        {("anonymous_id", a, c) for a, c in retired.items()}
+    merged = {(k, f, i) for a, _, k, f, i in merges if a == "merged"}
+    assert merged <= {("anonymous_id", a, c) for a, c in truth.anonymous.items()}
+    # A profile record is retired where the features worker had counted some of the visitor's events when the
+    # merge reached it; else the events went on to the customer and the visitor never had a profile record.
+    assert {("anonymous_id", a, c) for a, c in retired.items()} <= merged and retired
     assert not [m for m in merges if m[0] == "refused" or m[2] == "device_id"]
     shared = {}
     for customer, device in truth.devices.items():

@@ -222,6 +222,16 @@ class IdentityGraph:
             member_kind, member_value = split(member)
             if member_kind != CUSTOMER or member_value != target:
                 self._record(res, seen, "linked", reason, member_kind, member_value, target)
+        if survivor.profile is not None:
+            # Every visitor id that joins retires, profile or not: after a crash the stage may resolve an event
+            # again with a graph that differs from the one that first sent it to the visitor's own profile;
+            # retired, that profile hands over what it counted and forwards (or drops) what comes later.
+            for member in retired.members:
+                member_kind, member_value = split(member)
+                if member_kind == "anonymous_id" and member_value != survivor.profile \
+                        and member_value not in survivor.absorbed:
+                    survivor.absorbed.append(member_value)
+                    self._record(res, seen, "merged", reason, member_kind, member_value, survivor.profile)
 
     def _record(self, res: Resolution, seen: Sighting, action: Action, reason: str, kind: str, value: str,
                 into: str) -> None:

@@ -7,6 +7,12 @@ Compared: the features that merge exactly (processors/features/merge.py; README,
 count, lifetime counts per clickstream type, first and last seen, active days, orders (count, revenue, first and
 last, cancellations, refunds, deliveries) and the acquisition touch. Windowed counts depend on each profile's
 as-of time and are left to the unit tests of the merge. The reference reads the generated events only.
+
+The stage is killed just after it starts reading the first third (it restarts with no stored graph and reads
+everything again, in its own order, while what the killed one sent is already downstream), and again in the
+second third once it has stored its graph and committed the first (it restarts from the stored graph). The
+profiles are read from the features output (the newest record per customer) and ClickHouse's
+``customer_profiles FINAL``; the links and merges from ``identity_merges FINAL``.
 """
 
 from __future__ import annotations

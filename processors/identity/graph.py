@@ -9,6 +9,10 @@ writes, and a lookup is one dict read.
 
 A union of two components that both have a profile retires one of them: a ``merged`` record says which
 profile went into which (the features processor folds the retired profile's state into the survivor).
+Every anonymous id that joins a component with a profile is retired so, even one without a profile of
+its own (the stage, re-reading after a crash, may resolve its events in another order than the run
+that first sent them to its profile); events naming a retired profile are routed through it
+(``Resolution.via``).
 Links of identifiers are ``linked`` records; links the rules refuse are ``refused`` records. Every
 record has an id derived from the event's id, so a record produced again after a restart is the same
 record.

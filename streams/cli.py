@@ -80,6 +80,10 @@ TimeFormatOption = Annotated[str | None, typer.Option(
 CustomersOption = Annotated[int, typer.Option("--customers", min=1, help="Generator: number of customers.")]
 DaysOption = Annotated[int, typer.Option("--days", min=1, help="Generator: days of traffic.")]
 SeedOption = Annotated[int, typer.Option("--seed", help="Generator: random seed (same seed, same traffic).")]
+IdentitiesOption = Annotated[str | None, typer.Option(
+    "--identities", help="Generator: identity cases, e.g. anonymous=600,shared-devices=50,two-emails=200 "
+                         "(customers whose first visit is anonymous until they log in, devices shared by two "
+                         "customers, customers with two e-mails; README: Identity resolution). Default: none.")]
 
 
 def _settings() -> Settings:
@@ -156,7 +160,8 @@ def _require_reports_extra(command: str, *modules: str) -> None:
 
 def _source(replay: str | None, mapping: str | None, tz: str, speedup: float | None,
             customers: int, days: int, seed: int, reading: dict[str, Any] | None = None,
-            max_gap: float | None = None, check: bool = False) -> tuple[object, str, int | None]:
+            max_gap: float | None = None, check: bool = False,
+            identities: str | None = None) -> tuple[object, str, int | None]:
     """The paced records of a replay or the generator, their name and count.
 
     ``reading`` holds the ReadOptions of a csv/jsonl replay (delimiter, decimal, encoding,
@@ -166,19 +171,31 @@ def _source(replay: str | None, mapping: str | None, tz: str, speedup: float | N
     from streams.sources import ReadOptions, open_source
     from streams.sources.check import check as check_source
     from streams.sources.check import mostly_dead
+    from streams.sources.generator import IdentityMix
     from streams.sources.generator_stream import stream
     from streams.sources.pacing import paced
 
     problem = ("--check reads a --replay source" if check and replay is None else
                "--speedup must be a positive number" if speedup is not None and not speedup > 0 else
                "--max-gap needs --speedup, and zero or more seconds" if max_gap is not None
-               and (speedup is None or not max_gap >= 0) else None)
+               and (speedup is None or not max_gap >= 0) else
+               "--identities is for the generator, not a --replay" if identities is not None and replay is not None
+               else None)
+    mix = None
+    if problem is None and identities is not None:
+        try:
+            mix = IdentityMix.parse(identities)
+            mix.check(customers)
+        except ValueError as exc:
+            problem = f"--identities: {exc}"
     if problem is not None:
-        console.print(f"[red]{problem}[/]")
+        console.print(f"[red]{markup_safe(problem)}[/]")
         raise typer.Exit(2)
     if replay is None:  # streamed: records are made as they are fed, never all held at once
-        name = f"generator ({customers:,} customers, {days} days, seed {seed})"
-        return paced(stream(customers=customers, days=days, seed=seed), speedup, max_gap=max_gap), name, None
+        name = f"generator ({customers:,} customers, {days} days, seed {seed}" + (
+            f", identities {identities})" if mix is not None else ")")
+        return paced(stream(customers=customers, days=days, seed=seed, identities=mix), speedup,
+                     max_gap=max_gap), name, None
     else:
         try:
             pseudonym = _settings().pseudonymizer().pseudonym  # the edge: emails or phones given as ids
@@ -207,7 +224,7 @@ def run(replay: ReplayOption = None, mapping: MapOption = None, tz: TzOption = "
         speedup: SpeedOption = None, customers: CustomersOption = 2000, days: DaysOption = 30,
         seed: SeedOption = 7, max_gap: MaxGapOption = None, check: CheckOption = False,
         delimiter: DelimiterOption = None, decimal: DecimalOption = ".", encoding: EncodingOption = None,
-        time_format: TimeFormatOption = None) -> None:
+        time_format: TimeFormatOption = None, identities: IdentitiesOption = None) -> None:
     """Start the embedded broker and ClickHouse (unless configured), feed a source, print a summary."""
     from streams.run import Interrupted, request_stop, run_pipeline
     from streams.runfile import RunInProgress, claim
@@ -222,7 +239,8 @@ def run(replay: ReplayOption = None, mapping: MapOption = None, tz: TzOption = "
         raise typer.Exit(2) from None
     _logging(settings.data_dir / "logs" / "journey.log", settings)
     reading = {"delimiter": delimiter, "decimal": decimal, "encoding": encoding, "time_format": time_format}
-    records, name, total = _source(replay, mapping, tz, speedup, customers, days, seed, reading, max_gap, check)
+    records, name, total = _source(replay, mapping, tz, speedup, customers, days, seed, reading, max_gap, check,
+                                   identities)
     # Stoppable whatever the parent left blocked (a supervisor's or a native library's signal mask is inherited).
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -564,9 +582,9 @@ def replay(source: Annotated[str, typer.Argument(help="KIND:PATH (see journey ru
 @app.command()
 def generate(customers: CustomersOption = 2000, days: DaysOption = 30, seed: SeedOption = 7,
              output: Annotated[Path | None, typer.Option(help="Write JSON lines here instead of Kafka.")] = None,
-             speedup: SpeedOption = None) -> None:
+             speedup: SpeedOption = None, identities: IdentitiesOption = None) -> None:
     """Synthetic traffic with realistic journeys, seeded and reproducible."""
-    records, name, _ = _source(None, None, "UTC", speedup, customers, days, seed)
+    records, name, _ = _source(None, None, "UTC", speedup, customers, days, seed, identities=identities)
     if output is None:
         _produce(records, name)
         return

@@ -14,11 +14,14 @@ start. Given a pseudonymizer it also reads ``privacy-requests``: an ``erase`` dr
 holding an id whose HMAC is the request's subject (tombstones on the changelog, a ``privacy-audit``
 record) and is committed after them, like the stateful workers' requests (streams/erasure.py); the
 records already on ``identity-merges`` stay until their retention. Commit protocol per flush (every
-``flush_seconds``): changed components to the changelog, then
-every produced record acknowledged, then the input offsets committed. After a crash the records after
-the last commit are read again: the graph is restored as of the last flush that reached the changelog
-and resolves them the same way; the events they re-send are duplicates the features processor skips
-by event id, and the audit records have ids derived from the event.
+``flush_seconds``): every produced record acknowledged, then the changed components to the changelog
+(acknowledged), then the input offsets committed. After a crash the records after the last commit are
+read again, with the graph restored from the changelog: as of the last flush, or (a crash between the
+changelog and the commit) already past them, with every record they produced delivered. Resolved
+again, an event goes to the same profile, or, if its subject's profile was merged since, to that
+retired profile (``Resolution.via``), which drops it as one it already counted and handed over; the
+features processor skips other repeats by event id, and the audit records have ids derived from the
+event (a link made again makes no record: it is there).
 
 Not partitioned yet: the graph is global, so one identity worker consumes every input partition (a
 second member of the group would resolve with a graph that misses the first one's links).
@@ -204,12 +207,13 @@ class IdentityWorker(BatchWorker):
         if event.type in LINKING_TYPES:
             self.stats.links += 1
             return
-        if res.profile != event.customer_id:
+        target = res.via or res.profile  # a retired profile's own events go through it (graph.Resolution.via)
+        if target != event.customer_id:
             body = orjson.loads(value)
-            body["customer_id"] = res.profile
+            body["customer_id"] = target
             value = orjson.dumps(body)
             self.stats.rekeyed += 1
-        self._produce(identified(topic), res.profile.encode(), value)
+        self._produce(identified(topic), target.encode(), value)
         self.stats.resolved += 1
 
     def _produce(self, topic: str, key: bytes, value: bytes | None, partition: int | None = None) -> None:
@@ -228,7 +232,12 @@ class IdentityWorker(BatchWorker):
             self._errors.append(f"{msg.topic()}: {err.str()}")
 
     def flush(self) -> None:
-        """Changed components to the changelog, everything acknowledged, then the input offsets committed."""
+        """Every output acknowledged, then the changed components to the changelog (acknowledged), then the input
+        offsets committed: the graph on the changelog is never ahead of outputs that were lost."""
+        remaining = flush_following(self._producer)
+        if remaining or self._errors:
+            raise RuntimeError(f"identity outputs not acknowledged ({remaining} pending, errors: {self._errors[:3]});"
+                               " the graph and offsets not stored")
         for root in sorted(self._retired):
             self._produce(self.changelog, root.encode(), None, CHANGELOG_PARTITION)
         for root in sorted(self._changed):

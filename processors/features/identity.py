@@ -5,10 +5,11 @@ profile it concerns. On a ``merged`` record the retired profile's state is marke
 (its profile record says so from then on) and a copy goes to ``profile-handoffs`` keyed by the
 survivor, whose state merges it (processors/features/merge.py says which features merge exactly); a
 handoff already merged (same record id) is skipped, so a redelivered one counts once. An event that
-reaches a retired profile afterwards (re-keyed to it before the merge) is forwarded to the survivor on
-its ``identified-*`` topic with ``customer_id`` rewritten; a handoff reaching a retired survivor (a
-chain of merges) is forwarded likewise. Whatever the order the three arrive in, each event is counted
-once, in the survivor.
+reaches a retired profile afterwards (re-keyed to it before the merge, or naming it as its subject) is
+forwarded to the survivor on its ``identified-*`` topic with ``customer_id`` rewritten, unless the
+retired profile counted it already (a repeat: its count went over with the handoff); a handoff
+reaching a retired survivor (a chain of merges) is forwarded likewise. Whatever the order the three
+arrive in, each event is counted once, in the survivor.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ def on_handoff(state: CustomerState, value: bytes) -> list[Output]:
 
 
 def forward(state: CustomerState, topic: str, value: bytes | None) -> list[Output]:
-    """An event for a retired profile, re-keyed to the profile it was merged into."""
+    """An event for a retired profile, re-keyed to the profile it was merged into; dropped if this profile
+    already counted it (its state, with the event, went to the survivor: the identity stage re-sent it)."""
     into = merged_into(state)
     assert into is not None
     if value is None or not topic.startswith(IDENTIFIED_PREFIX):
@@ -71,7 +73,7 @@ def forward(state: CustomerState, topic: str, value: bytes | None) -> list[Outpu
         body: Any = orjson.loads(value)
     except orjson.JSONDecodeError:
         return []
-    if not isinstance(body, dict):
+    if not isinstance(body, dict) or body.get("event_id") in state.recent_ids:
         return []
     body["customer_id"] = into
     return [(topic, into.encode(), orjson.dumps(body))]

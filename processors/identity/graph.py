@@ -9,6 +9,10 @@ writes, and a lookup is one dict read.
 
 A union of two components that both have a profile retires one of them: a ``merged`` record says which
 profile went into which (the features processor folds the retired profile's state into the survivor).
+Every anonymous id that joins a component with a profile is retired so, even one without a profile of
+its own (the stage, re-reading after a crash, may resolve its events in another order than the run
+that first sent them to its profile); events naming a retired profile are routed through it
+(``Resolution.via``).
 Links of identifiers are ``linked`` records; links the rules refuse are ``refused`` records. Every
 record has an id derived from the event's id, so a record produced again after a restart is the same
 record.
@@ -47,6 +51,9 @@ class Component:
     members: list[str]
     #: Identifiers of never-linking kinds seen on the component's events (kind:value), at most the cap.
     seen: list[str] = field(default_factory=list)
+    #: Profiles merged into this one (retired): events naming one of them as their subject are sent to it,
+    #: and it forwards them (see :attr:`Resolution.via`).
+    absorbed: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +91,12 @@ class Resolution:
     records: list[IdentityRecord] = field(default_factory=list)
     changed: set[str] = field(default_factory=set)  # roots whose component changed
     retired: set[str] = field(default_factory=set)  # roots of components merged away
+    #: The retired profile the event's subject was, if it was one: the stage keys the event to it, not to
+    #: ``profile``. That profile already counted the events it saw before its merge and handed them to the
+    #: survivor; if one of them is resolved again (the stage re-reads what it had not committed when it
+    #: crashed, with a graph restored after the merge), the retired profile drops it as a duplicate, and
+    #: forwards a new one, where sending it straight to the survivor would count it twice.
+    via: str | None = None
 
 
 class IdentityGraph:
@@ -151,9 +164,13 @@ class IdentityGraph:
                 self._union(subject, self._node(kind, value, res), "identify" if explicit else "auto", seen, res)
             else:
                 self._note(self.components[self.root_of[subject]], node_of(kind, value), res)
-        profile = self.components[self.root_of[subject]].profile
+        component = self.components[self.root_of[subject]]
+        profile = component.profile
         assert profile is not None
         res.profile = profile
+        own = split(subject)[1]
+        if own != profile and own in component.absorbed:
+            res.via = own
         return res
 
     def _node(self, kind: str, value: str, res: Resolution, known: bool = False) -> str:
@@ -189,6 +206,8 @@ class IdentityGraph:
         if survivor.profile is not None and retired.profile is not None and survivor.profile != retired.profile:
             retired_kind = CUSTOMER if retired.known else "anonymous_id"
             self._record(res, seen, "merged", reason, retired_kind, retired.profile, survivor.profile)
+            survivor.absorbed.append(retired.profile)
+        survivor.absorbed.extend(retired.absorbed)
         if survivor.profile is None:
             survivor.profile = retired.profile
         survivor.known = survivor.known or retired.known
@@ -207,6 +226,16 @@ class IdentityGraph:
             member_kind, member_value = split(member)
             if member_kind != CUSTOMER or member_value != target:
                 self._record(res, seen, "linked", reason, member_kind, member_value, target)
+        if survivor.profile is not None:
+            # Every visitor id that joins retires, profile or not: after a crash the stage may resolve an event
+            # again with a graph that differs from the one that first sent it to the visitor's own profile;
+            # retired, that profile hands over what it counted and forwards (or drops) what comes later.
+            for member in retired.members:
+                member_kind, member_value = split(member)
+                if member_kind == "anonymous_id" and member_value != survivor.profile \
+                        and member_value not in survivor.absorbed:
+                    survivor.absorbed.append(member_value)
+                    self._record(res, seen, "merged", reason, member_kind, member_value, survivor.profile)
 
     def _record(self, res: Resolution, seen: Sighting, action: Action, reason: str, kind: str, value: str,
                 into: str) -> None:

@@ -27,6 +27,16 @@ records as a stream, without holding them all: what ``journey run`` feeds):
   shipping, delivery, refunds) and agents may still answer. :attr:`Generator.truth` holds
   the churn and sign-up times for evaluating churn models.
 
+Identities (``identities=IdentityMix(...)``, off by default; ``journey run --identities``): some
+customers' first visit is anonymous until they log in (its clickstream carries only an ``anonymous_id``,
+then an ``identify`` event links it to the customer, at or after the visit's last anonymous event, and
+before its checkout), some pairs of customers share a device (``device_id`` on their clickstream: the
+link rules never merge on it), and some customers have two e-mail addresses (``email_hash``: the first
+on the customer's first known event, the second on an ``identify`` right after it). Every customer then
+carries a ``device_id`` on its clickstream and an ``email_hash``; :attr:`GeneratedTruth.anonymous`,
+``devices`` and ``emails`` say who is who. The journeys themselves (times, products, orders) are the
+same as without the option: nothing of it draws from the random streams.
+
 Nothing happens at or after ``start + days``. The same arguments give byte-identical
 output: each customer draws from its own ``random.Random`` seeded from ``seed`` and the
 customer's index, and nothing reads the wall clock or the global random state.
@@ -40,6 +50,7 @@ every type against the contracts.
 from __future__ import annotations
 
 import gc
+import hashlib
 import random
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -152,6 +163,11 @@ class GeneratedTruth:
 
     churn_at: dict[str, datetime | None] = field(default_factory=dict)
     signup_at: dict[str, datetime] = field(default_factory=dict)
+    #: With identities (:class:`IdentityMix`): anonymous id -> the customer it logs in as; customer -> its
+    #: device id (a shared one for both customers of a pair); customer -> its e-mail pseudonyms.
+    anonymous: dict[str, str] = field(default_factory=dict)
+    devices: dict[str, str] = field(default_factory=dict)
+    emails: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def churned(self, customer: str, at: datetime) -> bool:
         """Whether ``customer`` has churned by ``at`` (the label a churn model predicts)."""
@@ -159,16 +175,63 @@ class GeneratedTruth:
         return churn is not None and churn <= at
 
 
+@dataclass(frozen=True)
+class IdentityMix:
+    """How many customers (of ``customers``) show each identity case; picked evenly spread over the
+    customer indexes, so exactly these counts occur.
+
+    ``anonymous``: customers whose first visit is anonymous until an ``identify``; ``shared_devices``:
+    devices each used by two customers (``2 * shared_devices`` customers); ``two_emails``: customers
+    with two e-mail addresses.
+    """
+
+    anonymous: int = 0
+    shared_devices: int = 0
+    two_emails: int = 0
+
+    def check(self, customers: int) -> None:
+        """ValueError when the counts do not fit ``customers``."""
+        if min(self.anonymous, self.shared_devices, self.two_emails) < 0:
+            raise ValueError(f"identity counts must be >= 0: {self}")
+        if self.anonymous > customers or self.two_emails > customers or 2 * self.shared_devices > customers:
+            raise ValueError(f"{self} does not fit {customers} customers (a shared device takes two)")
+
+    @classmethod
+    def parse(cls, text: str) -> IdentityMix:
+        """``anonymous=N,shared-devices=N,two-emails=N`` (any subset) as a mix; ValueError naming the problem."""
+        counts: dict[str, int] = {}
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            name, sep, value = part.partition("=")
+            name = name.strip().replace("-", "_")
+            if not sep or name not in ("anonymous", "shared_devices", "two_emails") or not value.strip().isdigit():
+                raise ValueError(f"not NAME=COUNT with NAME anonymous, shared-devices or two-emails: {part!r}")
+            counts[name] = int(value)
+        return cls(**counts)
+
+
+def _spread(i: int, chosen: int, total: int) -> bool:
+    """Whether index ``i`` of ``total`` is one of ``chosen`` evenly spread ones (exactly ``chosen`` are)."""
+    return total > 0 and (i + 1) * chosen // total > i * chosen // total
+
+
+def _token(*parts: object) -> str:
+    """A short stable pseudonymous id from ``parts`` (no random draw)."""
+    return hashlib.blake2b("/".join(map(str, parts)).encode(), digest_size=8).hexdigest()
+
+
 class Generator:
     """Seeded journeys: ``.records()`` gives the traffic; ``.truth`` the latent churn, filled as it goes."""
 
     def __init__(self, customers: int = 2000, days: int = 30, seed: int = 7,
-                 start: datetime = datetime(2024, 1, 1, tzinfo=UTC)) -> None:
+                 start: datetime = datetime(2024, 1, 1, tzinfo=UTC), identities: IdentityMix | None = None) -> None:
         if customers < 0 or days <= 0:
             raise ValueError(f"need customers >= 0 and days > 0, not {customers=} {days=}")
         if start.tzinfo is None:
             raise ValueError("start must be timezone-aware")
+        if identities is not None:
+            identities.check(customers)
         self.customers, self.days, self.seed, self.start = customers, days, seed, start
+        self.identities = identities
         self.truth = GeneratedTruth()
         self.start_ms = round(start.timestamp() * 1000)
         self.end_ms = self.start_ms + days * DAY
@@ -200,9 +263,10 @@ class Generator:
 
 
 def generate(customers: int = 2000, days: int = 30, seed: int = 7,
-             start: datetime = datetime(2024, 1, 1, tzinfo=UTC)) -> list[SourceRecord]:
-    """The records of ``Generator(customers, days, seed, start)`` (use the class to get its truth too)."""
-    return Generator(customers, days, seed, start).records()
+             start: datetime = datetime(2024, 1, 1, tzinfo=UTC),
+             identities: IdentityMix | None = None) -> list[SourceRecord]:
+    """The records of ``Generator(customers, days, seed, start, identities)`` (the class gives its truth too)."""
+    return Generator(customers, days, seed, start, identities).records()
 
 
 def _pick(rand: Callable[[], float], options: Sequence[T]) -> T:
@@ -235,6 +299,7 @@ class _Journey:
         self.time_zone = TIME_ZONES[zlib.crc32(self.key) % len(TIME_ZONES)]
         self.taste: list[str] = []
         self.propensity = 0.0
+        self.ids = _Identities(generator, n) if generator.identities is not None else None
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -247,16 +312,35 @@ class _Journey:
                 self.last_act_ms = ms
         elif ms >= self.end_ms:
             return None
+        ids = self.ids
+        if ids is not None and ids.anonymous is not None and (topic != "clickstream"
+                                                              or body["type"] == "checkout_started"):
+            self.login(max(ms, ids.anonymous_last_ms))  # logged in to check out, order, chat...
         self.seq = seq = self.seq + 1
         body["event_id"] = event_id = f"{self.prefix}{seq}"
-        body["customer_id"] = self.customer
+        key = self.key
+        if ids is None:
+            body["customer_id"] = self.customer
+        else:
+            key = ids.label(ms, topic, body, self.customer, self.key)
         body["event_time"] = when = _from_timestamp(ms / 1000, UTC)
         body["schema_version"] = SCHEMA_VERSION
         self.times.append(ms)
         # A right-sized copy: keeping orjson's over-allocated buffers alive is slower (see record.owned).
         clean_body(body)  # the edge: free text redacted (streams/sources/edge.py)
-        self.records.append(SourceRecord(topic, self.key, bytes(memoryview(_dumps(body, option=_UTC_Z))), when))
+        self.records.append(SourceRecord(topic, key, bytes(memoryview(_dumps(body, option=_UTC_Z))), when))
+        if ids is not None and ids.second_email_due:
+            ids.second_email_due = False
+            self.emit(ms, "clickstream", {"type": "identify", "email_hash": ids.emails[1]},  # a second address
+                      by_customer=False)
         return event_id
+
+    def login(self, ms: int) -> None:
+        """End the anonymous visit: an ``identify`` linking its anonymous id to the customer at ``ms``."""
+        assert self.ids is not None and self.ids.anonymous is not None
+        anonymous, self.ids.anonymous = self.ids.anonymous, None
+        self.emit(ms, "clickstream", {"type": "identify", "anonymous_id": anonymous, "channel": self.platform,
+                                      "device": self.device}, by_customer=False)
 
     def set_churn(self, ms: int) -> None:
         self.churn_ms = ms
@@ -310,7 +394,12 @@ class _Journey:
             else:
                 utm = (None, None, None, None)
             yield t
-            if not self.session(t, utm):
+            if first and self.ids is not None and self.ids.anonymous_first:
+                self.ids.anonymous = self.ids.anonymous_id
+            visited = self.session(t, utm)
+            if self.ids is not None and self.ids.anonymous is not None:  # logged in at the visit's end
+                self.login(self.ids.anonymous_last_ms if not visited else max(t, self.ids.anonymous_last_ms))
+            if not visited:
                 break
             first = False
             if rand() < 0.015:
@@ -343,7 +432,8 @@ class _Journey:
     def session(self, t: int, utm: tuple[str | None, str | None, str | None, str | None]) -> bool:
         """One visit starting at ``t``; False when the customer can do nothing more (end or churn)."""
         rand = self.rand
-        session_id = f"{self.customer}-s{self.seq}"
+        visitor = self.customer if self.ids is None or self.ids.anonymous is None else self.ids.anonymous
+        session_id = f"{visitor}-s{self.seq}"
         if self.cart and rand() < 0.25:
             self.cart.clear()  # the shop expired the old cart
         common = {"session_id": session_id, "channel": self.platform, "device": self.device}
@@ -497,3 +587,43 @@ class _Journey:
             if rand() < 0.2:
                 self.consent_change(t, "email", False, "unsubscribe_link")
             self.bring_churn_forward(t, 0.5, 5 * DAY)
+
+
+class _Identities:
+    """One customer's identifiers under an :class:`IdentityMix`, and how it labels each event."""
+
+    def __init__(self, generator: Generator, n: int) -> None:
+        mix, total, seed = generator.identities, generator.customers, generator.seed
+        assert mix is not None
+        customer = f"c{n:06d}"
+        self.anonymous_first = _spread(n, mix.anonymous, total)
+        self.anonymous_id = f"anon-{_token(seed, n, 'anonymous')}"
+        self.anonymous: str | None = None  # the anonymous id while the visit is anonymous
+        self.anonymous_last_ms = 0
+        pair = n // 2
+        shared = n < 2 * (total // 2) and _spread(pair, mix.shared_devices, total // 2)
+        self.device_id = f"dev-{_token(seed, 'pair', pair) if shared else _token(seed, n, 'device')}"
+        count = 2 if _spread(n, mix.two_emails, total) else 1
+        self.emails = tuple(f"h-{_token(seed, n, 'email', k)}" for k in range(count))
+        self.emailed = False
+        self.second_email_due = False
+        truth = generator.truth
+        truth.devices[customer] = self.device_id
+        truth.emails[customer] = self.emails
+        if self.anonymous_first:
+            truth.anonymous[self.anonymous_id] = customer
+
+    def label(self, ms: int, topic: str, body: dict[str, Any], customer: str, key: bytes) -> bytes:
+        """Set the event's identifiers; return its key (the anonymous id while anonymous)."""
+        if topic == "clickstream":
+            body["device_id"] = self.device_id
+        if self.anonymous is not None and topic == "clickstream":
+            body["anonymous_id"] = self.anonymous
+            self.anonymous_last_ms = max(self.anonymous_last_ms, ms)
+            return self.anonymous.encode()
+        body["customer_id"] = customer
+        if not self.emailed:  # the first known event: the sign-up, with the customer's (first) address
+            self.emailed = True
+            body["email_hash"] = self.emails[0]
+            self.second_email_due = len(self.emails) > 1
+        return key

@@ -17,7 +17,7 @@ import random
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from streams.sources.generator import DAY, Generator, _Journey
+from streams.sources.generator import DAY, Generator, IdentityMix, _Journey
 from streams.sources.record import SourceRecord
 
 
@@ -28,9 +28,11 @@ def signup_ms(generator: Generator, n: int) -> int:
 
 
 def stream(customers: int = 2000, days: int = 30, seed: int = 7,
-           start: datetime = datetime(2024, 1, 1, tzinfo=UTC)) -> Iterator[SourceRecord]:
-    """``Generator(customers, days, seed, start).records()``, record for record, produced as it is needed."""
-    return stream_of(Generator(customers, days, seed, start))
+           start: datetime = datetime(2024, 1, 1, tzinfo=UTC),
+           identities: IdentityMix | None = None) -> Iterator[SourceRecord]:
+    """``Generator(customers, days, seed, start, identities).records()``, record for record, produced as it is
+    needed."""
+    return stream_of(Generator(customers, days, seed, start, identities))
 
 
 class _Running:

@@ -115,3 +115,30 @@ def test_a_handoff_delivered_twice_is_merged_once() -> None:
         host.feed(PROFILE_HANDOFFS, "c-1", outputs[0][2])
     assert host.profiles["c-1"]["features"]["product_views_total"] == 3  # type: ignore[index]
     assert pickle.loads(outputs[0][2])[0] == "e-id#1"
+
+
+
+def test_anonymous_views_sent_again_to_the_retired_profile_count_once() -> None:
+    """The identity stage re-reads what it had not committed when it crashed, with its graph restored past the
+    merge: it sends a-1's views again, keyed to the retired a-1 (graph.Resolution.via). a-1 drops the ones it
+    counted (they went over in its handoff): forwarded, they could reach c-1 before the handoff (another topic)
+    and count twice there."""
+    host = Host()
+    for topic, key, value in RECORDS["anonymous views"]:
+        host.feed(topic, key, value)
+    (handoff,) = host.processor.process(host.states["a-1"], IDENTITY_MERGES, MERGE, b"a-1")
+    again = [out for _, key, value in RECORDS["anonymous views"]
+             for out in host.processor.process(host.states["a-1"], TOPIC, value, key.encode())]
+    assert again == []
+    for topic, key, value in [*again, handoff]:  # what a-1 sent, in the order c-1 may read it
+        host.feed(topic, key.decode(), value)
+    assert host.profiles["c-1"]["events_total"] == 3
+
+
+def test_a_new_event_of_a_retired_profile_is_forwarded_and_counted() -> None:
+    host = Host()
+    for group in ("anonymous views", "merge", "customer views"):
+        for topic, key, value in RECORDS[group]:
+            host.feed(topic, key, value)
+    host.feed(TOPIC, "a-1", _view("v9", "a-1", 9, "a-1"))  # the cookie again, after the login
+    assert host.profiles["c-1"]["events_total"] == 6

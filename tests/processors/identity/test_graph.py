@@ -29,11 +29,15 @@ def test_an_anonymous_visitor_is_its_own_profile_until_identify_merges_it_into_t
     assert len(graph.components) == 1
 
 
-def test_identify_before_any_anonymous_event_links_without_a_merge() -> None:
+def test_identify_before_any_anonymous_event_links_and_retires_the_visitor_id() -> None:
+    """No profile of a-1 was made here, but one may have been (by the stage before a crash, which then resolves
+    the visitor's events again in another order): a-1 is retired all the same, and its events go through it."""
     graph = IdentityGraph()
     res = graph.resolve(event("c-1", "a-1", "identify"))
-    assert [r.action for r in res.records] == ["linked"]
-    assert graph.resolve(event(anonymous="a-1")).profile == "c-1"
+    assert [(r.action, r.from_id, r.into_id) for r in res.records] == [("linked", "a-1", "c-1"),
+                                                                       ("merged", "a-1", "c-1")]
+    later = graph.resolve(event(anonymous="a-1"))
+    assert (later.profile, later.via) == ("c-1", "a-1")
 
 
 def test_identify_never_merges_two_known_customers() -> None:
@@ -131,3 +135,21 @@ def test_erase_drops_the_whole_component_named_by_any_of_its_ids_and_nothing_els
     assert graph.profile_of("anonymous_id", "a-2") == "c-2" and len(graph.components) == 1
     assert graph.erase(lambda value: value == "nobody") == []
     assert graph.resolve(event(anonymous="a-1")).profile == "a-1"  # a later visit starts afresh
+
+
+def test_events_of_a_retired_profile_go_through_it() -> None:
+    """A subject whose profile was merged away is resolved to the survivor ``via`` its retired profile (the stage
+    keys the event to it: it drops a repeat of an event it counted, and forwards the rest); the profile itself
+    has no ``via``."""
+    graph = IdentityGraph()
+    graph.resolve(event(anonymous="a-1"))
+    graph.resolve(event("c-old", "a-1", "identify"))
+    again = graph.resolve(event(anonymous="a-1"))
+    assert (again.profile, again.via) == ("c-old", "a-1")
+    assert graph.resolve(event("c-old")).via is None  # the profile itself
+    graph.resolve(event("c-new", kind="alias", previous="c-old"))
+    assert [(r.profile, r.via) for r in (graph.resolve(event(anonymous="a-1")), graph.resolve(event("c-old")),
+                                         graph.resolve(event("c-new")))] == \
+        [("c-new", "a-1"), ("c-new", "c-old"), ("c-new", None)]
+    (component,) = graph.components.values()
+    assert component.absorbed == ["c-old", "a-1"]

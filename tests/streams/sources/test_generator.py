@@ -35,7 +35,7 @@ def test_every_record_is_valid_and_every_type_occurs(run: tuple[Generator, list[
     records = run[1]
     assert len(records) > 5000
     types = check_records(records)
-    # The generator makes no identity events yet (anonymous sessions that log in: README, Identity resolution).
+    # No identity events by default (the identities option makes them: test_generator_identities.py).
     expected = set(TOPIC_OF_TYPE) - {"identify", "alias"}
     assert set(types) == expected, f"missing: {expected - set(types)}"
     assert {r.topic for r in records} == set(INPUT_TOPICS)

@@ -678,11 +678,13 @@ def dashboard(port: Annotated[int | None, typer.Option(help="Port on 127.0.0.1 (
 
     settings = _settings()
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Ctrl-C and SIGTERM both stop it, also when started with SIGINT ignored (a shell's `cmd &` does that,
+    # and Python then raises no KeyboardInterrupt).
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     with DashboardServer(lambda: reader(settings), settings.dashboard_port if port is None else port) as board:
         console.print(f"[bold]dashboard[/] {board.url}  (Ctrl-C stops it)")
-        with contextlib.suppress(KeyboardInterrupt):
-            stop.wait()
+        stop.wait()
 
 
 @app.command()

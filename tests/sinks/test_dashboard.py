@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -181,14 +182,19 @@ def test_dashboard_live_during_the_run_then_exact(tmp_path: Path, chromium: str)
                (SELECT countIf(type = 'order_placed') FROM order_events) AS orders,
                (SELECT count() FROM customer_profiles FINAL) AS profiles,
                (SELECT uniqExactIf(customer_id, type = 'add_to_cart') FROM clickstream_events) AS carters""")
+    # Started as a shell's `journey dashboard &` starts it: SIGINT ignored. Ctrl-C (SIGINT) must still stop it.
     board = subprocess.Popen([sys.executable, "-m", "streams.cli", "dashboard", "--port", "0"], cwd=tmp_path,
-                             env=env_without_journey(), stderr=subprocess.PIPE, text=True)
+                             env=env_without_journey(), stderr=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         url = started_url(board, time.monotonic() + 60)
         after = page(chromium, url, tmp_path / "chromium-after", tmp_path / "dashboard.png", budget_ms=9000)
+        board.send_signal(signal.SIGINT)
+        assert board.wait(120) == 0, "the dashboard did not stop on SIGINT"
     finally:
-        board.terminate()
-        board.wait(30)
+        if board.poll() is None:
+            board.kill()
+            board.wait(30)
     kept = Path(os.environ.get("DASHBOARD_SCREENSHOT_DIR", Path(__file__).parents[2] / ".journey" / "artifacts"))
     kept.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(tmp_path / "dashboard.png", kept / "dashboard.png")

@@ -116,6 +116,12 @@ class Event(Contract):
                                            json_schema_extra=PSEUDONYMOUS)
     loyalty_id: Identifier | None = Field(None, description="A loyalty card or programme id.",
                                           json_schema_extra=PSEUDONYMOUS)
+    resolved_from: Identifier | None = Field(None, description="Set by the identity stage on the identified-* "
+                                                               "topics only: the subject (customer_id, or "
+                                                               "anonymous_id) an event re-keyed onto another "
+                                                               "customer had; lateness is checked per origin. "
+                                                               "Ignored on an input topic (the stage strips it).",
+                                             json_schema_extra=PSEUDONYMOUS)
     event_time: UtcDatetime = Field(description="When it happened, ISO 8601 with a zone; stored in UTC.")
     schema_version: StrictInt = Field(SCHEMA_VERSION, ge=1, le=SCHEMA_VERSION)
 

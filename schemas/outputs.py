@@ -126,7 +126,9 @@ class LateEvent(Contract):
     customer_id: Identifier
     source_topic: str
     event_time: UtcDatetime
-    newest_event_time: UtcDatetime = Field(description="The newest event of the same topic for this customer.")
+    newest_event_time: UtcDatetime = Field(description="The newest event of the same topic for this customer (of "
+                                                       "the same topic and origin for an event the identity stage "
+                                                       "re-keyed: its resolved_from).")
     allowed_lateness_s: float
     reason: Literal["late"] = "late"
     processor: str

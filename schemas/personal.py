@@ -180,7 +180,7 @@ _PUNCTUATED_TAX_ID = re.compile(r"\d{3}\.\d{3}\.\d{3}-\d{2}|\d{2}\.\d{3}\.\d{3}/
 
 #: Per input event type: (identifier fields, free-text fields) checked by :func:`clear_identifier`.
 IDENTIFIER_FIELDS = ("customer_id", "session_id", "anonymous_id", "device_id", "email_hash", "phone_hash",
-                     "chat_handle", "loyalty_id", "previous_id")
+                     "chat_handle", "loyalty_id", "previous_id", "resolved_from")
 TEXT_FIELDS: dict[str, tuple[str, ...]] = {
     "chat_message": ("text",),
     "search": ("query", "page_url", "referrer"),

@@ -2,7 +2,10 @@
 
 It reads ``clickstream``, ``orders``, ``chat`` and ``consent``, resolves each valid event's subject
 through the identity graph (processors/identity/) and writes it to ``identified-<topic>`` keyed by the
-profile id, with ``customer_id`` set to it (``anonymous_id`` and the other identifiers kept). The
+profile id, with ``customer_id`` set to it (``anonymous_id`` and the other identifiers kept) and, when
+that is another subject than the event's own, ``resolved_from`` set to the event's own (the features
+worker checks lateness per origin: each subject's events are in event-time order on its own input
+partition, not interleaved with the profile's); ``resolved_from`` on an input event is removed. The
 features worker reads those topics. ``identify`` and ``alias`` events change the graph only. Every
 link, merge and refused link goes to ``identity-merges`` (keyed by ``from_id``): the sink stores it in
 ``identity_merges`` and the features worker folds a merged profile into the survivor. Invalid records
@@ -77,6 +80,24 @@ def sighting_of(event: Any, t_ms: int) -> Sighting:
     identifiers = {kind: value for kind in EXTRA_IDENTIFIERS if (value := getattr(event, kind, None)) is not None}
     return Sighting(event.event_id, t_ms, event.type, customer, anonymous, identifiers,
                     getattr(event, "previous_id", None))
+
+
+def resolved_value(value: bytes, subject: str, claimed: str | None, profile: str) -> bytes:
+    """The ``identified-*`` value of an input event of ``subject`` resolved to ``profile``.
+
+    Re-keyed (``profile`` is another subject): ``customer_id`` is the profile and ``resolved_from`` the
+    subject, its origin (the features worker checks lateness per origin). Otherwise the event as it came,
+    less a ``resolved_from`` it ``claimed``: only the stage says where an event came from.
+    """
+    if profile == subject and claimed is None:
+        return value
+    body = orjson.loads(value)
+    body["customer_id"] = profile
+    if profile == subject:
+        del body["resolved_from"]
+    else:
+        body["resolved_from"] = subject
+    return orjson.dumps(body)
 
 
 def record_value(record: IdentityRecord) -> bytes:
@@ -209,10 +230,8 @@ class IdentityWorker(BatchWorker):
             return
         target = res.via or res.profile  # a retired profile's own events go through it (graph.Resolution.via)
         if target != event.customer_id:
-            body = orjson.loads(value)
-            body["customer_id"] = target
-            value = orjson.dumps(body)
             self.stats.rekeyed += 1
+        value = resolved_value(value, event.customer_id, event.resolved_from, target)
         self._produce(identified(topic), target.encode(), value)
         self.stats.resolved += 1
 

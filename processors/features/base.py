@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from sys import intern
 from typing import Any, ClassVar, Protocol
 
+from processors.event_time import stream_of
+
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
@@ -39,9 +41,12 @@ class Observed:
     event_id: str
     t_ms: int
     event: Any
+    #: The subject the identity stage re-keyed the event from (its ``resolved_from``), or None: the event's
+    #: lateness is checked against that origin's own newest time (``processors.event_time.stream_of``).
+    origin: str | None = None
 
     @classmethod
-    def of(cls, topic: str, event: Any) -> Observed:
+    def of(cls, topic: str, event: Any, origin: str | None = None) -> Observed:
         """Wrap a validated contract instance.
 
         The topic and type are interned: states keep them as keys (newest event per topic, recent
@@ -49,7 +54,12 @@ class Observed:
         would otherwise hold its own copies (measured: ~200 bytes per customer).
         """
         return cls(intern(topic), intern(event.type), event.event_id, round(event.event_time.timestamp() * 1000),
-                   event)
+                   event, origin)
+
+    @property
+    def stream(self) -> str:
+        """The stream whose newest time the event's lateness is checked against."""
+        return stream_of(self.topic, self.origin)
 
 
 class Feature(Protocol):

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class FeatureConfig:
-    #: Events older than (newest event of the same topic for this customer - lateness) are late.
+    #: Events older than (newest event of the same topic for this customer - lateness) are late (per topic and
+    #: origin for events the identity stage re-keyed onto the customer: processors/event_time.py).
     allowed_lateness_ms: int = 3_600_000
     #: Inactivity that ends a session.
     session_gap_ms: int = 30 * 60_000

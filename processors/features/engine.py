@@ -1,6 +1,7 @@
 """The features engine: one customer's state in, one event in, state and outcome out.
 
-It owns what every feature shares: per-topic event-time lateness and duplicate event ids
+It owns what every feature shares: event-time lateness per topic (and, for events the identity stage
+re-keyed onto this customer, per topic and origin) and duplicate event ids
 (``processors.event_time``: a late event goes to a side output, never into the wrong window),
 the customer's as-of time, the journey stage and the segments. The feature
 definitions themselves live in their own modules.
@@ -31,8 +32,9 @@ class CustomerState:
     """Everything held for one customer; plain containers, so it pickles."""
 
     customer_id: str
-    newest: dict[str, int] = field(default_factory=dict)  # topic -> newest event time (ms)
-    recent_ids: dict[str, tuple[int, str]] = field(default_factory=dict)  # event id -> (time, topic)
+    #: stream (a topic, or a topic and an origin: processors.event_time.stream_of) -> newest event time (ms)
+    newest: dict[str, int] = field(default_factory=dict)
+    recent_ids: dict[str, tuple[int, str]] = field(default_factory=dict)  # event id -> (time, stream)
     as_of_ms: int = 0  # newest event time (ms)
     events: int = 0
     late: int = 0
@@ -67,7 +69,7 @@ def _restore(customer_id: str, newest: dict[str, int], recent_ids: dict[str, tup
              prune_ids_at: int, clock_ms: int = 0, identity: dict[str, Any] | None = None) -> CustomerState:
     """Unpickle a :class:`CustomerState` packed by its ``__reduce__``.
 
-    Topic names are interned (each record is unpickled on its own, so each restored customer
+    Topic and stream names are interned (each record is unpickled on its own, so each restored customer
     would otherwise hold its own copies, as the feature states' names and types: their
     ``__post_init__`` interns them).
     """
@@ -103,7 +105,7 @@ class FeatureEngine:
 
     def apply(self, state: CustomerState, seen: Observed) -> Outcome:
         """Fold one accepted event into the customer's state, unless it is late or a duplicate."""
-        outcome = admit(state, seen.topic, seen.t_ms, seen.event_id, self.config.allowed_lateness_ms)
+        outcome = admit(state, seen.stream, seen.t_ms, seen.event_id, self.config.allowed_lateness_ms)
         if outcome is not Outcome.APPLIED:
             if outcome is Outcome.LATE:
                 state.late += 1

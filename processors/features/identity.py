@@ -76,4 +76,6 @@ def forward(state: CustomerState, topic: str, value: bytes | None) -> list[Outpu
     if not isinstance(body, dict) or body.get("event_id") in state.recent_ids:
         return []
     body["customer_id"] = into
+    if body.get("resolved_from") is None:  # its origin stays: lateness is checked per origin (event_time.py)
+        body["resolved_from"] = state.customer_id
     return [(topic, into.encode(), orjson.dumps(body))]

@@ -3,7 +3,7 @@ aliased customer turns out to be the same person as the canonical customer).
 
 Exact merges (the merged state equals the state the union of both event streams would have made,
 within the allowed lateness and before any bucket was pruned): the envelope (event count, late count,
-newest event time per topic, recent event ids, as-of time), ``activity`` (lifetime and windowed counts
+newest event time per stream, recent event ids, as-of time), ``activity`` (lifetime and windowed counts
 per type, active days, first and last seen), ``orders`` (counts, revenue, windows, first/last order,
 cancellations, refunds, deliveries) and ``acquisition`` (the earliest touch). Not merged: ``sessions``,
 ``cart``, ``preferences`` and ``service`` keep the canonical customer's own state (their sequences
@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from processors.event_time import is_origin_stream, stream_of
 from processors.features.acquisition import TouchState
 from processors.features.activity import ActivityState
 from processors.features.engine import CustomerState
@@ -78,12 +79,18 @@ def merge_states(into: CustomerState, other: CustomerState) -> list[str]:
     """Fold ``other`` into ``into`` (mutated); return the names of the features merged exactly.
 
     Event ids ``into`` has already applied stay counted once: ``other``'s recent ids are added, so a
-    later copy of one of its events is a duplicate for ``into`` too.
+    later copy of one of its events is a duplicate for ``into`` too. ``other``'s streams keep their
+    origin: its own topics become streams of origin ``other`` (where its later events, re-keyed or
+    forwarded, are checked), the ones it had from others stay theirs; ``into``'s own streams do not
+    move (its newest time is no bound for events of another origin).
     """
-    for topic, t in other.newest.items():
-        if t > into.newest.get(topic, t - 1):
-            into.newest[topic] = t
-    into.recent_ids.update(other.recent_ids)
+    streams = {stream: stream if is_origin_stream(stream) else stream_of(stream, other.customer_id)
+               for stream in other.newest.keys() | {stream for _, stream in other.recent_ids.values()}}
+    for stream, t in other.newest.items():
+        moved = streams[stream]
+        if t > into.newest.get(moved, t - 1):
+            into.newest[moved] = t
+    into.recent_ids.update({event_id: (t, streams[stream]) for event_id, (t, stream) in other.recent_ids.items()})
     into.as_of_ms = max(into.as_of_ms, other.as_of_ms)
     into.clock_ms = max(into.clock_ms, other.clock_ms)
     into.events += other.events

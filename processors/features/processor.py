@@ -27,7 +27,7 @@ from processors.features.engine import CustomerState, FeatureEngine
 from processors.features.identity import forward, merged_into, on_handoff, on_merge_record
 from processors.output import ErasureOutput, Output
 from schemas.base import SCHEMA_VERSION
-from schemas.identity import PROFILE_HANDOFFS, source_topic
+from schemas.identity import IDENTIFIED_PREFIX, PROFILE_HANDOFFS, source_topic
 from schemas.registry import CUSTOMER_FEATURES as PROFILE_TOPIC
 from schemas.registry import IDENTITY_MERGES
 from schemas.registry import LATE_EVENTS as LATE_TOPIC
@@ -38,6 +38,17 @@ def _iso(t_ms: int | None) -> str | None:
     if t_ms is None:
         return None
     return datetime.fromtimestamp(t_ms / 1000, UTC).isoformat().replace("+00:00", "Z")
+
+
+def origin_of(state: CustomerState, event: Any) -> str | None:
+    """The origin of a resolved event (one read from an ``identified-*`` topic): the subject the identity stage
+    re-keyed it from (``resolved_from``), None when that is this customer or the event was not re-keyed.
+
+    Only the identity stage's topics are trusted with it: the stage sets it on what it re-keys and strips it
+    from anything else, and on an input topic it is ignored (the processor never calls this there).
+    """
+    origin = event.resolved_from
+    return None if origin is None or origin == state.customer_id else origin
 
 
 class FeaturesProcessor:
@@ -72,6 +83,7 @@ class FeaturesProcessor:
         if state.identity is not None and merged_into(state) is not None:
             self.last_event_ms = None
             return forward(state, topic, value)
+        resolved = topic.startswith(IDENTIFIED_PREFIX)
         topic = source_topic(topic)
         try:
             event = validate(topic, value, key, self.limits)
@@ -79,7 +91,7 @@ class FeaturesProcessor:
             self.invalid += 1
             self.last_event_ms = None
             return []
-        seen = Observed.of(topic, event)
+        seen = Observed.of(topic, event, origin_of(state, event) if resolved else None)
         self.last_event_ms = seen.t_ms
         if self.engine.apply(state, seen) is Outcome.LATE:
             return [(LATE_TOPIC, key, self.late_record(state, seen, value or b""))]
@@ -89,7 +101,7 @@ class FeaturesProcessor:
         """The ``late-events`` record (``schemas.outputs.LateEvent``): why, and the event's original bytes."""
         return orjson.dumps({
             "event_id": seen.event_id, "customer_id": state.customer_id, "source_topic": seen.topic,
-            "event_time": _iso(seen.t_ms), "newest_event_time": _iso(state.newest[seen.topic]),
+            "event_time": _iso(seen.t_ms), "newest_event_time": _iso(state.newest[seen.stream]),
             "allowed_lateness_s": self.engine.config.allowed_lateness_ms / 1000, "reason": "late",
             "processor": self.name, "original": base64.b64encode(original).decode(), "schema_version": SCHEMA_VERSION,
         })

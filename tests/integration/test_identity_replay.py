@@ -117,3 +117,45 @@ def test_the_fold_route_through_real_workers_with_the_identity_stage_sigkilled_b
     assert set(codes.values()) == {0}, {r: workers[r].log_tail() for r, c in codes.items() if c}
     assert [tuple(r) for r in stored] == [("a-1", "c-1", 3), ("c-1", None, 5)]
     assert [tuple(r) for r in merges] == [("linked", "a-1", "c-1"), ("merged", "a-1", "c-1")]
+
+
+def _view(customer: str | None, anonymous: str | None, day: int, n: int, **extra: str) -> tuple[str, bytes, bytes]:
+    """A product view (or, with ``type``, another clickstream event) on March ``day`` at 10:00."""
+    body = {"event_id": f"late-{n}", "event_time": f"2026-03-{day:02d}T10:00:00Z",
+            **({"type": "product_view", "product_id": "p1"} if "type" not in extra else {}),
+            **({"customer_id": customer} if customer else {}), **({"anonymous_id": anonymous} if anonymous else {}),
+            **extra}
+    return "clickstream", str(customer or anonymous).encode(), orjson.dumps(body)
+
+
+def test_events_rekeyed_days_behind_the_customer_count_and_a_claimed_origin_does_not(backend: Backend,
+                                                                                       tmp_path: Path) -> None:
+    """Issue 22's lateness defect, deterministically: c-1 is linked to a-1 and has views up to March 10; then a-1's
+    views of March 2 and 3 arrive, re-keyed onto c-1 by the stage, days behind c-1's newest (1 h lateness): counted,
+    checked against a-1's own stream. A view of c-1's own of March 1 claiming ``resolved_from`` is late all the
+    same (the stage removes the claim)."""
+    env, _ = identity_env(backend, tmp_path, "origin")
+    workers = start_workers(env, tmp_path)
+    try:
+        wait_live(workers)
+        produce(backend.kafka, [_view("c-1", None, 9, 1), _view("c-1", "a-1", 10, 2, type="identify"),
+                                _view("c-1", None, 10, 3)])
+        settle(backend.kafka, "origin", workers)
+        produce(backend.kafka, [_view(None, "a-1", 2, 4), _view(None, "a-1", 3, 5),
+                                _view("c-1", None, 1, 6, resolved_from="x-9")])
+        settle(backend.kafka, "origin", workers)
+        resolved = {r["event_id"]: r for r in read_all(backend.kafka, "identified-clickstream", backend.partitions)}
+        late = read_all(backend.kafka, "late-events", backend.partitions)
+        latest: dict[str, dict[str, object]] = {}
+        for p in read_all(backend.kafka, "customer-features", backend.partitions):
+            latest[p["customer_id"]] = p
+    finally:
+        codes = {role: worker.stop() for role, worker in workers.items()}
+    assert set(codes.values()) == {0}, {r: workers[r].log_tail() for r, c in codes.items() if c}
+    assert latest["c-1"]["features"]["product_views_total"] == 4  # type: ignore[index]
+    assert (latest["c-1"]["events_total"], latest["c-1"]["features"]["late_events"]) == (4, 1)  # type: ignore[index]
+    assert [(r["event_id"], r["newest_event_time"]) for r in late] == [("late-6", "2026-03-10T10:00:00Z")]
+    assert {i: (r["customer_id"], r.get("resolved_from")) for i, r in resolved.items()} == {
+        "late-1": ("c-1", None), "late-3": ("c-1", None), "late-4": ("c-1", "a-1"), "late-5": ("c-1", "a-1"),
+        "late-6": ("c-1", None)}
+    assert "a-1" not in latest  # linked before any of its events: never a profile of its own

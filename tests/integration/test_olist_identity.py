@@ -4,10 +4,12 @@ The Olist replay with ``per_order_ids`` (streams/sources/olist.py) names each or
 per-order ``customer_id`` as ``anonymous_id`` and the person (``customer_unique_id``) as ``loyalty_id``.
 Produced to the embedded broker and consumed by the real identity stage, features worker and sink, the
 live profiles in ClickHouse (``customer_profiles FINAL``, not the ones merged into another) must count per
-person exactly the orders pandas counts per ``customer_unique_id`` in the CSV files. With the default
-allowed lateness it does not yet (an xfail naming the defect, ``REKEYED_LATE``; not strict: how many
-events are lost depends on the broker's interleaving, so a lucky run may lose none); with a lateness as
-wide as the data it does, and it would not with linking off (every later order a person of its own).
+person exactly the orders pandas counts per ``customer_unique_id`` in the CSV files, with the default
+allowed lateness (1 h) and with one as wide as the data; it would not with linking off (every later order a
+person of its own). With the default lateness it did not before issue 22's fix: the events the identity
+stage re-keys onto a person's profile reach it out of event-time order (the stage reads the 16 input
+partitions of a backlog in the broker's interleaving), days behind its newest event, and were sent to
+late-events; now each is checked against its own origin's stream (``resolved_from``), which is in order.
 
 To keep the test near two minutes, it replays a deterministic subset: every order of the first
 ``PEOPLE`` persons in sorted ``customer_unique_id`` order (so every order of each repeat buyer among them),
@@ -64,14 +66,7 @@ def _subset(olist_dir: Path, people: set[str], target: Path) -> None:
         shutil.copyfile(olist_dir / name, target / name)
 
 
-#: The re-keyed events of a repeat buyer's later orders reach the survivor profile out of event-time order (the
-#: identity stage reads the 16 input partitions of a backlog in the broker's interleaving, not by event time),
-#: days behind its newest event: beyond the default allowed lateness (1 h) the features processor sends them to
-#: late-events uncounted. A replay of history with a lateness as wide as the data is exact (the second case).
-REKEYED_LATE = ("defect: events re-keyed by the identity stage onto a survivor's partition arrive out of event-time "
-                "order and are dropped as late (allowed_lateness_seconds); repeat buyers' later orders are not counted")
-LATENESS = [pytest.param({}, id="default-lateness",
-                         marks=pytest.mark.xfail(strict=False, raises=AssertionError, reason=REKEYED_LATE)),
+LATENESS = [pytest.param({}, id="default-lateness"),
             pytest.param({"JOURNEY_ALLOWED_LATENESS_SECONDS": str(10 * 365 * 86400)}, id="lateness-of-the-data")]
 
 

@@ -17,7 +17,8 @@ CHAT = {"event_id": "e1", "customer_id": "c1", "event_time": "2024-05-01T10:00:0
 
 
 def test_the_exported_json_schema_marks_personal_fields() -> None:
-    identifiers = ("customer_id", "anonymous_id", "device_id", "email_hash", "phone_hash", "chat_handle", "loyalty_id")
+    identifiers = ("customer_id", "anonymous_id", "device_id", "email_hash", "phone_hash", "chat_handle", "loyalty_id",
+                   "resolved_from")
     assert personal_fields(json_schema("chat")) == {**dict.fromkeys(identifiers, "pseudonymous"), "text": "free_text"}
     marked = personal_fields(json_schema("clickstream"))
     assert marked["query"] == marked["page_url"] == marked["referrer"] == "free_text"

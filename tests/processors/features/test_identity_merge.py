@@ -9,10 +9,11 @@ import pickle
 import orjson
 import pytest
 
+from processors.event_time import stream_of
 from processors.features.build import build_features
 from processors.features.engine import CustomerState
 from processors.features.merge import MERGES, merge_states
-from schemas.identity import PROFILE_HANDOFFS, identified
+from schemas.identity import IDENTIFIED_PREFIX, PROFILE_HANDOFFS, identified
 from schemas.registry import IDENTITY_MERGES
 from tests.processors.features.events import journey_events
 
@@ -40,7 +41,12 @@ def test_each_exact_feature_merges_to_the_state_of_the_union_of_both_streams(see
     t = engine.as_of(union)
     assert engine.as_of(canonical) == t
     assert feature.values(canonical.features[name], t) == feature.values(union.features[name], t)
-    assert (canonical.events, canonical.late, canonical.newest) == (union.events, union.late, union.newest)
+    assert (canonical.events, canonical.late) == (union.events, union.late)
+    # Each stream keeps its origin: the canonical customer's own topics, and the retired one's under its id.
+    own = {topic: max(e.t_ms for e in mine if e.topic == topic) for topic in {e.topic for e in mine}}
+    retired_own = {stream_of(topic, "cust-1"): max(e.t_ms for e in theirs if e.topic == topic)
+                   for topic in {e.topic for e in theirs}}
+    assert canonical.newest == {**own, **retired_own}
 
 
 def test_the_exact_merges_are_the_ones_documented() -> None:
@@ -72,7 +78,7 @@ class Host:
     def feed(self, topic: str, key: str, value: bytes) -> None:
         state = self.states.setdefault(key, self.processor.new_state(key))
         for out_topic, out_key, out_value in self.processor.process(state, topic, value, key.encode()):
-            if out_topic in (TOPIC, PROFILE_HANDOFFS):
+            if out_topic.startswith(IDENTIFIED_PREFIX) or out_topic == PROFILE_HANDOFFS:
                 assert out_key is not None
                 self.feed(out_topic, out_key.decode(), out_value)
         for _, _, out_value in self.processor.emit(key, state):

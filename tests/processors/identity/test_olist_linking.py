@@ -22,7 +22,7 @@ from processors.identity.graph import IdentityGraph
 from schemas.identity import PROFILE_HANDOFFS, identified
 from schemas.registry import IDENTITY_MERGES
 from schemas.validation import Limits, validate
-from streams.identity import record_value, sighting_of
+from streams.identity import record_value, resolved_value, sighting_of
 from streams.sources.olist import olist
 
 
@@ -58,8 +58,8 @@ def test_olist_orders_linked_through_the_person_count_as_pandas_counts_per_perso
         for merge in res.records:
             merges[merge.action] += 1
             feed(IDENTITY_MERGES, merge.from_id, record_value(merge))
-        body["customer_id"] = res.profile
-        feed(identified("orders"), res.profile, orjson.dumps(body))
+        value = resolved_value(orjson.dumps(body), event.customer_id, event.resolved_from, res.profile)  # as the stage
+        feed(identified("orders"), res.profile, value)
         person_of_order[body["order_id"]] = person
 
     assert merges["refused"] == 0

@@ -386,6 +386,13 @@ def print_summary(console: Console, summary: RunSummary) -> None:
         console.print(cell(note))
     total = sum(summary.fed.values())
     console.print(f"{total:,} events fed in {summary.feed_seconds:.1f}s; whole run {summary.seconds:.1f}s "
-                  f"({total / max(summary.seconds, 1e-9):,.0f} events/s end to end)")
+                  f"({rate(total, summary.seconds)} events/s end to end)")
+
+
+def rate(count: int, seconds: float) -> str:
+    """``count`` per second for the summary: whole numbers from 10 on, two significant digits below (a run of a
+    few events must not read "0 events/s")."""
+    per_second = count / max(seconds, 1e-9)
+    return f"{per_second:,.0f}" if per_second >= 10 or per_second == 0 else f"{per_second:.2g}"
 
 

@@ -9,7 +9,7 @@ from rich.progress import Progress
 
 from plumbing import waiting
 from plumbing.waiting import Stalled
-from streams.run import Outputs, _wait
+from streams.run import Outputs, _wait, rate
 
 
 class _Committed:
@@ -56,3 +56,9 @@ def test_a_stage_that_neither_commits_nor_produces_is_stalled(short_stall: None)
     with Progress(disable=True) as bar, pytest.raises(Stalled, match="5 of 5 records not committed"):
         _wait(bar, "scoring", _Committed(polls=1000, stuck=5), {("t", 0): 5}, 5, lambda: None,  # type: ignore[arg-type]
               Outputs(_Counter(step=0), "scores"))  # type: ignore[arg-type]
+
+
+def test_the_summary_rate_of_a_few_events_is_not_zero() -> None:
+    assert rate(6, 90.6) == "0.066"
+    assert rate(148_558, 92.3) == "1,610"
+    assert (rate(0, 5.0), rate(95, 10.0), rate(100, 10.0)) == ("0", "9.5", "10")

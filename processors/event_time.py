@@ -1,7 +1,9 @@
 """The event-time check every stateful processor makes of an input event: late, duplicate, or applied.
 
-An event older than the newest event of the same stream for this customer minus the allowed
-lateness is late; an event whose id was seen is a duplicate. Otherwise its id is remembered
+An event whose id was seen is a duplicate, whatever its time (a stage that restarts re-sends what it
+had not committed, which can by then be older than the lateness bound: it is counted as the duplicate
+it is, not as a late event, while its id is remembered); an event older than the newest event of the
+same stream for this customer minus the allowed lateness is late. Otherwise its id is remembered
 (with its time and stream) and the stream's newest time moves on. Ids are forgotten once older
 than their own stream's lateness bound (they could only come back late), when the set has
 doubled since the last pruning, so remembering stays amortised O(1) per event.
@@ -52,11 +54,11 @@ def is_origin_stream(stream: str) -> bool:
 def admit(state: EventTimeState, topic: str, t_ms: int, event_id: str, lateness_ms: int) -> Outcome:
     """Whether an event of stream ``topic`` (:func:`stream_of`) at ``t_ms`` is late, a duplicate or applied;
     an applied one is recorded."""
+    if event_id in state.recent_ids:  # first: a redelivered event still remembered is a duplicate, however old
+        return Outcome.DUPLICATE
     newest = state.newest.get(topic)
     if newest is not None and t_ms < newest - lateness_ms:
         return Outcome.LATE
-    if event_id in state.recent_ids:
-        return Outcome.DUPLICATE
     state.recent_ids[event_id] = (t_ms, topic)
     if newest is None or t_ms > newest:
         state.newest[topic] = t_ms

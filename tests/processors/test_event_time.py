@@ -32,6 +32,16 @@ def test_late_then_duplicate_then_applied() -> None:
     assert state.recent_ids == {"a": (10 * HOUR, "orders"), "b": (9 * HOUR, "orders"), "c": (0, "chat")}
 
 
+def test_a_remembered_event_is_a_duplicate_even_past_the_lateness_bound() -> None:
+    """A restarted stage re-sends what it had not committed, by then older than the bound: a duplicate, not late."""
+    state = State()
+    assert admit(state, "orders", 10 * HOUR, "a", LATENESS) is Outcome.APPLIED
+    assert admit(state, "orders", 12 * HOUR, "b", LATENESS) is Outcome.APPLIED
+    assert admit(state, "orders", 10 * HOUR, "a", LATENESS) is Outcome.DUPLICATE  # 2 h behind, still remembered
+    assert admit(state, "orders", 10 * HOUR, "z", LATENESS) is Outcome.LATE  # as old, never seen: late
+    assert state.newest == {"orders": 12 * HOUR} and set(state.recent_ids) == {"a", "b"}
+
+
 def test_ids_are_forgotten_only_past_their_own_topics_bound() -> None:
     state = State()
     admit(state, "chat", 0, "old-chat", LATENESS)

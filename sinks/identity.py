@@ -31,11 +31,13 @@ def identity_of(reader: Any, customer_id: str) -> dict[str, Any]:
 
     ``merged_into``: the customer this id was merged into, if it was (look that one up for the
     person's whole history); ``identifiers``: every identifier linked to it; ``history``: every
-    record about it, oldest first (links, merges in and out, refusals).
+    record about it, oldest first (links, merges in and out, refusals), and at one event time the
+    links before the merges they cause: the stage records them in either order, depending on
+    whether the visitor already had a profile when the link arrived.
     """
     _, rows = reader.rows(
         "SELECT record_id, action, reason, from_kind, from_id, into_id, event_id, event_time FROM identity_merges "
-        "FINAL WHERE into_id = {id:String} OR from_id = {id:String} ORDER BY event_time, record_id",
+        "FINAL WHERE into_id = {id:String} OR from_id = {id:String} ORDER BY event_time, action, record_id",
         {"id": customer_id})
     names = ("record_id", "action", "reason", "from_kind", "from_id", "into_id", "event_id", "event_time")
     history = [dict(zip(names, row, strict=True)) for row in rows]

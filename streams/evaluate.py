@@ -81,19 +81,19 @@ def run_evaluation(settings: Settings, console: Console, source: str | None, map
                   console=console, transient=True) as bar:
         task = bar.add_task(f"replaying {name}", total=len(records))
         result = replay(records, config, round(settings.session_gap_seconds * 1000),
-                        progress=lambda n: bar.update(task, completed=n))
+                        progress=lambda n: bar.update(task, completed=n), keep_scores=False, explain=False)
         bar.update(task, description="training the offline models", completed=len(records))
         rows = evaluate(result.samples, config, split)
     latent = latent_churn_auc(result.samples, truth) if truth is not None else None
     if as_json:
-        out: dict[str, Any] = {"source": name, "events": result.events, "scores": len(result.scores),
+        out: dict[str, Any] = {"source": name, "events": result.events, "scores": result.scored,
                                "models": [r.as_dict() for r in rows], "drift_events": len(result.drift)}
         if latent is not None:
             out["latent_churn"] = {"roc_auc": latent[0], "labels": latent[1], "churned": latent[2]}
         print(orjson.dumps(out).decode())
         return rows
     out = Console(width=None if Console().is_terminal else 150)
-    print_evaluation(out, name, rows, config, len(result.scores), len(result.drift), latent)
+    print_evaluation(out, name, rows, config, result.scored, len(result.drift), latent)
     return rows
 
 

@@ -48,8 +48,10 @@ class ScoringProcessor:
     host_hooks = ("due", "next_timer", "last_event_ms")
 
     def __init__(self, config: ScoringConfig, models: dict[str, OnlineModel] | None = None,
-                 on_label: Callable[[Label], None] | None = None, limits: Limits | None = None) -> None:
+                 on_label: Callable[[Label], None] | None = None, limits: Limits | None = None,
+                 explain: bool = True) -> None:
         self.config = config
+        self.explain = explain  # top features on each score (an evaluation replay leaves them out: replay.py)
         self.models = models or new_models(config)
         self.on_label = on_label  # a replay learns at once; a stream host publishes labels instead
         self.limits = limits or Limits()
@@ -167,7 +169,7 @@ class ScoringProcessor:
             medium, high = config.cuts(name)
             record = score_record(state.customer_id, name, model.learned, t_ms, prediction.probability,
                                   band(prediction.probability, medium, high), model.cold,
-                                  model.contributions(x, config.learning.top_features))
+                                  model.contributions(x, config.learning.top_features) if self.explain else {})
             outputs.append((SCORES_TOPIC, key, orjson.dumps(record)))
             self.scored += 1
             every = (config.purchase_propensity.hold_every_ms if name == "purchase_propensity"

@@ -12,6 +12,11 @@ it, in time order: the clock of a timer at ``r`` is ``r``, so the labels release
 A profile is computed (the costly step) only after an event that can move a scoring
 signature: orders and chat messages, cart and checkout events, and a clickstream event
 that starts a session (more than ``session_gap`` after the customer's previous one).
+
+An evaluation needs the labelled samples, not every score: ``keep_scores=False`` counts the scores
+instead of keeping them (a quiet customer is re-scored daily: two years of Olist are tens of millions
+of score records, gigabytes as dicts), and ``explain=False`` leaves the top features out of them
+(their log-likelihood terms cost more than the prediction). Probabilities, labels and models are the same.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import orjson
 
 from processors.features.build import build_features
 from processors.features.engine import CustomerState
+from processors.output import Output
 from processors.scoring.config import ScoringConfig
 from processors.scoring.labels import CustomerScoring, Label
 from processors.scoring.processor import ORDERS_TOPIC, ScoringProcessor
@@ -65,7 +71,8 @@ class Sample:
 
 @dataclass
 class ReplayResult:
-    scores: list[dict[str, Any]] = field(default_factory=list)
+    scores: list[dict[str, Any]] = field(default_factory=list)  # empty unless keep_scores
+    scored: int = 0  # scores made (kept or not)
     samples: list[Sample] = field(default_factory=list)
     metrics: list[dict[str, Any]] = field(default_factory=list)
     drift: list[dict[str, Any]] = field(default_factory=list)
@@ -74,9 +81,17 @@ class ReplayResult:
 
 
 def replay(records: Iterable[SourceRecord], config: ScoringConfig, session_gap_ms: int = 1_800_000,
-           progress: Callable[[int], None] | None = None) -> ReplayResult:
+           progress: Callable[[int], None] | None = None, keep_scores: bool = True,
+           explain: bool = True) -> ReplayResult:
     """Replay ``records`` (event-time order) through features, scoring and the trainer."""
     result = ReplayResult()
+
+    def scored(outputs: list[Output]) -> None:
+        for _, _, value in outputs:
+            result.scored += 1
+            if keep_scores:
+                result.scores.append(orjson.loads(value))
+
     trainer = Trainer(config)
     result.trainer = trainer
 
@@ -88,7 +103,7 @@ def replay(records: Iterable[SourceRecord], config: ScoringConfig, session_gap_m
             (result.metrics if kind == "metrics" else result.drift).append(record)
 
     features = build_features(lateness_ms=config.labels.lateness_ms, session_gap_ms=session_gap_ms)
-    scoring = ScoringProcessor(config, trainer.models, on_label=learned)
+    scoring = ScoringProcessor(config, trainer.models, on_label=learned, explain=explain)
     f_states: dict[str, CustomerState] = {}
     s_states: dict[str, CustomerScoring] = {}
     last_click: dict[str, int] = {}
@@ -111,8 +126,7 @@ def replay(records: Iterable[SourceRecord], config: ScoringConfig, session_gap_m
                 continue  # rescheduled by a newer profile
             expire_until(r - lateness)
             held_before = len(ss.held)
-            for _, _, value in scoring.rescore_before(ss, r + 1):
-                result.scores.append(orjson.loads(value))
+            scored(scoring.rescore_before(ss, r + 1))
             for h in ss.held[held_before:]:
                 heapq.heappush(deadlines, (h.deadline_ms, customer))
             if ss.rescore_ms is not None:
@@ -142,8 +156,7 @@ def replay(records: Iterable[SourceRecord], config: ScoringConfig, session_gap_m
         held_before = len(ss.held)  # a profile only adds held predictions (an order only records its outcome)
         if _may_matter(record, t_ms, last_click, session_gap_ms):
             rescore = ss.rescore_ms
-            for _, _, value in scoring.on_profile(ss, features.profile(fs)):
-                result.scores.append(orjson.loads(value))
+            scored(scoring.on_profile(ss, features.profile(fs)))
             if ss.rescore_ms is not None and ss.rescore_ms != rescore:
                 heapq.heappush(timers, (ss.rescore_ms, customer))
         for h in ss.held[held_before:]:  # every prediction held now (both models can hold at one profile)

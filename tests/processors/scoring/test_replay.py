@@ -30,6 +30,15 @@ def test_a_replay_twice_gives_identical_scores(replayed: ReplayResult,
     assert all(s["top_features"] for s in replayed.scores if s["model_version"] > 10)  # scaler has a variance
 
 
+def test_an_evaluation_replay_keeps_no_scores_and_no_explanations_and_learns_the_same(
+        replayed: ReplayResult, traffic: tuple[list[SourceRecord], Generator]) -> None:
+    """What `journey evaluate` runs: the scores counted, not kept, and made without top features; the labelled
+    samples (inputs, served probabilities, labels) and the metrics are exactly those of the full replay."""
+    lean = replay(traffic[0], CONFIG, keep_scores=False, explain=False)
+    assert lean.scores == [] and lean.scored == replayed.scored == len(replayed.scores)
+    assert lean.samples == replayed.samples and lean.metrics == replayed.metrics and lean.drift == replayed.drift
+
+
 def test_a_restored_snapshot_predicts_exactly_what_the_trainer_does(replayed: ReplayResult) -> None:
     assert replayed.trainer is not None
     state = load_snapshot(replayed.trainer.snapshot())

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from plumbing.terminal import markup_safe
 from processors.scoring.bootstrap import Interval
@@ -92,7 +92,7 @@ def run_evaluation(settings: Settings, console: Console, source: str | None, map
             out["latent_churn"] = {"roc_auc": latent[0], "labels": latent[1], "churned": latent[2]}
         print(orjson.dumps(out).decode())
         return rows
-    out = Console(width=None if Console().is_terminal else 150)
+    out = Console(width=None if Console().is_terminal else 250)  # piped: wide enough for a row per model
     print_evaluation(out, name, rows, config, result.scored, len(result.drift), latent)
     return rows
 
@@ -105,20 +105,37 @@ def _diff(interval: Interval | None) -> str:
     return "-" if interval is None else f"{interval.estimate:+.4f} [{interval.low:+.4f}, {interval.high:+.4f}]"
 
 
+def _print_table(out: Console, title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    """A table of one row per model; where the terminal is too narrow for its cells unwrapped, one two-column
+    table per model instead (field, value): a cut ``0.…`` or a number folded over lines is unreadable."""
+    table = Table(*header, title=title, title_justify="left")
+    for row in rows:
+        table.add_row(*row)
+    if out.measure(table, options=out.options.update_width(1_000_000)).maximum <= out.width:  # unclamped width
+        out.print(table)
+        return
+    for row in rows:
+        vertical = Table(Column("", no_wrap=True), Column(row[0], overflow="fold"), title=f"{title}: {row[0]}",
+                         title_justify="left")
+        for name, value in zip(header[1:], row[1:], strict=True):
+            vertical.add_row(name, value)
+        out.print(vertical)
+
+
 def print_evaluation(out: Console, name: str, rows: list[ModelEvaluation], config: ScoringConfig, scores: int,
                      drift: int, latent: tuple[float | None, int, int] | None) -> None:
-    table = Table("model", "horizon", "labels (pos)", "online, all", "train / test (pos)", "online", "recency",
-                  "offline GBM", "offline logistic", "online - recency", "online - best offline", "target",
-                  title=f"Prequential ROC AUC, {name}", title_justify="left")
+    header = ("model", "horizon", "labels (pos)", "online, all", "train / test (pos)", "online", "recency",
+              "offline GBM", "offline logistic", "online - recency", "online - best offline", "target")
+    rows_out = []
     for r in rows:
         horizon = (f"{config.purchase_propensity.horizon_hours} h" if r.model == "purchase_propensity"
                    else f"{config.churn.horizon_days} d")
         target = {None: "-", True: "met", False: "not met"}[r.target_met]
-        table.add_row(r.model, horizon, f"{r.labels:,} ({r.positives:,})", _fmt(r.online_all),
-                      f"{r.train:,} / {r.test:,} ({r.test_positives:,})", _fmt(r.online), _fmt(r.recency),
-                      _fmt(r.offline_gbm), _fmt(r.offline_logistic), _diff(r.online_minus_recency),
-                      _diff(r.online_minus_offline), target)
-    out.print(table)
+        rows_out.append((r.model, horizon, f"{r.labels:,} ({r.positives:,})", _fmt(r.online_all),
+                         f"{r.train:,} / {r.test:,} ({r.test_positives:,})", _fmt(r.online), _fmt(r.recency),
+                         _fmt(r.offline_gbm), _fmt(r.offline_logistic), _diff(r.online_minus_recency),
+                         _diff(r.online_minus_offline), target))
+    _print_table(out, f"Prequential ROC AUC, {name}", header, rows_out)
     for r in rows:
         if r.split_at:
             out.print(f"{r.model}: time split T = {r.split_at}; offline training: horizons ended by T; test period "
@@ -145,11 +162,8 @@ def _auc_ci(interval: Interval | None) -> str:
 def print_baselines(out: Console, rows: list[ModelEvaluation]) -> None:
     """Each scorer's test-period ROC AUC with its interval, and the served probability's calibration."""
     names = ("online", "recency", "frequency", "rfm_logistic", "offline_gbm", "offline_logistic")
-    table = Table("model", *names, title="Test-period ROC AUC [95 % customer-bootstrap interval]",
-                  title_justify="left")
-    for r in rows:
-        table.add_row(r.model, *(_auc_ci(r.intervals.get(n)) for n in names))
-    out.print(table)
+    _print_table(out, "Test-period ROC AUC [95 % customer-bootstrap interval]", ("model", *names),
+                 [(r.model, *(_auc_ci(r.intervals.get(n)) for n in names)) for r in rows])
     for r in rows:
         c = r.calibration
         if c is None:

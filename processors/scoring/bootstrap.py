@@ -30,8 +30,17 @@ class Interval:
 
 def roc_auc(y: np.ndarray, scores: np.ndarray, weights: np.ndarray | None = None) -> float:
     """Exact (weighted) ROC AUC, ties counting one half: sklearn's value in a fraction of its time."""
+    return _grouped_auc(y, _ranks(scores), weights)
+
+
+def _ranks(scores: np.ndarray) -> np.ndarray:
+    """Each score's rank among the distinct scores (ties share one): the sort a bootstrap needs only once."""
+    return np.unique(scores, return_inverse=True)[1]
+
+
+def _grouped_auc(y: np.ndarray, group: np.ndarray, weights: np.ndarray | None) -> float:
+    """ROC AUC from the scores' ranks (``_ranks``) and row weights: linear time, no sort."""
     w = np.ones(len(y)) if weights is None else weights.astype(float)
-    _, group = np.unique(scores, return_inverse=True)
     positives = np.bincount(group, weights=w * y)
     negatives = np.bincount(group, weights=w * ~y)
     below = np.cumsum(negatives) - negatives
@@ -63,9 +72,9 @@ def auc_difference(labels: Sequence[bool], a: Sequence[float], b: Sequence[float
     y = np.asarray(labels, dtype=bool)
     if not y.any() or y.all():
         return None
-    sa, sb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    diffs = [roc_auc(y, sa, w) - roc_auc(y, sb, w) for w in _resamples(y, customers, replicates, seed)]
-    return _interval(roc_auc(y, sa) - roc_auc(y, sb), diffs, level)
+    ra, rb = _ranks(np.asarray(a, dtype=float)), _ranks(np.asarray(b, dtype=float))
+    diffs = [_grouped_auc(y, ra, w) - _grouped_auc(y, rb, w) for w in _resamples(y, customers, replicates, seed)]
+    return _interval(_grouped_auc(y, ra, None) - _grouped_auc(y, rb, None), diffs, level)
 
 
 def auc_interval(labels: Sequence[bool], scores: Sequence[float], customers: Sequence[str],
@@ -74,6 +83,6 @@ def auc_interval(labels: Sequence[bool], scores: Sequence[float], customers: Seq
     y = np.asarray(labels, dtype=bool)
     if not y.any() or y.all():
         return None
-    s = np.asarray(scores, dtype=float)
-    values = [roc_auc(y, s, w) for w in _resamples(y, customers, replicates, seed)]
-    return _interval(roc_auc(y, s), values, level)
+    ranks = _ranks(np.asarray(scores, dtype=float))
+    values = [_grouped_auc(y, ranks, w) for w in _resamples(y, customers, replicates, seed)]
+    return _interval(_grouped_auc(y, ranks, None), values, level)

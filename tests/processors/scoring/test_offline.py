@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from processors.scoring.bootstrap import auc_difference, roc_auc
+from processors.scoring.bootstrap import auc_difference, auc_interval, roc_auc
 from processors.scoring.offline import MAX_ITER, Rows, fit_gbm, fit_logistic, validation_split
 
 HOUR = 3_600_000
@@ -64,3 +64,22 @@ def test_tuning_stops_boosting_early_and_regularises_on_noise() -> None:
     truth = roc_auc(test.y, test.x[:, 0])  # the informative input alone ranks as well as anything can
     assert (round(truth, 4), round(roc_auc(test.y, gbm.scores(test.x)), 4),
             round(roc_auc(test.y, logistic.scores(test.x)), 4)) == (0.6862, 0.6756, 0.6823)
+
+
+def test_the_interval_is_the_percentile_interval_of_sklearns_weighted_auc_over_customer_resamples() -> None:
+    """auc_interval against an independent computation: the same customer draws, sklearn's weighted ROC AUC."""
+    rng = np.random.default_rng(5)
+    customers = [f"c{i % 40}" for i in range(300)]
+    y = rng.random(300) < 0.3
+    scores = np.round(rng.random(300) + 0.4 * y, 2)  # rounded: ties, counted one half by both
+    got = auc_interval(y, scores, customers, replicates=60, seed=3)
+    ids, index = np.unique(np.asarray(customers), return_inverse=True)
+    draws = np.random.default_rng(3)
+    values = []
+    for _ in range(60):
+        weights = np.bincount(draws.integers(0, len(ids), len(ids)), minlength=len(ids))[index]
+        kept = weights > 0
+        if y[kept].any() and not y[kept].all():
+            values.append(roc_auc_score(y[kept], scores[kept], sample_weight=weights[kept]))
+    assert got is not None and got.estimate == pytest.approx(roc_auc_score(y, scores))
+    assert (got.low, got.high) == pytest.approx(tuple(np.percentile(values, [2.5, 97.5])))

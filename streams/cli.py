@@ -432,7 +432,7 @@ def scoring() -> None:
                            **settings.stateful_options())
     stats = _serve(settings, "scoring", stop, worker)
     logging.getLogger("journey.scoring").info("stopped: %s (scored %d, held %d, expired %d)", stats,
-                                              processor.scored, processor.held, processor.expired)
+                                              processor.scored, processor.held, worker.labels_expired)
 
 
 @app.command()

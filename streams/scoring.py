@@ -3,13 +3,12 @@
 Scorers (``journey scoring``, 1..N in one group) are stateful workers on
 ``customer-features`` and ``orders`` (co-partitioned by customer). Per customer they keep
 the held predictions in the changelogged state, score with the latest model snapshot
-and publish ``scores`` and ``model-labels``. Before each flush any newer snapshot is loaded;
-that is all the scorer adds to the stateful host. Label expiry and re-scoring are the
-processor's timers (``ScoringProcessor.due``/``next_timer``), fired by the host when its clock
-(the event-time watermark in a replay, the wall clock once live) passes them: a held
-prediction's label is released once the clock minus the allowed lateness passed its horizon's
-end (both outcomes then: labels.py), and every scored customer is re-scored on the re-scoring
-schedule (processors/scoring/rescore.py).
+and publish ``scores`` and ``model-labels``. Once per flush, before the state is written,
+the partition's watermark (newest event time seen minus the allowed lateness) expires the
+held predictions whose horizon it passed (both outcomes are released then: labels.py), and any
+newer snapshot is loaded. The scorer has timers (``ScoringProcessor.due``/``next_timer``): the
+stateful host re-scores every scored customer on the re-scoring schedule (processors/scoring/rescore.py)
+when its clock passes it, the event-time watermark in a replay and the wall clock once live.
 
 The trainer (``journey trainer``, exactly one) reads ``model-labels`` from every partition
 by assignment, learns, publishes ``model-metrics`` and ``model-drift``, and about once a
@@ -45,7 +44,7 @@ from schemas.registry import MODEL_LABELS as LABELS_TOPIC
 from schemas.registry import MODEL_METRICS as METRICS_TOPIC
 from schemas.registry import ORDERS as ORDERS_TOPIC
 from streams.metrics import ModelMetrics, WorkerMetrics, counted
-from streams.stateful import StatefulWorker
+from streams.stateful import Entry, StatefulWorker
 from streams.topics import CHANGELOGS, MODEL_SNAPSHOTS, ensure_compacted
 
 log = logging.getLogger(__name__)
@@ -92,12 +91,7 @@ class SnapshotReader:
 
 
 class ScoringWorker(StatefulWorker[CustomerScoring]):
-    """One scorer: the stateful worker plus model snapshot loading before each flush.
-
-    Everything else is the host's: label expiry and re-scoring are the processor's timers
-    (``ScoringProcessor.due``/``next_timer``), fired on the host's clock like the features' and
-    the triggers' timers, and restored with the state after a rebalance or a crash.
-    """
+    """One scorer: the stateful worker plus watermark expiry and snapshot loading at every flush."""
 
     def __init__(self, kafka_config: dict[str, str], group_id: str, processor: ScoringProcessor,
                  flush_seconds: float = 1.0, changelog: str = CHANGELOGS["scoring"],
@@ -105,12 +99,11 @@ class ScoringWorker(StatefulWorker[CustomerScoring]):
         super().__init__(kafka_config, group_id, [PROFILE_TOPIC, ORDERS_TOPIC], changelog, processor,
                          flush_seconds=flush_seconds, **kwargs)
         self.scoring = processor
+        self.lateness_ms = processor.config.labels.lateness_ms
         self.snapshots = SnapshotReader(kafka_config, snapshots_topic)
-
-    @property
-    def labels_expired(self) -> int:
-        """Labels released so far (by the processor's timers)."""
-        return self.scoring.expired
+        self._newest: dict[int, int] = {}  # partition -> newest event time of its customers
+        self._holding: dict[int, set[str]] = {}  # partition -> customers with held predictions
+        self.labels_expired = 0
 
     def start(self) -> None:
         self._load(self.snapshots.read_to_end())
@@ -122,10 +115,43 @@ class ScoringWorker(StatefulWorker[CustomerScoring]):
             log.info("scoring with snapshot %d (versions %s)", state.sequence,
                      {m: model.learned for m, model in state.models.items()})
 
-    def before_flush(self) -> None:
-        """The newest model snapshot, if one arrived, for the scores after this flush."""
+    def _restore(self, partitions: list[int]) -> dict[int, dict[str, Entry[CustomerScoring]]]:
+        stores = super()._restore(partitions)
+        for p, store in stores.items():
+            self._newest[p] = max((e.state.newest_ms for e in store.values()), default=-1)
+            self._holding[p] = {k for k, e in store.items() if e.state.held}
+        return stores
+
+    def _write(self) -> None:
+        """Before each flush's writes: the newest model snapshot, and the labels whose horizon has passed."""
         if self.snapshots.poll():
             self._load(self.snapshots.latest)
+        for partition, keys in self._dirty.items():
+            store = self.stores[partition]
+            holding = self._holding.setdefault(partition, set())
+            newest = self._newest.get(partition, -1)
+            for key in keys:
+                state = store[key].state
+                newest = max(newest, state.newest_ms)
+                if state.held:
+                    holding.add(key)
+            self._newest[partition] = newest
+            watermark = newest - self.lateness_ms
+            for key in list(holding):
+                entry = store.get(key)
+                if entry is None:  # erased (privacy request): its held predictions went with its state
+                    holding.discard(key)
+                    continue
+                state = entry.state
+                due = state.next_deadline_ms
+                if due is not None and due < watermark:
+                    for output in self.scoring.expire(state, watermark):
+                        self._produce(*output)
+                        self.labels_expired += 1
+                    keys.add(key)
+                if not state.held:
+                    holding.discard(key)
+        super()._write()
 
     def close(self) -> None:
         super().close()

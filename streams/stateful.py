@@ -504,14 +504,8 @@ class StatefulWorker(BatchWorker, Generic[S]):
             self._settle()
         return taken
 
-    def before_flush(self) -> None:
-        """A subclass's work at the start of every flush, before the changed keys are written (default:
-        none; the scorer loads a newer model snapshot here). It may change states only through ``handle``
-        or the timers, never behind the changelog's back."""
-
     def _write(self) -> None:
         """Produce the changed keys' changelog records and profiles; queue the offsets they cover for commit."""
-        self.before_flush()
         for partition, keys in self._dirty.items():
             store = self.stores[partition]
             if self.erasures is not None:  # tombstones and suppression markers before any newer state

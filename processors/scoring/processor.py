@@ -8,9 +8,6 @@ matters (``moments``), withheld until the customer has the history the model nee
 held for learning at most once per ``hold_every`` per model (``labels``). Between profiles the
 customer is re-scored by the host's timers (``due``/``next_timer``, ``rescore``) with the ages
 of the re-scoring time, so a customer who goes quiet does not keep the score of their last event.
-The same timers release the held predictions' labels once the host's clock (the event-time
-watermark) passed their horizon's end plus the allowed lateness: one timer mechanism, the host's,
-in the stream and in the in-process harness alike.
 """
 
 from __future__ import annotations
@@ -58,7 +55,6 @@ class ScoringProcessor:
         self.scored = 0
         self.held = 0
         self.rescored = 0
-        self.expired = 0  # labels released at their horizon's end (``expire``)
         self.last_event_ms: int | None = None  # the host's event-time clock (streams/stateful.py)
 
     def new_state(self, key: str) -> CustomerScoring:
@@ -87,19 +83,13 @@ class ScoringProcessor:
         return []
 
     def next_timer(self, state: CustomerScoring) -> int | None:
-        """When the host should call ``due``: the earlier of the next re-scoring time and the first held
-        prediction's horizon end, plus the allowed lateness (the customer's profiles and orders up to that
-        time have had time to arrive); None when nothing is scheduled or held."""
-        times = [t for t in (state.rescore_ms, state.next_deadline_ms) if t is not None]
-        return min(times) + self.config.labels.lateness_ms if times else None
+        """When the host should call ``due``: the next re-scoring time plus the allowed lateness (profiles of
+        the customer up to that time have had time to arrive); None before the customer's first score."""
+        return None if state.rescore_ms is None else state.rescore_ms + self.config.labels.lateness_ms
 
     def due(self, state: CustomerScoring, now_ms: int) -> list[Output]:
-        """The host's clock passed ``now_ms``: with the watermark ``now_ms`` - lateness, re-score at every
-        scheduled time before it, then release the labels of every held prediction whose horizon ended
-        before it (also those the re-scorings just held, when the clock jumped past their horizon)."""
-        watermark = now_ms - self.config.labels.lateness_ms
-        rescored = self.rescore_before(state, watermark)
-        return rescored + self.expire(state, watermark)
+        """The host's clock passed ``now_ms``: re-score at every scheduled time before ``now_ms`` - lateness."""
+        return self.rescore_before(state, now_ms - self.config.labels.lateness_ms)
 
     def rescore_before(self, state: CustomerScoring, before_ms: int) -> list[Output]:
         """Re-score at every scheduled time before ``before_ms`` with the newest profile aged to that time."""
@@ -119,9 +109,7 @@ class ScoringProcessor:
 
     def expire(self, state: CustomerScoring, watermark_ms: int) -> list[Output]:
         """Labels of held predictions whose horizon the watermark has passed."""
-        labels = expire(state, watermark_ms)
-        self.expired += len(labels)
-        return self._labels(labels)
+        return self._labels(expire(state, watermark_ms))
 
     def eligible(self, model: str, profile: dict[str, Any]) -> bool:
         """Whether the customer has the history ``model`` needs (scores are withheld before)."""

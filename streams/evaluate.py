@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Column, Table
+from rich.table import Table
 
 from plumbing.terminal import markup_safe
 from processors.scoring.bootstrap import Interval
@@ -106,20 +106,10 @@ def _diff(interval: Interval | None) -> str:
 
 
 def _print_table(out: Console, title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    """A table of one row per model; where the terminal is too narrow for its cells unwrapped, one two-column
-    table per model instead (field, value): a cut ``0.…`` or a number folded over lines is unreadable."""
-    table = Table(*header, title=title, title_justify="left")
-    for row in rows:
-        table.add_row(*row)
-    if out.measure(table, options=out.options.update_width(1_000_000)).maximum <= out.width:  # unclamped width
-        out.print(table)
-        return
-    for row in rows:
-        vertical = Table(Column("", no_wrap=True), Column(row[0], overflow="fold"), title=f"{title}: {row[0]}",
-                         title_justify="left")
-        for name, value in zip(header[1:], row[1:], strict=True):
-            vertical.add_row(name, value)
-        out.print(vertical)
+    """A title, then one row per model as ``journey query`` prints a result (streams/query_format.py): a table
+    where its cells fit uncut, else one ``field: value`` line each (a cut ``0.…`` hides the number)."""
+    out.print(markup_safe(title), highlight=False)
+    print_result(out, list(header), rows)
 
 
 def print_evaluation(out: Console, name: str, rows: list[ModelEvaluation], config: ScoringConfig, scores: int,
